@@ -1,0 +1,31 @@
+# bilinrec: reproduce AMHT-LRS (Paper A) and Unlearn-ALS (Paper B) end to end.
+# `snakemake --cores all` runs everything; named targets: datasets, unlearn, lrs, dp,
+# personalization, storage, claims (see README).
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+# Section schemas are validated once more on their own so that their defaults are filled in.
+for _section in ("data", "unlearn", "lrs", "dp", "personalization", "storage", "claims"):
+    validate(config.setdefault(_section, {}), f"workflow/schemas/{_section}.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/unlearn.smk"
+include: "workflow/rules/lrs.smk"
+include: "workflow/rules/dp.smk"
+include: "workflow/rules/personalization.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        ALL_TARGETS,

@@ -1,0 +1,30 @@
+# Helpers shared by every rule file.
+
+import os
+import sys
+from pathlib import Path
+
+from bilinrec.seeds import derive_seed
+
+ROOT_SEED = int(config["seed"])
+RESULTS = "results"
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
+
+# Every part appends the final outputs of its named target here; `rule all` asks for them.
+ALL_TARGETS = [f"{RESULTS}/provenance.json"]
+
+
+def seeds_for(part, n):
+    """The ``n`` per-run seeds of one part of the workflow, derived from the root seed."""
+    return [derive_seed(ROOT_SEED, part, i) for i in range(int(n))]
+
+
+def data_dir():
+    """Local directory of datasets the user already has (env BILINREC_DATA_DIR wins)."""
+    return os.environ.get("BILINREC_DATA_DIR") or config["data"].get("local_dir")
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9][A-Za-z0-9_.\-]*",
+    seed=r"\d+",

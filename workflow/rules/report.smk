@@ -1,0 +1,12 @@
+# Provenance, claims verdict and report.
+
+
+rule provenance:
+    output:
+        f"{RESULTS}/provenance.json",
+    log:
+        f"{LOGS}/provenance.log",
+    params:
+        config=config,
+    script:
+        "../scripts/provenance.py"
