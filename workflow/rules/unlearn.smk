@@ -1,1 +1,197 @@
-# Rules of part 'unlearn'.
+# Rules of part 'unlearn' (Paper B, Unlearn-ALS).
+# DAG per dataset and seed: split -> original (trained once, shared by every deletion run);
+# per run (dataset, strategy, fraction, seed): deletions -> retrain (one job per band member)
+# and unlearn -> evaluate; then the summary tables and the notebook with the figures.
+
+from bilinrec.unlearn.experiment import SYNTHETIC
+from bilinrec.unlearn.splits import STRATEGIES
+
+UNLEARN = config["unlearn"]
+UNLEARN_OUT = f"{RESULTS}/unlearn"
+UNLEARN_SEEDS = seeds_for("unlearn", UNLEARN["n_seeds"])
+UNLEARN_RUNS = [
+    dict(dataset=d, strategy=g["strategy"], fraction=str(f), seed=s)
+    for d in UNLEARN["datasets"]
+    for g in UNLEARN["grid"]
+    for f in g["fractions"]
+    for s in UNLEARN_SEEDS
+]
+UNLEARN_RUN = "{dataset}/s{seed}/{strategy}_f{fraction}"
+UNLEARN_FIGURES = ["unlearn_convergence", "unlearn_deleted_scores", "unlearn_mia", "unlearn_speedup"]
+
+
+wildcard_constraints:
+    strategy="|".join(STRATEGIES),
+    fraction=r"0\.\d+",
+    member=r"\d+",
+
+
+def unlearn_ratings(wildcards):
+    """The prepared ratings of a MovieLens-style dataset; the synthetic one needs none."""
+    if wildcards.dataset == SYNTHETIC:
+        return []
+    return f"{RESULTS}/data/{wildcards.dataset}/ratings.npz"
+
+
+rule unlearn_split:
+    input:
+        unlearn_ratings,
+    output:
+        f"{UNLEARN_OUT}/{{dataset}}/s{{seed}}/split.npz",
+    log:
+        f"{LOGS}/unlearn/{{dataset}}/split_s{{seed}}.log",
+    benchmark:
+        f"{BENCH}/unlearn/{{dataset}}/split_s{{seed}}.tsv"
+    params:
+        cfg=UNLEARN,
+        root_seed=ROOT_SEED,
+    script:
+        "../scripts/unlearn_split.py"
+
+
+rule unlearn_original:
+    input:
+        split=rules.unlearn_split.output[0],
+    output:
+        f"{UNLEARN_OUT}/{{dataset}}/s{{seed}}/original.npz",
+    log:
+        f"{LOGS}/unlearn/{{dataset}}/original_s{{seed}}.log",
+    benchmark:
+        f"{BENCH}/unlearn/{{dataset}}/original_s{{seed}}.tsv"
+    threads: UNLEARN["threads"]
+    params:
+        cfg=UNLEARN,
+    script:
+        "../scripts/unlearn_original.py"
+
+
+rule unlearn_deletions:
+    input:
+        split=rules.unlearn_split.output[0],
+    output:
+        f"{UNLEARN_OUT}/{UNLEARN_RUN}/deletions.npz",
+    log:
+        f"{LOGS}/unlearn/{UNLEARN_RUN}/deletions.log",
+    benchmark:
+        f"{BENCH}/unlearn/{UNLEARN_RUN}/deletions.tsv"
+    params:
+        cfg=UNLEARN,
+        root_seed=ROOT_SEED,
+    script:
+        "../scripts/unlearn_deletions.py"
+
+
+rule unlearn_retrain:
+    input:
+        split=rules.unlearn_split.output[0],
+        deletions=rules.unlearn_deletions.output[0],
+    output:
+        f"{UNLEARN_OUT}/{UNLEARN_RUN}/retrain_b{{member}}.npz",
+    log:
+        f"{LOGS}/unlearn/{UNLEARN_RUN}/retrain_b{{member}}.log",
+    benchmark:
+        f"{BENCH}/unlearn/{UNLEARN_RUN}/retrain_b{{member}}.tsv"
+    threads: UNLEARN["threads"]
+    params:
+        cfg=UNLEARN,
+    script:
+        "../scripts/unlearn_retrain.py"
+
+
+rule unlearn_unlearn:
+    input:
+        split=rules.unlearn_split.output[0],
+        deletions=rules.unlearn_deletions.output[0],
+        original=rules.unlearn_original.output[0],
+    output:
+        f"{UNLEARN_OUT}/{UNLEARN_RUN}/unlearned.npz",
+    log:
+        f"{LOGS}/unlearn/{UNLEARN_RUN}/unlearn.log",
+    benchmark:
+        f"{BENCH}/unlearn/{UNLEARN_RUN}/unlearn.tsv"
+    threads: UNLEARN["threads"]
+    params:
+        cfg=UNLEARN,
+    script:
+        "../scripts/unlearn_unlearn.py"
+
+
+rule unlearn_evaluate:
+    input:
+        split=rules.unlearn_split.output[0],
+        deletions=rules.unlearn_deletions.output[0],
+        original=rules.unlearn_original.output[0],
+        retrained=expand(
+            f"{UNLEARN_OUT}/{UNLEARN_RUN}/retrain_b{{member}}.npz",
+            member=range(UNLEARN["band_size"]),
+            allow_missing=True,
+        ),
+        unlearned=rules.unlearn_unlearn.output[0],
+    output:
+        metrics=f"{UNLEARN_OUT}/{{dataset}}/{{strategy}}_f{{fraction}}_s{{seed}}.json",
+        scores=f"{UNLEARN_OUT}/{{dataset}}/{{strategy}}_f{{fraction}}_s{{seed}}_scores.npz",
+        history=f"{UNLEARN_OUT}/{{dataset}}/{{strategy}}_f{{fraction}}_s{{seed}}_history.npz",
+    log:
+        f"{LOGS}/unlearn/{UNLEARN_RUN}/evaluate.log",
+    benchmark:
+        f"{BENCH}/unlearn/{UNLEARN_RUN}/evaluate.tsv"
+    threads: UNLEARN["threads"]
+    params:
+        cfg=UNLEARN,
+    script:
+        "../scripts/unlearn_evaluate.py"
+
+
+UNLEARN_METRICS = [
+    f"{UNLEARN_OUT}/{r['dataset']}/{r['strategy']}_f{r['fraction']}_s{r['seed']}.json" for r in UNLEARN_RUNS
+]
+
+
+rule unlearn_tables:
+    input:
+        UNLEARN_METRICS,
+    output:
+        summary=multiext(f"{RESULTS}/tables/unlearn_summary", ".csv", ".md", ".tex"),
+        checks=multiext(f"{RESULTS}/tables/unlearn_checks", ".csv", ".md", ".tex"),
+    log:
+        f"{LOGS}/unlearn/tables.log",
+    benchmark:
+        f"{BENCH}/unlearn/tables.tsv"
+    script:
+        "../scripts/unlearn_tables.py"
+
+
+rule unlearn_notebook:
+    input:
+        notebook="notebooks/unlearn.ipynb",
+        summary=f"{RESULTS}/tables/unlearn_summary.csv",
+        metrics=UNLEARN_METRICS,
+    output:
+        ipynb=f"{RESULTS}/notebooks/unlearn.ipynb",
+        html=f"{RESULTS}/notebooks/unlearn.html",
+        figures=multiext(f"{RESULTS}/figures/unlearn_convergence", ".pdf", ".png")
+        + multiext(f"{RESULTS}/figures/unlearn_deleted_scores", ".pdf", ".png")
+        + multiext(f"{RESULTS}/figures/unlearn_mia", ".pdf", ".png")
+        + multiext(f"{RESULTS}/figures/unlearn_speedup", ".pdf", ".png"),
+    log:
+        f"{LOGS}/unlearn/notebook.log",
+    benchmark:
+        f"{BENCH}/unlearn/notebook.tsv"
+    params:
+        figures=f"{RESULTS}/figures",
+    script:
+        "../scripts/unlearn_notebook.py"
+
+
+UNLEARN_TARGETS = (
+    rules.unlearn_tables.output.summary
+    + rules.unlearn_tables.output.checks
+    + rules.unlearn_notebook.output.figures
+    + [rules.unlearn_notebook.output.html]
+)
+ALL_TARGETS.extend(UNLEARN_TARGETS)
+
+
+rule unlearn:
+    input:
+        UNLEARN_TARGETS,

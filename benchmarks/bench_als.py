@@ -1,0 +1,131 @@
+"""Speed of one ALS sweep: bilinrec's exact and CG solvers against ``implicit``'s, same data, same start.
+
+Run on demand (not part of the test suite)::
+
+    BILINREC_DATA_DIR=/work/shared/data/movielens python benchmarks/bench_als.py --threads 2
+    python benchmarks/bench_als.py --datasets synthetic-20m --factors 32 --sweeps 1
+
+``ml-100k`` follows the Unlearn-ALS setup: ratings < 3 dropped, the rest set to 1, confidence =
+5 x BM25(K1=100, B=0.9) via ``implicit.nearest_neighbours.bm25_weight``. ``synthetic-20m`` is a
+random matrix of ML-20M scale (138,493 users x 26,744 items, 20M stored cells, skewed user and item
+popularity). Every method starts from the same factors and runs the same number of sweeps; the
+printed objective is bilinrec's formula applied to each method's final factors. bilinrec's time per
+sweep is the sweep alone (its per-iteration objective is excluded); ``implicit``'s is the wall time
+of ``fit`` divided by the sweeps. Peak memory is tracemalloc's peak during the timed sweeps (NumPy
+allocations only; ``implicit``'s C++ buffers are not seen) and the process's maximum RSS so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import time
+import tracemalloc
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from bilinrec.als import ALS
+
+
+def movielens_100k() -> sp.csr_matrix:
+    from implicit.nearest_neighbours import bm25_weight
+
+    data_dir = os.environ.get("BILINREC_DATA_DIR")
+    if not data_dir or not (Path(data_dir) / "ml-100k.zip").exists():
+        raise SystemExit("set BILINREC_DATA_DIR to a directory holding ml-100k.zip")
+    with zipfile.ZipFile(Path(data_dir) / "ml-100k.zip") as archive:
+        table = np.loadtxt(io.BytesIO(archive.read("ml-100k/u.data")), dtype=np.int64)
+    table = table[table[:, 2] >= 3]
+    binary = sp.csr_matrix((np.ones(len(table)), (table[:, 0] - 1, table[:, 1] - 1)))
+    return (5 * bm25_weight(binary, K1=100, B=0.9)).tocsr()
+
+
+def synthetic_20m(seed: int = 0) -> sp.csr_matrix:
+    n_users, n_items, n_cells = 138_493, 26_744, 20_000_000
+    rng = np.random.default_rng(seed)
+    user_weight = rng.lognormal(0.0, 1.0, n_users)
+    item_weight = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    keys = np.empty(0, dtype=np.int64)
+    while keys.size < n_cells:
+        draw = 2 * (n_cells - keys.size) + 1000
+        users = rng.choice(n_users, draw, p=user_weight / user_weight.sum())
+        items = rng.choice(n_items, draw, p=item_weight / item_weight.sum())
+        keys = np.unique(np.concatenate([keys, users * n_items + items]))
+    keys = np.sort(rng.choice(keys, n_cells, replace=False))
+    conf = 1.0 + 4.0 * rng.random(n_cells)
+    return sp.csr_matrix((conf, (keys // n_items, keys % n_items)), shape=(n_users, n_items))
+
+
+def bench(C: sp.csr_matrix, factors: int, sweeps: int, threads: int, dtype: np.dtype,
+          methods: list[str]) -> list[dict]:
+    C = C.astype(np.float32).astype(np.float64)  # implicit keeps confidences in float32: same data
+    start = ALS(factors=factors, dtype=dtype, seed=0)
+    start._init_factors(C.shape)
+    rows = []
+    for method in methods:
+        U, V = start.user_factors.copy(), start.item_factors.copy()
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        if method.startswith("bilinrec"):
+            solver = method.split("-")[1]
+            model = ALS.from_factors(U, V, regularization=0.01, solver=solver, num_threads=threads)
+            model.fit(C, iterations=sweeps, warm_start=True)
+            per_sweep = float(np.median([r["seconds"] for r in model.history_ if r["phase"] == "sweep"]))
+            U, V = model.user_factors, model.item_factors
+        else:
+            from implicit.cpu.als import AlternatingLeastSquares
+
+            with threadpool_limits(1, "blas"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                model = AlternatingLeastSquares(factors=factors, regularization=0.01, iterations=sweeps,
+                                                use_cg=method == "implicit-cg", dtype=dtype,
+                                                calculate_training_loss=False, num_threads=threads)
+                model.user_factors, model.item_factors = U, V
+                t0 = time.perf_counter()
+                model.fit(C, show_progress=False)
+                per_sweep = (time.perf_counter() - t0) / sweeps
+            U, V = model.user_factors, model.item_factors
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        objective = ALS.from_factors(np.asarray(U, np.float64), np.asarray(V, np.float64),
+                                     regularization=0.01).objective(C)
+        rows.append({"method": method, "ms_per_sweep": 1e3 * per_sweep, "objective": objective,
+                     "traced_peak_MiB": peak / 2**20,
+                     "max_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["ml-100k"], choices=["ml-100k", "synthetic-20m"])
+    parser.add_argument("--factors", type=int, default=100)
+    parser.add_argument("--sweeps", type=int, default=5, help="sweeps per method (median time reported)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for every method")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--methods", nargs="+",
+                        default=["bilinrec-cholesky", "bilinrec-cg", "implicit-exact", "implicit-cg"])
+    args = parser.parse_args(argv)
+    results = []
+    for name in args.datasets:
+        t0 = time.perf_counter()
+        C = movielens_100k() if name == "ml-100k" else synthetic_20m()
+        print(f"{name}: {C.shape[0]} x {C.shape[1]}, {C.nnz} cells (built in {time.perf_counter() - t0:.1f} s)",
+              flush=True)
+        for row in bench(C, args.factors, args.sweeps, args.threads, np.dtype(args.dtype), args.methods):
+            results.append({"dataset": name, "factors": args.factors, "dtype": args.dtype,
+                            "threads": args.threads, **row})
+            print(f"  {row['method']:<18} {row['ms_per_sweep']:10.1f} ms/sweep", flush=True)
+    table = pd.DataFrame(results)
+    print(table.to_markdown(index=False, floatfmt=".6g"))
+
+
+if __name__ == "__main__":
+    main()

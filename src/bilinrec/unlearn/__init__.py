@@ -1,0 +1,1 @@
+"""Unlearn-ALS experiments (Paper B): data preparation, deletions, metrics, audits, runner."""

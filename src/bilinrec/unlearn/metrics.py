@@ -1,0 +1,119 @@
+"""Evaluation metrics: AUC, MSE/accuracy on cells, and top-k overlap between models."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import rankdata
+
+
+def _labels_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.shape != scores.shape or labels.ndim != 1:
+        raise ValueError("labels and scores must be 1-D arrays of equal length")
+    if labels.size == 0:
+        raise ValueError("labels is empty")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("scores contain NaN or infinity")
+    return labels.astype(bool) if labels.dtype != bool else labels, scores
+
+
+def auc(labels, scores) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    labels, scores = _labels_scores(labels, scores)
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("labels must contain both classes for AUC")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def mse(labels, scores) -> float:
+    """Mean squared error of ``scores`` against 0/1 ``labels``."""
+    labels, scores = _labels_scores(labels, scores)
+    return float(np.mean((scores - labels) ** 2))
+
+
+def accuracy(labels, scores, threshold: float = 0.5) -> float:
+    """Share of cells where ``score > threshold`` agrees with the 0/1 label."""
+    labels, scores = _labels_scores(labels, scores)
+    return float(np.mean((scores > threshold) == labels))
+
+
+def top_k(
+    queries: np.ndarray,
+    keys: np.ndarray,
+    k: int,
+    exclude: sp.csr_matrix | None = None,
+    exclude_self: bool = False,
+    batch_size: int = 2048,
+) -> np.ndarray:
+    """Indices of the ``k`` keys with the largest dot product for every query row.
+
+    ``exclude`` (queries x keys CSR) marks cells that may not be returned; ``exclude_self``
+    forbids key ``j`` for query ``j`` (similar-item lists). Ties go to the smaller index.
+    Rows are processed in batches so memory stays ``O(batch_size x n_keys)``.
+    """
+    queries = np.asarray(queries, dtype=np.float64)
+    keys = np.asarray(keys, dtype=np.float64)
+    if queries.ndim != 2 or keys.ndim != 2 or queries.shape[1] != keys.shape[1]:
+        raise ValueError("queries and keys must be 2-D with the same number of columns")
+    n_keys = keys.shape[0]
+    if not 1 <= k <= n_keys - (1 if exclude_self else 0):
+        raise ValueError(f"k must be in [1, {n_keys}] (fewer with exclude_self), got {k}")
+    if exclude is not None:
+        exclude = sp.csr_matrix(exclude)
+        if exclude.shape != (queries.shape[0], n_keys):
+            raise ValueError(f"exclude must have shape {(queries.shape[0], n_keys)}, got {exclude.shape}")
+    out = np.empty((queries.shape[0], k), dtype=np.int64)
+    for start in range(0, queries.shape[0], batch_size):
+        stop = min(start + batch_size, queries.shape[0])
+        scores = queries[start:stop] @ keys.T
+        if exclude is not None:
+            block = exclude[start:stop].tocoo()
+            scores[block.row, block.col] = -np.inf
+        if exclude_self:
+            rows = np.arange(stop - start)
+            scores[rows, rows + start] = -np.inf
+        # stable descending sort on (score, -index) without a full argsort of every row
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        cand = np.take_along_axis(scores, part, axis=1)
+        order = np.lexsort((part, -cand), axis=1)
+        out[start:stop] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def _normalized(factors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(factors, axis=1, keepdims=True)
+    return factors / np.where(norms > 0, norms, 1.0)
+
+
+def similar(factors: np.ndarray, k: int) -> np.ndarray:
+    """Top-``k`` cosine neighbours of every row of ``factors`` (itself excluded)."""
+    unit = _normalized(np.asarray(factors, dtype=np.float64))
+    return top_k(unit, unit, k, exclude_self=True)
+
+
+def recommend(
+    user_factors: np.ndarray, item_factors: np.ndarray, k: int, exclude: sp.csr_matrix | None
+) -> np.ndarray:
+    """Top-``k`` items by predicted score per user, skipping the cells in ``exclude``."""
+    return top_k(user_factors, item_factors, k, exclude=exclude)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over rows of the Jaccard index of the index sets ``a[r]`` and ``b[r]``.
+
+    Rows must hold distinct indices (as returned by :func:`top_k`).
+    """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if a.ndim != 2 or a.shape[0] != b.shape[0] or b.ndim != 2:
+        raise ValueError("a and b must be 2-D with the same number of rows")
+    width = int(max(a.max(initial=0), b.max(initial=0))) + 1
+    rows = np.arange(a.shape[0], dtype=np.int64)[:, None] * width
+    shared = np.isin(a + rows, b + rows).sum(axis=1)
+    union = a.shape[1] + b.shape[1] - shared
+    return float(np.mean(shared / union))

@@ -1,0 +1,39 @@
+"""Fixtures shared by the test suite."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def movielens_dir() -> Path | None:
+    """The directory of real MovieLens archives given by BILINREC_DATA_DIR, if any."""
+    value = os.environ.get("BILINREC_DATA_DIR")
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+@pytest.fixture
+def workflow_copy(tmp_path):
+    """A copy of the workflow (Snakefile, config, rules, notebooks) in a temporary directory."""
+    dest = tmp_path / "wf"
+    dest.mkdir()
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(ROOT / name, dest / name)
+    for name in ("workflow", "notebooks"):
+        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def run_snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: int = 900):
+    """Run Snakemake in ``workdir``; returns the CompletedProcess (stdout+stderr merged)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), "--snakefile", str(workdir / "Snakefile"), *args],
+        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=workdir,
+    )

@@ -1,0 +1,364 @@
+"""ALS engine and exact unlearning, checked against dense brute-force formulas."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from bilinrec.als import ALS, apply_deletions, as_deletions, build_cells, user_history
+
+
+def random_implicit(n_users=30, n_items=25, density=0.25, seed=0):
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_users, n_items)) < density) * (0.5 + 5 * rng.random((n_users, n_items)))
+    return sp.csr_matrix(dense)
+
+
+def random_ratings(n_users=30, n_items=25, density=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_users, n_items)) < density) * rng.integers(1, 6, (n_users, n_items))
+    return sp.csr_matrix(dense.astype(float))
+
+
+def dense_cells(C, feedback="implicit", mask=None, negatives=None):
+    """Per-cell confidence and target matrices, written out densely."""
+    D = C.toarray()
+    stored = D != 0
+    if feedback == "implicit":
+        conf, target = np.where(stored, D, 1.0), stored.astype(float)
+    else:
+        conf, target = stored.astype(float), D
+    if mask is not None:
+        conf[mask.toarray() != 0] = 0.0
+    if negatives is not None:
+        N = negatives.toarray()
+        conf[N != 0] = N[N != 0] if feedback == "implicit" else 1.0
+        target[N != 0] = 0.0
+    return conf, target
+
+
+def dense_objective(model, conf, target):
+    X, Y = model.user_factors.astype(float), model.item_factors.astype(float)
+    pred = X @ Y.T
+    lam_u = lam_i = model.regularization
+    sq_u, sq_i = (X**2).sum(1), (Y**2).sum(1)
+    if model.use_bias:
+        pred = pred + model.global_mean_ + model.user_bias_[:, None] + model.item_bias_[None, :]
+        sq_u, sq_i = sq_u + model.user_bias_**2, sq_i + model.item_bias_**2
+    if model.scale_regularization:  # ALS-WR; only used with explicit feedback here
+        lam_u = model.regularization * np.maximum((conf > 0).sum(1), 1)
+        lam_i = model.regularization * np.maximum((conf > 0).sum(0), 1)
+    return float(np.sum(conf * (target - pred) ** 2) + np.sum(lam_u * sq_u) + np.sum(lam_i * sq_i))
+
+
+def relative(a, b):
+    return abs(a - b) / abs(b)
+
+
+# ------------------------------------------------------------------------------------------
+# Engine
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("with_extra", [False, True])
+def test_implicit_objective_matches_dense_formula(with_extra):
+    C = random_implicit()
+    mask = negatives = None
+    if with_extra:
+        rng = np.random.default_rng(1)
+        free = np.argwhere(C.toarray() == 0)
+        pick = free[rng.choice(len(free), 40, replace=False)]
+        mask = sp.csr_matrix((np.ones(20), (pick[:20, 0], pick[:20, 1])), shape=C.shape)
+        negatives = sp.csr_matrix((2 + rng.random(20), (pick[20:, 0], pick[20:, 1])), shape=C.shape)
+    model = ALS(factors=4, regularization=0.3, seed=3).fit(C, iterations=2, mask=mask, negatives=negatives)
+    conf, target = dense_cells(C, "implicit", mask, negatives)
+    assert relative(model.objective(C, mask=mask, negatives=negatives), dense_objective(model, conf, target)) < 1e-12
+    assert relative(model.history_[-1]["objective"], dense_objective(model, conf, target)) < 1e-12
+
+
+@pytest.mark.parametrize("use_bias, scaled", [(False, False), (True, False), (True, True)])
+def test_explicit_objective_matches_dense_formula(use_bias, scaled):
+    C = random_ratings()
+    model = ALS(factors=3, regularization=0.2, feedback="explicit", use_bias=use_bias,
+                scale_regularization=scaled, seed=2).fit(C, iterations=3)
+    conf, target = dense_cells(C, "explicit")
+    assert relative(model.objective(C), dense_objective(model, conf, target)) < 1e-12
+    if use_bias:
+        assert model.global_mean_ == pytest.approx(C.data.mean())
+
+
+def test_half_sweep_is_the_exact_dense_least_squares_solution():
+    C = random_implicit()
+    rng = np.random.default_rng(4)
+    mask = sp.csr_matrix((np.ones(3), ([0, 1, 2], [0, 1, 2])), shape=C.shape)
+    C = C.tolil()
+    C[[0, 1, 2], [0, 1, 2]] = 0
+    C = sp.csr_matrix(C)
+    C.eliminate_zeros()
+    model = ALS.from_factors(rng.random((30, 5)), rng.random((25, 5)), regularization=0.5)
+    conf, target = dense_cells(C, "implicit", mask)
+    Y = model.item_factors.copy()
+    model._half_sweep(build_cells(C, mask=mask), users=slice(None))
+    for u in range(C.shape[0]):
+        A = Y.T @ (conf[u][:, None] * Y) + 0.5 * np.eye(5)
+        expected = np.linalg.solve(A, Y.T @ (conf[u] * target[u]))
+        np.testing.assert_allclose(model.user_factors[u], expected, rtol=1e-10, atol=1e-12)
+
+
+def test_objective_decreases_monotonically_for_every_solver_and_dtype():
+    C = random_implicit(60, 40, seed=5)
+    for solver in ("cholesky", "cg"):
+        for dtype in (np.float64, np.float32):
+            model = ALS(factors=6, regularization=0.1, solver=solver, dtype=dtype, seed=1).fit(C, iterations=8)
+            objectives = [r["objective"] for r in model.history_]
+            assert model.user_factors.dtype == dtype
+            assert all(b <= a * (1 + 1e-6) for a, b in zip(objectives, objectives[1:])), (solver, dtype)
+
+
+def test_cg_with_enough_steps_reaches_the_exact_solution():
+    C = random_implicit(seed=6)
+    exact = ALS(factors=5, regularization=0.1, seed=7).fit(C, iterations=5)
+    cg = ALS(factors=5, regularization=0.1, seed=7, solver="cg", cg_steps=30).fit(C, iterations=5)
+    np.testing.assert_allclose(cg.user_factors, exact.user_factors, rtol=1e-6, atol=1e-9)
+
+
+def test_fit_is_deterministic_and_seed_dependent():
+    C = random_implicit(seed=8)
+    a = ALS(factors=4, seed=11).fit(C, iterations=3)
+    b = ALS(factors=4, seed=11).fit(C, iterations=3)
+    c = ALS(factors=4, seed=12).fit(C, iterations=3)
+    np.testing.assert_array_equal(a.user_factors, b.user_factors)
+    assert not np.allclose(a.user_factors, c.user_factors)
+
+
+def test_history_tol_callback_and_warm_start():
+    C = random_implicit(seed=9)
+    seen = []
+
+    def callback(model, record):
+        seen.append(record["iteration"])
+        return {"mean_score": float(model.predict([0], [0])[0])}
+
+    model = ALS(factors=4, regularization=0.1).fit(C, iterations=200, tol=1e-4, callback=callback)
+    sweeps = model.history_[1:]
+    assert model.history_[0]["phase"] == "start" and len(sweeps) < 200
+    assert sweeps[-1]["rel_change"] < 1e-4 <= sweeps[-2]["rel_change"]
+    assert seen == [r["iteration"] for r in sweeps] and "mean_score" in sweeps[-1]
+    assert model.train_iterations_ == len(sweeps) and model.sweep_seconds_ > 0
+    start = model.history_[-1]["objective"]
+    model.fit(C, iterations=1, warm_start=True)
+    assert model.history_[0]["objective"] == pytest.approx(start, rel=1e-12)
+
+
+def test_factors_interchange_with_the_implicit_library():
+    implicit_als = pytest.importorskip("implicit.cpu.als")
+    C = random_implicit(40, 30, seed=10)
+    C.data = C.data.astype(np.float32).astype(np.float64)  # implicit stores confidences as float32
+    rng = np.random.default_rng(0)
+    U, V = rng.random((40, 6)) * 0.1, rng.random((30, 6)) * 0.1
+    with threadpool_limits(1, "blas"):  # as implicit recommends
+        theirs = implicit_als.AlternatingLeastSquares(factors=6, regularization=0.05, iterations=1, use_cg=False,
+                                                      dtype=np.float64, num_threads=1, calculate_training_loss=False)
+        theirs.user_factors, theirs.item_factors = U.copy(), V.copy()
+        theirs.fit(C, show_progress=False)
+    ours = ALS.from_factors(U, V, regularization=0.05).fit(C, iterations=1, warm_start=True)
+    np.testing.assert_allclose(ours.user_factors, theirs.user_factors, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.item_factors, theirs.item_factors, rtol=1e-9, atol=1e-12)
+
+
+def test_cg_sweep_matches_the_implicit_reference_cg():
+    implicit_als = pytest.importorskip("implicit.cpu.als")
+    C = random_implicit(40, 30, seed=19)
+    C.data = C.data.astype(np.float32).astype(np.float64)
+    rng = np.random.default_rng(1)
+    U, V = rng.random((40, 6)) * 0.1, rng.random((30, 6)) * 0.1
+    with threadpool_limits(1, "blas"):  # implicit's pure-Python CG: the algorithm in full float64
+        theirs = implicit_als.AlternatingLeastSquares(factors=6, regularization=0.05, iterations=2, use_cg=True,
+                                                      use_native=False, dtype=np.float64, num_threads=1,
+                                                      calculate_training_loss=False)
+        theirs.user_factors, theirs.item_factors = U.copy(), V.copy()
+        theirs.fit(C, show_progress=False)
+    ours = ALS.from_factors(U, V, regularization=0.05, solver="cg").fit(C, iterations=2, warm_start=True)
+    np.testing.assert_allclose(ours.user_factors, theirs.user_factors, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.item_factors, theirs.item_factors, rtol=1e-10, atol=1e-12)
+
+
+def test_save_load_roundtrip(tmp_path):
+    C = random_ratings(seed=11)
+    model = ALS(factors=3, feedback="explicit", use_bias=True, dtype=np.float32, seed=4).fit(C, iterations=2)
+    model.save(tmp_path / "m.npz")
+    loaded = ALS.load(tmp_path / "m.npz")
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.user_factors, model.user_factors)
+    np.testing.assert_array_equal(loaded.item_bias_, model.item_bias_)
+    assert loaded.history_ == model.history_ and loaded.train_iterations_ == 2
+    assert loaded.objective(C) == pytest.approx(model.objective(C), rel=1e-12)
+
+
+# ------------------------------------------------------------------------------------------
+# Deletions and Unlearn-ALS
+# ------------------------------------------------------------------------------------------
+def some_deletions(C, fraction=0.2, seed=0):
+    coo = C.tocoo()
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(C.nnz, int(fraction * C.nnz), replace=False)
+    return np.column_stack([coo.row[pick], coo.col[pick]])
+
+
+def without(C, pairs):
+    D = C.toarray()
+    D[pairs[:, 0], pairs[:, 1]] = 0
+    return sp.csr_matrix(D)
+
+
+def test_apply_deletions_modes_leave_input_untouched():
+    C = random_implicit(seed=12)
+    before = C.copy()
+    pairs = some_deletions(C)
+    values = C.toarray()[pairs[:, 0], pairs[:, 1]]
+    retrain = apply_deletions(C, pairs, "retrain")
+    assert (retrain.C != without(C, pairs)).nnz == 0 and retrain.mask is None and retrain.negatives is None
+    masked = apply_deletions(C, pairs, "mask")
+    assert set(map(tuple, np.argwhere(masked.mask.toarray()))) == set(map(tuple, pairs))
+    naive = apply_deletions(C, pairs, "naive")
+    np.testing.assert_array_equal(naive.negatives.toarray()[pairs[:, 0], pairs[:, 1]], values)
+    assert (C != before).nnz == 0
+    explicit = apply_deletions(random_ratings(), user_history(random_ratings(), [0]), "naive", feedback="explicit")
+    assert set(np.unique(explicit.negatives.data)) == {1.0}
+
+
+@pytest.mark.parametrize("feedback", ["implicit", "explicit"])
+def test_retrain_mode_objective_is_the_retraining_objective(feedback):
+    C = random_implicit(seed=13) if feedback == "implicit" else random_ratings(seed=13)
+    params = dict(factors=4, regularization=0.1, feedback=feedback, use_bias=feedback == "explicit", seed=1)
+    model = ALS(**params).fit(C, iterations=10)
+    pairs = some_deletions(C, seed=1)
+    reduced = without(C, pairs)
+    unlearned = model.unlearn(C, pairs, mode="retrain", max_iterations=0, local_update=False)
+    # start of unlearning = original factors on the reduced data; biased models use the new mean
+    retrain_view = ALS.from_factors(model.user_factors, model.item_factors, user_bias=model.user_bias_,
+                                    item_bias=model.item_bias_, global_mean=unlearned.global_mean_, **params)
+    assert relative(unlearned.history_[0]["objective"], retrain_view.objective(reduced)) < 1e-10
+    conf, target = dense_cells(reduced, feedback)
+    assert relative(retrain_view.objective(reduced), dense_objective(retrain_view, conf, target)) < 1e-10
+    if feedback == "explicit":
+        assert unlearned.global_mean_ == pytest.approx(reduced.data.mean())
+
+
+@pytest.mark.parametrize("feedback, mode", [("implicit", "retrain"), ("explicit", "retrain"),
+                                            ("implicit", "mask"), ("implicit", "naive")])
+def test_unlearning_converges_to_a_fixed_point_of_the_modified_objective(feedback, mode):
+    C = random_implicit(seed=14) if feedback == "implicit" else random_ratings(seed=14)
+    model = ALS(factors=4, regularization=0.5, feedback=feedback, seed=2).fit(C, iterations=30)
+    original = model.user_factors.copy()
+    pairs = some_deletions(C, seed=2)
+    unlearned = model.unlearn(C, pairs, mode=mode, max_iterations=2000, tol=1e-13)
+    history = unlearned.history_
+    assert [r["phase"] for r in history[:3]] == ["start", "local", "sweep"]
+    assert history[-1]["rel_change"] < 1e-13
+    data = apply_deletions(C, pairs, mode, feedback=feedback)
+    check = unlearned.copy().fit(data.C, iterations=1, warm_start=True, mask=data.mask, negatives=data.negatives)
+    assert check.history_[0]["objective"] == pytest.approx(history[-1]["objective"], rel=1e-12)
+    assert relative(check.history_[1]["objective"], check.history_[0]["objective"]) < 1e-9
+    np.testing.assert_array_equal(model.user_factors, original)  # the original model is kept
+
+
+def test_local_update_lowers_the_objective_before_full_sweeps():
+    C = random_implicit(60, 50, seed=15)
+    model = ALS(factors=5, regularization=0.1, seed=3).fit(C, iterations=30)
+    unlearned = model.unlearn(C, user_history(C, [0, 1]), max_iterations=3)
+    start, local = unlearned.history_[0]["objective"], unlearned.history_[1]["objective"]
+    assert local < start
+
+
+def planted(n_users=150, n_items=120, rank=3, seed=0):
+    """Binary matrix thresholded from a planted rank-``rank`` score matrix, with held-out cells."""
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(size=(n_users, rank)) @ rng.normal(size=(rank, n_items))
+    truth = scores > np.quantile(scores, 0.85)
+    held = rng.random(truth.shape) < 0.05
+    train = sp.csr_matrix(np.where(truth & ~held, 5.0, 0.0))
+    return train, truth, held
+
+
+def auc(model, truth, held):
+    users, items = np.nonzero(held)
+    score = model.predict(users, items)
+    label = truth[users, items]
+    ranks = np.argsort(np.argsort(score)) + 1
+    n_pos, n_neg = label.sum(), (~label).sum()
+    return (ranks[label].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def test_unlearned_auc_lies_in_the_seed_band_of_retrained_models():
+    train, truth, held = planted()
+    params = dict(factors=3, regularization=1.0)
+    original = ALS(seed=0, **params).fit(train, iterations=40)
+    pairs = some_deletions(train, fraction=0.2, seed=3)
+    reduced = without(train, pairs)
+    retrained = [auc(ALS(seed=s, **params).fit(reduced, iterations=40), truth, held) for s in range(1, 6)]
+    unlearned = auc(original.unlearn(train, pairs, max_iterations=40), truth, held)
+    low, high = min(retrained), max(retrained)
+    assert low > 0.8  # the planted structure is learnable at all
+    assert low - (high - low) <= unlearned <= high + (high - low), (unlearned, retrained)
+    # the band is narrow enough to tell: the model that still knows the deleted cells is outside it
+    assert auc(original, truth, held) > high + (high - low)
+
+
+# ------------------------------------------------------------------------------------------
+# Bad input
+# ------------------------------------------------------------------------------------------
+def test_bad_inputs_name_the_argument():
+    C = random_implicit(seed=16)
+    model = ALS(factors=3).fit(C, iterations=1)
+    observed = np.argwhere(C.toarray() != 0)
+    free = np.argwhere(C.toarray() == 0)
+    with pytest.raises(ValueError, match="not observed cells of C"):
+        model.unlearn(C, free[:2])
+    with pytest.raises(ValueError, match="deletions: user id 30 out of range"):
+        model.unlearn(C, [[30, 0]])
+    with pytest.raises(ValueError, match="deletions: duplicate pair"):
+        model.unlearn(C, np.vstack([observed[:1], observed[:1]]))
+    with pytest.raises(ValueError, match="integer"):
+        model.unlearn(C, np.array([[0.5, 1.0]]))
+    bad = C.copy()
+    bad.data[0] = np.nan
+    with pytest.raises(ValueError, match="C contains NaN"):
+        ALS().fit(bad)
+    bad.data[0] = -1.0
+    with pytest.raises(ValueError, match="negative confidences"):
+        ALS().fit(bad)
+    with pytest.raises(ValueError, match="C has shape"):
+        model.unlearn(C[:, :-1], observed[:1])
+    with pytest.raises(ValueError, match="user_factors and item_factors differ"):
+        ALS.from_factors(np.ones((3, 2)), np.ones((4, 3)))
+    with pytest.raises(ValueError, match="mask has shape"):
+        ALS().fit(C, mask=sp.csr_matrix((2, 2)))
+    with pytest.raises(ValueError, match="must not share cells"):
+        ALS().fit(C, mask=C)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        model.unlearn(C, observed[:1], mode="forget")
+    with pytest.raises(ValueError, match="factors must be"):
+        ALS(factors=0)
+    with pytest.raises(RuntimeError, match="fitted"):
+        ALS().unlearn(C, observed[:1])
+
+
+def test_empty_deletions_warn_and_change_nothing():
+    C = random_implicit(seed=17)
+    model = ALS(factors=3).fit(C, iterations=2)
+    with pytest.warns(UserWarning, match="empty deletion set"):
+        same = model.unlearn(C, np.empty((0, 2), dtype=int))
+    np.testing.assert_array_equal(same.user_factors, model.user_factors)
+    assert as_deletions(([], []), C.shape).shape == (0, 2)
+
+
+def test_deleting_a_whole_user_history_is_allowed():
+    C = random_implicit(seed=18)
+    model = ALS(factors=3, regularization=0.1).fit(C, iterations=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        forgotten = model.unlearn(C, user_history(C, [4]), max_iterations=50, tol=1e-12)
+    # implicit feedback: a user without positives is pushed to score 0 everywhere
+    assert np.abs(forgotten.predict(np.full(25, 4), np.arange(25))).max() < 1e-8
+    assert user_history(C, [4]).shape[0] == C[4].nnz

@@ -1,0 +1,66 @@
+"""The ``bilinrec als fit|forget`` command line on small files made in the test."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from bilinrec.als import ALS, apply_deletions
+from bilinrec.cli import main
+
+
+@pytest.fixture()
+def interactions(tmp_path):
+    rng = np.random.default_rng(0)
+    dense = (rng.random((25, 20)) < 0.3) * (1 + 4 * rng.random((25, 20)))
+    users, items = np.nonzero(dense)
+    path = tmp_path / "x.csv"
+    pd.DataFrame({"user": users, "item": items, "confidence": dense[users, items]}).to_csv(path, index=False)
+    return path, sp.csr_matrix(dense)
+
+
+def test_fit_then_forget(tmp_path, interactions, capsys):
+    path, C = interactions
+    model_path, out_path = tmp_path / "m.npz", tmp_path / "m2.npz"
+    assert main(["als", "fit", "--interactions", str(path), "--out", str(model_path), "--factors", "4",
+                 "--iterations", "5", "--n-users", "25", "--n-items", "20", "--quiet"]) == 0
+    fitted = ALS.load(model_path)
+    assert fitted.train_iterations_ == 5 and fitted.user_factors.shape == (25, 4)
+    assert "iterations      5" in capsys.readouterr().out
+    pairs = np.argwhere(C.toarray() != 0)[:7]
+    delete = tmp_path / "d.csv"
+    pd.DataFrame(pairs, columns=["user", "item"]).to_csv(delete, index=False)
+    assert main(["als", "forget", "--model", str(model_path), "--interactions", str(path), "--delete",
+                 str(delete), "--out", str(out_path), "--max-iterations", "3", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "7 deleted cells" in out and "speedup" in out
+    forgotten = ALS.load(out_path)
+    expected = fitted.unlearn(C, pairs, max_iterations=3)
+    np.testing.assert_allclose(forgotten.user_factors, expected.user_factors, rtol=1e-12)
+    reduced = apply_deletions(C, pairs).C
+    assert forgotten.objective(reduced) == pytest.approx(forgotten.history_[-1]["objective"], rel=1e-12)
+
+
+def test_npz_interactions_are_accepted(tmp_path, interactions):
+    _, C = interactions
+    sp.save_npz(tmp_path / "x.npz", C)
+    assert main(["als", "fit", "--interactions", str(tmp_path / "x.npz"), "--out", str(tmp_path / "m.npz"),
+                 "--factors", "2", "--iterations", "1", "--solver", "cg", "--quiet"]) == 0
+    assert ALS.load(tmp_path / "m.npz").solver == "cg"
+
+
+def test_cli_errors_are_clear(tmp_path, interactions, capsys):
+    path, C = interactions
+    model_path = tmp_path / "m.npz"
+    main(["als", "fit", "--interactions", str(path), "--out", str(model_path), "--factors", "2",
+          "--iterations", "1", "--n-users", "25", "--n-items", "20", "--quiet"])
+    delete = tmp_path / "d.csv"
+    free = np.argwhere(C.toarray() == 0)[:1]
+    pd.DataFrame(free, columns=["user", "item"]).to_csv(delete, index=False)
+    assert main(["als", "forget", "--model", str(model_path), "--interactions", str(path), "--delete", str(delete),
+                 "--out", str(tmp_path / "m2.npz"), "--quiet"]) == 2
+    assert "not observed cells of C" in capsys.readouterr().err
+    assert not (tmp_path / "m2.npz").exists()
+    pd.DataFrame({"user": [0], "thing": [1]}).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["als", "fit", "--interactions", str(tmp_path / "bad.csv"), "--out", str(model_path)]) == 2
+    assert "lacks column(s) confidence, item" in capsys.readouterr().err

@@ -1,0 +1,42 @@
+"""A bad config.yaml fails before any job runs, with a message that names the key."""
+
+import pytest
+import yaml
+
+from conftest import run_snakemake
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ({"seed": "abc"}, "seed"),
+        ({"seed": -3}, "seed"),
+        ({"surprise": 1}, "surprise"),
+        ({"data": {"download_retries": "many"}}, "download_retries"),
+        ({"data": {"synthetic_ml": {"n_users": -5}}}, "n_users"),
+        ({"data": {"unknown_key": True}}, "unknown_key"),
+        ({"datasets": "ml-100k"}, "datasets"),
+    ],
+)
+def test_bad_config_fails_before_any_job(workflow_copy, override, key):
+    bad = workflow_copy / "bad.yaml"
+    bad.write_text(yaml.safe_dump(override))
+    proc = run_snakemake(workflow_copy, "-n", "--cores", "1", "--configfile", str(bad))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert key in out, out
+    assert not (workflow_copy / "results").exists()
+
+
+def test_unknown_dataset_name_fails_with_the_name(workflow_copy):
+    bad = workflow_copy / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"datasets": ["ml-100k", "ml-7m"]}))
+    proc = run_snakemake(workflow_copy, "-n", "--cores", "1", "--configfile", str(bad))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "ml-7m" in out and "datasets" in out
+
+
+def test_default_config_dry_run_succeeds(workflow_copy):
+    proc = run_snakemake(workflow_copy, "-n", "--cores", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr

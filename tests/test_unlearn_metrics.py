@@ -1,0 +1,88 @@
+"""Metrics and membership-inference attacks on hand-checkable inputs."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from bilinrec.unlearn.metrics import accuracy, auc, jaccard, mse, recommend, similar, top_k
+from bilinrec.unlearn.mia import attack_features, balanced_indices, logistic_attack_auc, threshold_attack_auc
+
+
+def test_auc_hand_values():
+    assert auc([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]) == 1.0
+    assert auc([1, 1, 0, 0], [0.1, 0.2, 0.3, 0.4]) == 0.0
+    # one of four positive/negative pairs is misordered; a tie counts one half
+    assert auc([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4]) == 0.75
+    assert auc([0, 1], [0.5, 0.5]) == 0.5
+    with pytest.raises(ValueError, match="both classes"):
+        auc([1, 1], [0.1, 0.2])
+
+
+def test_auc_matches_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 500)
+    scores = np.round(rng.normal(size=500) + labels, 1)  # many ties
+    assert auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+
+
+def test_mse_and_accuracy():
+    labels = np.array([1, 0, 1, 0])
+    scores = np.array([0.9, 0.2, 0.4, 0.6])
+    assert mse(labels, scores) == pytest.approx((0.01 + 0.04 + 0.36 + 0.36) / 4)
+    assert accuracy(labels, scores) == 0.5
+    with pytest.raises(ValueError, match="NaN"):
+        mse(labels, np.array([0.1, np.nan, 0.2, 0.3]))
+
+
+def test_top_k_exclusions_and_ties():
+    queries = np.array([[1.0, 0.0], [0.0, 1.0]])
+    keys = np.array([[3.0, 0.0], [2.0, 2.0], [1.0, 3.0], [3.0, 0.0]])
+    np.testing.assert_array_equal(top_k(queries, keys, 2), [[0, 3], [2, 1]])  # tie -> lower index
+    exclude = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 1, 0]]))
+    np.testing.assert_array_equal(top_k(queries, keys, 2, exclude=exclude), [[3, 1], [1, 0]])
+    np.testing.assert_array_equal(top_k(queries, keys, 1, batch_size=1), [[0], [2]])
+
+
+def test_similar_excludes_self_and_uses_cosine():
+    factors = np.array([[1.0, 0.0], [10.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
+    nn = similar(factors, 1)
+    np.testing.assert_array_equal(nn.ravel(), [1, 0, 3, 1])
+    with pytest.raises(ValueError, match="k must be"):
+        similar(factors, 4)
+
+
+def test_recommend_and_jaccard():
+    users = np.eye(2)
+    items = np.array([[5.0, 0.0], [4.0, 1.0], [0.0, 3.0], [1.0, 2.0]])
+    recs = recommend(users, items, 2, exclude=sp.csr_matrix((2, 4)))
+    np.testing.assert_array_equal(recs, [[0, 1], [2, 3]])
+    assert jaccard(recs, recs) == 1.0
+    assert jaccard(np.array([[0, 1]]), np.array([[2, 3]])) == 0.0
+    assert jaccard(np.array([[0, 1], [0, 1]]), np.array([[1, 2], [0, 1]])) == pytest.approx((1 / 3 + 1) / 2)
+
+
+def test_threshold_attack_on_separable_and_identical_scores():
+    assert threshold_attack_auc([2.0, 3.0, 4.0], [0.0, 1.0]) == 1.0
+    rng = np.random.default_rng(0)
+    same = rng.normal(size=4000)
+    assert abs(threshold_attack_auc(same[:2000], same[2000:]) - 0.5) < 0.04
+
+
+def test_logistic_attack_on_separable_and_identical_features():
+    rng = np.random.default_rng(1)
+    members = rng.normal(size=(300, 3)) + np.array([3.0, 0.0, 0.0])
+    nonmembers = rng.normal(size=(300, 3))
+    assert logistic_attack_auc(members, nonmembers, seed=0) > 0.97
+    same = rng.normal(size=(600, 3))
+    assert abs(logistic_attack_auc(same[:300], same[300:], seed=0) - 0.5) < 0.08
+
+
+def test_attack_features_and_balancing():
+    feats = attack_features([0.5, 0.1], [0, 1], [1, 0], user_activity=[3, 0], item_popularity=[7, 1])
+    np.testing.assert_allclose(feats, [[0.5, np.log(4), np.log(2)], [0.1, 0.0, np.log(8)]])
+    members, nonmembers = balanced_indices(10, 4, np.random.default_rng(0))
+    assert members.size == nonmembers.size == 4 and np.unique(members).size == 4
+    members, nonmembers = balanced_indices(10, 40, np.random.default_rng(0), max_per_class=3)
+    assert members.size == nonmembers.size == 3
