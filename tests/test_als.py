@@ -131,6 +131,15 @@ def test_fit_is_deterministic_and_seed_dependent():
     assert not np.allclose(a.user_factors, c.user_factors)
 
 
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_worker_threads_give_the_same_model(solver):
+    C = random_implicit(200, 150, density=0.1, seed=21)
+    small = dict(factors=8, solver=solver, seed=5, chunk_bytes=2**14)  # many small batches
+    one = ALS(num_threads=1, **small).fit(C, iterations=3)
+    two = ALS(num_threads=2, **small).fit(C, iterations=3)
+    np.testing.assert_allclose(two.user_factors, one.user_factors, rtol=1e-10, atol=1e-13)
+
+
 def test_history_tol_callback_and_warm_start():
     C = random_implicit(seed=9)
     seen = []
@@ -246,10 +255,11 @@ def test_retrain_mode_objective_is_the_retraining_objective(feedback):
 
 
 @pytest.mark.parametrize("feedback, mode", [("implicit", "retrain"), ("explicit", "retrain"),
-                                            ("implicit", "mask"), ("implicit", "naive")])
+                                            ("implicit", "mask"), ("implicit", "naive"), ("explicit", "naive")])
 def test_unlearning_converges_to_a_fixed_point_of_the_modified_objective(feedback, mode):
     C = random_implicit(seed=14) if feedback == "implicit" else random_ratings(seed=14)
-    model = ALS(factors=4, regularization=0.5, feedback=feedback, seed=2).fit(C, iterations=30)
+    model = ALS(factors=4, regularization=0.5, feedback=feedback, use_bias=feedback == "explicit",
+                seed=2).fit(C, iterations=30)
     original = model.user_factors.copy()
     pairs = some_deletions(C, seed=2)
     unlearned = model.unlearn(C, pairs, mode=mode, max_iterations=2000, tol=1e-13)
@@ -261,6 +271,15 @@ def test_unlearning_converges_to_a_fixed_point_of_the_modified_objective(feedbac
     assert check.history_[0]["objective"] == pytest.approx(history[-1]["objective"], rel=1e-12)
     assert relative(check.history_[1]["objective"], check.history_[0]["objective"]) < 1e-9
     np.testing.assert_array_equal(model.user_factors, original)  # the original model is kept
+
+
+def test_explicit_feedback_mask_and_retrain_agree():
+    C = random_ratings(seed=20)
+    model = ALS(factors=3, regularization=0.3, feedback="explicit", seed=1).fit(C, iterations=10)
+    pairs = {0: user_history(C, [0])[:, 1], 3: user_history(C, [3])[:2, 1]}  # whole and partial histories
+    retrain = model.unlearn(C, pairs, mode="retrain", max_iterations=5)
+    masked = model.unlearn(C, pairs, mode="mask", max_iterations=5)
+    np.testing.assert_allclose(masked.user_factors, retrain.user_factors, rtol=1e-12, atol=1e-14)
 
 
 def test_local_update_lowers_the_objective_before_full_sweeps():

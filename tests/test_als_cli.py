@@ -64,3 +64,17 @@ def test_cli_errors_are_clear(tmp_path, interactions, capsys):
     pd.DataFrame({"user": [0], "thing": [1]}).to_csv(tmp_path / "bad.csv", index=False)
     assert main(["als", "fit", "--interactions", str(tmp_path / "bad.csv"), "--out", str(model_path)]) == 2
     assert "lacks column(s) confidence, item" in capsys.readouterr().err
+
+
+def test_forget_with_an_empty_deletion_file_is_a_noop(tmp_path, interactions, capsys):
+    path, _ = interactions
+    model_path = tmp_path / "m.npz"
+    main(["als", "fit", "--interactions", str(path), "--out", str(model_path), "--factors", "2",
+          "--iterations", "1", "--n-users", "25", "--n-items", "20", "--quiet"])
+    delete = tmp_path / "d.csv"
+    delete.write_text("user,item\n")
+    with pytest.warns(UserWarning, match="empty deletion set"):
+        assert main(["als", "forget", "--model", str(model_path), "--interactions", str(path), "--delete",
+                     str(delete), "--out", str(tmp_path / "m2.npz"), "--quiet"]) == 0
+    assert "0 deleted cells" in capsys.readouterr().out
+    np.testing.assert_array_equal(ALS.load(tmp_path / "m2.npz").user_factors, ALS.load(model_path).user_factors)

@@ -121,3 +121,17 @@ def test_workflow_helpers_select_only_what_a_step_depends_on(tiny):
     assert checked_datasets({**config, "datasets": ["ml-1m", "tiny", "synthetic-ml"]}) == ["ml-1m", "tiny", "synthetic-ml"]
     with pytest.raises(ValueError, match="config datasets: unknown dataset 'ml-7m'"):
         checked_datasets({**config, "datasets": ["ml-100k", "ml-7m"]})
+
+
+def test_local_dir_precedence_explicit_then_env_then_config(tmp_path, monkeypatch):
+    from bilinrec.data import steps
+
+    seen = []
+    monkeypatch.setattr(steps, "fetch", lambda spec, resources, local_dir, **kw: seen.append(local_dir))
+    data = {"local_dir": str(tmp_path / "config")}
+    monkeypatch.setenv(ENV_DATA_DIR, str(tmp_path / "env"))
+    fetch_dataset("ml-100k", data, tmp_path, local_dir=tmp_path / "flag")
+    fetch_dataset("ml-100k", data, tmp_path)
+    monkeypatch.delenv(ENV_DATA_DIR)
+    fetch_dataset("ml-100k", data, tmp_path)
+    assert seen == [tmp_path / "flag", tmp_path / "env", tmp_path / "config"]

@@ -69,7 +69,9 @@ def test_time_to_reach_skips_the_start_record():
 
 
 def test_file_steps_and_tables(tmp_path):
-    cfg = {**CFG, "model": {**CFG["model"], "iterations": 15}, "unlearning": {**CFG["unlearning"], "max_iterations": 8}}
+    cfg = {**CFG, "model": {**CFG["model"], "iterations": 15},
+           "unlearning": {**CFG["unlearning"], "modes": ["retrain"], "max_iterations": 8}}
+    models = {"original", "retrained", "unlearn_retrain", "unlearn_retrain_budget"}
     split, original = tmp_path / "split.npz", tmp_path / "original.npz"
     steps.split_step(SYNTHETIC, None, cfg, 3, 1, split)
     steps.original_step(split, cfg, 1, original)
@@ -89,11 +91,11 @@ def test_file_steps_and_tables(tmp_path):
                             tmp_path / f"{strategy}_f{fraction}_s1_history.npz")
         json_paths.append(out)
     result = read_json(json_paths[0])
-    assert result["strategy"] == "uniform" and set(result["models"]) == MODELS
+    assert result["strategy"] == "uniform" and set(result["models"]) == models
     history = load_npz(tmp_path / "uniform_f0.1_s1_history.npz")
     assert history["retrained__objective"].size == 16  # start + 15 sweeps
     summary = write_summary(json_paths, tmp_path / "unlearn_summary.csv")
-    assert len(summary) == 2 * len(MODELS)
+    assert len(summary) == 2 * len(models)
     assert (summary["heldout_auc_count"] == 1).all()
     assert (tmp_path / "unlearn_summary.md").exists() and (tmp_path / "unlearn_summary.tex").exists()
     checks = write_checks(json_paths, tmp_path / "unlearn_checks.csv")

@@ -6,8 +6,9 @@ Cells of a users x items matrix carry a confidence ``c`` (weight in the loss) an
   ``sum c_ui (p_ui - x_u . y_i)^2 + lambda (|X|^2 + |Y|^2)``. The input CSR matrix ``C`` stores the
   confidence of each observed cell (target 1); unstored cells have ``c = 1, p = 0`` -- the convention
   of the ``implicit`` library, so data and factors interchange with it.
-* **explicit feedback** minimises ``sum over observed (r_ui - mu - b_u - b_i - x_u . y_i)^2`` plus L2
-  regularisation (optionally ALS-WR count scaling); ``C`` stores the ratings.
+* **explicit feedback** minimises ``sum over observed (r_ui - x_u . y_i)^2`` plus L2 regularisation;
+  optionally with a global mean and user/item biases (``r_ui - mu - b_u - b_i - x_u . y_i``) and
+  ALS-WR count-scaled regularisation; ``C`` stores the ratings.
 
 Two further kinds of cell are given as separate sparse matrices, never as stored values of ``C``
 (an explicitly stored 0 does not survive most scipy operations):
@@ -25,6 +26,7 @@ import json
 import logging
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -43,6 +45,8 @@ MODES = ("retrain", "mask", "naive")
 DEFAULT_CHUNK_BYTES = 64 * 2**20
 #: CG re-reads each gathered chunk 2 x (cg_steps + 1) times: chunks this small stay in cache.
 CG_CHUNK_BYTES = 4 * 2**20
+#: Exact-solver batch budget when several worker threads share the batches.
+PARALLEL_CHUNK_BYTES = 16 * 2**20
 MODEL_FORMAT = "bilinrec-als-1"
 
 
@@ -366,6 +370,7 @@ def solve_rows(
     solver: str = "cholesky",
     cg_steps: int = 3,
     target_shift: np.ndarray | None = None,
+    workers: int = 1,
 ) -> None:
     """Update ``out[rows]`` in place by solving each row's normal equations.
 
@@ -373,12 +378,14 @@ def solve_rows(
     over its stored cells ``i`` with ``Y = other``: exactly (``cholesky``, one batched Gram product
     and Cholesky solve per batch) or by ``cg_steps`` conjugate-gradient steps warm-started at
     ``out[rows]``. ``target_shift[i]`` (optional) is subtracted from the targets of column ``i``.
+    ``workers > 1`` solves batches in parallel threads (they overlap where NumPy releases the GIL).
     """
     k = other.shape[1]
     dtype = other.dtype
     gram = (base * (other.T @ other)).astype(dtype)
     diag = np.arange(k)
-    for batch in batches:
+
+    def solve(batch: RowBatch) -> None:
         feats = np.take(other, batch.index, axis=0)
         target = batch.target if target_shift is None else batch.target - np.take(target_shift, batch.index)
         b = np.matmul((batch.conf * target)[:, None, :], feats)[:, 0, :]
@@ -390,6 +397,13 @@ def solve_rows(
             out[batch.rows] = _spd_solve(A, b)
         else:
             out[batch.rows] = _cg(out[batch.rows], b, feats, batch.weight, gram, lam, cg_steps)
+
+    if workers > 1 and len(batches) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(solve, batches))  # batches own disjoint rows of ``out``
+    else:
+        for batch in batches:
+            solve(batch)
 
 
 def _spd_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -455,7 +469,8 @@ class ALS:
     seed : seed of the random initial factors (uniform on [0, 0.01), as in ``implicit``).
     use_bias : explicit feedback only: learn a global mean and user/item biases.
     scale_regularization : multiply ``lambda`` by each row's number of observed cells (ALS-WR).
-    num_threads : BLAS threads during fit/unlearn (``None``: leave as configured).
+    num_threads : worker threads over row batches during fit/unlearn, each with single-threaded
+        BLAS (results do not depend on it); ``None``: one worker, BLAS threads as configured.
     chunk_bytes : memory budget of one batch of gathered factors / normal matrices.
     """
 
@@ -733,10 +748,13 @@ class ALS:
         own, other = (self.user_factors, self.item_factors) if axis == 0 else (self.item_factors, self.user_factors)
         reg = self._reg(cells, axis)
         budget = self.chunk_bytes if self.solver == "cholesky" else min(self.chunk_bytes, CG_CHUNK_BYTES)
+        workers = self.num_threads or 1
+        if workers > 1:  # enough batches to share out
+            budget = min(budget, PARALLEL_CHUNK_BYTES)
         width = self.factors + self.use_bias
         batches = cells.plan(axis, rows, width, self.dtype, budget)
         if not self.use_bias:
-            solve_rows(own, batches, other, cells.base, reg, self.solver, self.cg_steps)
+            solve_rows(own, batches, other, cells.base, reg, self.solver, self.cg_steps, workers=workers)
             return
         # biases: solve [x_u, b_u] against [y_i, 1] with targets r - mu - b_i
         own_bias = self.user_bias_ if axis == 0 else self.item_bias_
@@ -744,7 +762,7 @@ class ALS:
         ext_other = np.column_stack([other, np.ones(other.shape[0], self.dtype)])
         ext_own = np.column_stack([own, own_bias])
         solve_rows(ext_own, batches, ext_other, cells.base, reg, self.solver, self.cg_steps,
-                   target_shift=self.global_mean_ + other_bias)
+                   target_shift=self.global_mean_ + other_bias, workers=workers)
         own[:] = ext_own[:, :-1]
         own_bias[:] = ext_own[:, -1]
 
@@ -862,13 +880,14 @@ class ALS:
             )
 
     def _threads(self):
+        """Single-threaded BLAS while fitting when ``num_threads`` is set (the batches run in parallel)."""
         from contextlib import nullcontext
 
         if self.num_threads is None:
             return nullcontext()
         from threadpoolctl import threadpool_limits
 
-        return threadpool_limits(limits=self.num_threads)
+        return threadpool_limits(limits=1, user_api="blas")
 
 
 def _weighted_mean(cells: Cells) -> float:

@@ -122,8 +122,10 @@ def cmd_forget(args: argparse.Namespace) -> int:
           f"{np.unique(pairs[:, 0]).size} users, {np.unique(pairs[:, 1]).size} items affected")
     print(f"  objective       {before:.6g} on the original data")
     print(f"                  {hist[0]['objective']:.6g} -> {hist[-1]['objective']:.6g} on the reduced data")
-    print(f"  iterations      {sweeps} full sweeps" + (" after a local update" if len(hist) > 1 and hist[1]["phase"] == "local" else ""))
-    print(f"  last rel change {hist[-1]['rel_change']:.3g}")
+    local = any(r["phase"] == "local" for r in hist)
+    print(f"  iterations      {sweeps} full sweeps" + (" after a local update" if local else ""))
+    if hist[-1]["rel_change"] is not None:
+        print(f"  last rel change {hist[-1]['rel_change']:.3g}")
     print(f"  time            {seconds:.2f} s")
     if np.isfinite(retrain) and retrain > 0:
         print(f"  retrain est.    {retrain:.2f} s ({model.train_iterations_} sweeps x "

@@ -10,6 +10,9 @@ ROOT_SEED = int(config["seed"])
 RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
+# Every rule runs in the project's conda environment under `--software-deployment-method conda`
+# (the path is relative to the rule files in workflow/rules/).
+CONDA_ENV = "../../environment.yml"
 
 # Every part appends the final outputs of its named target here; `rule all` asks for them.
 ALL_TARGETS = [f"{RESULTS}/provenance.json"]

@@ -8,5 +8,7 @@ rule provenance:
         f"{LOGS}/provenance.log",
     params:
         config=config,
+    conda:
+        CONDA_ENV
     script:
         "../scripts/provenance.py"

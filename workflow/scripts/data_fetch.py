@@ -3,12 +3,15 @@
 import logging
 from pathlib import Path
 
+from bilinrec.data.acquire import resolve_local_dir
 from bilinrec.data.steps import fetch_dataset
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+# The local data directory is read here (env BILINREC_DATA_DIR wins over data.local_dir), not passed as a
+# param, so that changing it does not re-run a fetch that is already verified.
 fetch_dataset(
     snakemake.wildcards.dataset,
     snakemake.params.data,
     resources=Path(snakemake.output[0]).parent.parent,  # resources/<dataset>/source.json
-    local_dir=snakemake.params.local_dir,
+    local_dir=resolve_local_dir(snakemake.config["data"].get("local_dir")),
 )

@@ -235,16 +235,32 @@ def fetch(
     target.mkdir(parents=True, exist_ok=True)
     try:
         record = _acquire(spec, target, local_dir, allow_download, retries, timeout, opener)
-    except BaseException:
-        if not existed and not any(target.iterdir()):
-            target.rmdir()  # leave no empty folder behind a failed fetch
+    except BaseException as exc:
+        log.error("%s: fetch failed: %s", spec.name, exc)
+        _remove_empty_dirs(target, keep_root=existed)  # leave no empty folders behind a failed fetch
         raise
     log.info("%s: verified by %s: %s", spec.name, record["check"], record["check_detail"])
     write_json(record_path, record)
     return record
 
 
-def _acquire(spec, target, local_dir, allow_download, retries, timeout, opener) -> dict[str, Any]:
+def _remove_empty_dirs(root: Path, keep_root: bool) -> None:
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    if not keep_root and not any(root.iterdir()):
+        root.rmdir()
+
+
+def _acquire(
+    spec: DatasetSpec,
+    target: Path,
+    local_dir: str | os.PathLike | None,
+    allow_download: bool,
+    retries: int,
+    timeout: float,
+    opener: Callable,
+) -> dict[str, Any]:
     """Find (or download), verify and install a copy of ``spec`` in ``target``; return its record."""
     if spec.kind == "custom":
         origin = Path(spec.ratings_path)

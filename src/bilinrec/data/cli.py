@@ -93,7 +93,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("dataset", metavar="DATASET", help="ml-100k, ml-1m, ..., synthetic-ml, or a data.custom name")
         p.add_argument("--resources", default="resources", help="directory of fetched datasets (default: resources)")
         p.add_argument("--data-dir", default=None,
-                       help="directory with local copies (zip or extracted); env BILINREC_DATA_DIR wins")
+                       help="directory with local copies (zip or extracted); default: env BILINREC_DATA_DIR, "
+                       "else data.local_dir of the config")
         p.add_argument("--out", default=None, help="directory of prepared datasets (default: results/data)")
         p.add_argument("--config", default=None, help="workflow config for the data section and seed "
                        "(default: ./config.yaml if present)")

@@ -55,7 +55,7 @@ def _column_indices(path: Path, fmt: RatingsFormat) -> tuple[dict[str, int], int
         n_fields = 4 if set(idx) == set(FIELDS) and max(idx.values()) == 3 else None
         return idx, n_fields
     with open(path, encoding=fmt.encoding, newline="") as fh:
-        first = fh.readline().rstrip("\r\n")
+        first = fh.readline().rstrip("\r\n").lstrip("\ufeff")
     names = [n.strip().strip('"') for n in first.split(fmt.sep)]
     idx = {}
     for key, col in fmt.columns.items():
@@ -84,7 +84,9 @@ def _parse_field(key: str, value: str, numeric_ids: bool) -> object:
     return value
 
 
-def _locate_bad_line(path: Path, fmt: RatingsFormat, idx: dict[str, int], n_fields: int | None, numeric_ids: bool):
+def _locate_bad_line(
+    path: Path, fmt: RatingsFormat, idx: dict[str, int], n_fields: int | None, numeric_ids: bool
+) -> None:
     """Scan ``path`` line by line and raise an error naming the first malformed line."""
     if next(_data_lines(path, fmt), None) is None:
         raise DataFormatError(f"{path}: no ratings (header only?)")
@@ -195,7 +197,9 @@ def _count_separators(path: Path, sep: bytes) -> int:
     return total + carry.count(sep)
 
 
-def _check_field_counts(path, fmt, idx, n_fields, numeric_ids, df) -> None:
+def _check_field_counts(
+    path: Path, fmt: RatingsFormat, idx: dict[str, int], n_fields: int | None, numeric_ids: bool, df: pd.DataFrame
+) -> None:
     """Every line must have the same number of fields: pandas pads short lines and ignores long
     ones when only some columns are read, so count the separators of the whole file."""
     if df.isna().any().any():

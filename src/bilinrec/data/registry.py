@@ -180,4 +180,4 @@ def get_spec(name: str, custom: Mapping[str, Mapping[str, Any]] | None = None) -
     if name == SYNTHETIC:
         return DatasetSpec(name=SYNTHETIC, kind="synthetic")
     known = ", ".join([*MOVIELENS, SYNTHETIC, *custom])
-    raise ValueError(f"dataset: unknown dataset {name!r}; known: {known} (or define it under data.custom)")
+    raise ValueError(f"unknown dataset {name!r}; known: {known} (or define it under data.custom)")

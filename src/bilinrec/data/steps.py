@@ -22,7 +22,8 @@ def fetch_dataset(
 ) -> dict[str, Any] | None:
     """Fetch ``name`` into ``resources/<name>/``; ``None`` for the generated synthetic dataset.
 
-    ``local_dir`` overrides ``data_config["local_dir"]``; the env ``BILINREC_DATA_DIR`` wins over both.
+    An explicit ``local_dir`` is used as given; otherwise env ``BILINREC_DATA_DIR``, else
+    ``data_config["local_dir"]``.
     """
     spec = get_spec(name, data_config.get("custom"))
     if spec.kind == "synthetic":
@@ -31,7 +32,7 @@ def fetch_dataset(
     return fetch(
         spec,
         resources,
-        local_dir=resolve_local_dir(local_dir or data_config.get("local_dir")),
+        local_dir=Path(local_dir) if local_dir else resolve_local_dir(data_config.get("local_dir")),
         allow_download=bool(data_config.get("allow_download", True)),
         retries=int(data_config.get("download_retries", 3)),
         timeout=float(data_config.get("download_timeout", 30)),

@@ -20,22 +20,33 @@ from .protocol import UserSplit
 
 @dataclass(frozen=True)
 class ItemFeatures:
-    """Fitted background model: item embeddings and biases, and how it was regularized."""
+    """Fitted background model: item embeddings and biases, and how it was regularized.
+
+    ``coordinate_scale`` is the root mean square of every embedding coordinate over the
+    background ratings; features are divided by it so that ``E[x x^T]`` has a unit diagonal
+    (the a-priori model of the DP clip bounds, and comparable ridge penalties per coordinate).
+    It is computed from background users only.
+    """
 
     item_factors: np.ndarray
     item_bias: np.ndarray
     global_mean: float
     regularization: float
     scale_regularization: bool
+    coordinate_scale: np.ndarray
 
     @property
     def dim(self) -> int:
         return self.item_factors.shape[1]
 
     def design(self, items: np.ndarray, intercept: bool = True) -> np.ndarray:
-        """Feature rows ``x`` of ``items``: the embedding, with a trailing constant 1 if ``intercept``."""
-        X = self.item_factors[np.asarray(items)].astype(np.float64)
+        """Scaled feature rows ``x`` of ``items``, with a trailing constant 1 if ``intercept``."""
+        X = self.item_factors[np.asarray(items)].astype(np.float64) / self.coordinate_scale
         return np.column_stack([X, np.ones(len(X))]) if intercept else X
+
+    def design_scale(self, intercept: bool = True) -> np.ndarray:
+        """Per-column factors that turn :meth:`design` rows back into raw ALS factors."""
+        return np.concatenate([self.coordinate_scale, [1.0]]) if intercept else self.coordinate_scale.copy()
 
     def offset(self, items: np.ndarray) -> np.ndarray:
         """The background prediction ``mu + b_i`` subtracted from ratings to get targets."""
@@ -74,12 +85,15 @@ def fit_item_features(
         seed=seed,
     )
     model.fit(R, iterations=iterations)
+    item_factors = np.asarray(model.item_factors, dtype=np.float64)
+    rms = np.sqrt(np.mean(item_factors[R.indices] ** 2, axis=0))
     return ItemFeatures(
-        item_factors=np.asarray(model.item_factors, dtype=np.float64),
+        item_factors=item_factors,
         item_bias=np.asarray(model.item_bias_, dtype=np.float64),
         global_mean=float(model.global_mean_),
         regularization=float(regularization),
         scale_regularization=bool(scale_regularization),
+        coordinate_scale=np.where(rms > 0, rms, 1.0),
     )
 
 
@@ -92,6 +106,7 @@ def save_features(path: str | os.PathLike, features: ItemFeatures, split: UserSp
         global_mean=np.float64(features.global_mean),
         regularization=np.float64(features.regularization),
         scale_regularization=np.bool_(features.scale_regularization),
+        coordinate_scale=features.coordinate_scale,
         **{f"split_{name}": value for name, value in split.__dict__.items()},
     )
 
@@ -105,6 +120,7 @@ def load_features(path: str | os.PathLike) -> tuple[ItemFeatures, UserSplit]:
         global_mean=float(arrays["global_mean"]),
         regularization=float(arrays["regularization"]),
         scale_regularization=bool(arrays["scale_regularization"]),
+        coordinate_scale=arrays["coordinate_scale"],
     )
     split = UserSplit(**{name: arrays[f"split_{name}"] for name in UserSplit.__dataclass_fields__})
     return features, split
