@@ -8,10 +8,11 @@ Run on demand (not part of the test suite)::
 ``ml-100k`` follows the Unlearn-ALS setup: ratings < 3 dropped, the rest set to 1, confidence =
 5 x BM25(K1=100, B=0.9) via ``implicit.nearest_neighbours.bm25_weight``. ``synthetic-20m`` is a
 random matrix of ML-20M scale (138,493 users x 26,744 items, 20M stored cells, skewed user and item
-popularity). Every method starts from the same factors and runs the same number of sweeps; the
-printed objective is bilinrec's formula applied to each method's final factors. bilinrec's time per
-sweep is the sweep alone (its per-iteration objective is excluded); ``implicit``'s is the wall time
-of ``fit`` divided by the sweeps. Peak memory is tracemalloc's peak during the timed sweeps (NumPy
+popularity). Every run starts from the same factors and does the same number of sweeps; methods
+take turns for several rounds, and the minimum and median over rounds are printed (the minimum is
+the figure least disturbed by other load). The objective is bilinrec's formula applied to each
+method's final factors. bilinrec's time per sweep is the sweep alone (median within a run; its
+per-iteration objective is excluded); ``implicit``'s is the wall time of ``fit`` over the sweeps. Peak memory is tracemalloc's peak during the timed sweeps (NumPy
 allocations only; ``implicit``'s C++ buffers are not seen) and the process's maximum RSS so far.
 """
 
@@ -64,41 +65,54 @@ def synthetic_20m(seed: int = 0) -> sp.csr_matrix:
     return sp.csr_matrix((conf, (keys // n_items, keys % n_items)), shape=(n_users, n_items))
 
 
-def bench(C: sp.csr_matrix, factors: int, sweeps: int, threads: int, dtype: np.dtype,
+def run_once(method: str, C: sp.csr_matrix, U: np.ndarray, V: np.ndarray, sweeps: int,
+             threads: int) -> tuple[float, np.ndarray, np.ndarray, int]:
+    """One timed run of ``method`` from factors (U, V): (seconds per sweep, U, V, traced peak bytes)."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    if method.startswith("bilinrec"):
+        model = ALS.from_factors(U.copy(), V.copy(), regularization=0.01, solver=method.split("-")[1],
+                                 num_threads=threads)
+        model.fit(C, iterations=sweeps, warm_start=True)
+        per_sweep = float(np.median([r["seconds"] for r in model.history_ if r["phase"] == "sweep"]))
+    else:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            model = AlternatingLeastSquares(factors=U.shape[1], regularization=0.01, iterations=sweeps,
+                                            use_cg=method == "implicit-cg", dtype=U.dtype,
+                                            calculate_training_loss=False, num_threads=threads)
+            model.user_factors, model.item_factors = U.copy(), V.copy()
+            t0 = time.perf_counter()
+            model.fit(C, show_progress=False)
+            per_sweep = (time.perf_counter() - t0) / sweeps
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return per_sweep, model.user_factors, model.item_factors, peak
+
+
+def bench(C: sp.csr_matrix, factors: int, sweeps: int, rounds: int, threads: int, dtype: np.dtype,
           methods: list[str]) -> list[dict]:
+    """Round-robin over methods, ``rounds`` times (the machine may be shared: min is the robust figure)."""
     C = C.astype(np.float32).astype(np.float64)  # implicit keeps confidences in float32: same data
     start = ALS(factors=factors, dtype=dtype, seed=0)
     start._init_factors(C.shape)
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    final: dict[str, tuple] = {}
+    for _ in range(rounds):
+        for method in methods:
+            per_sweep, U, V, peak = run_once(method, C, start.user_factors, start.item_factors, sweeps, threads)
+            times[method].append(per_sweep)
+            final[method] = (U, V, peak)
     rows = []
     for method in methods:
-        U, V = start.user_factors.copy(), start.item_factors.copy()
-        tracemalloc.start()
-        tracemalloc.reset_peak()
-        if method.startswith("bilinrec"):
-            solver = method.split("-")[1]
-            model = ALS.from_factors(U, V, regularization=0.01, solver=solver, num_threads=threads)
-            model.fit(C, iterations=sweeps, warm_start=True)
-            per_sweep = float(np.median([r["seconds"] for r in model.history_ if r["phase"] == "sweep"]))
-            U, V = model.user_factors, model.item_factors
-        else:
-            from implicit.cpu.als import AlternatingLeastSquares
-
-            with threadpool_limits(1, "blas"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                model = AlternatingLeastSquares(factors=factors, regularization=0.01, iterations=sweeps,
-                                                use_cg=method == "implicit-cg", dtype=dtype,
-                                                calculate_training_loss=False, num_threads=threads)
-                model.user_factors, model.item_factors = U, V
-                t0 = time.perf_counter()
-                model.fit(C, show_progress=False)
-                per_sweep = (time.perf_counter() - t0) / sweeps
-            U, V = model.user_factors, model.item_factors
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        U, V, peak = final[method]
         objective = ALS.from_factors(np.asarray(U, np.float64), np.asarray(V, np.float64),
                                      regularization=0.01).objective(C)
-        rows.append({"method": method, "ms_per_sweep": 1e3 * per_sweep, "objective": objective,
-                     "traced_peak_MiB": peak / 2**20,
+        rows.append({"method": method, "ms_per_sweep_min": 1e3 * min(times[method]),
+                     "ms_per_sweep_median": 1e3 * float(np.median(times[method])),
+                     "objective": objective, "traced_peak_MiB": peak / 2**20,
                      "max_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     return rows
 
@@ -107,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["ml-100k"], choices=["ml-100k", "synthetic-20m"])
     parser.add_argument("--factors", type=int, default=100)
-    parser.add_argument("--sweeps", type=int, default=5, help="sweeps per method (median time reported)")
+    parser.add_argument("--sweeps", type=int, default=5, help="sweeps per run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per method, interleaved")
     parser.add_argument("--threads", type=int, default=2, help="threads for every method")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--methods", nargs="+",
@@ -119,10 +134,11 @@ def main(argv: list[str] | None = None) -> None:
         C = movielens_100k() if name == "ml-100k" else synthetic_20m()
         print(f"{name}: {C.shape[0]} x {C.shape[1]}, {C.nnz} cells (built in {time.perf_counter() - t0:.1f} s)",
               flush=True)
-        for row in bench(C, args.factors, args.sweeps, args.threads, np.dtype(args.dtype), args.methods):
+        for row in bench(C, args.factors, args.sweeps, args.rounds, args.threads, np.dtype(args.dtype),
+                         args.methods):
             results.append({"dataset": name, "factors": args.factors, "dtype": args.dtype,
                             "threads": args.threads, **row})
-            print(f"  {row['method']:<18} {row['ms_per_sweep']:10.1f} ms/sweep", flush=True)
+            print(f"  {row['method']:<18} {row['ms_per_sweep_min']:10.1f} ms/sweep (min)", flush=True)
     table = pd.DataFrame(results)
     print(table.to_markdown(index=False, floatfmt=".6g"))
 

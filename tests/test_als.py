@@ -381,3 +381,14 @@ def test_deleting_a_whole_user_history_is_allowed():
     # implicit feedback: a user without positives is pushed to score 0 everywhere
     assert np.abs(forgotten.predict(np.full(25, 4), np.arange(25))).max() < 1e-8
     assert user_history(C, [4]).shape[0] == C[4].nnz
+
+
+def test_predict_and_load_reject_bad_input(tmp_path):
+    model = ALS(factors=2).fit(random_implicit(seed=22), iterations=1)
+    with pytest.raises(ValueError, match="items must be integer ids"):
+        model.predict([0], [25])
+    with pytest.raises(ValueError, match="same shape"):
+        model.predict([0, 1], [0])
+    np.savez(tmp_path / "other.npz", x=np.zeros(2))
+    with pytest.raises(ValueError, match="not an ALS model file"):
+        ALS.load(tmp_path / "other.npz")

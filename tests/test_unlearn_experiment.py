@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from bilinrec.io import load_npz, read_json
-from bilinrec.unlearn import steps
+from bilinrec.plotting import savefig
+from bilinrec.unlearn import plots, steps
 from bilinrec.unlearn.experiment import SYNTHETIC, run_experiment, time_to_reach
 from bilinrec.unlearn.report import write_checks, write_summary
 
@@ -100,3 +101,10 @@ def test_file_steps_and_tables(tmp_path):
     assert (tmp_path / "unlearn_summary.md").exists() and (tmp_path / "unlearn_summary.tex").exists()
     checks = write_checks(json_paths, tmp_path / "unlearn_checks.csv")
     assert len(checks) == 2 and "objective_identity_rel_diff" in checks
+    # the notebook's figures can be drawn from these files
+    runs = plots.representative_runs([str(p) for p in json_paths])
+    assert runs == {SYNTHETIC: str(json_paths[0])}
+    for name, fig in (("conv", plots.plot_convergence(runs)), ("scores", plots.plot_deleted_scores(runs)),
+                      ("mia", plots.plot_mia(summary)), ("speedup", plots.plot_speedup(summary))):
+        written = savefig(fig, tmp_path / name)
+        assert all(path.stat().st_size > 0 for path in written)

@@ -42,11 +42,10 @@ FEEDBACKS = ("implicit", "explicit")
 SOLVERS = ("cholesky", "cg")
 MODES = ("retrain", "mask", "naive")
 #: Memory budget (bytes) for one chunk of gathered factors / stacked normal matrices.
-DEFAULT_CHUNK_BYTES = 64 * 2**20
-#: CG re-reads each gathered chunk 2 x (cg_steps + 1) times: chunks this small stay in cache.
-CG_CHUNK_BYTES = 4 * 2**20
-#: Exact-solver batch budget when several worker threads share the batches.
-PARALLEL_CHUNK_BYTES = 16 * 2**20
+DEFAULT_CHUNK_BYTES = 16 * 2**20
+#: Cache-sized chunks: CG re-reads each gathered chunk 2 x (cg_steps + 1) times, and the
+#: objective's per-cell scores are computed chunk by chunk.
+CACHE_CHUNK_BYTES = 4 * 2**20
 MODEL_FORMAT = "bilinrec-als-1"
 
 
@@ -307,8 +306,8 @@ def _row_chunks(lengths: np.ndarray, width: int, itemsize: int, budget: int) -> 
     chunks, start, n = [], 0, order.size
     while start < n:
         stop = min(n, start + max_rows)
-        # padding bound: longest row at most 1.5x + 16 the shortest row of the chunk
-        stop = min(stop, int(np.searchsorted(sorted_len, 1.5 * sorted_len[start] + 16, side="right")))
+        # padding bound: the longest row of a chunk is at most 1.2 x + 4 its shortest row
+        stop = min(stop, int(np.searchsorted(sorted_len, 1.2 * sorted_len[start] + 4, side="right")))
         sizes = np.arange(1, stop - start + 1) * np.maximum(sorted_len[start:stop], 1)
         stop = start + max(1, int(np.searchsorted(sizes, cap, side="right")))
         chunks.append(order[start:stop])
@@ -425,13 +424,17 @@ def _spd_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _cg(x, b, feats, weight, gram, lam, steps):
-    """``steps`` batched conjugate-gradient steps on the rows' normal equations, from ``x``."""
+    """``steps`` batched conjugate-gradient steps on the rows' normal equations, from ``x``.
+
+    Rows with ``b = 0`` (e.g. no positive cell) get their exact solution 0 directly, as ``implicit``'s
+    native solver does for empty rows.
+    """
 
     def apply(v):
         proj = np.matmul(feats, v[:, :, None])[:, :, 0] * weight
         return v @ gram + lam[:, None] * v + np.matmul(proj[:, None, :], feats)[:, 0, :]
 
-    x = x.copy()
+    x = np.where(np.any(b != 0, axis=1)[:, None], x, 0).astype(x.dtype)
     r = b - apply(x)
     p = r.copy()
     rs = np.einsum("nk,nk->n", r, r)
@@ -747,10 +750,8 @@ class ALS:
         rows = None if isinstance(which, slice) else np.asarray(which, dtype=np.int64)
         own, other = (self.user_factors, self.item_factors) if axis == 0 else (self.item_factors, self.user_factors)
         reg = self._reg(cells, axis)
-        budget = self.chunk_bytes if self.solver == "cholesky" else min(self.chunk_bytes, CG_CHUNK_BYTES)
+        budget = self.chunk_bytes if self.solver == "cholesky" else min(self.chunk_bytes, CACHE_CHUNK_BYTES)
         workers = self.num_threads or 1
-        if workers > 1:  # enough batches to share out
-            budget = min(budget, PARALLEL_CHUNK_BYTES)
         width = self.factors + self.use_bias
         batches = cells.plan(axis, rows, width, self.dtype, budget)
         if not self.use_bias:
@@ -810,13 +811,14 @@ class ALS:
         return flat.reshape(users.shape)
 
     def _predict_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Float64 scores of (user, item) pairs, in chunks of bounded memory."""
+        X = self.user_factors.astype(np.float64, copy=False)
+        Y = self.item_factors.astype(np.float64, copy=False)
         out = np.empty(users.size, dtype=np.float64)
-        step = max(1, self.chunk_bytes // (8 * self.factors))
+        step = max(1, min(self.chunk_bytes, CACHE_CHUNK_BYTES) // (16 * self.factors))
         for s in range(0, users.size, step):
-            u, i = users[s:s + step], items[s:s + step]
-            out[s:s + step] = np.einsum(
-                "nk,nk->n", self.user_factors[u].astype(np.float64), self.item_factors[i].astype(np.float64)
-            )
+            out[s:s + step] = np.einsum("nk,nk->n", np.take(X, users[s:s + step], axis=0),
+                                        np.take(Y, items[s:s + step], axis=0))
         if self.use_bias:
             out += self.global_mean_ + self.user_bias_[users] + self.item_bias_[items]
         return out

@@ -21,6 +21,7 @@ _OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", 
 METHODS: dict[str, tuple[str, str]] = {
     # Paper A
     "amht_lrs": ("AMHT-LRS", "#0072B2"),
+    "amht_lrs_htp": ("AMHT-LRS (HTP step)", "#332288"),
     "dp_amht_lrs": ("DP-AMHT-LRS", "#56B4E9"),
     "altmin": ("Low-rank only (AltMin)", "#E69F00"),
     "dp_altmin": ("DP low-rank only", "#F0E442"),
@@ -30,6 +31,7 @@ METHODS: dict[str, tuple[str, str]] = {
     "dp_global": ("DP global model", "#666666"),
     "local": ("Local (per-user ridge)", "#D55E00"),
     "finetune": ("Full fine-tuning", "#882255"),
+    "last_layer": ("Last-layer fine-tuning", "#117733"),
     "user_embedding": ("User embedding (ALS fold-in)", "#44AA99"),
     "oracle": ("Oracle", "#000000"),
     # Paper B

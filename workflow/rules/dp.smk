@@ -1,1 +1,87 @@
-# Rules of part 'dp'.
+# Rules of part 'dp' (Paper A: differentially private AMHT-LRS, privacy-utility experiments).
+# One job per (t, seed, method) draws the (t, seed) problem and fits the method for every
+# epsilon; a summary rule writes the table; the notebook draws the figures.
+
+DP = config["dp"]
+DP_OUT = f"{RESULTS}/lrs/dp"
+DP_SEEDS = seeds_for("dp", DP["n_seeds"])
+DP_FIGURES = ["lrs_dp_utility", "lrs_dp_users"]
+
+
+def dp_memory_mb(wildcards):
+    """Peak memory of one job: about 1 KB per sample held in a few float64 copies."""
+    samples = int(wildcards.n_users) * DP["problem"]["samples"]
+    return 1000 + samples * DP["problem"]["dim"] * 8 * 4 // 1_000_000
+
+
+rule dp_run:
+    output:
+        f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
+    log:
+        f"{LOGS}/dp/t{{n_users}}/{{method}}_s{{seed}}.log",
+    benchmark:
+        f"{BENCH}/dp/t{{n_users}}/{{method}}_s{{seed}}.tsv"
+    threads: DP["threads"]
+    resources:
+        mem_mb=dp_memory_mb,
+    params:
+        cfg=DP,
+    wildcard_constraints:
+        n_users=r"\d+",
+        method="|".join(DP["methods"]),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/dp_run.py"
+
+
+rule dp_summary:
+    input:
+        expand(f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
+               n_users=DP["n_users"], method=DP["methods"], seed=DP_SEEDS),
+    output:
+        records=f"{DP_OUT}/records.csv",
+        table=multiext(f"{RESULTS}/tables/lrs_dp_utility", ".csv", ".md", ".tex"),
+    params:
+        delta=DP["delta"],
+    log:
+        f"{LOGS}/dp/summary.log",
+    benchmark:
+        f"{BENCH}/dp/summary.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/dp_summary.py"
+
+
+rule dp_notebook:
+    input:
+        notebook="notebooks/lrs_dp.ipynb",
+        records=rules.dp_summary.output.records,
+    output:
+        ipynb=f"{RESULTS}/notebooks/lrs_dp.ipynb",
+        html=f"{RESULTS}/notebooks/lrs_dp.html",
+        figures=[f for name in DP_FIGURES for f in multiext(f"{RESULTS}/figures/{name}", ".pdf", ".png")],
+    params:
+        fixed_epsilon=DP["fixed_epsilon"],
+    log:
+        f"{LOGS}/dp/notebook.log",
+    benchmark:
+        f"{BENCH}/dp/notebook.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/dp_notebook.py"
+
+
+DP_TARGETS = (
+    rules.dp_summary.output.table
+    + rules.dp_notebook.output.figures
+    + [rules.dp_notebook.output.html]
+)
+ALL_TARGETS.extend(DP_TARGETS)
+
+
+rule dp:
+    input:
+        DP_TARGETS,

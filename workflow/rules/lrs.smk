@@ -1,1 +1,80 @@
-# Rules of part 'lrs'.
+# Rules of part 'lrs' (Paper A in the linear setting: AMHT-LRS on synthetic data).
+# One job per (experiment, seed) runs that experiment's whole grid; a summary rule writes
+# the tables and the phase-transition fit; the notebook draws the figures.
+
+LRS = config["lrs"]
+LRS_OUT = f"{RESULTS}/lrs/synthetic"
+LRS_EXPERIMENTS = ["error_vs_m", "phase_m_t", "phase_m_k", "convergence", "noise"]
+LRS_SEEDS = seeds_for("lrs", LRS["n_seeds"])
+LRS_FIGURES = ["lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise"]
+
+
+rule lrs_experiment:
+    output:
+        f"{LRS_OUT}/{{experiment}}_s{{seed}}.csv",
+    log:
+        f"{LOGS}/lrs/{{experiment}}_s{{seed}}.log",
+    benchmark:
+        f"{BENCH}/lrs/{{experiment}}_s{{seed}}.tsv"
+    threads: LRS["threads"]
+    params:
+        cfg=LRS,
+    wildcard_constraints:
+        experiment="|".join(LRS_EXPERIMENTS),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/lrs_experiment.py"
+
+
+rule lrs_summary:
+    input:
+        expand(f"{LRS_OUT}/{{experiment}}_s{{seed}}.csv", experiment=LRS_EXPERIMENTS, seed=LRS_SEEDS),
+    output:
+        records=f"{LRS_OUT}/records.csv",
+        convergence=f"{LRS_OUT}/convergence.csv",
+        table=multiext(f"{RESULTS}/tables/lrs_sample_complexity", ".csv", ".md", ".tex"),
+        phase=multiext(f"{RESULTS}/tables/lrs_phase_transition", ".csv", ".md", ".tex"),
+        fit=f"{LRS_OUT}/phase_fit.json",
+    log:
+        f"{LOGS}/lrs/summary.log",
+    benchmark:
+        f"{BENCH}/lrs/summary.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/lrs_summary.py"
+
+
+rule lrs_notebook:
+    input:
+        notebook="notebooks/lrs_synthetic.ipynb",
+        records=rules.lrs_summary.output.records,
+        convergence=rules.lrs_summary.output.convergence,
+        fit=rules.lrs_summary.output.fit,
+    output:
+        ipynb=f"{RESULTS}/notebooks/lrs_synthetic.ipynb",
+        html=f"{RESULTS}/notebooks/lrs_synthetic.html",
+        figures=[f for name in LRS_FIGURES for f in multiext(f"{RESULTS}/figures/{name}", ".pdf", ".png")],
+    log:
+        f"{LOGS}/lrs/notebook.log",
+    benchmark:
+        f"{BENCH}/lrs/notebook.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/lrs_notebook.py"
+
+
+LRS_TARGETS = (
+    rules.lrs_summary.output.table
+    + rules.lrs_summary.output.phase
+    + rules.lrs_notebook.output.figures
+    + [rules.lrs_notebook.output.html]
+)
+ALL_TARGETS.extend(LRS_TARGETS)
+
+
+rule lrs:
+    input:
+        LRS_TARGETS,

@@ -13,6 +13,7 @@ UNLEARN_RUNS = [
     dict(dataset=d, strategy=g["strategy"], fraction=str(f), seed=s)
     for d in UNLEARN["datasets"]
     for g in UNLEARN["grid"]
+    if g.get("datasets") is None or d in g["datasets"]
     for f in g["fractions"]
     for s in UNLEARN_SEEDS
 ]
@@ -26,16 +27,10 @@ wildcard_constraints:
     member=r"\d+",
 
 
-def unlearn_ratings(wildcards):
-    """The prepared ratings of a MovieLens-style dataset; the synthetic one needs none."""
-    if wildcards.dataset == SYNTHETIC:
-        return []
-    return f"{RESULTS}/data/{wildcards.dataset}/ratings.npz"
-
-
 rule unlearn_split:
     input:
-        unlearn_ratings,
+        # the synthetic low-rank matrix is generated here; other datasets come from the data rules
+        lambda wildcards: [] if wildcards.dataset == SYNTHETIC else f"{RESULTS}/data/{wildcards.dataset}/ratings.npz",
     output:
         f"{UNLEARN_OUT}/{{dataset}}/s{{seed}}/split.npz",
     log:
@@ -45,6 +40,8 @@ rule unlearn_split:
     params:
         cfg=UNLEARN,
         root_seed=ROOT_SEED,
+    conda:
+        CONDA_ENV
     script:
         "../scripts/unlearn_split.py"
 
@@ -61,6 +58,8 @@ rule unlearn_original:
     threads: UNLEARN["threads"]
     params:
         cfg=UNLEARN,
+    conda:
+        CONDA_ENV
     script:
         "../scripts/unlearn_original.py"
 
@@ -77,6 +76,8 @@ rule unlearn_deletions:
     params:
         cfg=UNLEARN,
         root_seed=ROOT_SEED,
+    conda:
+        CONDA_ENV
     script:
         "../scripts/unlearn_deletions.py"
 
@@ -94,6 +95,8 @@ rule unlearn_retrain:
     threads: UNLEARN["threads"]
     params:
         cfg=UNLEARN,
+    conda:
+        CONDA_ENV
     script:
         "../scripts/unlearn_retrain.py"
 
@@ -112,6 +115,8 @@ rule unlearn_unlearn:
     threads: UNLEARN["threads"]
     params:
         cfg=UNLEARN,
+    conda:
+        CONDA_ENV
     script:
         "../scripts/unlearn_unlearn.py"
 
@@ -138,6 +143,8 @@ rule unlearn_evaluate:
     threads: UNLEARN["threads"]
     params:
         cfg=UNLEARN,
+    conda:
+        CONDA_ENV
     script:
         "../scripts/unlearn_evaluate.py"
 
@@ -157,6 +164,8 @@ rule unlearn_tables:
         f"{LOGS}/unlearn/tables.log",
     benchmark:
         f"{BENCH}/unlearn/tables.tsv"
+    conda:
+        CONDA_ENV
     script:
         "../scripts/unlearn_tables.py"
 
@@ -177,8 +186,8 @@ rule unlearn_notebook:
         f"{LOGS}/unlearn/notebook.log",
     benchmark:
         f"{BENCH}/unlearn/notebook.tsv"
-    params:
-        figures=f"{RESULTS}/figures",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/unlearn_notebook.py"
 

@@ -13,7 +13,7 @@ execute_notebook(
     parameters={
         "summary_csv": os.path.abspath(snakemake.input.summary),
         "metrics_paths": [os.path.abspath(p) for p in snakemake.input.metrics],
-        "figures_dir": os.path.abspath(snakemake.params.figures),
+        "figures_dir": os.path.abspath(os.path.dirname(snakemake.output.figures[0])),
     },
     cwd=os.getcwd(),
 )

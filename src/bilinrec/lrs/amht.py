@@ -104,6 +104,14 @@ class LRSData:
         indptr = np.concatenate([[0], np.cumsum(counts)])
         return LRSData(self.X[mask], self.y[mask], indptr, self.order[mask])
 
+    def subset_users(self, users: np.ndarray) -> tuple["LRSData", np.ndarray]:
+        """The data of ``users`` only (renumbered ``0..len(users)-1``) and the sorted rows taken."""
+        counts = self.counts[users]
+        first = np.cumsum(counts) - counts
+        rows = np.repeat(self.indptr[users] - first, counts) + np.arange(counts.sum())
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        return LRSData(self.X[rows], self.y[rows], indptr, self.order[rows]), rows
+
     def segment_sum(self, values: np.ndarray, row_weights: np.ndarray | None = None) -> np.ndarray:
         """Per-user sums ``sum_j row_weights_j * values_j`` -> shape ``(t,) + values.shape[1:]``."""
         if values.ndim == 1:
@@ -381,6 +389,13 @@ class _Heads:
             np.zeros((n_users, sparsity), dtype=bool),
         )
 
+    def take(self, users: np.ndarray) -> "_Heads":
+        return _Heads(self.W[users], self.S[users], self.V[users], self.active[users])
+
+    def put(self, users: np.ndarray, part: "_Heads") -> None:
+        self.W[users], self.S[users], self.V[users], self.active[users] = (
+            part.W, part.S, part.V, part.active)
+
     def dense_sparse_part(self, dim: int) -> np.ndarray:
         B = np.zeros((self.S.shape[0], dim))
         np.put_along_axis(B, self.S, self.V * self.active, axis=1)
@@ -469,7 +484,7 @@ def fit_user_parameters(
     step: str = "inverse_count",
     step_scale: float = 1.0,
     threshold: float | None = None,
-    pursuit: str = "htp",
+    pursuit: str = "subspace",
     ridge: float = 1e-10,
 ) -> tuple[_Heads, np.ndarray, int]:
     """Fit every user's head ``w_i`` and ``k``-sparse ``b_i`` given the shared ``U``.
@@ -477,9 +492,10 @@ def fit_user_parameters(
     Hard-thresholding pursuit per user, batched over users: gradient step on the residual
     (step ``step_scale / m_i`` or ``step_scale / ||X_i||_2^2``), keep the ``sparsity`` largest
     magnitudes (and, with ``threshold``, only those above it), refit ``(w_i, b_i)`` jointly by
-    least squares on the support (``pursuit="htp"``). ``pursuit="subspace"`` (subspace pursuit)
-    instead refits on the union of the support and the ``k`` largest off-support gradient
-    entries and keeps the ``k`` largest refitted values. Starts from ``heads`` (warm start) when given. ``offset``
+    least squares on the support (``pursuit="htp"``). ``pursuit="subspace"`` (subspace pursuit,
+    the default) instead refits on the union of the support and the ``k`` largest off-support gradient
+    entries and keeps the ``k`` largest refitted values (users with fewer than ``r + 2k``
+    samples, for whom that refit is underdetermined, keep the HTP step). Starts from ``heads`` (warm start) when given. ``offset``
     (N,) is a known per-sample prediction subtracted from ``y`` first.
     Returns the heads, the per-sample residual, and the number of inner iterations run.
     """
@@ -492,19 +508,33 @@ def fit_user_parameters(
     if sparsity == 0:
         return heads, residual, 0
     eta = _user_step_sizes(data, step, step_scale)
+    # An iteration changes a user only through its own state, so a user whose support did
+    # not change has reached its fixed point: later iterations only revisit changed users.
+    pending = np.arange(t)
     iterations = 0
     for iterations in range(1, inner_iters + 1):
-        grad = data.segment_sum(data.X, row_weights=residual)
-        if pursuit == "htp":
-            candidate = heads.dense_sparse_part(data.dim) + eta[:, None] * grad
+        if len(pending) == t:
+            part, rows, part_heads = data, slice(None), heads
         else:
-            candidate = _subspace_pursuit_candidate(data, XU, z, heads, grad, ridge)
+            part, rows = data.subset_users(pending)
+            part_heads = heads.take(pending)
+        part_XU, part_z = XU[rows], z[rows]
+        grad = part.segment_sum(part.X, row_weights=residual[rows])
+        candidate = part_heads.dense_sparse_part(data.dim) + eta[pending, None] * grad
+        if pursuit == "subspace":
+            # the merged refit has r + 2k unknowns; users with fewer samples keep the HTP step
+            enough = part.counts >= r + 2 * sparsity
+            candidate[enough] = _subspace_pursuit_candidate(
+                part, part_XU, part_z, part_heads, grad, ridge)[enough]
         S, active = _select_support(candidate, sparsity, threshold)
-        unchanged = np.array_equal(S, heads.S) and np.array_equal(active, heads.active)
-        heads.S, heads.active = S, active
-        residual = _refit_on_support(data, XU, z, heads, ridge)
-        if unchanged:
+        changed = np.any(S != part_heads.S, axis=1) | np.any(active != part_heads.active, axis=1)
+        if not changed.any():
             break
+        part_heads.S, part_heads.active = S, active
+        residual[rows] = _refit_on_support(part, part_XU, part_z, part_heads, ridge)
+        if part_heads is not heads:
+            heads.put(pending, part_heads)
+        pending = pending[changed]
     return heads, residual, iterations
 
 
@@ -641,7 +671,7 @@ class AMHTLRS:
         pursuit: str = "subspace",
         sample_splitting: int | None = None,
         restarts: bool = False,
-        robust_cutoff: float | None = None,
+        robust_cutoff: float | None = 10.0,
         u_solver: str = "cg",
         aggregator=None,
         ridge: float = 1e-10,

@@ -48,6 +48,7 @@ __all__ = [
     "GaussianAggregator",
     "PrivacyBudget",
     "calibrate_noise_multiplier",
+    "clipped_global_statistics",
     "compute_epsilon",
     "default_clip_bounds",
     "release_event",
@@ -129,9 +130,15 @@ def release_event(noise_multiplier: float, n_statistics: int, sampling_rate: flo
 
 def training_event(noise_multiplier: float, releases: Sequence[int], sampling_rate: float = 1.0):
     """The composition of all releases of a training run; ``releases[k]`` is the number of
-    statistics released together in release ``k``."""
+    statistics released together in release ``k`` (each Poisson-sampled when
+    ``sampling_rate < 1``)."""
     if len(releases) == 0:
         raise ValueError("releases must name at least one release")
+    if _check_sampling_rate(sampling_rate) == 1.0:
+        # Composing Gaussian mechanisms is exactly one Gaussian mechanism whose multiplier is
+        # z / sqrt(sum_k s_k) (GDP composition); one event keeps the PLD accountant fast and
+        # free of accumulated discretisation error.
+        return dp_accounting.GaussianDpEvent(noise_multiplier / math.sqrt(sum(int(s) for s in releases)))
     counts: dict[int, int] = {}
     for s in releases:
         counts[int(s)] = counts.get(int(s), 0) + 1
@@ -148,17 +155,29 @@ def compute_epsilon(event, delta: float, accountant: str = "pld") -> float:
 
 
 @functools.lru_cache(maxsize=256)
-def _calibrate(epsilon, delta, releases, sampling_rate, accountant, tol, guess) -> float:
-    return float(
-        dp_accounting.calibrate_dp_mechanism(
-            lambda: _fresh_accountant(accountant),
-            lambda z: training_event(z, releases, sampling_rate),
-            epsilon,
-            delta,
-            bracket_interval=dp_accounting.LowerEndpointAndGuess(0.0, guess),
-            tol=tol,
+def _calibrate(epsilon, delta, releases, sampling_rate, accountant, rel_tol) -> float:
+    def search(bracket):
+        return float(
+            dp_accounting.calibrate_dp_mechanism(
+                lambda: _fresh_accountant(accountant),
+                lambda z: training_event(z, releases, sampling_rate),
+                epsilon,
+                delta,
+                bracket_interval=bracket,
+                tol=rel_tol * bracket_scale,
+            )
         )
-    )
+
+    # Without sampling, composing Gaussian releases is exactly one Gaussian: with per-statistic
+    # multiplier z, release k has multiplier z / sqrt(s_k), so the composition has multiplier
+    # z / sqrt(sum_k s_k). Sampling only lowers epsilon, so that value bounds the answer from
+    # above; a bracket around it avoids evaluating the accountant at tiny multipliers (slow).
+    bracket_scale = dp_accounting.get_sigma_gaussian(epsilon, delta) * math.sqrt(sum(releases))
+    low = 0.9 if sampling_rate == 1.0 else 0.5 * sampling_rate
+    try:
+        return search(dp_accounting.ExplicitBracketInterval(low * bracket_scale, 1.1 * bracket_scale))
+    except ValueError:  # the bracket did not contain the solution: search from zero
+        return search(dp_accounting.LowerEndpointAndGuess(0.0, bracket_scale))
 
 
 def calibrate_noise_multiplier(
@@ -166,26 +185,22 @@ def calibrate_noise_multiplier(
     releases: Sequence[int],
     sampling_rate: float = 1.0,
     accountant: str = "pld",
-    rel_tol: float = 1e-3,
+    rel_tol: float = 1e-4,
 ) -> float:
-    """The smallest noise multiplier (within ``rel_tol``) whose composed releases meet ``budget``.
+    """The smallest noise multiplier (within a relative ``rel_tol``) whose composed releases
+    meet ``budget``; 0 for a non-private budget.
 
-    Returns 0 for a non-private budget. The search is ``dp_accounting.calibrate_dp_mechanism``,
-    which guarantees epsilon(result) <= target.
+    The search is ``dp_accounting.calibrate_dp_mechanism`` (Brent's method with a bisection
+    fallback), which guarantees epsilon(result) <= target under the chosen accountant.
     """
     if not budget.is_private:
         return 0.0
     _check_accountant(accountant)
-    _check_sampling_rate(sampling_rate)
     releases = tuple(int(s) for s in releases)
-    # The optimum is at least the multiplier of one release at the full budget; use it to
-    # turn the relative tolerance into the absolute one the calibrator needs.
-    single = dp_accounting.get_sigma_gaussian(budget.epsilon, budget.delta)
-    tol = rel_tol * single * sampling_rate
-    # Without sampling, composing n statistics is exactly one Gaussian of multiplier
-    # sigma / sqrt(n): a good first guess for the bracket search.
-    guess = single * math.sqrt(sum(releases) / len(releases) * len(releases))
-    return _calibrate(budget.epsilon, budget.delta, releases, float(sampling_rate), accountant, tol, guess)
+    if not releases or min(releases) < 1:
+        raise ValueError(f"releases must be a non-empty list of positive counts, got {releases}")
+    return _calibrate(budget.epsilon, budget.delta, releases, _check_sampling_rate(sampling_rate),
+                      accountant, float(rel_tol))
 
 
 # --------------------------------------------------------------------------------------
@@ -338,6 +353,9 @@ class GaussianAggregator:
         w_sq = np.einsum("ir,ir->i", stats.W, stats.W)
         gram_norms = w_sq * self._feature_gram_norms(stats.data)
         rhs_norms = np.sqrt(w_sq) * np.linalg.norm(stats.data.segment_sum(stats.data.X, row_weights=stats.z), axis=1)
+        if stats.user_weights is not None:  # the estimator's own per-user weights scale A_i, b_i
+            gram_norms = gram_norms * np.abs(stats.user_weights)
+            rhs_norms = rhs_norms * np.abs(stats.user_weights)
         sample = self._sample(stats.n_users)
         A = stats.gram(clip_weights(gram_norms, self.clip.gram) * sample)
         b = stats.rhs(clip_weights(rhs_norms, self.clip.rhs) * sample)
@@ -379,6 +397,29 @@ def _noise_rng(random_state: int | None) -> np.random.Generator:
     return np.random.default_rng(derive_seed(int(random_state), "dp-noise"))
 
 
+def clipped_global_statistics(
+    data: LRSData, clip: ClipBounds, user_weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """``sum_i c_i X_i^T X_i`` and ``sum_i c_i' X_i^T y_i`` with every user's terms scaled to
+    norms within ``clip.global_gram`` / ``clip.global_rhs`` (and times ``user_weights``, e.g. a
+    Poisson sample), before noise; also the fraction of users clipped per statistic."""
+    weights = np.ones(data.n_users) if user_weights is None else np.asarray(user_weights, dtype=np.float64)
+    d = data.dim
+    gram = np.zeros((d, d))
+    n_clipped = 0
+    for users, rows in data.iter_batches(d):
+        Xu = data.X[rows]
+        S = np.matmul(Xu.transpose(0, 2, 1), Xu)
+        norms = np.linalg.norm(S, axis=(1, 2))
+        n_clipped += int(np.sum(norms > clip.global_gram))
+        gram += np.einsum("b,bij->ij", clip_weights(norms, clip.global_gram) * weights[users], S)
+    xy = data.segment_sum(data.X, row_weights=data.y)
+    xy_norms = np.linalg.norm(xy, axis=1)
+    rhs = (clip_weights(xy_norms, clip.global_rhs) * weights) @ xy
+    clipped = {"gram": n_clipped / data.n_users, "rhs": float(np.mean(xy_norms > clip.global_rhs))}
+    return gram, rhs, clipped
+
+
 class DPGlobalModel:
     """One linear model ``y = <x, theta>`` shared by all users, fit by ridge regression on the
     noisy, per-user clipped sufficient statistics ``sum_i X_i^T X_i`` and ``sum_i X_i^T y_i``
@@ -415,18 +456,8 @@ class DPGlobalModel:
         rng = _noise_rng(self.random_state)
         sampling_rate = _check_sampling_rate(self.sampling_rate) if privacy.is_private else 1.0
         sample = poisson_sample(rng, data.n_users, sampling_rate)
+        gram, rhs, self.clipped_fraction_ = clipped_global_statistics(data, clip, sample)
         d = data.dim
-        gram = np.zeros((d, d))
-        n_clipped_gram = 0
-        for users_b, rows in data.iter_batches(d):
-            Xu = data.X[rows]
-            S = np.matmul(Xu.transpose(0, 2, 1), Xu)
-            norms = np.linalg.norm(S, axis=(1, 2))
-            n_clipped_gram += int(np.sum(norms > clip.global_gram))
-            gram += np.einsum("b,bij->ij", clip_weights(norms, clip.global_gram) * sample[users_b], S)
-        xy = data.segment_sum(data.X, row_weights=data.y)
-        xy_norms = np.linalg.norm(xy, axis=1)
-        rhs = (clip_weights(xy_norms, clip.global_rhs) * sample) @ xy
         ridge = self.alpha
         if sigma > 0:
             std_gram = sigma * clip.global_gram
@@ -441,10 +472,6 @@ class DPGlobalModel:
             if privacy.is_private
             else math.inf
         )
-        self.clipped_fraction_ = {
-            "gram": n_clipped_gram / data.n_users,
-            "rhs": float(np.mean(xy_norms > clip.global_rhs)),
-        }
         return self
 
     def predict(self, X, users=None) -> np.ndarray:
@@ -517,16 +544,22 @@ class DPAMHTLRS:
         common = dict(max_rounds=self.max_rounds, random_state=self.random_state)
         if not privacy.is_private:
             return AMHTLRS(self.rank, self.sparsity, **common, **options), None
+        # Options that would combine users' data outside the released statistics.
         if options.get("threshold") == "value" and options.get("threshold_init") is None:
             raise ValueError(
                 "threshold='value' needs a public threshold_init under privacy (the default "
                 "is the root mean square of all users' y)"
             )
+        if options.get("robust_cutoff") is not None:
+            raise ValueError("robust_cutoff must be None under privacy (it uses the median over users)")
+        for stopping in ("tol", "min_loss"):
+            if stopping in options:
+                raise ValueError(f"amht_options must not set {stopping!r}: a private fit runs exactly max_rounds rounds")
         sigma = calibrate_noise_multiplier(privacy, self._releases(), self.sampling_rate, self.accountant)
         aggregator = GaussianAggregator(
             sigma, self.clip, _noise_rng(self.random_state), self.sampling_rate, self.ridge_factor
         )
-        options["tol"] = 0.0
+        options.update(tol=0.0, min_loss=0.0)  # stop only after max_rounds rounds
         return AMHTLRS(self.rank, self.sparsity, aggregator=aggregator, **common, **options), aggregator
 
     def fit(self, X, y, users, n_users: int | None = None) -> "DPAMHTLRS":

@@ -118,7 +118,7 @@ def make_estimator(method: str, params: Mapping[str, Any], options: MethodOption
         return AMHTLRS(params["rank"], params["sparsity"], random_state=seed, **options.amht)
     if method == "dp_amht_lrs":
         dp = options.dp
-        amht = {k: v for k, v in options.amht.items() if k not in ("max_rounds",)}
+        amht = {k: v for k, v in options.amht.items() if k not in ("max_rounds", "tol")}
         return DPAMHTLRS(
             params["rank"],
             params["sparsity"],

@@ -142,10 +142,9 @@ def _payload(layout: Layout, leading: int | None = None) -> int:
     return total
 
 
-def _materialize(layout: Layout, leading: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _materialize(layout: Layout, rng: np.random.Generator) -> dict[str, np.ndarray]:
     arrays = {}
     for name, (shape, dtype) in layout.items():
-        shape = (leading, *shape[1:])
         if np.dtype(dtype).kind == "u":
             arrays[name] = rng.integers(0, np.iinfo(dtype).max, size=shape, dtype=dtype, endpoint=True)
         else:
@@ -153,19 +152,36 @@ def _materialize(layout: Layout, leading: int, rng: np.random.Generator) -> dict
     return arrays
 
 
+def _resized(layout: Layout, leading: int, shrink: float = 1.0) -> Layout:
+    """``layout`` with leading dimension ``leading`` and every trailing shape shrunk by ``shrink``."""
+    out = {}
+    for name, (shape, dtype) in layout.items():
+        rest = tuple(max(1, int(dim * shrink)) if shrink < 1.0 and dim else dim for dim in shape[1:])
+        out[name] = ((leading, *rest), dtype)
+    return out
+
+
 def measure_layout(layout: Layout, rng: np.random.Generator, max_bytes: int) -> tuple[int, bool]:
-    """Serialized size of a store with ``layout`` and whether it was measured (True) or extrapolated."""
+    """Serialized size of a store with ``layout`` and whether it was measured (True) or extrapolated.
+
+    A store larger than ``max_bytes`` is serialized cut down (fewer rows; if one row alone is
+    too large, also narrower rows) and empty, and its size is extrapolated linearly in the
+    payload bytes: the ``.npz`` container adds a constant per array.
+    """
     leading = {shape[0] for shape, _ in layout.values()}
     if len(leading) != 1:
         raise ValueError("all arrays of a store must share their leading dimension")
-    (n,) = leading
     if _payload(layout) <= max_bytes:
-        return serialized_nbytes(_materialize(layout, n, rng)), True
+        return serialized_nbytes(_materialize(layout, rng)), True
     per_row = _payload(layout, leading=1)
-    rows = max(1, int(max_bytes // per_row))
-    empty = serialized_nbytes(_materialize(layout, 0, rng))
-    part = serialized_nbytes(_materialize(layout, rows, rng))
-    return int(round(empty + (part - empty) * n / rows)), False
+    if per_row <= max_bytes:
+        part_layout = _resized(layout, int(max_bytes // per_row))
+    else:
+        part_layout = _resized(layout, 1, shrink=max_bytes / per_row)
+    empty = serialized_nbytes(_materialize(_resized(layout, 0), rng))
+    part = serialized_nbytes(_materialize(part_layout, rng))
+    scale = _payload(layout) / _payload(part_layout)
+    return int(round(empty + (part - empty) * scale)), False
 
 
 def storage_table(
@@ -194,7 +210,7 @@ def storage_table(
             shared_parts = [measure_layout(layout, rng, max_bytes) for layout in shared_layouts(scheme, model, lrs)]
             shared = sum(nbytes for nbytes, _ in shared_parts)
             shared_measured = all(measured for _, measured in shared_parts)
-            empty = serialized_nbytes(_materialize(user_layout(scheme, model, 0, rank, lrs), 0, rng))
+            empty = serialized_nbytes(_materialize(user_layout(scheme, model, 0, rank, lrs), rng))
             for n in n_users:
                 store, measured = measure_layout(user_layout(scheme, model, n, rank, lrs), rng, max_bytes)
                 rows.append(

@@ -1,0 +1,115 @@
+"""Tests of the synthetic experiment drivers, their summaries and figures (tiny grids)."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from pathlib import Path
+
+from bilinrec.io import read_json
+from bilinrec.lrs import experiments as ex
+from bilinrec.lrs import plots
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "lrs.schema.yaml"
+
+
+def _defaults(schema):
+    """The config implied by the schema defaults (recursively)."""
+    if schema.get("type") == "object" and "properties" in schema:
+        return {k: _defaults(v) for k, v in schema["properties"].items()}
+    return copy.deepcopy(schema.get("default"))
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    c = _defaults(yaml.safe_load(SCHEMA.read_text()))
+    c["problem"] |= {"n_users": 60, "dim": 12, "rank": 2, "sparsity": 2, "n_test": 5}
+    c["error_vs_m"] |= {"samples": [3, 20], "noise": [0.0, 0.1]}
+    c["phase_m_t"] |= {"samples": [6, 25], "n_users": [40, 60]}
+    c["phase_m_k"] |= {"samples": [6, 25], "sparsity": [1, 2], "n_users": 50}
+    c["convergence"] |= {"samples": [20]}
+    c["noise"] |= {"samples": 20, "noise": [0.0, 0.1], "support": ["random", "adversarial"]}
+    return c
+
+
+@pytest.fixture(scope="module")
+def outputs(cfg, tmp_path_factory):
+    root = tmp_path_factory.mktemp("lrs")
+    paths = []
+    for name in ex.EXPERIMENTS:
+        for seed in (1, 2):
+            path = root / f"{name}_s{seed}.csv"
+            ex.run_experiment(name, cfg, seed).to_csv(path, index=False)
+            paths.append(path)
+    out = {k: root / f"{k}.csv" for k in ("records", "convergence", "table", "phase")}
+    out["fit"] = root / "fit.json"
+    ex.write_summaries(paths, out["records"], out["convergence"], out["table"], out["phase"], out["fit"])
+    return out
+
+
+def test_schema_defaults_match_config_yaml():
+    config = yaml.safe_load((SCHEMA.parents[2] / "config.yaml").read_text())["lrs"]
+    assert _defaults(yaml.safe_load(SCHEMA.read_text())) == config
+
+
+def test_runs_are_deterministic_per_seed(cfg):
+    a = ex.run_experiment("noise", cfg, 3).drop(columns=["seconds", "job_seconds"])
+    b = ex.run_experiment("noise", cfg, 3).drop(columns=["seconds", "job_seconds"])
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_records_cover_the_grid(outputs, cfg):
+    records = pd.read_csv(outputs["records"])
+    err = records[records["experiment"] == "error_vs_m"]
+    assert len(err) == 2 * 2 * 2 * len(cfg["error_vs_m"]["methods"])
+    # m = 3 < r + k = 4: AMHT-LRS refuses (not identifiable), the others still fit
+    too_few = err[(err["samples"] == 3) & (err["method"] == "amht_lrs")]
+    assert too_few["status"].str.startswith("not fitted").all() and too_few["error"].isna().all()
+    ok = err[(err["samples"] == 20) & (err["noise"] == 0.0)]
+    by_method = ok.groupby("method")["error"].mean()
+    assert by_method["oracle"] < 1e-6
+    assert by_method["amht_lrs"] < by_method["altmin"] < by_method["global"]
+    assert set(records["experiment"]) == {"error_vs_m", "phase_m_t", "phase_m_k", "noise"}
+    convergence = pd.read_csv(outputs["convergence"])
+    assert set(convergence["method"]) == set(cfg["convergence"]["methods"])
+    assert (convergence.groupby(["seed", "method"])["round"].min() == 0).all()
+
+
+def test_tables_and_phase_fit(outputs):
+    table = pd.read_csv(outputs["table"])
+    assert {"error_mean", "error_std", "error_count"} <= set(table.columns)
+    md = outputs["table"].with_suffix(".md").read_text()
+    assert "AMHT-LRS" in md and "±" in md
+    assert outputs["table"].with_suffix(".tex").exists()
+    fit = read_json(outputs["fit"])
+    assert fit["rank"] == 2 and np.isfinite(fit["c"]) and fit["c"] > 0
+
+
+def test_phase_boundary_interpolates_and_line_fit():
+    frame = pd.DataFrame({"sparsity": [1] * 3 + [3] * 3, "samples": [10, 20, 30] * 2,
+                          "success": [0.0, 1.0, 1.0, 0.0, 0.0, 1.0]})
+    boundary = ex.phase_boundary(frame, "sparsity")
+    np.testing.assert_allclose(boundary["m_boundary"], [15.0, 25.0])
+    exact = pd.DataFrame({"sparsity": [1, 3, 5], "m_boundary": [12.0, 20.0, 28.0]})  # = 4 (2 + k)
+    assert ex.fit_reference_line(exact, rank=2) == pytest.approx(4.0)
+    never = ex.phase_boundary(frame.assign(success=0.0), "sparsity")
+    assert never["m_boundary"].isna().all()
+
+
+def test_figures_are_drawn(outputs):
+    records = pd.read_csv(outputs["records"])
+    convergence = pd.read_csv(outputs["convergence"])
+    fit = read_json(outputs["fit"])
+    figures = [plots.plot_error_vs_m(records), plots.plot_phase_transition(records, fit["c"], 2, 2),
+               plots.plot_convergence(convergence), plots.plot_noise(records)]
+    for fig in figures:
+        assert fig.axes and all(ax.has_data() for ax in fig.axes if ax.get_label() != "<colorbar>")
+
+
+def test_unknown_names_are_rejected(cfg):
+    with pytest.raises(ValueError, match="experiment"):
+        ex.run_experiment("nope", cfg, 1)
+    with pytest.raises(ValueError, match="method"):
+        ex.build_method("nope", None, cfg)

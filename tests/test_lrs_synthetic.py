@@ -1,0 +1,80 @@
+"""Tests of the synthetic low-rank + sparse generator."""
+
+import numpy as np
+import pytest
+
+from bilinrec.lrs.synthetic import make_problem, samples_per_user
+
+
+def test_same_seed_same_problem_and_different_seed_differs():
+    a = make_problem(50, 20, 2, 3, 10, noise=0.1, seed=7)
+    b = make_problem(50, 20, 2, 3, 10, noise=0.1, seed=7)
+    c = make_problem(50, 20, 2, 3, 10, noise=0.1, seed=8)
+    for name in ("U", "W", "B", "X", "y", "users"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert not np.allclose(a.theta, c.theta)
+
+
+def test_structure_of_the_truth():
+    p = make_problem(40, 30, 3, 4, 12, seed=1)
+    np.testing.assert_allclose(p.U.T @ p.U, np.eye(3), atol=1e-12)
+    assert p.supports.shape == (40, 4)
+    assert np.all(np.count_nonzero(p.B, axis=1) == 4)
+    np.testing.assert_array_equal(np.sort(np.flatnonzero(p.B[5])), p.supports[5])
+    np.testing.assert_allclose(p.theta, p.W @ p.U.T + p.B)
+    assert p.X.shape == (40 * 12, 30) and np.all(np.bincount(p.users) == 12)
+    # noiseless: y is exactly <x, theta_user>
+    np.testing.assert_allclose(p.y, np.einsum("nd,nd->n", p.X, p.theta[p.users]), atol=1e-12)
+
+
+def test_noise_level_matches():
+    p = make_problem(200, 10, 2, 1, 50, noise=0.5, seed=2)
+    resid = p.y - np.einsum("nd,nd->n", p.X, p.theta[p.users])
+    assert abs(resid.std() - 0.5) < 0.02
+
+
+def test_adversarial_supports_concentrate_on_a_pool():
+    p = make_problem(300, 50, 2, 3, 5, support="adversarial", seed=3)
+    assert len(np.unique(p.supports)) == 6
+    q = make_problem(300, 50, 2, 3, 5, support="adversarial", adversarial_pool=4, seed=3)
+    assert len(np.unique(q.supports)) == 4
+
+
+def test_coherence_one_gives_coordinate_vectors():
+    p = make_problem(5, 20, 3, 1, 5, coherence=1.0, seed=4)
+    assert np.allclose(np.sort(np.abs(p.U), axis=0)[-1], 1.0)
+
+
+def test_long_tailed_counts():
+    rng = np.random.default_rng(0)
+    counts = samples_per_user(20000, 20, "lognormal", rng, minimum=2, spread=1.0)
+    assert counts.min() >= 2
+    assert abs(counts.mean() - 20) < 1.0
+    assert np.median(counts) < counts.mean() and counts.max() > 5 * counts.mean()
+    p = make_problem(100, 10, 2, 1, 15, sample_distribution="lognormal", min_samples=3, seed=5)
+    assert np.bincount(p.users).min() >= 3
+
+
+def test_fresh_samples_come_from_the_same_model():
+    p = make_problem(20, 10, 2, 2, 5, seed=6)
+    X, y, users = p.sample(7, np.random.default_rng(1))
+    assert X.shape == (140, 10)
+    np.testing.assert_allclose(y, np.einsum("nd,nd->n", X, p.theta[users]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"rank": 40}, "rank"),
+        ({"sparsity": 31}, "sparsity"),
+        ({"coherence": 1.5}, "coherence"),
+        ({"noise": -1.0}, "noise"),
+        ({"support": "clustered"}, "support"),
+        ({"support": "adversarial", "adversarial_pool": 1}, "adversarial_pool"),
+        ({"sample_distribution": "zipf"}, "distribution"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, name):
+    args = dict(n_users=10, dim=30, rank=2, sparsity=2, samples=5) | kwargs
+    with pytest.raises(ValueError, match=name):
+        make_problem(**args)

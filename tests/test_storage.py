@@ -1,0 +1,79 @@
+"""Tests of the serialized storage measurements."""
+
+import io
+
+import numpy as np
+import pytest
+
+from bilinrec.personalization.pipeline import human_bytes, storage_step
+from bilinrec.personalization.storage import (
+    LRSSpec, ModelSpec, index_dtype, measure_layout, serialized_nbytes, storage_table, user_layout,
+)
+
+
+def test_serialized_nbytes_is_the_file_size(tmp_path):
+    arrays = {"a": np.zeros((10, 3), np.float32), "b": np.arange(7, dtype=np.uint16)}
+    np.savez(tmp_path / "x.npz", **arrays)
+    assert serialized_nbytes(arrays) == (tmp_path / "x.npz").stat().st_size
+
+
+def test_extrapolation_matches_a_full_measurement():
+    layout = user_layout("amht_lrs", ModelSpec("m", 1000, 4), 5000, 8, LRSSpec("lrs", 4, 3))
+    exact, measured = measure_layout(layout, np.random.default_rng(0), max_bytes=10**9)
+    estimate, measured_small = measure_layout(layout, np.random.default_rng(0), max_bytes=20_000)
+    assert measured and not measured_small
+    assert estimate == exact
+
+
+def test_index_dtype_is_the_smallest_that_fits():
+    assert index_dtype(256) == np.uint8 and index_dtype(257) == np.uint16
+    assert index_dtype(2**32) == np.uint32 and index_dtype(2**32 + 1) == np.uint64
+
+
+def test_storage_table_bytes_and_ratios():
+    models = [ModelSpec("small", 1000, 2, 100), ModelSpec("1 GB model", 250_000_000, 24, 10**6)]
+    variants = [LRSSpec("LRS k=8", 4, sparsity=8), LRSSpec("LRS 1%", 4, sparsity_fraction=0.01)]
+    table = storage_table(models, [100, 10**6], 16, variants, np.random.default_rng(0), max_bytes=2**20)
+    row = table.set_index(["model", "variant", "n_users"])
+    # per-user payloads: P floats; last layer; r floats; per layer r floats + k (index, value) pairs
+    assert row.loc[("small", "finetune", 100), "bytes_per_user"] == pytest.approx(4000)
+    assert row.loc[("small", "last_layer", 100), "bytes_per_user"] == pytest.approx(400)
+    assert row.loc[("small", "user_embedding", 100), "bytes_per_user"] == pytest.approx(64)
+    assert row.loc[("small", "LRS k=8", 100), "bytes_per_user"] == pytest.approx(2 * (4 * 4 + 8 * (2 + 4)))
+    assert row.loc[("small", "LRS 1%", 100), "bytes_per_user"] == pytest.approx(2 * (4 * 4 + 5 * (2 + 4)))
+    # the paper's example: a 1 GB model fine-tuned for 1M users is 1 PB
+    full = row.loc[("1 GB model", "finetune", 10**6)]
+    assert full["total_bytes"] == pytest.approx(1e15, rel=1e-3) and not full["measured"]
+    assert human_bytes(full["total_bytes"]) == "1 PB"
+    # shared parameters are counted once: the LRS bases make the shared part larger
+    assert row.loc[("small", "LRS k=8", 100), "shared_bytes"] > row.loc[("small", "finetune", 100), "shared_bytes"]
+    lrs = row.loc[("1 GB model", "LRS 1%", 10**6)]
+    assert lrs["full_over_scheme"] == pytest.approx(full["total_bytes"] / lrs["total_bytes"])
+    assert 10 < lrs["full_over_scheme"] < 1000
+    assert row.loc[("small", "finetune", 100), "measured"]
+
+
+@pytest.mark.parametrize(
+    "factory, message",
+    [
+        (lambda: ModelSpec("m", 0), "parameters"),
+        (lambda: ModelSpec("m", 10, layers=11), "layers"),
+        (lambda: LRSSpec("l", 2), "exactly one"),
+        (lambda: LRSSpec("l", 2, sparsity=1, sparsity_fraction=0.1), "exactly one"),
+        (lambda: user_layout("magic", ModelSpec("m", 10), 1, 2), "unknown storage scheme"),
+        (lambda: storage_table([ModelSpec("m", 10)], [0], 2, [], np.random.default_rng(0), 1024), "n_users"),
+    ],
+)
+def test_bad_storage_input(factory, message):
+    with pytest.raises(ValueError, match=message):
+        factory()
+
+
+def test_storage_step_writes_tables(tmp_path):
+    cfg = {"n_users": [10, 1000], "max_measured_bytes": 2**16, "embedding_dim": 8,
+           "lrs_variants": [{"name": "LRS", "rank": 2, "sparsity": 2}],
+           "models": [{"name": "net", "parameters": 5000, "layers": 2, "last_layer_parameters": 500}]}
+    storage_step(tmp_path / "lrs_storage.csv", cfg, [4], seed=1)
+    text = (tmp_path / "lrs_storage.md").read_text()
+    assert "linear MovieLens model (d=4)" in text and "extrapolated" in text and "measured" in text
+    assert (tmp_path / "lrs_storage.csv").read_text().count("\n") == 1 + 2 * 4 * 2
