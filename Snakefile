@@ -10,6 +10,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 validate(config, "workflow/schemas/config.schema.yaml")
 # Section schemas are validated once more on their own so that their defaults are filled in.
 for _section in ("data", "unlearn", "lrs", "dp", "personalization", "storage", "claims"):

@@ -392,3 +392,12 @@ def test_predict_and_load_reject_bad_input(tmp_path):
     np.savez(tmp_path / "other.npz", x=np.zeros(2))
     with pytest.raises(ValueError, match="not an ALS model file"):
         ALS.load(tmp_path / "other.npz")
+
+
+def test_singular_normal_equations_name_the_row():
+    C = random_ratings(seed=23).tolil()
+    C[7, :] = 0  # user 7 has no ratings: with no regularization its normal matrix is 0
+    C = sp.csr_matrix(C)
+    C.eliminate_zeros()
+    with pytest.raises(np.linalg.LinAlgError, match="row 7 is not positive definite"):
+        ALS(factors=2, regularization=0.0, feedback="explicit").fit(C, iterations=1)

@@ -17,7 +17,12 @@ Two further kinds of cell are given as separate sparse matrices, never as stored
 * ``negatives``: cells with target 0 and the stored confidence ("confident negatives").
 
 :func:`apply_deletions` turns a deletion set into these matrices for the three unlearning modes, and
-:meth:`ALS.unlearn` runs warm-started exact ALS on the modified objective.
+:meth:`ALS.unlearn` runs warm-started exact ALS on the modified objective::
+
+    model = ALS(factors=100, regularization=0.01, seed=seed).fit(C, iterations=150)
+    forgotten = model.unlearn(C, pairs, mode="retrain", max_iterations=10)     # new model
+    data = apply_deletions(C, pairs, "retrain")                                # the reference:
+    retrained = ALS(factors=100, seed=seed).fit(data.C, mask=data.mask, negatives=data.negatives)
 """
 
 from __future__ import annotations
@@ -393,7 +398,7 @@ def solve_rows(
             A = np.matmul(feats.transpose(0, 2, 1) * batch.weight[:, None, :], feats)
             A += gram
             A[:, diag, diag] += lam[:, None]
-            out[batch.rows] = _spd_solve(A, b)
+            out[batch.rows] = _spd_solve(A, b, batch.rows)
         else:
             out[batch.rows] = _cg(out[batch.rows], b, feats, batch.weight, gram, lam, cg_steps)
 
@@ -405,7 +410,7 @@ def solve_rows(
             solve(batch)
 
 
-def _spd_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _spd_solve(A: np.ndarray, b: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Solve stacked symmetric positive-definite systems ``A x = b`` by Cholesky (LAPACK ``posv``).
 
     ``A`` is overwritten. A loop of ``posv`` calls beats NumPy's batched ``solve`` (LU) and
@@ -417,7 +422,7 @@ def _spd_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
         _, x[j], info = posv(A[j].T, b[j], lower=1, overwrite_a=1, overwrite_b=0)
         if info != 0:
             raise np.linalg.LinAlgError(
-                f"normal matrix of row {j} of the batch is not positive definite (LAPACK info={info}); "
+                f"the normal matrix of row {rows[j]} is not positive definite (LAPACK info={info}); "
                 "increase regularization"
             )
     return x

@@ -4,6 +4,8 @@ import os
 import sys
 from pathlib import Path
 
+from snakemake.io import report as report_flag
+
 from bilinrec.seeds import derive_seed
 
 ROOT_SEED = int(config["seed"])
@@ -31,3 +33,17 @@ def data_dir():
 wildcard_constraints:
     dataset=r"[A-Za-z0-9][A-Za-z0-9_.\-]*",
     seed=r"\d+",
+
+
+def figure_outputs(name, caption, category, subcategory=None):
+    """``results/figures/<name>.{pdf,png}``; the PNG is shown in the HTML report with its caption."""
+    stem = f"{RESULTS}/figures/{name}"
+    return [
+        f"{stem}.pdf",
+        report_flag(f"{stem}.png", caption=f"../report/{caption}.rst", category=category, subcategory=subcategory),
+    ]
+
+
+def table_output(path, caption, category, subcategory=None):
+    """A result table (CSV) flagged for the HTML report with its caption."""
+    return report_flag(path, caption=f"../report/{caption}.rst", category=category, subcategory=subcategory)

@@ -1,32 +1,21 @@
 # Rules of parts 'personalization' (Paper A on MovieLens, sparse-data regime) and 'storage'.
+# One job per (dataset, d, seed) fits the background ALS, one runs every method at every m;
+# a summary rule writes the tables; the notebook draws the figures of both parts.
 
 PERS = config["personalization"]
 STORAGE = config["storage"]
 PERS_DATASETS = PERS["datasets"] or config["datasets"]
 PERS_SEEDS = seeds_for("personalization", PERS["seeds"])
-PERS_DIR = f"{RESULTS}/personalization"
-PERS_RUN = PERS_DIR + "/{dataset}/d{d}_s{seed}"
-PERS_TABLES = [f"{RESULTS}/tables/lrs_movielens{suffix}.{ext}"
-               for suffix in ("", "_buckets", "_paired") for ext in ("csv", "md", "tex")]
-PERS_FIGURES = {name: f"{RESULTS}/figures/{name}"
-                for name in ("lrs_movielens_rmse_vs_m", "lrs_storage_scaling", "lrs_storage_vs_rmse")}
-PERS_NOTEBOOK = [f"{RESULTS}/notebooks/lrs_movielens.{ext}" for ext in ("ipynb", "html")]
-STORAGE_TABLES = [f"{RESULTS}/tables/lrs_storage.{ext}" for ext in ("csv", "md")]
-
-
-def pers_runs(kind):
-    return expand(PERS_RUN + f"_{kind}.csv", dataset=PERS_DATASETS, d=PERS["factors"], seed=PERS_SEEDS)
-
-
-def figure_files(*names):
-    return [f"{PERS_FIGURES[n]}.{ext}" for n in names for ext in ("pdf", "png")]
+PERS_RUN = f"{RESULTS}/personalization/{{dataset}}/d{{d}}_s{{seed}}"
+PERS_RUNS = expand(f"{RESULTS}/personalization/{{dataset}}/d{{d}}_s{{seed}}",
+                   dataset=PERS_DATASETS, d=PERS["factors"], seed=PERS_SEEDS)
 
 
 rule pers_features:
     input:
         ratings=f"{RESULTS}/data/{{dataset}}/ratings.npz",
     output:
-        PERS_RUN + "_features.npz",
+        f"{PERS_RUN}_features.npz",
     log:
         f"{LOGS}/personalization/{{dataset}}_d{{d}}_s{{seed}}_features.log",
     benchmark:
@@ -36,6 +25,8 @@ rule pers_features:
     threads: 1
     params:
         cfg=PERS,
+    conda:
+        CONDA_ENV
     script:
         "../scripts/pers_features.py"
 
@@ -43,11 +34,11 @@ rule pers_features:
 rule pers_run:
     input:
         ratings=f"{RESULTS}/data/{{dataset}}/ratings.npz",
-        features=PERS_RUN + "_features.npz",
+        features=f"{PERS_RUN}_features.npz",
     output:
-        metrics=PERS_RUN + "_metrics.csv",
-        buckets=PERS_RUN + "_buckets.csv",
-        per_user=PERS_RUN + "_per_user.csv",
+        metrics=f"{PERS_RUN}_metrics.csv",
+        buckets=f"{PERS_RUN}_buckets.csv",
+        per_user=f"{PERS_RUN}_per_user.csv",
     log:
         f"{LOGS}/personalization/{{dataset}}_d{{d}}_s{{seed}}_run.log",
     benchmark:
@@ -57,20 +48,21 @@ rule pers_run:
     threads: 1
     params:
         cfg=PERS,
+    conda:
+        CONDA_ENV
     script:
         "../scripts/pers_run.py"
 
 
 rule pers_tables:
     input:
-        metrics=pers_runs("metrics"),
-        buckets=pers_runs("buckets"),
-        per_user=pers_runs("per_user"),
+        metrics=[f"{run}_metrics.csv" for run in PERS_RUNS],
+        buckets=[f"{run}_buckets.csv" for run in PERS_RUNS],
+        per_user=[f"{run}_per_user.csv" for run in PERS_RUNS],
     output:
-        table=f"{RESULTS}/tables/lrs_movielens.csv",
-        buckets=f"{RESULTS}/tables/lrs_movielens_buckets.csv",
-        paired=f"{RESULTS}/tables/lrs_movielens_paired.csv",
-        extra=[p for p in PERS_TABLES if not p.endswith(".csv")],
+        table=multiext(f"{RESULTS}/tables/lrs_movielens", ".csv", ".md", ".tex"),
+        buckets=multiext(f"{RESULTS}/tables/lrs_movielens_buckets", ".csv", ".md", ".tex"),
+        paired=multiext(f"{RESULTS}/tables/lrs_movielens_paired", ".csv", ".md", ".tex"),
     log:
         f"{LOGS}/personalization/tables.log",
     benchmark:
@@ -78,14 +70,15 @@ rule pers_tables:
     params:
         cfg=PERS,
         seed=derive_seed(ROOT_SEED, "personalization", "tables"),
+    conda:
+        CONDA_ENV
     script:
         "../scripts/pers_tables.py"
 
 
 rule storage_measure:
     output:
-        csv=f"{RESULTS}/tables/lrs_storage.csv",
-        md=f"{RESULTS}/tables/lrs_storage.md",
+        table=multiext(f"{RESULTS}/tables/lrs_storage", ".csv", ".md"),
     log:
         f"{LOGS}/storage/measure.log",
     benchmark:
@@ -94,6 +87,8 @@ rule storage_measure:
         cfg=STORAGE,
         linear_dims=PERS["factors"],
         seed=derive_seed(ROOT_SEED, "storage"),
+    conda:
+        CONDA_ENV
     script:
         "../scripts/storage_measure.py"
 
@@ -104,35 +99,49 @@ rule pers_notebook:
         summary=f"{RESULTS}/tables/lrs_movielens.csv",
         storage=f"{RESULTS}/tables/lrs_storage.csv",
     output:
-        figures=figure_files(*PERS_FIGURES),
-        ipynb=PERS_NOTEBOOK[0],
-        html=PERS_NOTEBOOK[1],
+        rmse_vs_m=multiext(f"{RESULTS}/figures/lrs_movielens_rmse_vs_m", ".pdf", ".png"),
+        storage_scaling=multiext(f"{RESULTS}/figures/lrs_storage_scaling", ".pdf", ".png"),
+        storage_vs_rmse=multiext(f"{RESULTS}/figures/lrs_storage_vs_rmse", ".pdf", ".png"),
+        ipynb=f"{RESULTS}/notebooks/lrs_movielens.ipynb",
+        html=f"{RESULTS}/notebooks/lrs_movielens.html",
     log:
         f"{LOGS}/personalization/notebook.log",
     benchmark:
         f"{BENCH}/personalization/notebook.tsv"
     params:
-        rmse_vs_m_stem=PERS_FIGURES["lrs_movielens_rmse_vs_m"],
-        storage_scaling_stem=PERS_FIGURES["lrs_storage_scaling"],
-        storage_vs_rmse_stem=PERS_FIGURES["lrs_storage_vs_rmse"],
+        stems=lambda wildcards, output: {
+            name: os.path.splitext(output[name][0])[0]
+            for name in ("rmse_vs_m", "storage_scaling", "storage_vs_rmse")
+        },
         train_sizes=[str(m) for m in PERS["train_sizes"]],
         storage_vs_rmse_m=str(STORAGE["figure_train_size"]),
+    conda:
+        CONDA_ENV
     script:
         "../scripts/pers_notebook.py"
 
 
+PERS_TARGETS = (
+    rules.pers_tables.output.table
+    + rules.pers_tables.output.buckets
+    + rules.pers_tables.output.paired
+    + rules.pers_notebook.output.rmse_vs_m
+    + [rules.pers_notebook.output.ipynb, rules.pers_notebook.output.html]
+)
+STORAGE_TARGETS = (
+    rules.storage_measure.output.table
+    + rules.pers_notebook.output.storage_scaling
+    + rules.pers_notebook.output.storage_vs_rmse
+    + [rules.pers_notebook.output.ipynb, rules.pers_notebook.output.html]
+)
+ALL_TARGETS.extend(PERS_TARGETS + STORAGE_TARGETS)
+
+
 rule personalization:
     input:
-        PERS_TABLES,
-        figure_files("lrs_movielens_rmse_vs_m"),
-        PERS_NOTEBOOK,
+        PERS_TARGETS,
 
 
 rule storage:
     input:
-        STORAGE_TABLES,
-        figure_files("lrs_storage_scaling", "lrs_storage_vs_rmse"),
-        PERS_NOTEBOOK,
-
-
-ALL_TARGETS.extend(PERS_TABLES + STORAGE_TABLES + figure_files(*PERS_FIGURES) + PERS_NOTEBOOK)
+        STORAGE_TARGETS,

@@ -13,9 +13,9 @@ notebook_step(
     {
         "summary_csv": snakemake.input.summary,
         "storage_csv": snakemake.input.storage,
-        "rmse_vs_m_stem": snakemake.params.rmse_vs_m_stem,
-        "storage_scaling_stem": snakemake.params.storage_scaling_stem,
-        "storage_vs_rmse_stem": snakemake.params.storage_vs_rmse_stem,
+        "rmse_vs_m_stem": snakemake.params.stems["rmse_vs_m"],
+        "storage_scaling_stem": snakemake.params.stems["storage_scaling"],
+        "storage_vs_rmse_stem": snakemake.params.stems["storage_vs_rmse"],
         "train_sizes": snakemake.params.train_sizes,
         "storage_vs_rmse_m": snakemake.params.storage_vs_rmse_m,
     },

@@ -11,7 +11,7 @@ tables_step(
     snakemake.input.metrics,
     snakemake.input.buckets,
     snakemake.input.per_user,
-    {name: snakemake.output[name] for name in ("table", "buckets", "paired")},
+    {name: snakemake.output[name][0] for name in ("table", "buckets", "paired")},
     snakemake.params.cfg,
     snakemake.params.seed,
 )

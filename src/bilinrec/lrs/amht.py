@@ -61,6 +61,8 @@ __all__ = [
 
 #: Upper bound on the number of floats a batched temporary may hold (about 400 MB).
 _MAX_BATCH_ELEMENTS = 50_000_000
+#: Rows per block of the matrix-free U-step product (a block of X stays in cache).
+_MATVEC_BLOCK_ROWS = 2048
 
 
 # --------------------------------------------------------------------------------------
@@ -305,9 +307,15 @@ class NormalEquationStatistics:
         X = self.data.X
 
         def matvec(v: np.ndarray) -> np.ndarray:
-            V = np.asarray(v).reshape(d, r, order="F")
-            pred = np.einsum("nr,nr->n", X @ V, Wr)
-            return (X.T @ (pred[:, None] * Wr_w)).ravel(order="F")
+            # one pass over X in cache-sized row blocks: the product is memory-bound
+            V = np.ascontiguousarray(np.asarray(v).reshape(d, r, order="F"))
+            out = np.zeros((d, r))
+            for start in range(0, len(X), _MATVEC_BLOCK_ROWS):
+                block = slice(start, start + _MATVEC_BLOCK_ROWS)
+                Xb = X[block]
+                pred = np.einsum("nr,nr->n", Xb @ V, Wr[block])
+                out += Xb.T @ (pred[:, None] * Wr_w[block])
+            return out.ravel(order="F")
 
         return LinearOperator((d * r, d * r), matvec=matvec, dtype=np.float64)
 
@@ -640,6 +648,8 @@ class AMHTLRS:
     robust_cutoff:
         ``None`` weighs every user equally in the U step; a number ``c`` down-weights users
         whose mean squared residual exceeds ``c`` times the median (see :func:`residual_weights`).
+        Off by default because the median combines all users' data outside the aggregator
+        (not allowed under privacy); the synthetic experiments set 10.
     u_solver:
         ``"exact"`` (dense ``dr x dr`` normal equations) or ``"cg"`` (preconditioned conjugate
         gradients, matrix-free). Ignored when ``aggregator`` is given.
@@ -671,7 +681,7 @@ class AMHTLRS:
         pursuit: str = "subspace",
         sample_splitting: int | None = None,
         restarts: bool = False,
-        robust_cutoff: float | None = 10.0,
+        robust_cutoff: float | None = None,
         u_solver: str = "cg",
         aggregator=None,
         ridge: float = 1e-10,
@@ -829,8 +839,9 @@ class AMHTLRS:
         return self
 
     def _user_options(self, threshold0: float | None, rnd: int) -> dict:
+        """Options of the per-user step in round ``rnd`` (``threshold0=None``: top-k only)."""
         threshold = None
-        if self.threshold == "value":
+        if self.threshold == "value" and threshold0 is not None:
             threshold = threshold0 * self.threshold_decay**rnd
         return dict(inner_iters=self.inner_iters, step=self.step, step_scale=self.step_scale,
                     threshold=threshold, pursuit=self.pursuit, ridge=self.ridge)
@@ -863,14 +874,15 @@ class AMHTLRS:
         return np.einsum("nd,nd->n", X, self.theta_[users])
 
     def fit_user(self, X_u, y_u) -> UserFit:
-        """Fit a new user's ``(w, b)`` from its samples given the learned ``U_``."""
+        """Fit a new user's ``(w, b)`` from its samples given the learned ``U_`` (the support
+        is the top-``k`` one; no value threshold)."""
         self._check_fitted()
         X_u = np.asarray(X_u, dtype=np.float64)
         if X_u.ndim != 2 or X_u.shape[1] != self.n_features_in_:
             raise ValueError(f"X_u must have shape (m, {self.n_features_in_}), got {X_u.shape}")
         data = prepare_data(X_u, y_u, np.zeros(len(X_u), dtype=np.int64))
         heads, _, _ = fit_user_parameters(
-            data, self.U_, self.sparsity, **self._user_options(None, 0) | {"threshold": None}
+            data, self.U_, self.sparsity, **self._user_options(None, 0)
         )
         b = heads.dense_sparse_part(self.n_features_in_)[0]
         w = heads.W[0]

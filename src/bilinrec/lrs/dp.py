@@ -52,6 +52,7 @@ __all__ = [
     "compute_epsilon",
     "default_clip_bounds",
     "release_event",
+    "segment_gram_norms",
     "training_event",
 ]
 
@@ -275,6 +276,23 @@ def clip_weights(norms: np.ndarray, bound: float) -> np.ndarray:
         return np.minimum(1.0, bound / np.maximum(norms, np.finfo(float).tiny))
 
 
+def segment_gram_norms(data: LRSData, F: np.ndarray) -> np.ndarray:
+    """Frobenius norms of the per-user Gram matrices ``F_i^T F_i`` of the rows of ``F``.
+
+    Uses ``|F_i^T F_i|_F = |F_i F_i^T|_F`` (same non-zero eigenvalues) on the smaller side.
+    """
+    norms = np.zeros(data.n_users)
+    p = F.shape[1]
+    for users, rows in data.iter_batches(p):
+        Fu = F[rows]
+        if rows.shape[1] < p:
+            G = np.matmul(Fu, np.ascontiguousarray(Fu.transpose(0, 2, 1)))
+        else:
+            G = np.matmul(np.ascontiguousarray(Fu.transpose(0, 2, 1)), Fu)
+        norms[users] = np.sqrt(np.einsum("nij,nij->n", G, G))
+    return norms
+
+
 def poisson_sample(rng: np.random.Generator, n_users: int, sampling_rate: float) -> np.ndarray:
     """0/1 inclusion weights of a Poisson sample of users (all ones, no draw, for rate 1)."""
     if sampling_rate == 1.0:
@@ -330,7 +348,7 @@ class GaussianAggregator:
         return poisson_sample(self.rng, n_users, self.sampling_rate)
 
     def aggregate_moment(self, stats: MomentStatistics) -> np.ndarray:
-        norms = stats.per_user_norms()
+        norms = segment_gram_norms(stats.data, stats.Z)  # = stats.per_user_norms(), faster for m < d
         weights = clip_weights(norms, self.clip.moment) * self._sample(stats.n_users)
         self.clipped_fraction_.append({"moment": float(np.mean(norms > self.clip.moment))})
         M = stats.total(weights)
@@ -341,11 +359,7 @@ class GaussianAggregator:
     def _feature_gram_norms(self, data: LRSData) -> np.ndarray:
         """``|X_i^T X_i|_F`` per user; fixed for a data set, so computed once and reused."""
         if self._gram_norm_cache is None or self._gram_norm_cache[0] is not data:
-            norms = np.zeros(data.n_users)
-            for users, rows in data.iter_batches(data.dim):
-                Xu = data.X[rows]
-                norms[users] = np.linalg.norm(np.matmul(Xu.transpose(0, 2, 1), Xu), axis=(1, 2))
-            self._gram_norm_cache = (data, norms)
+            self._gram_norm_cache = (data, segment_gram_norms(data, data.X))
         return self._gram_norm_cache[1]
 
     def aggregate_normal_equations(self, stats: NormalEquationStatistics):
@@ -409,8 +423,8 @@ def clipped_global_statistics(
     n_clipped = 0
     for users, rows in data.iter_batches(d):
         Xu = data.X[rows]
-        S = np.matmul(Xu.transpose(0, 2, 1), Xu)
-        norms = np.linalg.norm(S, axis=(1, 2))
+        S = np.matmul(np.ascontiguousarray(Xu.transpose(0, 2, 1)), Xu)
+        norms = np.sqrt(np.einsum("nij,nij->n", S, S))
         n_clipped += int(np.sum(norms > clip.global_gram))
         gram += np.einsum("b,bij->ij", clip_weights(norms, clip.global_gram) * weights[users], S)
     xy = data.segment_sum(data.X, row_weights=data.y)

@@ -47,6 +47,8 @@ _PROBLEM_KEYS = ("n_users", "dim", "rank", "sparsity", "w_scale", "b_scale", "co
 
 def build_method(name: str, problem: LRSProblem, cfg: Mapping[str, Any], callback=None):
     """A fresh estimator for method ``name`` configured by the ``lrs`` config section."""
+    if name not in METHOD_KEYS:
+        raise ValueError(f"unknown method {name!r}; expected one of {METHOD_KEYS}")
     rank, sparsity = problem.U.shape[1], problem.supports.shape[1]
     est = dict(cfg["estimator"])
     base = cfg["baselines"]
@@ -67,9 +69,7 @@ def build_method(name: str, problem: LRSProblem, cfg: Mapping[str, Any], callbac
         return LocalRidge(base["ridge_alpha"])
     if name == "finetune":
         return FineTune(base["ridge_alpha"])
-    if name == "oracle":
-        return Oracle(problem.U, problem.supports)
-    raise ValueError(f"unknown method {name!r}; expected one of {METHOD_KEYS}")
+    return Oracle(problem.U, problem.supports)
 
 
 def evaluate(model, problem: LRSProblem, X_test, y_test, users_test) -> dict[str, float]:

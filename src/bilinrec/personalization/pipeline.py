@@ -130,7 +130,8 @@ def tables_step(
 
 def storage_models(cfg: Mapping[str, Any], linear_dims: Sequence[int]) -> list[ModelSpec]:
     """Reference models of the ``storage`` section plus one linear MovieLens model per d."""
-    linear = [ModelSpec(f"linear MovieLens model (d={d})", int(d) + 1, 1, None) for d in linear_dims]
+    linear = [ModelSpec(f"linear MovieLens model (d={d})", int(d) + 1, 1, None, embedding_dim=int(d) + 1)
+              for d in linear_dims]
     return linear + [ModelSpec(m["name"], m["parameters"], m.get("layers", 1), m.get("last_layer_parameters"))
                      for m in cfg["models"]]
 

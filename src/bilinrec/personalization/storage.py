@@ -13,6 +13,7 @@ such numbers are flagged as extrapolated.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -33,12 +34,14 @@ SCHEMES = {
 @dataclass(frozen=True)
 class ModelSpec:
     """A model whose per-user storage is measured: ``parameters`` split evenly over ``layers``
-    personalized layers, of which the last has ``last_layer_parameters``."""
+    personalized layers, of which the last has ``last_layer_parameters``. ``embedding_dim``
+    overrides the size of a user embedding for this model (e.g. d + 1 for the linear model)."""
 
     name: str
     parameters: int
     layers: int = 1
     last_layer_parameters: int | None = None
+    embedding_dim: int | None = None
 
     def __post_init__(self):
         if self.parameters < 1:
@@ -81,7 +84,7 @@ class LRSSpec:
     def k_for(self, layer_parameters: int) -> int:
         if self.sparsity is not None:
             return min(self.sparsity, layer_parameters)
-        return int(round(self.sparsity_fraction * layer_parameters))
+        return min(layer_parameters, math.ceil(self.sparsity_fraction * layer_parameters))
 
 
 def index_dtype(size: int) -> np.dtype:
@@ -104,7 +107,7 @@ def user_layout(scheme: str, model: ModelSpec, n_users: int, rank: int, lrs: LRS
     if scheme == "last_layer":
         return {"last_layer": ((n_users, model.last_layer), VALUE_DTYPE)}
     if scheme == "user_embedding":
-        return {"embedding": ((n_users, rank), VALUE_DTYPE)}
+        return {"embedding": ((n_users, model.embedding_dim or rank), VALUE_DTYPE)}
     if scheme == "amht_lrs":
         if lrs is None:
             raise ValueError("scheme 'amht_lrs' needs an LRSSpec")

@@ -48,13 +48,14 @@ def top_k(
     k: int,
     exclude: sp.csr_matrix | None = None,
     exclude_self: bool = False,
-    batch_size: int = 2048,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Indices of the ``k`` keys with the largest dot product for every query row.
 
     ``exclude`` (queries x keys CSR) marks cells that may not be returned; ``exclude_self``
     forbids key ``j`` for query ``j`` (similar-item lists). Ties go to the smaller index.
-    Rows are processed in batches so memory stays ``O(batch_size x n_keys)``.
+    Rows are processed in batches so memory stays ``O(batch_size x n_keys)``; by default a
+    batch holds about 2**24 scores (128 MiB).
     """
     queries = np.asarray(queries, dtype=np.float64)
     keys = np.asarray(keys, dtype=np.float64)
@@ -67,6 +68,8 @@ def top_k(
         exclude = sp.csr_matrix(exclude)
         if exclude.shape != (queries.shape[0], n_keys):
             raise ValueError(f"exclude must have shape {(queries.shape[0], n_keys)}, got {exclude.shape}")
+    if batch_size is None:
+        batch_size = max(1, 2**24 // n_keys)
     out = np.empty((queries.shape[0], k), dtype=np.int64)
     for start in range(0, queries.shape[0], batch_size):
         stop = min(start + batch_size, queries.shape[0])
