@@ -19,6 +19,7 @@ from bilinrec.lrs.dp import (
     calibrate_noise_multiplier,
     clipped_global_statistics,
     default_clip_bounds,
+    symmetric_gaussian_noise,
 )
 from bilinrec.lrs.synthetic import make_problem
 
@@ -41,8 +42,7 @@ def _subspace_distance(U_true, U_hat):
 
 
 # -- accounting -------------------------------------------------------------------------
-@pytest.mark.parametrize("accountant", ["pld", "rdp"])
-@pytest.mark.parametrize("sampling_rate", [1.0, 0.5])
+@pytest.mark.parametrize("accountant, sampling_rate", [("pld", 1.0), ("rdp", 1.0), ("rdp", 0.5)])
 def test_reported_epsilon_equals_direct_dp_accounting(problem, clip, accountant, sampling_rate):
     rounds, delta = 3, 1e-4
     model = DPAMHTLRS(R, K, privacy=PrivacyBudget(2.0, delta), clip=clip, max_rounds=rounds,
@@ -96,9 +96,7 @@ def test_noise_added_scales_with_the_multiplier(problem, clip):
     assert deviations[1] == pytest.approx(2 * deviations[0]) and deviations[2] == pytest.approx(4 * deviations[0])
     # entries of the symmetric noise: diagonal std sigma*C, off-diagonal sigma*C/sqrt(2)
     n = 400
-    big = GaussianAggregator(1.0, ClipBounds(1, 1, 1, 1, 1), np.random.default_rng(2))
-    from bilinrec.lrs.dp import symmetric_gaussian_noise
-    E = symmetric_gaussian_noise(big.rng, n, 3.0)
+    E = symmetric_gaussian_noise(np.random.default_rng(2), n, 3.0)
     assert np.std(np.diag(E)) == pytest.approx(3.0, rel=0.15)
     assert np.std(E[np.triu_indices(n, 1)]) == pytest.approx(3.0 / math.sqrt(2), rel=0.02)
 
@@ -141,11 +139,34 @@ def test_one_adversarial_user_moves_each_statistic_by_at_most_its_bound(problem,
     assert clip.global_rhs * 0.999 <= np.linalg.norm(c1 - c0) <= clip.global_rhs * (1 + 1e-9)
 
 
-def test_default_clip_rule_matches_the_a_priori_data_scale(problem):
-    data = prepare_data(problem.X, problem.y, problem.users)
-    norms = moment_statistics(data).per_user_norms()
-    assert 0.05 < np.mean(norms > default_clip_bounds(D, M, SCALE).moment) < 0.7
-    assert np.mean(norms > default_clip_bounds(D, M, SCALE, multiplier=3).moment) < 0.02
+def test_default_clip_rule_is_the_rms_norm_under_the_a_priori_model():
+    """Users of exactly the a-priori scale: every bound equals the RMS of its statistic."""
+    t, d, m, s = 4000, D, M, 2.0
+    rng = np.random.default_rng(4)
+    directions = rng.standard_normal((t, d))
+    theta = s * directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    users = np.repeat(np.arange(t), m)
+    X = rng.standard_normal((t * m, d))
+    data = prepare_data(X, np.einsum("nd,nd->n", X, theta[users]), users)
+    bounds = default_clip_bounds(d, m, s)
+
+    def rms(v):
+        return float(np.sqrt(np.mean(np.square(v))))
+
+    gram = np.linalg.norm(np.matmul(X.reshape(t, m, d).transpose(0, 2, 1), X.reshape(t, m, d)), axis=(1, 2))
+    W = s * np.eye(R)[rng.integers(0, R, size=t)]  # heads of norm s
+    stats = normal_equation_statistics(data, W, data.y)
+    A_norms, b_norms = stats.per_user_norms()
+    ratios = {
+        "moment": rms(moment_statistics(data).per_user_norms()) / bounds.moment,
+        "gram": rms(A_norms) / bounds.gram,
+        "rhs": rms(b_norms) / bounds.rhs,
+        "global_gram": rms(gram) / bounds.global_gram,
+        "global_rhs": rms(np.linalg.norm(data.segment_sum(data.X, row_weights=data.y), axis=1)) / bounds.global_rhs,
+    }
+    for name, ratio in ratios.items():
+        assert ratio == pytest.approx(1.0, abs=0.05), name
+    assert default_clip_bounds(d, m, s, multiplier=2.5).moment == pytest.approx(2.5 * bounds.moment)
 
 
 # -- limits and utility -----------------------------------------------------------------

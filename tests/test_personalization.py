@@ -141,12 +141,12 @@ def test_fold_in_minimises_the_als_objective_with_items_fixed():
 
 # ----------------------------------------------------------------------------- methods
 def test_candidates_drop_unidentifiable_settings():
-    grid = {"rank": [1, 2, 4], "sparsity": [1, 4], "alpha": [1.0]}
+    grid = {"rank": [1, 2, 4], "sparsity": [1, 4], "alpha": [1.0], "ridge": [1.0]}
     assert all(c["rank"] + c["sparsity"] <= 5 for c in candidates("amht_lrs", grid, 5))
     assert len(candidates("amht_lrs", grid, None)) == 6
     assert candidates("global", grid, 5) == [{}]
     with pytest.raises(ValueError, match="identifiable"):
-        candidates("amht_lrs", {"rank": [4], "sparsity": [4]}, 5)
+        candidates("amht_lrs", {"rank": [4], "sparsity": [4], "ridge": [1.0]}, 5)
 
 
 def test_sparse_pairs_round_trip_and_bytes():
@@ -198,13 +198,13 @@ def test_paired_difference_interval_detects_a_shift_and_not_noise():
 # ----------------------------------------------------------------------------- one run
 def small_settings(feats, methods, train_sizes=(8, ALL)):
     options = MethodOptions(
-        amht={"max_rounds": 5, "ridge": 0.01, "u_solver": "exact", "tol": 1e-4},
+        amht={"max_rounds": 5, "u_solver": "exact", "tol": 1e-4},
         fedrep={"max_rounds": 20}, sparse_only={"max_rounds": 3},
-        dp={"max_rounds": 3, "response_scale": 1.0, "clip_multiplier": 1.0},
+        dp={"max_rounds": 3, "response_scale": 1.0, "clip_multiplier": 1.0, "accountant": "rdp"},
         fold_in_regularization=0.1, fold_in_scale_regularization=True, feature_scale=feats.design_scale(),
     )
     return RunSettings(train_sizes=list(train_sizes), methods=methods,
-                       grid={"alpha": [1.0, 10.0], "rank": [1, 2], "sparsity": [1]}, options=options,
+                       grid={"alpha": [1.0, 10.0], "rank": [1, 2], "sparsity": [1], "ridge": [0.3, 1.0]}, options=options,
                        dp_epsilons=[1.0], rating_range=(1.0, 5.0), activity_edges=[1, 30])
 
 
@@ -215,7 +215,7 @@ def small_run():
     feats = fit_item_features(user, item, rating, n_items, split.background_users, 6, 0.1, 8, True, seed=0)
     methods = ["user_embedding", "global", "local", "finetune", "altmin", "fedrep", "sparse_only",
                "amht_lrs", "dp_amht_lrs"]
-    result = run_personalization(user, item, rating, feats, split, small_settings(feats, methods), seed=0)
+    result = run_personalization(item, rating, feats, split, small_settings(feats, methods), seed=0)
     return split, result
 
 
@@ -283,7 +283,7 @@ def test_movielens_100k_fold_in_and_ridge_beat_item_bias(tmp_path):
     split = split_users(r.user, np.random.default_rng(0))
     feats = fit_item_features(r.user, r.item, r.rating, r.n_items, split.background_users, 8, 0.1, 10, True, 0)
     settings = small_settings(feats, ["user_embedding", "local"], train_sizes=[20])
-    result = run_personalization(r.user, r.item, r.rating, feats, split, settings, seed=0)
+    result = run_personalization(r.item, r.rating, feats, split, settings, seed=0)
     idx, _ = split.held_out("test", np.flatnonzero(split.eligible(20)))
     bias_only = np.sqrt(np.mean((np.clip(feats.offset(r.item[idx]), 1, 5) - r.rating[idx]) ** 2))
     rmse = result.metrics.set_index("method")["rmse"]

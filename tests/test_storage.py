@@ -1,7 +1,5 @@
 """Tests of the serialized storage measurements."""
 
-import io
-
 import numpy as np
 import pytest
 

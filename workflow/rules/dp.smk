@@ -8,12 +8,6 @@ DP_SEEDS = seeds_for("dp", DP["n_seeds"])
 DP_FIGURES = ["lrs_dp_utility", "lrs_dp_users"]
 
 
-def dp_memory_mb(wildcards):
-    """Peak memory of one job: about 1 KB per sample held in a few float64 copies."""
-    samples = int(wildcards.n_users) * DP["problem"]["samples"]
-    return 1000 + samples * DP["problem"]["dim"] * 8 * 4 // 1_000_000
-
-
 rule dp_run:
     output:
         f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
@@ -23,7 +17,8 @@ rule dp_run:
         f"{BENCH}/dp/t{{n_users}}/{{method}}_s{{seed}}.tsv"
     threads: DP["threads"]
     resources:
-        mem_mb=dp_memory_mb,
+        # peak memory: about four float64 copies of the t m x d samples
+        mem_mb=lambda wc: 1000 + int(wc.n_users) * DP["problem"]["samples"] * DP["problem"]["dim"] * 32 // 10**6,
     params:
         cfg=DP,
     wildcard_constraints:

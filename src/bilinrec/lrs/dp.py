@@ -27,7 +27,6 @@ and bisection), and the achieved epsilon is recomputed and reported.
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import warnings
 from dataclasses import dataclass
@@ -55,8 +54,6 @@ __all__ = [
     "segment_gram_norms",
     "training_event",
 ]
-
-log = logging.getLogger(__name__)
 
 ACCOUNTANTS = ("pld", "rdp")
 
@@ -171,12 +168,13 @@ def _calibrate(epsilon, delta, releases, sampling_rate, accountant, rel_tol) -> 
 
     # Without sampling, composing Gaussian releases is exactly one Gaussian: with per-statistic
     # multiplier z, release k has multiplier z / sqrt(s_k), so the composition has multiplier
-    # z / sqrt(sum_k s_k). Sampling only lowers epsilon, so that value bounds the answer from
-    # above; a bracket around it avoids evaluating the accountant at tiny multipliers (slow).
+    # z / sqrt(sum_k s_k), and the analytic Gaussian mechanism gives z up to the accountant's
+    # discretisation: a narrow bracket around it needs few (slow) accountant evaluations.
+    # Sampling only lowers epsilon, so that value also bounds the answer from above.
     bracket_scale = dp_accounting.get_sigma_gaussian(epsilon, delta) * math.sqrt(sum(releases))
-    low = 0.9 if sampling_rate == 1.0 else 0.5 * sampling_rate
+    low, high = (0.999, 1.001) if sampling_rate == 1.0 else (0.5 * sampling_rate, 1.01)
     try:
-        return search(dp_accounting.ExplicitBracketInterval(low * bracket_scale, 1.1 * bracket_scale))
+        return search(dp_accounting.ExplicitBracketInterval(low * bracket_scale, high * bracket_scale))
     except ValueError:  # the bracket did not contain the solution: search from zero
         return search(dp_accounting.LowerEndpointAndGuess(0.0, bracket_scale))
 
@@ -241,13 +239,15 @@ def default_clip_bounds(
     n_features: int, samples_per_user: int, response_scale: float, multiplier: float = 1.0
 ) -> ClipBounds:
     """Clip bounds from public quantities only: ``multiplier`` times the root-mean-square norm
-    of each per-user statistic under the a-priori data model.
+    of each per-user statistic for a user of the a-priori data model.
 
-    The a-priori model: standardised features (``E x x^T = I_d``, Gaussian), ``m`` samples per
-    user (a public cap), responses with root-mean-square ``s = response_scale`` (known a priori,
-    like a rating scale) and user heads with ``|w_i| <= s`` (``U`` is orthonormal). Then
-    ``E|X^T X|_F^2 = m d (d + m + 1)``, ``E|X^T y|^2 ~ s^2 m (d + m + 1)`` and, with kurtosis 3
-    for ``y``, ``E|sum_j y^2 x x^T|_F^2 ~ s^4 m d (3 d + m)``. No private data is looked at.
+    The a-priori model: standardised Gaussian features (``x ~ N(0, I_d)``), ``m`` samples per
+    user (a public cap), a linear response ``y = <x, theta>`` with ``|theta| = s`` where
+    ``s = response_scale`` is the root-mean-square of ``y`` known a priori (like a rating
+    scale), and heads ``|w_i| = s`` (``U`` is orthonormal, so ``|w_i| <= |theta_i|``). Then,
+    exactly, ``E|X^T X|_F^2 = m d (d + m + 1)``, ``E|X^T y|^2 = s^2 m (d + m + 1)`` and
+    ``E|sum_j y_j^2 x_j x_j^T|_F^2 = s^4 (m (3 d^2 + 30 d + 72) + m (m - 1) (d + 8))``.
+    Users whose scale exceeds ``s`` are clipped; no private data is looked at.
     """
     d, m, s = int(n_features), int(samples_per_user), float(response_scale)
     if d < 1 or m < 1:
@@ -259,7 +259,7 @@ def default_clip_bounds(
     gram = math.sqrt(m * d * (d + m + 1))
     rhs = s * math.sqrt(m * (d + m + 1))
     return ClipBounds(
-        moment=s**2 * math.sqrt(m * d * (3 * d + m)),
+        moment=s**2 * math.sqrt(m * (3 * d * d + 30 * d + 72) + m * (m - 1) * (d + 8)),
         gram=s**2 * gram,
         rhs=s * rhs,
         global_gram=gram,

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..plotting import method_color, method_label
 from ..seeds import derive_seed
+from ..tables import display_table, summarize
 from .amht import AMHTLRS
 from .baselines import LocalRidge
 from .dp import DPAMHTLRS, DPGlobalModel, PrivacyBudget, default_clip_bounds
@@ -160,8 +161,6 @@ def run_dp_method(cfg: Mapping[str, Any], n_users: int, seed: int, method: str) 
 
 def utility_table(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Mean, std and count of every metric per (t, epsilon, method) and its display form."""
-    from ..tables import display_table, summarize
-
     by = ["n_users", "epsilon", "method"]
     metrics = list(METRICS) + ["epsilon_achieved"]
     summary = summarize(records, by, metrics)

@@ -14,7 +14,10 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from ..io import atomic_path, write_json
+from ..plotting import method_label
 from ..seeds import derive_seed
+from ..tables import format_mean_std, summarize, write_table
 from .amht import AMHTLRS
 from .baselines import AltMin, FedRep, FineTune, GlobalModel, LocalRidge, Oracle, SparseOnly
 from .metrics import mse, normalized_error, subspace_distance, support_precision_recall
@@ -34,6 +37,7 @@ __all__ = [
     "run_phase_m_k",
     "run_phase_m_t",
     "sample_complexity_table",
+    "write_summaries",
 ]
 
 #: Method keys (shared with :data:`bilinrec.plotting.METHODS`).
@@ -215,8 +219,6 @@ def run_experiment(name: str, cfg: Mapping[str, Any], seed: int) -> pd.DataFrame
 # --------------------------------------------------------------------------------------
 def sample_complexity_table(records: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds of the error (and test MSE) of every method, noise level and m."""
-    from ..tables import summarize
-
     ok = records[records["status"] == "ok"]
     return summarize(ok, ["noise", "samples", "method"], ["error", "test_mse", "seconds"])
 
@@ -253,10 +255,6 @@ def fit_reference_line(boundary: pd.DataFrame, rank: int) -> float:
 def write_summaries(record_paths, records_csv, convergence_csv, table_csv, phase_csv, fit_json) -> None:
     """Concatenate per-seed records and write the sample-complexity table, the phase-boundary
     table and the fitted reference line ``m = c (r + k)``."""
-    from ..io import atomic_path, write_json
-    from ..plotting import method_label
-    from ..tables import display_table, format_mean_std, write_table
-
     frames = [pd.read_csv(p) for p in record_paths]
     records = pd.concat([f for f in frames if not f.empty and f["experiment"].iloc[0] != "convergence"],
                         ignore_index=True)
@@ -268,13 +266,12 @@ def write_summaries(record_paths, records_csv, convergence_csv, table_csv, phase
 
     error_vs_m = records[records["experiment"] == "error_vs_m"]
     summary = sample_complexity_table(error_vs_m)
-    shown = summary.pivot_table(index=["noise", "samples"], columns="method", aggfunc="first",
-                                values=["error_mean"]).reset_index()[["noise", "samples"]]
-    shown.columns = ["noise σ", "m"]
+    cells = error_vs_m[["noise", "samples"]].drop_duplicates().sort_values(["noise", "samples"])
+    shown = cells.rename(columns={"noise": "noise σ", "samples": "m"}).reset_index(drop=True)
     for method in dict.fromkeys(error_vs_m["method"]):
-        cells = summary[summary["method"] == method].set_index(["noise", "samples"])
+        stats = summary[summary["method"] == method].set_index(["noise", "samples"])
         shown[method_label(method)] = [
-            format_mean_std(*cells.loc[(s, m), ["error_mean", "error_std"]]) if (s, m) in cells.index else "n/a"
+            format_mean_std(*stats.loc[(s, m), ["error_mean", "error_std"]]) if (s, m) in stats.index else "n/a"
             for s, m in zip(shown["noise σ"], shown["m"])
         ]
     write_table(summary, table_csv, display=shown,

@@ -62,8 +62,17 @@ def _clip(pred: np.ndarray, rating_range) -> np.ndarray:
     return pred if rating_range is None else np.clip(pred, *rating_range)
 
 
+def _fit_and_validate(method, params, epsilon, settings, seed, data, n_users, val_offset, val_rating):
+    """Fit one method setting on the training ratings; return it, its fit time and validation RMSE."""
+    model = make_estimator(method, params, settings.options, seed, epsilon)
+    start = time.perf_counter()
+    model.fit(*data["train"], n_users=n_users)
+    seconds = time.perf_counter() - start
+    val_pred = _clip(model.predict(*data["val"]) + val_offset, settings.rating_range)
+    return model, seconds, float(np.sqrt(np.mean((val_pred - val_rating) ** 2)))
+
+
 def run_personalization(
-    user: np.ndarray,
     item: np.ndarray,
     rating: np.ndarray,
     features: ItemFeatures,
@@ -71,8 +80,11 @@ def run_personalization(
     settings: RunSettings,
     seed: int,
 ) -> RunResult:
-    """Fit, tune and test every method for every training size of ``settings``."""
-    user, item, rating = np.asarray(user), np.asarray(item), np.asarray(rating, dtype=np.float64)
+    """Fit, tune and test every method for every training size of ``settings``.
+
+    ``item`` and ``rating`` are the dataset's rating arrays that ``split`` indexes.
+    """
+    item, rating = np.asarray(item), np.asarray(rating, dtype=np.float64)
     X_all = features.design(item, settings.intercept)
     offset = features.offset(item)
     y_all = rating - offset
@@ -99,39 +111,34 @@ def run_personalization(
         m_int = None if m == ALL else int(m)
         log.info("m=%s: %d evaluation users (%d excluded), %d training ratings", m, t, n_excluded, train_idx.size)
 
-        def evaluate(method, params, epsilon=None):
-            model = make_estimator(method, params, settings.options, seed, epsilon)
-            start = time.perf_counter()
-            model.fit(*data["train"], n_users=t)
-            seconds = time.perf_counter() - start
-            val_pred = _clip(model.predict(*data["val"]) + offset[val_idx], settings.rating_range)
-            val_rmse = float(np.sqrt(np.mean((val_pred - rating[val_idx]) ** 2)))
-            return model, seconds, val_rmse
-
+        validation = (offset[val_idx], rating[val_idx])
         chosen: dict[str, dict] = {}
         runs = []
         for method in settings.methods:
             if method == "dp_amht_lrs":
                 continue
-            trials = []
-            for params in candidates(method, settings.grid, m_int):
-                model, seconds, val_rmse = evaluate(method, params)
-                trials.append((val_rmse, params, model, seconds))
-            val_rmse, params, model, seconds = min(trials, key=lambda trial: trial[0])
+            settings_tried = candidates(method, settings.grid, m_int)
+            best = None
+            for params in settings_tried:
+                model, seconds, val_rmse = _fit_and_validate(method, params, None, settings, seed, data, t, *validation)
+                if best is None or val_rmse < best[2]:
+                    best = (model, seconds, val_rmse, params)
+            model, seconds, val_rmse, params = best
             chosen[method] = params
-            runs.append((method, None, params, model, seconds, val_rmse, len(trials)))
+            runs.append((method, None, params, model, seconds, val_rmse, len(settings_tried)))
         if "dp_amht_lrs" in settings.methods:
             cap = settings.dp_samples_cap_all if m == ALL else int(m)
             params = dict(chosen["amht_lrs"], delta=dp_delta(settings.dp_delta, t), samples_per_user=cap)
             for epsilon in settings.dp_epsilons:
-                model, seconds, val_rmse = evaluate("dp_amht_lrs", params, epsilon)
+                model, seconds, val_rmse = _fit_and_validate("dp_amht_lrs", params, epsilon, settings, seed, data, t,
+                                                             *validation)
                 runs.append(("dp_amht_lrs", float(epsilon), params, model, seconds, val_rmse, 1))
 
         for method, epsilon, params, model, seconds, val_rmse, n_trials in runs:
             test_pred = _clip(model.predict(*data["test"]) + offset[test_idx], settings.rating_range)
             errors = per_user_errors(rating[test_idx], test_pred, position[test_owner], t)
             summary = summarize_errors(errors)
-            payload = user_payload(method, model, t, params)
+            payload = user_payload(method, model, params)
             row = {
                 "m": str(m),
                 "method": method,

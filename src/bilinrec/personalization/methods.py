@@ -29,10 +29,10 @@ METHODS = (
 GRID_AXES = {
     "local": ("alpha",),
     "finetune": ("alpha",),
-    "altmin": ("rank",),
+    "altmin": ("rank", "ridge"),
     "fedrep": ("rank",),
     "sparse_only": ("sparsity",),
-    "amht_lrs": ("rank", "sparsity"),
+    "amht_lrs": ("rank", "sparsity", "ridge"),
 }
 
 
@@ -109,16 +109,16 @@ def make_estimator(method: str, params: Mapping[str, Any], options: MethodOption
     if method == "finetune":
         return FineTune(alpha=params["alpha"])
     if method == "altmin":
-        return AltMin(params["rank"], random_state=seed, **options.amht)
+        return AltMin(params["rank"], random_state=seed, **options.amht, ridge=params["ridge"])
     if method == "fedrep":
         return FedRep(params["rank"], **options.fedrep)
     if method == "sparse_only":
         return SparseOnly(params["sparsity"], **options.sparse_only)
     if method == "amht_lrs":
-        return AMHTLRS(params["rank"], params["sparsity"], random_state=seed, **options.amht)
+        return AMHTLRS(params["rank"], params["sparsity"], random_state=seed, **options.amht, ridge=params["ridge"])
     if method == "dp_amht_lrs":
         dp = options.dp
-        amht = {k: v for k, v in options.amht.items() if k not in ("max_rounds", "tol")}
+        amht = {k: v for k, v in options.amht.items() if k not in ("max_rounds", "tol")} | {"ridge": params["ridge"]}
         return DPAMHTLRS(
             params["rank"],
             params["sparsity"],
@@ -127,13 +127,14 @@ def make_estimator(method: str, params: Mapping[str, Any], options: MethodOption
                 len(options.feature_scale), params["samples_per_user"], dp["response_scale"], dp["clip_multiplier"]
             ),
             max_rounds=dp["max_rounds"],
+            accountant=dp["accountant"],
             random_state=seed,
             amht_options=amht,
         )
     raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
 
 
-def user_payload(method: str, model, n_users: int, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def user_payload(method: str, model, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """The per-user parameters a server must store for ``method`` (float32 values)."""
     if method == "global":
         return {}

@@ -90,7 +90,7 @@ def run_step(
     features, split = load_features(features_path)
     settings = run_settings(cfg, features.design_scale(cfg["intercept"]),
                             (float(data.rating.min()), float(data.rating.max())))
-    result = run_personalization(data.user, data.item, data.rating, features, split, settings,
+    result = run_personalization(data.item, data.rating, features, split, settings,
                                  derive_seed(seed, "methods", factors))
     for name in ("metrics", "buckets", "per_user"):
         frame = getattr(result, name)

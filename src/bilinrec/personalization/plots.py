@@ -15,6 +15,14 @@ _DP_STYLES = ("--", ":", "-.")
 _SCHEME_COLORS = {"finetune": "finetune", "last_layer": "last_layer", "user_embedding": "user_embedding"}
 
 
+def _legend_right(fig: plt.Figure, handles, labels, width: float = 2.6) -> None:
+    """Widen ``fig`` by ``width`` inches and put the legend in that margin (kept inside the saved figure)."""
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w + width, h)
+    fig.tight_layout(rect=(0, 0, w / (w + width), 1))
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(w / (w + width), 0.5), frameon=False)
+
+
 def _variants(df: pd.DataFrame) -> list[tuple[str, float]]:
     pairs = df[["method", "epsilon"]].drop_duplicates()
     return [(m, e) for m, e in pairs.itertuples(index=False)]
@@ -55,9 +63,7 @@ def plot_rmse_vs_m(summary: pd.DataFrame, train_sizes: Sequence[str], metric: st
                     ax.set_xlabel("training ratings per user m")
                 if j == 0:
                     ax.set_ylabel("test RMSE" if metric == "rmse" else metric)
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-        fig.tight_layout()
+        _legend_right(fig, *axes[0, 0].get_legend_handles_labels())
     return fig
 
 
@@ -95,8 +101,7 @@ def plot_storage_scaling(storage: pd.DataFrame) -> plt.Figure:
         labels.append("measured")
         handles.append(plt.Line2D([], [], marker="o", markerfacecolor="none", color="k", linestyle="none", markersize=4))
         labels.append("extrapolated")
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-        fig.tight_layout()
+        _legend_right(fig, handles, labels)
     return fig
 
 
@@ -129,7 +134,5 @@ def plot_storage_vs_rmse(summary: pd.DataFrame, m: str, metric: str = "rmse") ->
             ax.set_ylabel("test RMSE" if metric == "rmse" else metric)
         for ax in list(axes.flat)[len(panels):]:
             ax.set_visible(False)
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-        fig.tight_layout()
+        _legend_right(fig, *axes.flat[0].get_legend_handles_labels())
     return fig

@@ -1,0 +1,64 @@
+"""Tests of the privacy-utility experiment driver (bilinrec.lrs.dp_experiments)."""
+
+import math
+
+import matplotlib
+import pandas as pd
+import pytest
+
+from bilinrec.lrs.dp_experiments import (
+    METHODS,
+    plot_utility_vs_epsilon,
+    plot_utility_vs_users,
+    run_dp_method,
+    utility_table,
+)
+
+CFG = {
+    "n_seeds": 1, "epsilons": [2, "inf"], "delta": 1e-5, "test_users": 50, "n_test": 4, "local_alpha": 0.1,
+    "problem": {"dim": 10, "rank": 2, "sparsity": 1, "samples": 10, "noise": 0.1, "w_scale": 1.0, "b_scale": 1.0},
+    "mechanism": {"max_rounds": 2, "clip_multiplier": 1.0, "ridge_factor": 1.0, "sampling_rate": 1.0,
+                  "accountant": "rdp"},
+    "estimator": {"inner_iters": 5, "pursuit": "subspace", "step": "inverse_count", "step_scale": 1.0,
+                  "restarts": False, "ridge": 1e-10},
+    "reference": {"max_rounds": 10, "tol": 1e-6, "u_solver": "cg"},
+}
+
+
+@pytest.fixture(scope="module")
+def records():
+    rows = [r for t in (100, 400) for m in METHODS for r in run_dp_method(CFG, t, 3, m)]
+    return pd.DataFrame(rows)
+
+
+def test_records_cover_every_method_and_epsilon(records):
+    for t in (100, 400):
+        at_t = records[records["n_users"] == t]
+        for method in ("dp_amht_lrs", "dp_altmin", "dp_global"):
+            assert sorted(at_t.loc[at_t["method"] == method, "epsilon"]) == [2.0, math.inf]
+        assert list(at_t.loc[at_t["method"] == "local", "epsilon"]) == [0.0]
+        assert list(at_t.loc[at_t["method"] == "amht_lrs", "epsilon"]) == [math.inf]
+    private = records[(records["epsilon"] == 2.0)]
+    assert (private["epsilon_achieved"] <= 2.0 + 1e-9).all() and (private["epsilon_achieved"] > 1.9).all()
+    assert (private["noise_multiplier"] > 0).all()
+    assert records[["test_mse", "error"]].notna().all().all()
+    # the same (t, seed) problem for every method: the non-private limits agree with the reference scale
+    assert records.loc[records["method"] == "amht_lrs", "error"].max() < 0.5
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(ValueError, match="unknown method"):
+        run_dp_method(CFG, 100, 3, "dp_magic")
+
+
+def test_table_and_figures(records):
+    summary, shown = utility_table(records)
+    assert len(summary) == 2 * (3 * 2 + 2)
+    assert {"test MSE", "parameter error", "subspace distance", "achieved epsilon"} <= set(shown.columns)
+    fig = plot_utility_vs_epsilon(records)
+    assert len(fig.axes) == 3 * 2
+    fig2 = plot_utility_vs_users(records, 2.0)
+    assert len(fig2.axes) == 3
+    with pytest.raises(ValueError, match="epsilon"):
+        plot_utility_vs_users(records, 7.0)
+    matplotlib.pyplot.close("all")
