@@ -12,8 +12,9 @@ popularity). Every run starts from the same factors and does the same number of 
 take turns for several rounds, and the minimum and median over rounds are printed (the minimum is
 the figure least disturbed by other load). The objective is bilinrec's formula applied to each
 method's final factors. bilinrec's time per sweep is the sweep alone (median within a run; its
-per-iteration objective is excluded); ``implicit``'s is the wall time of ``fit`` over the sweeps. Peak memory is tracemalloc's peak during the timed sweeps (NumPy
-allocations only; ``implicit``'s C++ buffers are not seen) and the process's maximum RSS so far.
+per-iteration objective is excluded); ``implicit``'s is the wall time of ``fit`` over the sweeps.
+Peak memory is tracemalloc's peak during a method's last run (NumPy allocations only; ``implicit``'s
+C++ buffers are not seen) and the process's maximum RSS so far.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -388,9 +389,14 @@ def solve_rows(
     dtype = other.dtype
     gram = (base * (other.T @ other)).astype(dtype)
     diag = np.arange(k)
+    largest = max((batch.index.size for batch in batches), default=0)
+    buffers = threading.local()  # one gather buffer per thread: fresh large arrays cost page faults
 
     def solve(batch: RowBatch) -> None:
-        feats = np.take(other, batch.index, axis=0)
+        if not hasattr(buffers, "feats"):
+            buffers.feats = np.empty(largest * k, dtype)
+        feats = buffers.feats[: batch.index.size * k].reshape(batch.index.shape + (k,))
+        np.take(other, batch.index, axis=0, out=feats, mode="clip")  # ids are in range by construction
         target = batch.target if target_shift is None else batch.target - np.take(target_shift, batch.index)
         b = np.matmul((batch.conf * target)[:, None, :], feats)[:, 0, :]
         lam = reg[batch.rows].astype(dtype)

@@ -7,6 +7,9 @@ STORAGE = config["storage"]
 PERS_DATASETS = PERS["datasets"] or config["datasets"]
 PERS_SEEDS = seeds_for("personalization", PERS["seeds"])
 PERS_RUN = f"{RESULTS}/personalization/{{dataset}}/d{{d}}_s{{seed}}"
+# The features step only depends on the protocol and the background ALS settings.
+PERS_FEATURE_KEYS = ("train_sizes", "background_fraction", "test_fraction", "validation_fraction",
+                     "min_eval_users", "als")
 PERS_RUNS = expand(f"{RESULTS}/personalization/{{dataset}}/d{{d}}_s{{seed}}",
                    dataset=PERS_DATASETS, d=PERS["factors"], seed=PERS_SEEDS)
 
@@ -24,7 +27,7 @@ rule pers_features:
         d=r"\d+",
     threads: 1
     params:
-        cfg=PERS,
+        cfg={key: PERS[key] for key in PERS_FEATURE_KEYS},
     conda:
         CONDA_ENV
     script:
