@@ -6,9 +6,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..plotting import method_color, method_label
+from ..plotting import METHODS, method_color, method_label
 
 __all__ = ["plot_convergence", "plot_error_vs_m", "plot_noise", "plot_phase_transition"]
+
+
+def _methods(frame: pd.DataFrame) -> list[str]:
+    """Methods present in ``frame`` in the shared legend order of :data:`bilinrec.plotting.METHODS`."""
+    order = list(METHODS)
+    return sorted(frame["method"].unique(), key=lambda m: order.index(m) if m in order else len(order))
 
 
 def _mean_std(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
@@ -28,7 +34,7 @@ def plot_error_vs_m(records: pd.DataFrame) -> plt.Figure:
     levels = sorted(data["noise"].unique())
     fig, axes = plt.subplots(1, len(levels), figsize=(4.2 * len(levels), 3.4), sharey=True, squeeze=False)
     for ax, noise in zip(axes[0], levels):
-        for method in dict.fromkeys(data["method"]):
+        for method in _methods(data):
             part = data[(data["noise"] == noise) & (data["method"] == method)]
             _line_with_band(ax, _mean_std(part, "samples", "error"), "samples", method)
         ax.set_yscale("log")
@@ -44,27 +50,37 @@ def _success_grid(data: pd.DataFrame, row: str) -> pd.DataFrame:
     return data.groupby([row, "samples"])["success"].mean().unstack("samples").sort_index()
 
 
+def _edges(values: np.ndarray) -> np.ndarray:
+    """Cell edges halfway between sorted grid values (end cells mirrored)."""
+    mid = (values[1:] + values[:-1]) / 2 if len(values) > 1 else np.array([])
+    first = values[0] - (mid[0] - values[0] if len(mid) else 0.5)
+    last = values[-1] + (values[-1] - mid[-1] if len(mid) else 0.5)
+    return np.concatenate([[first], mid, [last]])
+
+
 def plot_phase_transition(records: pd.DataFrame, c: float, rank: int, sparsity: int) -> plt.Figure:
     """Success rate over (m, t) and (m, k) with the fitted reference line ``m = c (r + k)``."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
     for ax, experiment, row, label in ((axes[0], "phase_m_t", "n_users", "users $t$"),
                                        (axes[1], "phase_m_k", "sparsity", "sparsity $k$")):
         data = records[(records["experiment"] == experiment) & (records["status"] == "ok")]
         grid = _success_grid(data.assign(success=data["success"].astype(float)), row)
-        m_values, rows = grid.columns.to_numpy(float), grid.index.to_numpy()
-        image = ax.imshow(grid.to_numpy(float), origin="lower", aspect="auto", cmap="Greys_r", vmin=0, vmax=1,
-                          extent=(-0.5, len(m_values) - 0.5, -0.5, len(rows) - 0.5))
-        ax.set_xticks(range(len(m_values)), [f"{m:g}" for m in m_values])
-        ax.set_yticks(range(len(rows)), [str(r) for r in rows])
+        m_values, rows = grid.columns.to_numpy(float), grid.index.to_numpy(float)
+        # users are spread geometrically: cells on a log axis; sparsity on a linear one
+        y_cells = np.exp(_edges(np.log(rows))) if row == "n_users" else _edges(rows)
+        image = ax.pcolormesh(_edges(m_values), y_cells, grid.to_numpy(float), cmap="Greys_r",
+                              vmin=0, vmax=1, shading="flat")
+        if row == "n_users":
+            ax.set_yscale("log")
+        ax.set_yticks(rows, [f"{v:g}" for v in rows])
+        ax.minorticks_off()
         ax.set_xlabel("samples per user $m$")
         ax.set_ylabel(label)
         if np.isfinite(c):
-            # the line lives in m units; map it onto the (categorical) grid by interpolation
-            ks = rows.astype(float) if row == "sparsity" else np.full(len(rows), float(sparsity))
-            m_line = c * (rank + ks)
-            x_line = np.interp(m_line, m_values, np.arange(len(m_values)), left=np.nan, right=np.nan)
-            ax.plot(x_line, np.arange(len(rows)), color="#D55E00", lw=1.5,
-                    label=f"$m = {c:.2f}\\,(r+k)$")
+            y_line = np.linspace(y_cells[0], y_cells[-1], 50)
+            ks = y_line if row == "sparsity" else np.full_like(y_line, float(sparsity))
+            ax.plot(c * (rank + ks), y_line, color="#D55E00", lw=1.5, label=f"$m = {c:.2f}\\,(r+k)$")
+            ax.set_xlim(_edges(m_values)[0], _edges(m_values)[-1])
             ax.legend(fontsize=7, loc="upper left")
     fig.colorbar(image, ax=axes, label="success rate", shrink=0.9)
     return fig
@@ -75,7 +91,7 @@ def plot_convergence(convergence: pd.DataFrame) -> plt.Figure:
     levels = sorted(convergence["samples"].unique())
     fig, axes = plt.subplots(1, len(levels), figsize=(3.6 * len(levels), 3.2), sharey=True, squeeze=False)
     for ax, m in zip(axes[0], levels):
-        for method in dict.fromkeys(convergence["method"]):
+        for method in _methods(convergence):
             part = convergence[(convergence["samples"] == m) & (convergence["method"] == method)]
             for i, (_, run) in enumerate(part.groupby("seed")):
                 ax.plot(run["round"] + 1, run["error"], color=method_color(method), lw=1, alpha=0.8,
@@ -95,7 +111,7 @@ def plot_noise(records: pd.DataFrame) -> plt.Figure:
     kinds = list(dict.fromkeys(data["support"]))
     fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.4), sharey=True, squeeze=False)
     for ax, kind in zip(axes[0], kinds):
-        for method in dict.fromkeys(data["method"]):
+        for method in _methods(data):
             part = data[(data["support"] == kind) & (data["method"] == method)]
             stats = _mean_std(part, "noise", "error")
             stats = stats[stats["noise"] > 0]  # log axis; the noiseless error is in the table
