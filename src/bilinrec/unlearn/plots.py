@@ -45,7 +45,7 @@ def plot_convergence(runs: dict[str, str]) -> plt.Figure:
     the local update of the affected rows, later records are full sweeps. mask and naive
     minimise other objectives, so their curves level off away from 0.
     """
-    fig, axes = plt.subplots(2, len(runs), figsize=(4.2 * len(runs), 6.2), squeeze=False)
+    fig, axes = plt.subplots(2, len(runs), figsize=(5.4 * len(runs), 6.4), squeeze=False)
     for col, (dataset, path) in enumerate(runs.items()):
         metrics, _, hist = run_files(path)
         f_star = hist["retrained__objective"][-1]
@@ -59,15 +59,17 @@ def plot_convergence(runs: dict[str, str]) -> plt.Figure:
             axes[1, col].plot(sweeps, auc_curve, **style)
         lo, hi = min(metrics["retrain_band_auc"]), max(metrics["retrain_band_auc"])
         axes[1, col].axhspan(lo, hi, color="0.6", alpha=0.25, lw=0, label="retrain seed band")
-        axes[0, col].set_title(f"{dataset}: {metrics['strategy']}, f={metrics['fraction']}, seed {metrics['seed']}")
+        axes[0, col].set_title(f"{dataset}: {metrics['strategy']}, f={metrics['fraction']}", fontsize=10)
         axes[0, col].set_yscale("symlog", linthresh=1e-5)
         axes[0, col].axhline(0.0, color="k", lw=0.6)
-        axes[0, col].set_ylabel("objective / converged retrain objective − 1")
-        axes[1, col].set_ylabel("held-out AUC")
-        axes[1, col].set_xlabel("record (0 = start; unlearners: 1 = local update, then sweeps)")
+
+        axes[1, col].set_xlabel("record (0 start; unlearners: 1 local update)")
         finals = [hist[f"{n}__heldout_auc"][-1] for n in CURVE_MODELS if f"{n}__heldout_auc" in hist]
         axes[1, col].set_ylim(min(finals + [lo]) - 0.03, max(finals + [hi]) + 0.02)
-    axes[1, 0].legend(loc="lower right")
+    axes[0, 0].set_ylabel("objective / retrain optimum − 1")
+    axes[1, 0].set_ylabel("held-out AUC")
+    axes[1, 0].legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
     return fig
 
 
@@ -118,7 +120,8 @@ def plot_mia(summary: pd.DataFrame, strategy: str = "uniform", fraction: float =
         ax.set_ylim(0.0, 1.02)
         ax.set_title(f"{dataset}: {strategy}, f={fraction}")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.12))
+    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=7, bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout()
     return fig
 
 
