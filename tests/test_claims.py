@@ -1,0 +1,96 @@
+"""The claims verdict is computed from result tables, covers every verdict, and fails
+loudly on a missing or malformed table."""
+
+import pandas as pd
+import pytest
+
+from bilinrec.claims import (
+    CLAIMS, FAILS, HOLDS, NOT_MEASURED, ClaimInputError, evaluate_claims, load_table, write_claims,
+)
+from bilinrec.claims import claim_b2, claim_b5
+
+MODELS = ("original", "retrained", "unlearn_retrain", "naive")
+
+
+def unlearn_summary(auc_unlearn=0.84, auc_retrained=0.84, datasets=("ml-100k",), speedup=8.0):
+    rows = []
+    for ds in datasets:
+        for model, auc in zip(MODELS, (0.87, auc_retrained, auc_unlearn, 0.80)):
+            rows.append({
+                "dataset": ds, "strategy": "uniform", "fraction": 0.1, "model": model,
+                "heldout_auc_mean": auc, "heldout_auc_std": 0.005,
+                "speedup_mean": {"retrained": 1.0, "unlearn_retrain": speedup}.get(model, float("nan")),
+                "mia_threshold_heldout_mean": {"original": 0.93}.get(model, 0.51),
+            })
+    return pd.DataFrame(rows)
+
+
+def unlearn_checks(identity=0.0):
+    return pd.DataFrame([{
+        "dataset": "ml-100k", "strategy": "uniform", "fraction": 0.1, "seed": s,
+        "objective_identity_rel_diff": identity, "unlearn_fixed_point_ok": True,
+        "auc_in_band_unlearn_retrain": True,
+    } for s in (1, 2)])
+
+
+THRESHOLDS = None
+
+
+@pytest.fixture
+def thresholds():
+    from snakemake.utils import validate
+
+    cfg = {}
+    validate(cfg, "workflow/schemas/claims.schema.yaml")
+    return cfg
+
+
+def test_verdicts_hold_fail_and_not_measured(thresholds):
+    tables = {"unlearn_summary": unlearn_summary(), "unlearn_checks": unlearn_checks()}
+    df = evaluate_claims(CLAIMS, tables, thresholds).set_index("id")
+    assert df.loc["B1", "verdict"] == HOLDS
+    assert df.loc["B2", "verdict"] == HOLDS
+    assert df.loc["B3", "verdict"] == HOLDS and df.loc["B3", "value"] == 8.0
+    assert df.loc["B5", "verdict"] == HOLDS and df.loc["B5", "value"] == pytest.approx(0.87)
+    # Paper A tables were not produced: those claims are not measured, with the reason
+    a_rows = df[df.index.str.startswith("A")]
+    assert len(a_rows) == 5 and set(a_rows["verdict"]) == {NOT_MEASURED}
+    assert all("not produced" in d for d in a_rows["detail"])
+
+    bad = {"unlearn_summary": unlearn_summary(auc_unlearn=0.70, speedup=1.2), "unlearn_checks": unlearn_checks(1e-3)}
+    df = evaluate_claims(CLAIMS, bad, thresholds).set_index("id")
+    assert df.loc["B1", "verdict"] == FAILS
+    assert df.loc["B2", "verdict"] == FAILS
+    assert df.loc["B3", "verdict"] == FAILS
+
+
+def test_b5_not_measured_without_ml100k(thresholds):
+    tables = {"unlearn_summary": unlearn_summary(datasets=("synthetic-lowrank",))}
+    outcome = claim_b5(tables, thresholds["b5_auc_tolerance"])
+    assert outcome.verdict == NOT_MEASURED and "ml-100k" in outcome.detail
+
+
+def test_b2_reports_naive_degradation(thresholds):
+    outcome = claim_b2({"unlearn_summary": unlearn_summary()}, thresholds["b2_auc_tolerance"])
+    assert "naive" in outcome.detail and "-0.04" in outcome.detail
+
+
+def test_missing_and_malformed_tables_fail_loudly(tmp_path):
+    with pytest.raises(ClaimInputError, match="missing"):
+        load_table(tmp_path / "nope.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ClaimInputError, match="malformed"):
+        load_table(tmp_path / "empty.csv")
+    unlearn_summary().drop(columns="speedup_mean").to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(ClaimInputError, match="speedup_mean"):
+        load_table(tmp_path / "s.csv", ("dataset", "speedup_mean"))
+
+
+def test_write_claims_markdown(tmp_path, thresholds):
+    tables = {"unlearn_summary": unlearn_summary(), "unlearn_checks": unlearn_checks()}
+    df = evaluate_claims(CLAIMS, tables, thresholds)
+    write_claims(df, tmp_path / "claims.csv", tmp_path / "claims.md")
+    md = (tmp_path / "claims.md").read_text()
+    assert md.startswith("# Claims verdict")
+    assert "**holds**" in md and "**not measured**" in md
+    assert len(pd.read_csv(tmp_path / "claims.csv")) == len(CLAIMS)
