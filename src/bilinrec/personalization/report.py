@@ -125,5 +125,5 @@ def paired_display(paired: pd.DataFrame, level: float) -> pd.DataFrame:
         "Δ RMSE (AMHT-LRS − baseline)": paired["mean_delta"].map(lambda v: f"{v:+.4f}"),
         pct: [f"[{lo:+.4f}, {hi:+.4f}]" for lo, hi in zip(paired["ci_low"], paired["ci_high"])],
         "users better": paired["frac_users_better"].map(lambda v: f"{100 * v:.0f}%"),
-        "users": paired["n_users"],
+        "distinct users (all seeds)": paired["n_users"],
     })
