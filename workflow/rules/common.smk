@@ -35,13 +35,19 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def figure_outputs(name, caption, category, subcategory=None):
+def figure_outputs(name, category):
     """``results/figures/<name>.{pdf,png}``; the PNG is shown in the HTML report with its caption."""
     stem = f"{RESULTS}/figures/{name}"
     return [
         f"{stem}.pdf",
-        report_flag(f"{stem}.png", caption=f"../report/{caption}.rst", category=category, subcategory=subcategory),
+        report_flag(f"{stem}.png", caption=f"../report/{name}.rst", category=category),
     ]
+
+
+def table_outputs(name, category, exts=(".csv", ".md", ".tex")):
+    """``results/tables/<name>`` in each format; the CSV is shown in the HTML report with its caption."""
+    stem = f"{RESULTS}/tables/{name}"
+    return [table_output(f"{stem}{exts[0]}", name, category)] + [f"{stem}{ext}" for ext in exts[1:]]
 
 
 def table_output(path, caption, category, subcategory=None):

@@ -49,7 +49,7 @@ rule datasets_table:
     input:
         expand(f"{RESULTS}/data/{{dataset}}/summary.json", dataset=DATASETS),
     output:
-        csv=f"{RESULTS}/tables/datasets.csv",
+        csv=table_output(f"{RESULTS}/tables/datasets.csv", "datasets", "2. Datasets"),
         md=f"{RESULTS}/tables/datasets.md",
     log:
         f"{LOGS}/data/datasets_table.log",
@@ -69,7 +69,11 @@ rule datasets_notebook:
         ipynb=f"{RESULTS}/notebooks/datasets.ipynb",
         html=f"{RESULTS}/notebooks/datasets.html",
         pdf=f"{RESULTS}/figures/datasets_overview.pdf",
-        png=f"{RESULTS}/figures/datasets_overview.png",
+        png=report_flag(
+            f"{RESULTS}/figures/datasets_overview.png",
+            caption="../report/datasets_overview.rst",
+            category="2. Datasets",
+        ),
     log:
         f"{LOGS}/data/datasets_notebook.log",
     benchmark:

@@ -36,7 +36,7 @@ rule dp_summary:
                n_users=DP["n_users"], method=DP["methods"], seed=DP_SEEDS),
     output:
         records=f"{DP_OUT}/records.csv",
-        table=multiext(f"{RESULTS}/tables/lrs_dp_utility", ".csv", ".md", ".tex"),
+        table=table_outputs("lrs_dp_utility", "4. Paper A: privacy"),
     params:
         delta=DP["delta"],
     log:
@@ -56,7 +56,7 @@ rule dp_notebook:
     output:
         ipynb=f"{RESULTS}/notebooks/lrs_dp.ipynb",
         html=f"{RESULTS}/notebooks/lrs_dp.html",
-        figures=[f for name in DP_FIGURES for f in multiext(f"{RESULTS}/figures/{name}", ".pdf", ".png")],
+        figures=[f for name in DP_FIGURES for f in figure_outputs(name, "4. Paper A: privacy")],
     params:
         fixed_epsilon=DP["fixed_epsilon"],
     log:

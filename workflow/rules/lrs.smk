@@ -33,8 +33,8 @@ rule lrs_summary:
     output:
         records=f"{LRS_OUT}/records.csv",
         convergence=f"{LRS_OUT}/convergence.csv",
-        table=multiext(f"{RESULTS}/tables/lrs_sample_complexity", ".csv", ".md", ".tex"),
-        phase=multiext(f"{RESULTS}/tables/lrs_phase_transition", ".csv", ".md", ".tex"),
+        table=table_outputs("lrs_sample_complexity", "3. Paper A: sample complexity"),
+        phase=table_outputs("lrs_phase_transition", "3. Paper A: sample complexity"),
         fit=f"{LRS_OUT}/phase_fit.json",
     log:
         f"{LOGS}/lrs/summary.log",
@@ -55,7 +55,7 @@ rule lrs_notebook:
     output:
         ipynb=f"{RESULTS}/notebooks/lrs_synthetic.ipynb",
         html=f"{RESULTS}/notebooks/lrs_synthetic.html",
-        figures=[f for name in LRS_FIGURES for f in multiext(f"{RESULTS}/figures/{name}", ".pdf", ".png")],
+        figures=[f for name in LRS_FIGURES for f in figure_outputs(name, "3. Paper A: sample complexity")],
     log:
         f"{LOGS}/lrs/notebook.log",
     benchmark:

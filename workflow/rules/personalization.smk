@@ -63,9 +63,9 @@ rule pers_tables:
         buckets=[f"{run}_buckets.csv" for run in PERS_RUNS],
         per_user=[f"{run}_per_user.csv" for run in PERS_RUNS],
     output:
-        table=multiext(f"{RESULTS}/tables/lrs_movielens", ".csv", ".md", ".tex"),
-        buckets=multiext(f"{RESULTS}/tables/lrs_movielens_buckets", ".csv", ".md", ".tex"),
-        paired=multiext(f"{RESULTS}/tables/lrs_movielens_paired", ".csv", ".md", ".tex"),
+        table=table_outputs("lrs_movielens", "5. Paper A: MovieLens and storage"),
+        buckets=table_outputs("lrs_movielens_buckets", "5. Paper A: MovieLens and storage"),
+        paired=table_outputs("lrs_movielens_paired", "5. Paper A: MovieLens and storage"),
     log:
         f"{LOGS}/personalization/tables.log",
     benchmark:
@@ -81,7 +81,7 @@ rule pers_tables:
 
 rule storage_measure:
     output:
-        table=multiext(f"{RESULTS}/tables/lrs_storage", ".csv", ".md"),
+        table=table_outputs("lrs_storage", "5. Paper A: MovieLens and storage", (".csv", ".md")),
     log:
         f"{LOGS}/storage/measure.log",
     benchmark:
@@ -102,9 +102,9 @@ rule pers_notebook:
         summary=f"{RESULTS}/tables/lrs_movielens.csv",
         storage=f"{RESULTS}/tables/lrs_storage.csv",
     output:
-        rmse_vs_m=multiext(f"{RESULTS}/figures/lrs_movielens_rmse_vs_m", ".pdf", ".png"),
-        storage_scaling=multiext(f"{RESULTS}/figures/lrs_storage_scaling", ".pdf", ".png"),
-        storage_vs_rmse=multiext(f"{RESULTS}/figures/lrs_storage_vs_rmse", ".pdf", ".png"),
+        rmse_vs_m=figure_outputs("lrs_movielens_rmse_vs_m", "5. Paper A: MovieLens and storage"),
+        storage_scaling=figure_outputs("lrs_storage_scaling", "5. Paper A: MovieLens and storage"),
+        storage_vs_rmse=figure_outputs("lrs_storage_vs_rmse", "5. Paper A: MovieLens and storage"),
         ipynb=f"{RESULTS}/notebooks/lrs_movielens.ipynb",
         html=f"{RESULTS}/notebooks/lrs_movielens.html",
     log:

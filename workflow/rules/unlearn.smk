@@ -158,8 +158,8 @@ rule unlearn_tables:
     input:
         UNLEARN_METRICS,
     output:
-        summary=multiext(f"{RESULTS}/tables/unlearn_summary", ".csv", ".md", ".tex"),
-        checks=multiext(f"{RESULTS}/tables/unlearn_checks", ".csv", ".md", ".tex"),
+        summary=table_outputs("unlearn_summary", "6. Paper B: Unlearn-ALS"),
+        checks=table_outputs("unlearn_checks", "6. Paper B: Unlearn-ALS"),
     log:
         f"{LOGS}/unlearn/tables.log",
     benchmark:
@@ -178,10 +178,10 @@ rule unlearn_notebook:
     output:
         ipynb=f"{RESULTS}/notebooks/unlearn.ipynb",
         html=f"{RESULTS}/notebooks/unlearn.html",
-        figures=multiext(f"{RESULTS}/figures/unlearn_convergence", ".pdf", ".png")
-        + multiext(f"{RESULTS}/figures/unlearn_deleted_scores", ".pdf", ".png")
-        + multiext(f"{RESULTS}/figures/unlearn_mia", ".pdf", ".png")
-        + multiext(f"{RESULTS}/figures/unlearn_speedup", ".pdf", ".png"),
+        figures=figure_outputs("unlearn_convergence", "6. Paper B: Unlearn-ALS")
+        + figure_outputs("unlearn_deleted_scores", "6. Paper B: Unlearn-ALS")
+        + figure_outputs("unlearn_mia", "6. Paper B: Unlearn-ALS")
+        + figure_outputs("unlearn_speedup", "6. Paper B: Unlearn-ALS"),
     log:
         f"{LOGS}/unlearn/notebook.log",
     benchmark:
