@@ -18,16 +18,20 @@ def movielens_dir() -> Path | None:
     return Path(value) if value and Path(value).is_dir() else None
 
 
-@pytest.fixture
-def workflow_copy(tmp_path):
-    """A copy of the workflow (Snakefile, config, rules, notebooks) in a temporary directory."""
-    dest = tmp_path / "wf"
-    dest.mkdir()
-    for name in ("Snakefile", "config.yaml"):
+def copy_workflow(dest: Path) -> Path:
+    """Copy the workflow (Snakefile, config, environment, rules, notebooks) into ``dest``."""
+    dest.mkdir(parents=True)
+    for name in ("Snakefile", "config.yaml", "environment.yml"):
         shutil.copy(ROOT / name, dest / name)
     for name in ("workflow", "notebooks"):
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
+
+
+@pytest.fixture
+def workflow_copy(tmp_path):
+    """A copy of the workflow in a temporary directory."""
+    return copy_workflow(tmp_path / "wf")
 
 
 def run_snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: int = 900):

@@ -64,6 +64,12 @@ def test_verdicts_hold_fail_and_not_measured(thresholds):
     assert df.loc["B3", "verdict"] == FAILS
 
 
+def test_single_seed_summary_is_evaluated_not_rejected(thresholds):
+    summary = unlearn_summary().assign(heldout_auc_std=float("nan"))
+    df = evaluate_claims(CLAIMS, {"unlearn_summary": summary, "unlearn_checks": unlearn_checks()}, thresholds)
+    assert df.set_index("id").loc["B1", "verdict"] == FAILS  # no spread over seeds: no band to be inside
+
+
 def test_b5_not_measured_without_ml100k(thresholds):
     tables = {"unlearn_summary": unlearn_summary(datasets=("synthetic-lowrank",))}
     outcome = claim_b5(tables, thresholds["b5_auc_tolerance"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import run_snakemake
+from conftest import copy_workflow, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -31,6 +31,7 @@ def write_ml100k_format_fixture(path, n_users=40, n_items=30, per_user=18, seed=
 
 
 def smoke_config(tmp_path):
+    """Every part of the workflow, shrunk to run in a few minutes."""
     tiny = write_ml100k_format_fixture(tmp_path / "u.data")
     return {
         "datasets": ["tiny", "synthetic-ml"],
@@ -42,21 +43,52 @@ def smoke_config(tmp_path):
                 "rank": 3, "sparse_per_user": 2,
             },
         },
+        "unlearn": {
+            "datasets": ["synthetic-lowrank", "tiny"],
+            "n_seeds": 1,
+            "grid": [{"strategy": "uniform", "fractions": [0.1]}, {"strategy": "user_history", "fractions": [0.1]}],
+            "synthetic": {"n_users": 40, "n_items": 30, "rank": 3, "density": 0.2},
+            "model": {"factors": 4, "iterations": 6},
+            "band_size": 2,
+            "unlearning": {"max_iterations": 5, "budget": 2},
+            "evaluation": {"top_k": 5, "mia_max_cells": 50, "mia_folds": 2, "score_samples": 50},
+        },
+        "lrs": {
+            "n_seeds": 2,
+            "problem": {"n_users": 60, "dim": 10, "rank": 2, "sparsity": 1, "n_test": 5},
+            "estimator": {"max_rounds": 5},
+            "baselines": {"fedrep_max_rounds": 20},
+            "error_vs_m": {"samples": [8, 20], "noise": [0.0]},
+            "phase_m_t": {"samples": [10, 20], "n_users": [30, 60]},
+            "phase_m_k": {"samples": [10, 20], "sparsity": [1, 2, 3], "n_users": 60},
+            "convergence": {"samples": [20]},
+            "noise": {"samples": 20, "noise": [0.0, 0.1]},
+        },
+        "dp": {
+            "n_seeds": 1, "n_users": [50, 100], "epsilons": [1, 8, "inf"], "fixed_epsilon": 1,
+            "test_users": 20, "n_test": 5,
+            "problem": {"dim": 10, "rank": 2, "sparsity": 1, "samples": 20},
+            "reference": {"max_rounds": 5},
+        },
+        "personalization": {
+            "factors": [4], "seeds": 2, "train_sizes": [5, "all"], "min_eval_users": 5,
+            "als": {"iterations": 3},
+            "grid": {"alpha": [10], "rank": [1], "sparsity": [1], "ridge": [1]},
+            "amht": {"max_rounds": 3}, "fedrep": {"max_rounds": 5},
+            "dp": {"epsilons": [1], "max_rounds": 3},
+            "bootstrap": 100,
+        },
+        "storage": {
+            "n_users": [100, 1000], "figure_train_size": 5,
+            "models": [{"name": "network P=1e4", "parameters": 10000, "layers": 2, "last_layer_parameters": 1000}],
+        },
     }
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    from conftest import ROOT
-    import shutil
-
     base = tmp_path_factory.mktemp("smoke")
-    wf = base / "wf"
-    wf.mkdir()
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(ROOT / name, wf / name)
-    for name in ("workflow", "notebooks"):
-        shutil.copytree(ROOT / name, wf / name, ignore=shutil.ignore_patterns("__pycache__"))
+    wf = copy_workflow(base / "wf")
     cfg = wf / "smoke.yaml"
     cfg.write_text(yaml.safe_dump(smoke_config(base)))
     env = {"BILINREC_DATA_DIR": ""}

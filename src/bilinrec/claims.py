@@ -150,7 +150,7 @@ UNLEARN_CHECKS_COLUMNS = (*_RUN, "seed", "objective_identity_rel_diff", "unlearn
 
 
 def _models_side_by_side(summary: pd.DataFrame, column: str, models: tuple[str, ...]) -> pd.DataFrame:
-    wide = summary.pivot_table(index=_RUN, columns="model", values=column, aggfunc="first")
+    wide = summary.pivot_table(index=_RUN, columns="model", values=column, aggfunc="first", dropna=False)
     missing = [m for m in models if m not in wide.columns]
     if missing:
         raise ClaimInputError(f"unlearn_summary has no rows for models {missing}")
@@ -307,7 +307,7 @@ def claim_a3(tables: Mapping[str, pd.DataFrame], max_gap: float, epsilon: float 
 def claim_a4(tables: Mapping[str, pd.DataFrame], min_ratio: float) -> Outcome:
     """Per-user storage of full fine-tuning over LRS reaches ``min_ratio`` ("two orders of magnitude")."""
     storage = tables["lrs_storage"]
-    lrs = storage[storage["scheme"] == "lrs"]
+    lrs = storage[storage["scheme"] == "amht_lrs"]
     if lrs.empty:
         return not_measured("no LRS rows in lrs_storage")
     largest = lrs[lrs["n_users"] == lrs["n_users"].max()]
