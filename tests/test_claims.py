@@ -33,15 +33,15 @@ def unlearn_checks(identity=0.0):
     } for s in (1, 2)])
 
 
-THRESHOLDS = None
-
-
 @pytest.fixture
 def thresholds():
+    """The default thresholds, as the schema fills them in."""
     from snakemake.utils import validate
 
+    from conftest import ROOT
+
     cfg = {}
-    validate(cfg, "workflow/schemas/claims.schema.yaml")
+    validate(cfg, str(ROOT / "workflow/schemas/claims.schema.yaml"))
     return cfg
 
 

@@ -94,30 +94,55 @@ def smoke_run(tmp_path_factory):
     env = {"BILINREC_DATA_DIR": ""}
     first = run_snakemake(wf, "--cores", "2", "--configfile", str(cfg), env=env)
     second = run_snakemake(wf, "-n", "--cores", "2", "--configfile", str(cfg), env=env)
-    return wf, first, second
+    report = run_snakemake(wf, "report", "--cores", "1", "--configfile", str(cfg), env=env)
+    return wf, first, second, report
+
+
+FIGURES = [
+    "datasets_overview", "unlearn_convergence", "unlearn_deleted_scores", "unlearn_mia", "unlearn_speedup",
+    "lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise", "lrs_dp_utility", "lrs_dp_users",
+    "lrs_movielens_rmse_vs_m", "lrs_storage_scaling", "lrs_storage_vs_rmse",
+]
+TABLES = [
+    "datasets", "unlearn_summary", "unlearn_checks", "lrs_sample_complexity", "lrs_phase_transition",
+    "lrs_dp_utility", "lrs_movielens", "lrs_movielens_buckets", "lrs_movielens_paired", "lrs_storage",
+]
+NOTEBOOKS = ["datasets", "unlearn", "lrs_synthetic", "lrs_dp", "lrs_movielens"]
 
 
 def test_smoke_run_writes_every_output(smoke_run):
-    wf, first, _ = smoke_run
+    wf, first, *_ = smoke_run
     assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-5000:]
     results = wf / "results"
-    for rel in (
-        "figures/datasets_overview.pdf",
-        "figures/datasets_overview.png",
-        "tables/datasets.csv",
-        "tables/datasets.md",
-        "notebooks/datasets.ipynb",
-        "notebooks/datasets.html",
-        "provenance.json",
-    ):
-        assert (results / rel).is_file(), rel
+    expected = (
+        [f"figures/{name}.{ext}" for name in FIGURES for ext in ("pdf", "png")]
+        + [f"tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md")]
+        + [f"notebooks/{name}.{ext}" for name in NOTEBOOKS for ext in ("ipynb", "html")]
+        + ["claims.csv", "claims.md", "provenance.json"]
+    )
+    missing = [rel for rel in expected if not (results / rel).is_file()]
+    assert not missing, missing
+    claims = (results / "claims.md").read_text()
+    assert claims.startswith("# Claims verdict") and "B5" in claims
     prov = json.loads((results / "provenance.json").read_text())
     assert prov["config"]["datasets"] == ["tiny", "synthetic-ml"]
     assert prov["packages"]["snakemake"]
 
 
+def test_report_lists_every_figure_and_table(smoke_run):
+    wf, first, _, report = smoke_run
+    assert first.returncode == 0
+    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
+    html = (wf / "results" / "report.html").read_text(errors="replace")
+    produced = sorted(p.name for p in (wf / "results" / "figures").glob("*.png"))
+    produced += sorted(p.name for p in (wf / "results" / "tables").glob("*.csv")) + ["claims.csv"]
+    assert len(produced) == len(FIGURES) + len(TABLES) + 1
+    absent = [name for name in produced if name not in html]
+    assert not absent, f"not in the report: {absent}"
+
+
 def test_second_run_has_nothing_to_do(smoke_run):
-    _, first, second = smoke_run
+    _, first, second, _ = smoke_run
     assert first.returncode == 0
     out = second.stdout + second.stderr
     assert second.returncode == 0, out
