@@ -1,9 +1,5 @@
 # Helpers shared by every rule file.
 
-import os
-import sys
-from pathlib import Path
-
 from snakemake.io import report as report_flag
 
 from bilinrec.seeds import derive_seed
@@ -23,11 +19,6 @@ ALL_TARGETS = [f"{RESULTS}/provenance.json"]
 def seeds_for(part, n):
     """The ``n`` per-run seeds of one part of the workflow, derived from the root seed."""
     return [derive_seed(ROOT_SEED, part, i) for i in range(int(n))]
-
-
-def data_dir():
-    """Local directory of datasets the user already has (env BILINREC_DATA_DIR wins)."""
-    return os.environ.get("BILINREC_DATA_DIR") or config["data"].get("local_dir")
 
 
 wildcard_constraints:

@@ -2,6 +2,8 @@
 # One job per (dataset, d, seed) fits the background ALS, one runs every method at every m;
 # a summary rule writes the tables; the notebook draws the figures of both parts.
 
+import os
+
 PERS = config["personalization"]
 STORAGE = config["storage"]
 PERS_DATASETS = PERS["datasets"] or config["datasets"]
