@@ -1,29 +1,10 @@
 """Paper A in the linear setting: AMHT-LRS, its baselines and the synthetic experiments.
 
 The design of the per-round shared statistics (the hook of the private variant) is
-documented at the top of :mod:`bilinrec.lrs.amht`.
+documented at the top of :mod:`bilinrec.lrs.amht`, whose ``__all__`` is this package's API.
 """
 
-from .amht import (
-    AMHTLRS,
-    LRSData,
-    MomentStatistics,
-    NormalEquationStatistics,
-    SumAggregator,
-    UserFit,
-    moment_statistics,
-    normal_equation_statistics,
-    prepare_data,
-)
+from . import amht
+from .amht import *  # noqa: F403 - re-export exactly amht.__all__
 
-__all__ = [
-    "AMHTLRS",
-    "LRSData",
-    "MomentStatistics",
-    "NormalEquationStatistics",
-    "SumAggregator",
-    "UserFit",
-    "moment_statistics",
-    "normal_equation_statistics",
-    "prepare_data",
-]
+__all__ = list(amht.__all__)
