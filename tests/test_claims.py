@@ -25,10 +25,11 @@ def unlearn_summary(auc_unlearn=0.84, auc_retrained=0.84, datasets=("ml-100k",),
     return pd.DataFrame(rows)
 
 
-def unlearn_checks(identity=0.0):
+def unlearn_checks(identity=0.0, stationary=True):
     return pd.DataFrame([{
         "dataset": "ml-100k", "strategy": "uniform", "fraction": 0.1, "seed": s,
-        "objective_identity_rel_diff": identity, "unlearn_fixed_point_ok": True,
+        "objective_identity_rel_diff": identity, "unlearn_fixed_point_ok": False,
+        "unlearn_as_stationary_as_retrained": stationary or s == 1,
         "auc_in_band_unlearn_retrain": True,
     } for s in (1, 2)])
 
@@ -62,6 +63,13 @@ def test_verdicts_hold_fail_and_not_measured(thresholds):
     assert df.loc["B1", "verdict"] == FAILS
     assert df.loc["B2", "verdict"] == FAILS
     assert df.loc["B3", "verdict"] == FAILS
+
+
+def test_b1_fails_when_unlearning_is_less_converged_than_retraining(thresholds):
+    tables = {"unlearn_summary": unlearn_summary(), "unlearn_checks": unlearn_checks(stationary=False)}
+    outcome = evaluate_claims(CLAIMS, tables, thresholds).set_index("id").loc["B1"]
+    assert outcome["verdict"] == FAILS
+    assert "in 50% of runs (needs 100%)" in outcome["detail"]
 
 
 def test_single_seed_summary_is_evaluated_not_rejected(thresholds):

@@ -40,6 +40,9 @@ def test_run_reports_every_model_and_check(run):
     # Unlearn-ALS in retrain mode minimises exactly the retraining objective
     assert checks["objective_identity_rel_diff"] < 1e-10
     assert {"unlearn_fixed_point_rel_change", "retrained_fixed_point_rel_change"} <= set(checks)
+    # warm-started from a trained model, unlearning ends closer to a fixed point than retraining
+    assert checks["unlearn_as_stationary_as_retrained"]
+    assert checks["unlearn_fixed_point_rel_change"] <= checks["retrained_fixed_point_rel_change"]
     for name, row in metrics["models"].items():
         assert 0.5 < row["heldout_auc"] <= 1.0, name
         assert 0.0 <= row["mia_threshold_heldout"] <= 1.0

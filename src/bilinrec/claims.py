@@ -146,7 +146,7 @@ _RUN = ["dataset", "strategy", "fraction"]
 UNLEARN_SUMMARY_COLUMNS = (*_RUN, "model", "heldout_auc_mean", "heldout_auc_std", "speedup_mean",
                            "mia_threshold_heldout_mean")
 UNLEARN_CHECKS_COLUMNS = (*_RUN, "seed", "objective_identity_rel_diff", "unlearn_fixed_point_ok",
-                          "auc_in_band_unlearn_retrain")
+                          "unlearn_as_stationary_as_retrained", "auc_in_band_unlearn_retrain")
 
 
 def _models_side_by_side(summary: pd.DataFrame, column: str, models: tuple[str, ...]) -> pd.DataFrame:
@@ -159,7 +159,9 @@ def _models_side_by_side(summary: pd.DataFrame, column: str, models: tuple[str, 
 
 def claim_b1(tables: Mapping[str, pd.DataFrame], z: float) -> Outcome:
     """Unlearned (retrain mode) AUC inside the retraining band (mean ± z·std over seeds)
-    in every setting, and the objective identity exact to 1e-10."""
+    in every setting, the objective identity exact to 1e-10, and in every run the unlearned
+    model at least as close to a fixed point of the retraining objective as retraining itself
+    (the absolute 1e-9 fixed point is reported; ALS at the paper's setting does not reach it)."""
     summary, checks = tables["unlearn_summary"], tables["unlearn_checks"]
     mean = _models_side_by_side(summary, "heldout_auc_mean", ("retrained", "unlearn_retrain"))
     std = _models_side_by_side(summary, "heldout_auc_std", ("retrained",))["retrained"].reindex(mean.index)
@@ -168,13 +170,16 @@ def claim_b1(tables: Mapping[str, pd.DataFrame], z: float) -> Outcome:
     inside = (mean["unlearn_retrain"] - mean["retrained"]).abs() <= z * std
     identity = float(checks["objective_identity_rel_diff"].abs().max())
     fixed = float(checks["unlearn_fixed_point_ok"].astype(float).mean())
+    stationary = float(checks["unlearn_as_stationary_as_retrained"].astype(float).mean())
     strict = float(checks["auc_in_band_unlearn_retrain"].astype(float).mean())
-    ok = bool(inside.all()) and identity <= 1e-10
+    ok = bool(inside.all()) and identity <= 1e-10 and stationary == 1.0
     return decide(
         ok, float(inside.mean()), None,
         f"fraction of {len(inside)} settings inside retrained mean ± {z:g}·std; max objective-identity "
-        f"rel. diff {identity:.1e} (needs ≤ 1e-10); per-run fixed point (< 1e-9) reached in {fixed:.0%} of runs; "
-        f"inside the per-run [min, max] of the init-seed band in {strict:.0%} of runs",
+        f"rel. diff {identity:.1e} (needs ≤ 1e-10); unlearned at least as close to a fixed point as "
+        f"retraining (one-sweep change) in {stationary:.0%} of runs (needs 100%); absolute fixed point "
+        f"(< 1e-9) reached in {fixed:.0%} of runs; inside the per-run [min, max] of the init-seed band "
+        f"in {strict:.0%} of runs",
     )
 
 

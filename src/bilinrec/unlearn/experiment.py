@@ -363,7 +363,12 @@ def _exactness_checks(model: Trained | None, retrained: Trained, C_reduced: sp.c
                       params: Mapping[str, Any], fixed_point_tol: float) -> dict[str, Any]:
     """(1) the unlearning objective equals the retraining objective on the same factors;
     (2) one more exact sweep of the retraining objective barely changes it (fixed point),
-    for the Unlearn-ALS (retrain mode) model and, for reference, the retrained one."""
+    for the Unlearn-ALS (retrain mode) model and, for reference, the retrained one.
+
+    At the paper's setting (factors 100, lambda 0.01) ALS converges sublinearly: one sweep
+    still changes the objective by ~1e-4 after 150-600 sweeps, so the absolute tolerance is
+    out of reach in any practical run. Hence also the relative check: the unlearned model is
+    at least as close to a fixed point as the model retrained from scratch."""
     from ..als import ALS
 
     def one_sweep_change(run: Trained) -> float:
@@ -378,6 +383,8 @@ def _exactness_checks(model: Trained | None, retrained: Trained, C_reduced: sp.c
         checks[f"{name}_fixed_point_rel_change"] = change
         checks[f"{name}_fixed_point_ok"] = bool(change < fixed_point_tol)
     if model is not None:
+        checks["unlearn_as_stationary_as_retrained"] = bool(
+            checks["unlearn_fixed_point_rel_change"] <= checks["retrained_fixed_point_rel_change"])
         on_reduced = ALS.from_factors(model.user_factors, model.item_factors, **params).objective(C_reduced)
         checks["objective_identity_rel_diff"] = _relative(float(model.objective[-1]), on_reduced)
     return checks
