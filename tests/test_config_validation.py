@@ -40,3 +40,12 @@ def test_unknown_dataset_name_fails_with_the_name(workflow_copy):
 def test_default_config_dry_run_succeeds(workflow_copy):
     proc = run_snakemake(workflow_copy, "-n", "--cores", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_paper_scale_overlay_validates_and_plans_the_paper_dp_grid(workflow_copy):
+    proc = run_snakemake(workflow_copy, "-n", "--cores", "2", "--configfile", "config.paper.yaml",
+                         "--quiet", "rules", "--", "dp")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    counts = dict(line.split()[:2] for line in out.splitlines() if line.split()[:1] == ["dp_run"])
+    assert counts == {"dp_run": "75"}, out  # t in {1e3, 1e4, 1e5} x 5 methods x 5 seeds

@@ -1,5 +1,6 @@
 """Tests of the privacy-utility experiment driver (bilinrec.lrs.dp_experiments)."""
 
+import json
 import math
 
 import matplotlib
@@ -10,6 +11,7 @@ from bilinrec.lrs.dp_experiments import (
     METHODS,
     plot_utility_vs_epsilon,
     plot_utility_vs_users,
+    precompute_accounting,
     run_dp_method,
     utility_table,
 )
@@ -62,3 +64,47 @@ def test_table_and_figures(records):
     with pytest.raises(ValueError, match="epsilon"):
         plot_utility_vs_users(records, 7.0)
     matplotlib.pyplot.close("all")
+
+
+
+@pytest.fixture
+def empty_accounting_cache(monkeypatch):
+    """A fresh (empty) per-process accounting memo; the real one is restored after the test."""
+    from bilinrec.lrs import dp
+
+    monkeypatch.setattr(dp, "_NOISE_MULTIPLIERS", {})
+    monkeypatch.setattr(dp, "_EPSILONS", {})
+    return dp
+
+
+def test_precomputed_accounting_gives_the_same_runs_without_the_accountant(empty_accounting_cache, monkeypatch):
+    dp = empty_accounting_cache
+    cfg = {**CFG, "methods": list(METHODS), "mechanism": {**CFG["mechanism"], "accountant": "pld"}}
+    methods = ("dp_amht_lrs", "dp_global")
+    fresh = [r for m in methods for r in run_dp_method(cfg, 100, 3, m)]
+    monkeypatch.setattr(dp, "_NOISE_MULTIPLIERS", {})
+    monkeypatch.setattr(dp, "_EPSILONS", {})
+    cache = json.loads(json.dumps(precompute_accounting(cfg)))
+    # one private epsilon; DP-AMHT-LRS and DP-AltMin share a release schedule, the global model has its own
+    assert len(cache["noise_multipliers"]) == 2 and len(cache["epsilons"]) == 2
+    monkeypatch.setattr(dp, "_NOISE_MULTIPLIERS", {})
+    monkeypatch.setattr(dp, "_EPSILONS", {})
+    dp.load_accounting_cache(cache)
+
+    def no_accountant(*args, **kwargs):
+        raise AssertionError("the accountant ran although the cache had the answer")
+
+    monkeypatch.setattr(dp, "_search_noise_multiplier", no_accountant)
+    monkeypatch.setattr(dp, "compute_epsilon", no_accountant)
+    cached = [r for m in methods for r in run_dp_method(cfg, 100, 3, m)]
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(cached) == drop(fresh)
+
+
+@pytest.mark.parametrize("cache", [{}, {"noise_multipliers": [{"epsilon": 1}], "epsilons": []},
+                                   {"noise_multipliers": [], "epsilons": [{"noise_multiplier": 1.0, "releases": [2],
+                                    "sampling_rate": 1.0, "delta": 1e-5, "accountant": "magic", "epsilon": 1.0}]}])
+def test_malformed_accounting_cache_is_refused(empty_accounting_cache, cache):
+    with pytest.raises(ValueError, match="malformed accounting cache"):
+        empty_accounting_cache.load_accounting_cache(cache)
+    assert empty_accounting_cache.accounting_cache() == {"noise_multipliers": [], "epsilons": []}

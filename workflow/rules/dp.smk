@@ -1,6 +1,7 @@
 # Rules of part 'dp' (Paper A: differentially private AMHT-LRS, privacy-utility experiments).
-# One job per (t, seed, method) draws the (t, seed) problem and fits the method for every
-# epsilon; a summary rule writes the table; the notebook draws the figures.
+# The noise of every private (method, epsilon) is calibrated once (it depends on neither t nor
+# the seed); one job per (t, seed, method) draws the (t, seed) problem and fits the method for
+# every epsilon; a summary rule writes the table; the notebook draws the figures.
 
 DP = config["dp"]
 DP_OUT = f"{RESULTS}/lrs/dp"
@@ -8,7 +9,24 @@ DP_SEEDS = seeds_for("dp", DP["n_seeds"])
 DP_FIGURES = ["lrs_dp_utility", "lrs_dp_users"]
 
 
+rule dp_accounting:
+    output:
+        f"{DP_OUT}/accounting.json",
+    log:
+        f"{LOGS}/dp/accounting.log",
+    benchmark:
+        f"{BENCH}/dp/accounting.tsv"
+    params:
+        cfg=DP,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/dp_accounting.py"
+
+
 rule dp_run:
+    input:
+        accounting=rules.dp_accounting.output[0],
     output:
         f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
     log:

@@ -5,11 +5,13 @@ import logging
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from bilinrec.io import atomic_path
+from bilinrec.io import atomic_path, read_json
+from bilinrec.lrs.dp import load_accounting_cache
 from bilinrec.lrs.dp_experiments import run_dp_method
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 logging.captureWarnings(True)
+load_accounting_cache(read_json(snakemake.input.accounting))
 with threadpool_limits(limits=snakemake.threads):
     records = run_dp_method(
         snakemake.params.cfg, int(snakemake.wildcards.n_users), int(snakemake.wildcards.seed),

@@ -26,7 +26,6 @@ and bisection), and the achieved epsilon is recomputed and reported.
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -46,12 +45,15 @@ __all__ = [
     "DPGlobalModel",
     "GaussianAggregator",
     "PrivacyBudget",
+    "accounting_cache",
     "calibrate_noise_multiplier",
     "clipped_global_statistics",
     "compute_epsilon",
     "default_clip_bounds",
+    "load_accounting_cache",
     "release_event",
     "segment_gram_norms",
+    "training_epsilon",
     "training_event",
 ]
 
@@ -152,8 +154,24 @@ def compute_epsilon(event, delta: float, accountant: str = "pld") -> float:
     return float(_fresh_accountant(accountant).compose(event).get_epsilon(delta))
 
 
-@functools.lru_cache(maxsize=256)
+# Calibrated noise multipliers and achieved epsilons are pure functions of their arguments, but
+# one PLD accountant evaluation takes about half a second. They are memoised per process, and
+# accounting_cache() / load_accounting_cache() carry them between processes, so a workflow can
+# compute each one once instead of once per job.
+_NOISE_MULTIPLIERS: dict[tuple, float] = {}
+_EPSILONS: dict[tuple, float] = {}
+_NOISE_FIELDS = ("epsilon", "delta", "releases", "sampling_rate", "accountant", "rel_tol")
+_EPSILON_FIELDS = ("noise_multiplier", "releases", "sampling_rate", "delta", "accountant")
+
+
 def _calibrate(epsilon, delta, releases, sampling_rate, accountant, rel_tol) -> float:
+    key = (float(epsilon), float(delta), tuple(releases), float(sampling_rate), accountant, float(rel_tol))
+    if key not in _NOISE_MULTIPLIERS:
+        _NOISE_MULTIPLIERS[key] = _search_noise_multiplier(*key)
+    return _NOISE_MULTIPLIERS[key]
+
+
+def _search_noise_multiplier(epsilon, delta, releases, sampling_rate, accountant, rel_tol) -> float:
     def search(bracket):
         return float(
             dp_accounting.calibrate_dp_mechanism(
@@ -200,6 +218,46 @@ def calibrate_noise_multiplier(
         raise ValueError(f"releases must be a non-empty list of positive counts, got {releases}")
     return _calibrate(budget.epsilon, budget.delta, releases, _check_sampling_rate(sampling_rate),
                       accountant, float(rel_tol))
+
+
+def training_epsilon(
+    noise_multiplier: float, releases: Sequence[int], sampling_rate: float, delta: float, accountant: str = "pld"
+) -> float:
+    """Epsilon at ``delta`` of the composed ``releases`` (memoised
+    ``compute_epsilon(training_event(...))``)."""
+    key = (float(noise_multiplier), tuple(int(s) for s in releases), float(sampling_rate), float(delta), accountant)
+    if key not in _EPSILONS:
+        _EPSILONS[key] = compute_epsilon(training_event(*key[:3]), key[3], accountant)
+    return _EPSILONS[key]
+
+
+def accounting_cache() -> dict[str, list[dict]]:
+    """Every noise multiplier calibrated and epsilon computed in this process, as JSON-ready
+    records for :func:`load_accounting_cache`."""
+    return {
+        "noise_multipliers": [dict(zip(_NOISE_FIELDS, k), noise_multiplier=v) for k, v in _NOISE_MULTIPLIERS.items()],
+        "epsilons": [dict(zip(_EPSILON_FIELDS, k), epsilon=v) for k, v in _EPSILONS.items()],
+    }
+
+
+def load_accounting_cache(cache: dict) -> None:
+    """Reuse calibrations and epsilons computed by :func:`accounting_cache` in another process;
+    later calls with exactly the same arguments return them without running the accountant."""
+    try:
+        noise = {
+            (float(r["epsilon"]), float(r["delta"]), tuple(int(s) for s in r["releases"]),
+             float(r["sampling_rate"]), _check_accountant(r["accountant"]), float(r["rel_tol"])): float(r["noise_multiplier"])
+            for r in cache["noise_multipliers"]
+        }
+        eps = {
+            (float(r["noise_multiplier"]), tuple(int(s) for s in r["releases"]), float(r["sampling_rate"]),
+             float(r["delta"]), _check_accountant(r["accountant"])): float(r["epsilon"])
+            for r in cache["epsilons"]
+        }
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"malformed accounting cache: {err!r}") from err
+    _NOISE_MULTIPLIERS.update(noise)
+    _EPSILONS.update(eps)
 
 
 # --------------------------------------------------------------------------------------
@@ -458,6 +516,10 @@ class DPGlobalModel:
         self.accountant = accountant
         self.random_state = random_state
 
+    def release_schedule(self) -> list[int]:
+        """Statistics per release: one release of the two sufficient statistics."""
+        return [2]
+
     def fit(self, X, y, users, n_users: int | None = None) -> "DPGlobalModel":
         privacy = _check_privacy(self.privacy, self.clip)
         if not self.alpha >= 0:
@@ -466,7 +528,7 @@ class DPGlobalModel:
         data = prepare_data(X, y, users, n_users=n_users)
         privacy.check_users(data.n_users)
         clip = self.clip if privacy.is_private else ClipBounds.unbounded()
-        sigma = calibrate_noise_multiplier(privacy, [2], self.sampling_rate, self.accountant)
+        sigma = calibrate_noise_multiplier(privacy, self.release_schedule(), self.sampling_rate, self.accountant)
         rng = _noise_rng(self.random_state)
         sampling_rate = _check_sampling_rate(self.sampling_rate) if privacy.is_private else 1.0
         sample = poisson_sample(rng, data.n_users, sampling_rate)
@@ -482,7 +544,7 @@ class DPGlobalModel:
         self.noise_multiplier_ = sigma
         self.delta_ = privacy.delta if privacy.is_private else 0.0
         self.epsilon_ = (
-            compute_epsilon(training_event(sigma, [2], self.sampling_rate), privacy.delta, self.accountant)
+            training_epsilon(sigma, self.release_schedule(), self.sampling_rate, privacy.delta, self.accountant)
             if privacy.is_private
             else math.inf
         )
@@ -547,7 +609,8 @@ class DPAMHTLRS:
         self.random_state = random_state
         self.amht_options = amht_options
 
-    def _releases(self) -> list[int]:
+    def release_schedule(self) -> list[int]:
+        """Statistics per release: the moment matrix, then (A, b) in every round."""
         return [1] + [2] * int(self.max_rounds)
 
     def _inner_model(self, privacy: PrivacyBudget) -> tuple[AMHTLRS, GaussianAggregator | None]:
@@ -569,7 +632,7 @@ class DPAMHTLRS:
         for stopping in ("tol", "min_loss"):
             if stopping in options:
                 raise ValueError(f"amht_options must not set {stopping!r}: a private fit runs exactly max_rounds rounds")
-        sigma = calibrate_noise_multiplier(privacy, self._releases(), self.sampling_rate, self.accountant)
+        sigma = calibrate_noise_multiplier(privacy, self.release_schedule(), self.sampling_rate, self.accountant)
         aggregator = GaussianAggregator(
             sigma, self.clip, _noise_rng(self.random_state), self.sampling_rate, self.ridge_factor
         )
@@ -599,19 +662,17 @@ class DPAMHTLRS:
             self.clipped_fraction_ = []
             return self
         self.n_releases_ = len(aggregator.clipped_fraction_)
-        if self.n_releases_ != len(self._releases()):
+        if self.n_releases_ != len(self.release_schedule()):
             warnings.warn(
                 f"the fit released {self.n_releases_} statistics groups instead of the planned "
-                f"{len(self._releases())}; epsilon_ is that of the planned releases (an upper bound)",
+                f"{len(self.release_schedule())}; epsilon_ is that of the planned releases (an upper bound)",
                 RuntimeWarning,
                 stacklevel=2,
             )
         self.noise_multiplier_ = aggregator.noise_multiplier
         self.delta_ = privacy.delta
-        self.epsilon_ = compute_epsilon(
-            training_event(self.noise_multiplier_, self._releases(), self.sampling_rate),
-            privacy.delta,
-            self.accountant,
+        self.epsilon_ = training_epsilon(
+            self.noise_multiplier_, self.release_schedule(), self.sampling_rate, privacy.delta, self.accountant
         )
         self.clipped_fraction_ = aggregator.clipped_fraction_
         return self

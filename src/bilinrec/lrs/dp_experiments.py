@@ -22,7 +22,15 @@ from ..seeds import derive_seed
 from ..tables import display_table, summarize
 from .amht import AMHTLRS
 from .baselines import LocalRidge
-from .dp import DPAMHTLRS, DPGlobalModel, PrivacyBudget, default_clip_bounds
+from .dp import (
+    DPAMHTLRS,
+    DPGlobalModel,
+    PrivacyBudget,
+    accounting_cache,
+    calibrate_noise_multiplier,
+    default_clip_bounds,
+    training_epsilon,
+)
 from .metrics import mse, normalized_error, subspace_distance
 from .synthetic import LRSProblem, make_problem
 
@@ -31,6 +39,7 @@ __all__ = [
     "METHODS",
     "METRICS",
     "parse_epsilon",
+    "precompute_accounting",
     "plot_utility_vs_epsilon",
     "plot_utility_vs_users",
     "response_scale",
@@ -90,11 +99,11 @@ def _test_samples(cfg: Mapping[str, Any], problem: LRSProblem, seed: int):
     return X, y, users
 
 
-def _build(method: str, cfg: Mapping[str, Any], problem: LRSProblem, epsilon: float, seed: int):
+def _build(method: str, cfg: Mapping[str, Any], n_users: int, epsilon: float, seed: int):
     p, mech = cfg["problem"], cfg["mechanism"]
     privacy = PrivacyBudget(epsilon, float(cfg["delta"]))
     clip = default_clip_bounds(p["dim"], p["samples"], response_scale(p), mech["clip_multiplier"])
-    noise_seed = derive_seed(seed, "dp", "noise", method, problem.n_users, epsilon)
+    noise_seed = derive_seed(seed, "dp", "noise", method, n_users, epsilon)
     if method in ("dp_amht_lrs", "dp_altmin"):
         return DPAMHTLRS(
             p["rank"], p["sparsity"] if method == "dp_amht_lrs" else 0, privacy=privacy, clip=clip,
@@ -123,6 +132,23 @@ def _clipped_summary(model) -> dict[str, float]:
     return {f"clipped_{k}": float(np.mean([r[k] for r in fractions if k in r])) for k in keys}
 
 
+def precompute_accounting(cfg: Mapping[str, Any]) -> dict[str, list[dict]]:
+    """Calibrate the noise multiplier, and account the achieved epsilon, of every private
+    (method, epsilon) of the grid once. They depend on neither the seed nor t, so the
+    :func:`bilinrec.lrs.dp.load_accounting_cache` records let every run skip the accountant."""
+    for method in cfg["methods"]:
+        if method not in DP_METHODS:
+            continue
+        for epsilon in (parse_epsilon(e) for e in cfg["epsilons"]):
+            model = _build(method, cfg, 0, epsilon, 0)
+            if not model.privacy.is_private:
+                continue
+            schedule = model.release_schedule()
+            sigma = calibrate_noise_multiplier(model.privacy, schedule, model.sampling_rate, model.accountant)
+            training_epsilon(sigma, schedule, model.sampling_rate, model.privacy.delta, model.accountant)
+    return accounting_cache()
+
+
 def run_dp_method(cfg: Mapping[str, Any], n_users: int, seed: int, method: str) -> list[dict]:
     """Fit ``method`` on the (t, seed) problem for every epsilon of the grid (once for methods
     that release nothing or are not private) and return one record per fit."""
@@ -137,7 +163,7 @@ def run_dp_method(cfg: Mapping[str, Any], n_users: int, seed: int, method: str) 
         grid = [0.0 if method == "local" else math.inf]
     records = []
     for epsilon in grid:
-        model = _build(method, cfg, problem, epsilon if epsilon > 0 else math.inf, seed)
+        model = _build(method, cfg, problem.n_users, epsilon if epsilon > 0 else math.inf, seed)
         start = time.perf_counter()
         model.fit(problem.X, problem.y, problem.users, n_users=problem.n_users)
         seconds = time.perf_counter() - start

@@ -8,10 +8,6 @@ positives, or unobserved cells). An attack AUC near 0.5 means the scores reveal 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .metrics import auc
 
@@ -54,6 +50,13 @@ def logistic_attack_auc(
     y = np.r_[np.ones(len(member_features)), np.zeros(len(nonmember_features))]
     if min(len(member_features), len(nonmember_features)) < n_splits:
         raise ValueError(f"need at least n_splits={n_splits} cells per class")
+    # imported here: scikit-learn takes ~0.5 s to import, and most workflow jobs that import
+    # this package (through bilinrec.unlearn.experiment) never run an attack
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     proba = cross_val_predict(model, X, y, cv=folds, method="predict_proba")[:, 1]

@@ -40,6 +40,7 @@ def load_runs(json_paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd
         in_band = {f"auc_in_band_{m}": v["auc_in_band"] for m, v in result["models"].items()
                    if m not in ("original", "retrained")}
         check_rows.append({**base, **result["checks"], **in_band,
+                           "band_size": len(result["retrain_band_auc"]),
                            "band_auc_min": min(result["retrain_band_auc"]),
                            "band_auc_max": max(result["retrain_band_auc"])})
     models = pd.DataFrame(model_rows)
