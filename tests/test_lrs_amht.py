@@ -34,9 +34,12 @@ def test_moment_statistics_is_the_sum_of_per_user_contributions(small):
     np.testing.assert_allclose(stats.total(weights), 2 * per_user[1], rtol=1e-10)
 
 
-def test_normal_equation_statistics_match_kronecker_sums():
+@pytest.mark.parametrize("cache_limit", [0, 10**6], ids=["batched", "cached-user-grams"])
+def test_normal_equation_statistics_match_kronecker_sums(cache_limit, monkeypatch):
+    monkeypatch.setattr("bilinrec.lrs.amht._MAX_GRAM_CACHE_ELEMENTS", cache_limit)
     p = make_problem(6, 5, 2, 1, 4, seed=3)
     data = prepare_data(p.X, p.y, p.users)
+    assert (data.user_grams() is None) == (cache_limit == 0)
     rng = np.random.default_rng(0)
     W, z = rng.standard_normal((6, 2)), rng.standard_normal(len(p.y))
     user_w = rng.random(6)

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from bilinrec.io import atomic_path, load_npz, read_json, save_npz, write_json
-from bilinrec.plotting import method_color, method_label, savefig, use_style
+from bilinrec.labels import method_color, method_label
+from bilinrec.plotting import savefig, use_style
 from bilinrec.provenance import collect_provenance
 from bilinrec.seeds import derive_rng, derive_seed
 from bilinrec.tables import display_table, format_mean_std, summarize, write_table

@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..plotting import method_color
+from ..labels import method_color
 from ..tables import write_table
 from .prepare import Ratings
 

@@ -61,6 +61,8 @@ __all__ = [
 
 #: Upper bound on the number of floats a batched temporary may hold (about 400 MB).
 _MAX_BATCH_ELEMENTS = 50_000_000
+#: Largest per-user Gram cache (floats, about 100 MB) that ``LRSData.user_grams`` keeps.
+_MAX_GRAM_CACHE_ELEMENTS = 12_500_000
 #: Rows per block of the matrix-free U-step product (a block of X stays in cache).
 _MATVEC_BLOCK_ROWS = 2048
 
@@ -83,6 +85,7 @@ class LRSData:
     row_user: np.ndarray = field(init=False)
     counts: np.ndarray = field(init=False)
     _buckets: list | None = field(default=None, init=False, repr=False)
+    _user_grams: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.counts = np.diff(self.indptr)
@@ -146,6 +149,15 @@ class LRSData:
             step = max(1, _MAX_BATCH_ELEMENTS // max(per_user, 1))
             for start in range(0, len(users), step):
                 yield users[start : start + step], rows[start : start + step]
+
+    def user_grams(self) -> np.ndarray | None:
+        """Per-user ``X_i^T X_i`` as ``(t, d * d)``, computed once and kept (they do not change
+        between rounds); ``None`` when the cache would exceed ``_MAX_GRAM_CACHE_ELEMENTS``."""
+        if self.n_users * self.dim**2 > _MAX_GRAM_CACHE_ELEMENTS:
+            return None
+        if self._user_grams is None:
+            self._user_grams = self.segment_gram(self.X).reshape(self.n_users, -1)
+        return self._user_grams
 
     def segment_gram(self, F: np.ndarray, row_weights: np.ndarray | None = None) -> np.ndarray:
         """Per-user Gram matrices ``sum_j w_j f_j f_j^T`` of the rows of ``F`` -> ``(t, p, p)``."""
@@ -291,6 +303,10 @@ class NormalEquationStatistics:
         c = self._weights(weights)
         if c is not None:
             coef = coef * c[:, None, None]
+        grams = self.data.user_grams()
+        if grams is not None:
+            acc = coef.reshape(self.n_users, r * r).T @ grams
+            return acc.reshape(r, r, d, d).transpose(0, 2, 1, 3).reshape(d * r, d * r)
         acc = np.zeros((r * r, d * d))
         for users, rows in self.data.iter_batches(d):
             Xu = self.data.X[rows]
@@ -334,10 +350,14 @@ class NormalEquationStatistics:
     def per_user_norms(self) -> tuple[np.ndarray, np.ndarray]:
         """Frobenius norms of every ``A_i`` and Euclidean norms of every ``b_i``, each (t,)."""
         d = self.data.dim
-        gram_norms = np.zeros(self.n_users)
-        for users, rows in self.data.iter_batches(d):
-            Xu = self.data.X[rows]
-            gram_norms[users] = np.linalg.norm(_batched_gram(Xu, Xu), axis=(1, 2))
+        grams = self.data.user_grams()
+        if grams is not None:
+            gram_norms = np.linalg.norm(grams, axis=1)
+        else:
+            gram_norms = np.zeros(self.n_users)
+            for users, rows in self.data.iter_batches(d):
+                Xu = self.data.X[rows]
+                gram_norms[users] = np.linalg.norm(_batched_gram(Xu, Xu), axis=(1, 2))
         w_sq = np.einsum("ir,ir->i", self.W, self.W)
         if self.user_weights is not None:
             w_sq = w_sq * self.user_weights

@@ -31,10 +31,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
-import dp_accounting
 import numpy as np
-from dp_accounting.pld import pld_privacy_accountant
-from dp_accounting.rdp import rdp_privacy_accountant
 
 from ..seeds import derive_seed
 from .amht import AMHTLRS, LRSData, MomentStatistics, NormalEquationStatistics, UserFit, prepare_data
@@ -104,7 +101,12 @@ def _check_accountant(accountant: str) -> str:
     return accountant
 
 
-def _fresh_accountant(accountant: str) -> dp_accounting.PrivacyAccountant:
+# dp-accounting is imported where it is used: it loads much of SciPy (about 0.7 s), which the
+# many jobs that read their calibrations from the accounting cache never need.
+def _fresh_accountant(accountant: str) -> "dp_accounting.PrivacyAccountant":  # noqa: F821
+    from dp_accounting.pld import pld_privacy_accountant
+    from dp_accounting.rdp import rdp_privacy_accountant
+
     if _check_accountant(accountant) == "pld":
         return pld_privacy_accountant.PLDAccountant()
     return rdp_privacy_accountant.RdpAccountant()
@@ -121,6 +123,8 @@ def release_event(noise_multiplier: float, n_statistics: int, sampling_rate: flo
     """The DP event of one release of ``n_statistics`` statistics, each clipped to its bound and
     noised with standard deviation ``noise_multiplier * bound``, on a Poisson sample of rate
     ``sampling_rate`` (no sampling event when it is 1)."""
+    import dp_accounting
+
     if n_statistics < 1:
         raise ValueError(f"n_statistics must be >= 1, got {n_statistics}")
     event = dp_accounting.GaussianDpEvent(noise_multiplier / math.sqrt(n_statistics))
@@ -132,6 +136,8 @@ def training_event(noise_multiplier: float, releases: Sequence[int], sampling_ra
     """The composition of all releases of a training run; ``releases[k]`` is the number of
     statistics released together in release ``k`` (each Poisson-sampled when
     ``sampling_rate < 1``)."""
+    import dp_accounting
+
     if len(releases) == 0:
         raise ValueError("releases must name at least one release")
     if _check_sampling_rate(sampling_rate) == 1.0:
@@ -172,6 +178,8 @@ def _calibrate(epsilon, delta, releases, sampling_rate, accountant, rel_tol) -> 
 
 
 def _search_noise_multiplier(epsilon, delta, releases, sampling_rate, accountant, rel_tol) -> float:
+    import dp_accounting
+
     def search(bracket):
         return float(
             dp_accounting.calibrate_dp_mechanism(

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..plotting import method_color, method_label
+from ..labels import method_color, method_label
 from ..seeds import derive_seed
 from ..tables import display_table, summarize
 from .amht import AMHTLRS

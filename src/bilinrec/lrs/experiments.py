@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_path, write_json
-from ..plotting import method_label
+from ..labels import method_label
 from ..seeds import derive_seed
 from ..tables import format_mean_std, summarize, write_table
 from .amht import AMHTLRS

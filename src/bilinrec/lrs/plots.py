@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..plotting import METHODS, method_color, method_label
+from ..labels import METHODS, method_color, method_label
 
 __all__ = ["plot_convergence", "plot_error_vs_m", "plot_noise", "plot_phase_transition"]
 

@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..plotting import figure_style, method_color, method_label
+from ..labels import method_color, method_label
+from ..plotting import figure_style
 from .report import variant_label
 
 _DP_STYLES = ("--", ":", "-.")

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..plotting import method_label
+from ..labels import method_label
 from ..tables import display_table, summarize
 from .evaluation import paired_difference
 from .methods import METHODS

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import rankdata
 
 
 def _labels_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
@@ -26,6 +25,8 @@ def auc(labels, scores) -> float:
     n_neg = labels.size - n_pos
     if n_pos == 0 or n_neg == 0:
         raise ValueError("labels must contain both classes for AUC")
+    from scipy.stats import rankdata  # here: importing scipy.stats costs jobs without AUCs ~0.7 s
+
     ranks = rankdata(scores)
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 

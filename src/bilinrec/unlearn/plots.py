@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import load_npz, read_json
-from ..plotting import method_color, method_label
+from ..labels import method_color, method_label
 
 #: Models drawn as curves / distributions, in legend order.
 CURVE_MODELS = ["retrained", "unlearn_retrain", "unlearn_mask", "naive"]
