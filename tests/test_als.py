@@ -122,6 +122,15 @@ def test_cg_with_enough_steps_reaches_the_exact_solution():
     np.testing.assert_allclose(cg.user_factors, exact.user_factors, rtol=1e-6, atol=1e-9)
 
 
+def test_cg_gives_rows_without_positive_cells_their_exact_solution_zero():
+    C = random_implicit(seed=16).tolil()
+    C[3, :] = 0  # user 3 has no positive cell: its normal equations have right-hand side 0
+    C = C.tocsr()
+    C.eliminate_zeros()
+    model = ALS(factors=4, regularization=0.1, seed=2, solver="cg").fit(C, iterations=2)
+    assert np.all(model.user_factors[3] == 0) and np.all(np.any(model.user_factors != 0, axis=1)[C.getnnz(axis=1) > 0])
+
+
 def test_fit_is_deterministic_and_seed_dependent():
     C = random_implicit(seed=8)
     a = ALS(factors=4, seed=11).fit(C, iterations=3)

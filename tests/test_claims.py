@@ -109,3 +109,42 @@ def test_write_claims_markdown(tmp_path, thresholds):
     assert md.startswith("# Claims verdict")
     assert "**holds**" in md and "**not measured**" in md
     assert len(pd.read_csv(tmp_path / "claims.csv")) == len(CLAIMS)
+
+
+def dp_utility(gaps=(0.5, 0.2, 0.05)):
+    rows = []
+    for t, gap in zip((1000, 10000, 100000), gaps):
+        rows.append({"n_users": t, "epsilon": 8.0, "method": "dp_amht_lrs", "error_mean": 0.1 + gap, "error_std": 0.01})
+        rows.append({"n_users": t, "epsilon": float("inf"), "method": "amht_lrs", "error_mean": 0.1, "error_std": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_cli_evaluates_the_claims_of_the_tables_given(tmp_path, capsys):
+    from bilinrec.cli import main
+
+    from conftest import ROOT
+
+    dp_utility().to_csv(tmp_path / "dp.csv", index=False)
+    overlay = tmp_path / "strict.yaml"
+    overlay.write_text("claims:\n  a3_max_gap: 0.01\n")
+    assert main(["claims", f"lrs_dp_utility={tmp_path / 'dp.csv'}", "--config", str(ROOT / "config.yaml"),
+                 "--out", str(tmp_path / "verdict")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].startswith("A3: holds 0.05") and sum("not measured" in line for line in lines) == len(CLAIMS) - 1
+    assert pd.read_csv(tmp_path / "verdict.csv").set_index("id").loc["A3", "verdict"] == HOLDS
+    # a later config file overrides the thresholds of an earlier one
+    assert main(["claims", f"lrs_dp_utility={tmp_path / 'dp.csv'}", "--config", str(ROOT / "config.yaml"),
+                 str(overlay)]) == 0
+    assert capsys.readouterr().out.splitlines()[2].startswith("A3: does not hold")
+
+
+@pytest.mark.parametrize("table, message", [("lrs_dp_utilty=x.csv", "no claim reads a table 'lrs_dp_utilty'"),
+                                            ("lrs_dp_utility", "NAME=PATH"),
+                                            ("lrs_dp_utility=missing.csv", "missing")])
+def test_cli_rejects_bad_tables_clearly(tmp_path, capsys, table, message):
+    from bilinrec.cli import main
+
+    from conftest import ROOT
+
+    assert main(["claims", table, "--config", str(ROOT / "config.yaml")]) == 2
+    assert message in capsys.readouterr().err

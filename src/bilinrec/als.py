@@ -49,8 +49,7 @@ SOLVERS = ("cholesky", "cg")
 MODES = ("retrain", "mask", "naive")
 #: Memory budget (bytes) for one chunk of gathered factors / stacked normal matrices.
 DEFAULT_CHUNK_BYTES = 16 * 2**20
-#: Cache-sized chunks: CG re-reads each gathered chunk 2 x (cg_steps + 1) times, and the
-#: objective's per-cell scores are computed chunk by chunk.
+#: Cache-sized chunks in which the objective's per-cell scores are computed.
 CACHE_CHUNK_BYTES = 4 * 2**20
 MODEL_FORMAT = "bilinrec-als-1"
 
@@ -96,12 +95,15 @@ class Cells:
     #: by every sweep.
     plans: dict = field(default_factory=dict, compare=False, repr=False)
 
+    def csr(self, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr, indices, conf, target) of the cells by user (axis 0) or by item (axis 1)."""
+        if axis == 0:
+            return self.indptr, self.indices, self.conf, self.target
+        return self.t_indptr, self.t_indices, self.t_conf, self.t_target
+
     def plan(self, axis: int, rows: np.ndarray | None, width: int, dtype: Any, budget: int) -> list["RowBatch"]:
         """Padded row batches of users (axis 0) or items (axis 1); all rows (cached) if ``rows`` is None."""
-        if axis == 0:
-            arrays = (self.indptr, self.indices, self.conf, self.target)
-        else:
-            arrays = (self.t_indptr, self.t_indices, self.t_conf, self.t_target)
+        arrays = self.csr(axis)
         if rows is not None:
             return plan_rows(rows, *arrays, self.base, width, dtype, budget)
         key = (axis, width, np.dtype(dtype).name, budget)
@@ -372,17 +374,14 @@ def solve_rows(
     other: np.ndarray,
     base: float,
     reg: np.ndarray,
-    solver: str = "cholesky",
-    cg_steps: int = 3,
     target_shift: np.ndarray | None = None,
     workers: int = 1,
 ) -> None:
-    """Update ``out[rows]`` in place by solving each row's normal equations.
+    """Update ``out[rows]`` in place by solving each row's normal equations exactly.
 
     Row ``u`` solves ``(base * Y^T Y + sum_i (c_ui - base) y_i y_i^T + reg_u I) x_u = sum_i c_ui p_ui y_i``
-    over its stored cells ``i`` with ``Y = other``: exactly (``cholesky``, one batched Gram product
-    and Cholesky solve per batch) or by ``cg_steps`` conjugate-gradient steps warm-started at
-    ``out[rows]``. ``target_shift[i]`` (optional) is subtracted from the targets of column ``i``.
+    over its stored cells ``i`` with ``Y = other`` (one batched Gram product and Cholesky solve per
+    batch). ``target_shift[i]`` (optional) is subtracted from the targets of column ``i``.
     ``workers > 1`` solves batches in parallel threads (they overlap where NumPy releases the GIL).
     """
     k = other.shape[1]
@@ -399,14 +398,10 @@ def solve_rows(
         np.take(other, batch.index, axis=0, out=feats, mode="clip")  # ids are in range by construction
         target = batch.target if target_shift is None else batch.target - np.take(target_shift, batch.index)
         b = np.matmul((batch.conf * target)[:, None, :], feats)[:, 0, :]
-        lam = reg[batch.rows].astype(dtype)
-        if solver == "cholesky":
-            A = np.matmul(feats.transpose(0, 2, 1) * batch.weight[:, None, :], feats)
-            A += gram
-            A[:, diag, diag] += lam[:, None]
-            out[batch.rows] = _spd_solve(A, b, batch.rows)
-        else:
-            out[batch.rows] = _cg(out[batch.rows], b, feats, batch.weight, gram, lam, cg_steps)
+        A = np.matmul(feats.transpose(0, 2, 1) * batch.weight[:, None, :], feats)
+        A += gram
+        A[:, diag, diag] += reg[batch.rows].astype(dtype)[:, None]
+        out[batch.rows] = _spd_solve(A, b, batch.rows)
 
     if workers > 1 and len(batches) > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -434,37 +429,6 @@ def _spd_solve(A: np.ndarray, b: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return x
 
 
-def _cg(x, b, feats, weight, gram, lam, steps):
-    """``steps`` batched conjugate-gradient steps on the rows' normal equations, from ``x``.
-
-    Rows with ``b = 0`` (e.g. no positive cell) get their exact solution 0 directly, as ``implicit``'s
-    native solver does for empty rows.
-    """
-
-    def apply(v):
-        proj = np.matmul(feats, v[:, :, None])[:, :, 0] * weight
-        return v @ gram + lam[:, None] * v + np.matmul(proj[:, None, :], feats)[:, 0, :]
-
-    x = np.where(np.any(b != 0, axis=1)[:, None], x, 0).astype(x.dtype)
-    r = b - apply(x)
-    p = r.copy()
-    rs = np.einsum("nk,nk->n", r, r)
-    for _ in range(steps):
-        active = rs > 1e-20
-        if not active.any():
-            break
-        Ap = apply(p)
-        pAp = np.einsum("nk,nk->n", p, Ap)
-        alpha = np.where(active, rs / np.where(active, pAp, 1), 0).astype(x.dtype)
-        x += alpha[:, None] * p
-        r -= alpha[:, None] * Ap
-        rs_new = np.einsum("nk,nk->n", r, r)
-        beta = np.where(active, rs_new / np.where(active, rs, 1), 0).astype(x.dtype)
-        p = r + beta[:, None] * p
-        rs = rs_new
-    return x
-
-
 # --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
@@ -478,13 +442,15 @@ class ALS:
     feedback : ``"implicit"`` (confidence-weighted loss over all cells) or ``"explicit"``
         (squared error on observed ratings only).
     solver : ``"cholesky"`` (exact batched solve, the default) or ``"cg"`` (``cg_steps``
-        conjugate-gradient steps per row and half-sweep, warm-started; as in ``implicit``).
+        conjugate-gradient steps per row and half-sweep, warm-started; as in ``implicit``; a
+        Numba kernel, compiled on first use and cached on disk).
     dtype : ``np.float64`` or ``np.float32`` for factors and solves (objectives use float64).
     seed : seed of the random initial factors (uniform on [0, 0.01), as in ``implicit``).
     use_bias : explicit feedback only: learn a global mean and user/item biases.
     scale_regularization : multiply ``lambda`` by each row's number of observed cells (ALS-WR).
-    num_threads : worker threads over row batches during fit/unlearn, each with single-threaded
-        BLAS (results do not depend on it); ``None``: one worker, BLAS threads as configured.
+    num_threads : worker threads over row batches (``cg``: over rows) during fit/unlearn, each
+        with single-threaded BLAS (results do not depend on it); ``None``: one worker, BLAS
+        threads as configured.
     chunk_bytes : memory budget of one batch of gathered factors / normal matrices.
     """
 
@@ -761,20 +727,28 @@ class ALS:
         rows = None if isinstance(which, slice) else np.asarray(which, dtype=np.int64)
         own, other = (self.user_factors, self.item_factors) if axis == 0 else (self.item_factors, self.user_factors)
         reg = self._reg(cells, axis)
-        budget = self.chunk_bytes if self.solver == "cholesky" else min(self.chunk_bytes, CACHE_CHUNK_BYTES)
         workers = self.num_threads or 1
-        width = self.factors + self.use_bias
-        batches = cells.plan(axis, rows, width, self.dtype, budget)
+
+        def solve(own, other, target_shift=None):
+            if self.solver == "cg":
+                from .als_cg import cg_solve_rows  # compiles on first use (cached on disk)
+
+                cg_rows = np.arange(cells.shape[axis]) if rows is None else rows
+                cg_solve_rows(own, cg_rows, cells.csr(axis), other, cells.base, reg, self.cg_steps,
+                              target_shift, workers)
+            else:
+                batches = cells.plan(axis, rows, own.shape[1], self.dtype, self.chunk_bytes)
+                solve_rows(own, batches, other, cells.base, reg, target_shift, workers)
+
         if not self.use_bias:
-            solve_rows(own, batches, other, cells.base, reg, self.solver, self.cg_steps, workers=workers)
+            solve(own, other)
             return
         # biases: solve [x_u, b_u] against [y_i, 1] with targets r - mu - b_i
         own_bias = self.user_bias_ if axis == 0 else self.item_bias_
         other_bias = self.item_bias_ if axis == 0 else self.user_bias_
         ext_other = np.column_stack([other, np.ones(other.shape[0], self.dtype)])
         ext_own = np.column_stack([own, own_bias])
-        solve_rows(ext_own, batches, ext_other, cells.base, reg, self.solver, self.cg_steps,
-                   target_shift=self.global_mean_ + other_bias, workers=workers)
+        solve(ext_own, ext_other, self.global_mean_ + other_bias)
         own[:] = ext_own[:, :-1]
         own_bias[:] = ext_own[:, -1]
 

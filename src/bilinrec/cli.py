@@ -1,4 +1,4 @@
-"""The ``bilinrec`` command line: ``bilinrec data ...`` and ``bilinrec als ...``.
+"""The ``bilinrec`` command line: ``bilinrec data ...``, ``bilinrec als ...`` and ``bilinrec claims ...``.
 
 Each command group lives next to the code it drives and registers itself here through an
 ``add_parser(subparsers)`` function, so the CLI shares its code with the workflow rules.
@@ -14,7 +14,7 @@ import sys
 from . import __version__
 
 #: Modules that contribute a command group: each defines ``add_parser(subparsers)``.
-COMMAND_MODULES = ("bilinrec.data.cli", "bilinrec.als_cli")
+COMMAND_MODULES = ("bilinrec.data.cli", "bilinrec.als_cli", "bilinrec.claims_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
