@@ -15,9 +15,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+#: Interleaved parts per thread (see ``_solve_rows``).
+_PARTS_PER_THREAD = 8
+
 
 @numba.njit(cache=True, fastmath=True, inline="always")
-def _apply(v, out, start, stop, indices, weight, other, gram, lam):
+def _apply(v, out, start, stop, indices, weight, other, gram, lam, zero):
     """``out = (gram + lam I + sum_n weight_n y_n y_n^T) v`` over the row's cells ``start:stop``."""
     k = v.shape[0]
     for f in range(k):
@@ -29,7 +32,7 @@ def _apply(v, out, start, stop, indices, weight, other, gram, lam):
         w = weight[n]
         if w != 0:
             i = indices[n]
-            s = 0.0
+            s = zero
             for f in range(k):
                 s += other[i, f] * v[f]
             s *= w
@@ -37,53 +40,65 @@ def _apply(v, out, start, stop, indices, weight, other, gram, lam):
                 out[f] += s * other[i, f]
 
 
-@numba.njit(cache=True, fastmath=True)
-def _dot(a, b):
-    s = 0.0
+@numba.njit(cache=True, fastmath=True, inline="always")
+def _dot(a, b, zero):
+    s = zero
     for f in range(a.shape[0]):
         s += a[f] * b[f]
     return s
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def _solve_rows(out, rows, indptr, indices, conf, target, other, gram, reg, base, shift, steps):
+def _solve_rows(out, rows, indptr, indices, conf, target, other, gram, reg, base, shift, steps, zero, n_parts):
+    # ``zero`` (of the factors' dtype) types every accumulator: float32 factors, float32 arithmetic.
+    # Part ``c`` takes rows c, c + n_parts, ...: interleaving balances skewed row costs (popular
+    # items have many cells) across threads, and each part allocates its work vectors once.
     k = other.shape[1]
     weight = conf - base
-    for j in numba.prange(rows.shape[0]):
-        u = rows[j]
-        start, stop = indptr[u], indptr[u + 1]
-        b = np.zeros(k, dtype=other.dtype)
-        for n in range(start, stop):
-            c = conf[n] * (target[n] - shift[indices[n]])
-            if c != 0:
+    for c in numba.prange(n_parts):
+        x, r, p, Ap = np.empty(k, other.dtype), np.empty(k, other.dtype), np.empty(k, other.dtype), \
+            np.empty(k, other.dtype)
+        for j in range(c, rows.shape[0], n_parts):
+            u = rows[j]
+            start, stop = indptr[u], indptr[u + 1]
+            lam = reg[u]
+            x[:] = out[u]
+            # residual r = b - A x in one pass over the row's cells (as implicit does)
+            for f in range(k):
+                acc = lam * x[f]
+                for g in range(k):
+                    acc += gram[f, g] * x[g]
+                r[f] = -acc
+            has_target = False
+            for n in range(start, stop):
                 i = indices[n]
+                cn = conf[n] * (target[n] - shift[i])
+                has_target |= cn != 0
+                s = zero
                 for f in range(k):
-                    b[f] += c * other[i, f]
-        if _dot(b, b) == 0:  # e.g. no positive cell: the exact solution is 0
-            out[u, :] = 0
-            continue
-        x = out[u].copy()
-        r = np.empty_like(b)
-        _apply(x, r, start, stop, indices, weight, other, gram, reg[u])
-        for f in range(k):
-            r[f] = b[f] - r[f]
-        p = r.copy()
-        Ap = np.empty_like(b)
-        rs = _dot(r, r)
-        for _ in range(steps):
-            if rs <= 1e-20:
-                break
-            _apply(p, Ap, start, stop, indices, weight, other, gram, reg[u])
-            alpha = rs / _dot(p, Ap)
-            for f in range(k):
-                x[f] += alpha * p[f]
-                r[f] -= alpha * Ap[f]
-            rs_new = _dot(r, r)
-            beta = rs_new / rs
-            for f in range(k):
-                p[f] = r[f] + beta * p[f]
-            rs = rs_new
-        out[u, :] = x
+                    s += other[i, f] * x[f]
+                coef = cn - weight[n] * s
+                for f in range(k):
+                    r[f] += coef * other[i, f]
+            if not has_target:  # e.g. no positive cell: b = 0 and the exact solution is 0
+                out[u, :] = zero
+                continue
+            p[:] = r
+            rs = _dot(r, r, zero)
+            for _ in range(steps):
+                if rs <= 1e-20:
+                    break
+                _apply(p, Ap, start, stop, indices, weight, other, gram, lam, zero)
+                alpha = rs / _dot(p, Ap, zero)
+                for f in range(k):
+                    x[f] += alpha * p[f]
+                    r[f] -= alpha * Ap[f]
+                rs_new = _dot(r, r, zero)
+                beta = rs_new / rs
+                for f in range(k):
+                    p[f] = r[f] + beta * p[f]
+                rs = rs_new
+            out[u, :] = x
 
 
 def cg_solve_rows(
@@ -103,10 +118,13 @@ def cg_solve_rows(
     dtype = other.dtype
     gram = np.ascontiguousarray(base * (other.T @ other), dtype=dtype)
     shift = np.zeros(other.shape[0], dtype) if target_shift is None else np.asarray(target_shift, dtype)
+    threads = max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
+    rows = np.asarray(rows, np.int64)
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(threads)
     try:
-        _solve_rows(out, np.asarray(rows, np.int64), indptr, indices, conf.astype(dtype), target.astype(dtype),
-                    np.ascontiguousarray(other), gram, reg.astype(dtype), dtype.type(base), shift, int(steps))
+        _solve_rows(out, rows, indptr, indices, conf.astype(dtype), target.astype(dtype),
+                    np.ascontiguousarray(other), gram, reg.astype(dtype), dtype.type(base), shift, int(steps),
+                    dtype.type(0), max(1, min(rows.size, threads * _PARTS_PER_THREAD)))
     finally:
         numba.set_num_threads(previous)
