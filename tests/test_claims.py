@@ -133,8 +133,8 @@ def test_cli_evaluates_the_claims_of_the_tables_given(tmp_path, capsys):
     assert lines[2].startswith("A3: holds 0.05") and sum("not measured" in line for line in lines) == len(CLAIMS) - 1
     assert pd.read_csv(tmp_path / "verdict.csv").set_index("id").loc["A3", "verdict"] == HOLDS
     # a later config file overrides the thresholds of an earlier one
-    assert main(["claims", f"lrs_dp_utility={tmp_path / 'dp.csv'}", "--config", str(ROOT / "config.yaml"),
-                 str(overlay)]) == 0
+    assert main(["claims", "--config", str(ROOT / "config.yaml"), "--config", str(overlay),
+                 f"lrs_dp_utility={tmp_path / 'dp.csv'}"]) == 0
     assert capsys.readouterr().out.splitlines()[2].startswith("A3: does not hold")
 
 

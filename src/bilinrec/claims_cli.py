@@ -45,7 +45,7 @@ def parse_tables(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    thresholds = read_thresholds(args.config)
+    thresholds = read_thresholds(args.config or ["config.yaml"])
     tables = {name: load_table(path, TABLE_COLUMNS[name]) for name, path in parse_tables(args.tables).items()}
     verdict = evaluate_claims(CLAIMS, tables, thresholds)
     if args.out:
@@ -62,7 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     claims.add_argument("tables", nargs="+", metavar="NAME=PATH",
                         help=f"result tables by name: {', '.join(sorted(TABLE_COLUMNS))}")
-    claims.add_argument("--config", nargs="+", default=["config.yaml"],
-                        help="config files whose 'claims' section sets the thresholds (later ones win)")
+    claims.add_argument("--config", action="append", default=None, metavar="FILE",
+                        help="config file whose 'claims' section sets the thresholds; repeat it for "
+                             "overlays (later ones win); default: config.yaml")
     claims.add_argument("--out", default=None, metavar="PREFIX", help="also write PREFIX.csv and PREFIX.md")
     claims.set_defaults(func=cmd_claims)
