@@ -21,7 +21,7 @@ def movielens_dir() -> Path | None:
 def copy_workflow(dest: Path) -> Path:
     """Copy the workflow (Snakefile, config, environment, rules, notebooks) into ``dest``."""
     dest.mkdir(parents=True)
-    for name in ("Snakefile", "config.yaml", "config.paper.yaml", "config.a3.yaml", "environment.yml"):
+    for name in ("Snakefile", "config.yaml", "config.paper.yaml", "environment.yml"):
         shutil.copy(ROOT / name, dest / name)
     for name in ("workflow", "notebooks"):
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))

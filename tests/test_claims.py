@@ -148,3 +148,25 @@ def test_cli_rejects_bad_tables_clearly(tmp_path, capsys, table, message):
 
     assert main(["claims", table, "--config", str(ROOT / "config.yaml")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_lays_config_overlays_over_the_repository_config(tmp_path, monkeypatch, capsys):
+    """`--config overlay.yaml` alone works like `snakemake --configfile overlay.yaml`."""
+    import shutil
+
+    from bilinrec.cli import main
+
+    from conftest import ROOT
+
+    dp_utility().to_csv(tmp_path / "dp.csv", index=False)
+    (tmp_path / "strict.yaml").write_text("claims:\n  a3_max_gap: 0.01\n")
+    (tmp_path / "no_claims.yaml").write_text("seed: 1\n")
+    monkeypatch.chdir(tmp_path)
+    # without ./config.yaml an overlay that sets no thresholds is a clear error
+    assert main(["claims", "lrs_dp_utility=dp.csv", "--config", "no_claims.yaml"]) == 2
+    assert "set no claims thresholds" in capsys.readouterr().err
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    assert main(["claims", "lrs_dp_utility=dp.csv", "--config", "no_claims.yaml"]) == 0
+    assert capsys.readouterr().out.splitlines()[2].startswith("A3: holds")
+    assert main(["claims", "lrs_dp_utility=dp.csv", "--config", "strict.yaml"]) == 0
+    assert capsys.readouterr().out.splitlines()[2].startswith("A3: does not hold")

@@ -50,11 +50,3 @@ def test_paper_scale_overlay_validates_and_plans_the_paper_dp_grid(workflow_copy
     counts = dict(line.split()[:2] for line in out.splitlines() if line.split()[:1] == ["dp_run"])
     assert counts == {"dp_run": "75"}, out  # t in {1e3, 1e4, 1e5} x 5 methods x 5 seeds
 
-
-def test_a3_overlay_plans_the_two_compared_methods_up_to_1e5_users(workflow_copy):
-    proc = run_snakemake(workflow_copy, "-n", "--cores", "2", "--configfile", "config.a3.yaml",
-                         "--quiet", "rules", "--", "results/tables/lrs_dp_utility.csv")
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out
-    counts = dict(line.split()[:2] for line in out.splitlines() if line.split()[:1] in (["dp_run"], ["total"]))
-    assert counts == {"dp_run": "30", "total": "32"}, out  # t in {1e3, 1e4, 1e5} x 2 methods x 5 seeds

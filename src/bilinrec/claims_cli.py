@@ -4,7 +4,10 @@ The workflow's ``claims`` rule needs every table; this command evaluates the cla
 are given (the rest are ``not measured``), e.g. after running only part of the workflow with a
 config overlay::
 
-    bilinrec claims lrs_dp_utility=results/tables/lrs_dp_utility.csv --config config.yaml
+    bilinrec claims lrs_dp_utility=results/tables/lrs_dp_utility.csv --config config.paper.yaml
+
+Thresholds come from ``config.yaml`` in the current directory with each ``--config`` file laid over
+it in turn, as ``snakemake --configfile`` does.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 import yaml
 
 from .claims import CLAIMS, TABLE_COLUMNS, ClaimInputError, evaluate_claims, load_table, write_claims
+
+DEFAULT_CONFIG = "config.yaml"
 
 
 def read_thresholds(config_paths: list[str]) -> dict:
@@ -28,7 +33,8 @@ def read_thresholds(config_paths: list[str]) -> dict:
         thresholds.update(config.get("claims") or {})
     missing = sorted({claim.threshold_key for claim in CLAIMS} - set(thresholds))
     if missing:
-        raise ValueError(f"the config files {config_paths} set no claims thresholds {missing}")
+        raise ValueError(f"the config files {config_paths} set no claims thresholds {missing}; run from the "
+                         f"repository (its {DEFAULT_CONFIG} sets them all) or pass --config")
     return thresholds
 
 
@@ -44,8 +50,14 @@ def parse_tables(pairs: list[str]) -> dict[str, str]:
     return tables
 
 
+def config_stack(overlays: list[str] | None) -> list[str]:
+    """``config.yaml`` of the current directory (if there is one), then the overlays in order."""
+    base = [DEFAULT_CONFIG] if Path(DEFAULT_CONFIG).is_file() else []
+    return base + [path for path in overlays or [] if Path(path).resolve() != Path(DEFAULT_CONFIG).resolve()]
+
+
 def cmd_claims(args: argparse.Namespace) -> int:
-    thresholds = read_thresholds(args.config or ["config.yaml"])
+    thresholds = read_thresholds(config_stack(args.config))
     tables = {name: load_table(path, TABLE_COLUMNS[name]) for name, path in parse_tables(args.tables).items()}
     verdict = evaluate_claims(CLAIMS, tables, thresholds)
     if args.out:
@@ -63,7 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     claims.add_argument("tables", nargs="+", metavar="NAME=PATH",
                         help=f"result tables by name: {', '.join(sorted(TABLE_COLUMNS))}")
     claims.add_argument("--config", action="append", default=None, metavar="FILE",
-                        help="config file whose 'claims' section sets the thresholds; repeat it for "
-                             "overlays (later ones win); default: config.yaml")
+                        help="config overlay whose 'claims' section overrides the thresholds of "
+                             "./config.yaml; repeatable, later ones win")
     claims.add_argument("--out", default=None, metavar="PREFIX", help="also write PREFIX.csv and PREFIX.md")
     claims.set_defaults(func=cmd_claims)

@@ -35,8 +35,9 @@ rule dp_run:
         f"{BENCH}/dp/t{{n_users}}/{{method}}_s{{seed}}.tsv"
     threads: DP["threads"]
     resources:
-        # peak memory: about five float64 copies of the t m x d samples (12.4 GB measured at t = 1e5)
-        mem_mb=lambda wc: 1000 + int(wc.n_users) * DP["problem"]["samples"] * DP["problem"]["dim"] * 40 // 10**6,
+        # peak memory: about four float64 copies of the t m x d samples (measured peak RSS over the
+        # 25 paper-grid jobs at t = 1e5: 9.7 GB; this gives 10.6 GB, so two fit in mem_mb=24000)
+        mem_mb=lambda wc: 1000 + int(wc.n_users) * DP["problem"]["samples"] * DP["problem"]["dim"] * 32 // 10**6,
     params:
         cfg=DP,
     wildcard_constraints:
