@@ -53,7 +53,7 @@ def parse_tables(pairs: list[str]) -> dict[str, str]:
 def config_stack(overlays: list[str] | None) -> list[str]:
     """``config.yaml`` of the current directory (if there is one), then the overlays in order."""
     base = [DEFAULT_CONFIG] if Path(DEFAULT_CONFIG).is_file() else []
-    return base + [path for path in overlays or [] if Path(path).resolve() != Path(DEFAULT_CONFIG).resolve()]
+    return base + list(overlays or [])
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
