@@ -34,7 +34,7 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from bilinrec.als import ALS
+from bilinrec.models.als import ALS
 
 
 def movielens_100k() -> sp.csr_matrix:

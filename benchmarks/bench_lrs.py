@@ -23,8 +23,8 @@ import tracemalloc
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bilinrec.lrs import AMHTLRS
-from bilinrec.lrs.synthetic import make_problem
+from bilinrec.models.lrs import AMHTLRS
+from bilinrec.models.lrs.synthetic import make_problem
 
 
 def gemm_rate(n: int = 2000, repeats: int = 3) -> float:

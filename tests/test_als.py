@@ -7,7 +7,13 @@ import pytest
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from bilinrec.als import ALS, apply_deletions, as_deletions, build_cells, user_history
+from bilinrec.models.als import (
+    ALS,
+    apply_deletions,
+    as_deletions,
+    user_history,
+)
+from bilinrec.models.als.cells import build_cells
 
 
 def random_implicit(n_users=30, n_items=25, density=0.25, seed=0):

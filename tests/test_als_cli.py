@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from bilinrec.als import ALS, apply_deletions
 from bilinrec.cli import main
+from bilinrec.models.als import ALS, apply_deletions
 
 
 @pytest.fixture()

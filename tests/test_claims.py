@@ -4,10 +4,18 @@ loudly on a missing or malformed table."""
 import pandas as pd
 import pytest
 
-from bilinrec.claims import (
-    CLAIMS, FAILS, HOLDS, NOT_MEASURED, ClaimInputError, evaluate_claims, load_table, write_claims,
+from bilinrec.experiments.claims import (
+    CLAIMS,
+    FAILS,
+    HOLDS,
+    NOT_MEASURED,
+    ClaimInputError,
+    claim_b2,
+    claim_b5,
+    evaluate_claims,
+    load_table,
+    write_claims,
 )
-from bilinrec.claims import claim_b2, claim_b5
 
 MODELS = ("original", "retrained", "unlearn_retrain", "naive")
 
@@ -37,9 +45,8 @@ def unlearn_checks(identity=0.0, stationary=True):
 @pytest.fixture
 def thresholds():
     """The default thresholds, as the schema fills them in."""
-    from snakemake.utils import validate
-
     from conftest import ROOT
+    from snakemake.utils import validate
 
     cfg = {}
     validate(cfg, str(ROOT / "workflow/schemas/claims.schema.yaml"))
@@ -120,9 +127,9 @@ def dp_utility(gaps=(0.5, 0.2, 0.05)):
 
 
 def test_cli_evaluates_the_claims_of_the_tables_given(tmp_path, capsys):
-    from bilinrec.cli import main
-
     from conftest import ROOT
+
+    from bilinrec.cli import main
 
     dp_utility().to_csv(tmp_path / "dp.csv", index=False)
     overlay = tmp_path / "strict.yaml"
@@ -142,9 +149,9 @@ def test_cli_evaluates_the_claims_of_the_tables_given(tmp_path, capsys):
                                             ("lrs_dp_utility", "NAME=PATH"),
                                             ("lrs_dp_utility=missing.csv", "missing")])
 def test_cli_rejects_bad_tables_clearly(tmp_path, capsys, table, message):
-    from bilinrec.cli import main
-
     from conftest import ROOT
+
+    from bilinrec.cli import main
 
     assert main(["claims", table, "--config", str(ROOT / "config.yaml")]) == 2
     assert message in capsys.readouterr().err
@@ -154,9 +161,9 @@ def test_cli_lays_config_overlays_over_the_repository_config(tmp_path, monkeypat
     """`--config overlay.yaml` alone works like `snakemake --configfile overlay.yaml`."""
     import shutil
 
-    from bilinrec.cli import main
-
     from conftest import ROOT
+
+    from bilinrec.cli import main
 
     dp_utility().to_csv(tmp_path / "dp.csv", index=False)
     (tmp_path / "strict.yaml").write_text("claims:\n  a3_max_gap: 0.01\n")

@@ -10,9 +10,13 @@ import pytest
 from bilinrec.cli import main
 from bilinrec.data import load_prepared, read_summary
 from bilinrec.data.acquire import ENV_DATA_DIR
-from bilinrec.data.steps import fetch_dataset, prepare_dataset
 from bilinrec.data.testing import write_tiny_ratings
-from bilinrec.data.workflow import checked_datasets, data_config_for, fetch_record
+from bilinrec.experiments.datasets.config import (
+    checked_datasets,
+    data_config_for,
+    fetch_record,
+)
+from bilinrec.experiments.datasets.steps import fetch_dataset, prepare_dataset
 from bilinrec.io import load_npz
 from bilinrec.seeds import derive_seed
 
@@ -124,7 +128,7 @@ def test_workflow_helpers_select_only_what_a_step_depends_on(tiny):
 
 
 def test_local_dir_precedence_explicit_then_env_then_config(tmp_path, monkeypatch):
-    from bilinrec.data import steps
+    from bilinrec.experiments.datasets import steps
 
     seen = []
     monkeypatch.setattr(steps, "fetch", lambda spec, resources, local_dir, **kw: seen.append(local_dir))

@@ -5,10 +5,20 @@ import warnings
 import numpy as np
 import pytest
 
-from bilinrec.lrs import AMHTLRS, SumAggregator, moment_statistics, normal_equation_statistics, prepare_data
-from bilinrec.lrs.amht import _Heads, fit_user_parameters, solve_shared_factor
-from bilinrec.lrs.metrics import normalized_error, subspace_distance
-from bilinrec.lrs.synthetic import make_problem
+from bilinrec.models.lrs import (
+    AMHTLRS,
+    SumAggregator,
+    moment_statistics,
+    normal_equation_statistics,
+    prepare_data,
+)
+from bilinrec.models.lrs.metrics import normalized_error, subspace_distance
+from bilinrec.models.lrs.synthetic import make_problem
+from bilinrec.models.lrs.user_step import (
+    _Heads,
+    fit_user_parameters,
+    solve_shared_factor,
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +46,7 @@ def test_moment_statistics_is_the_sum_of_per_user_contributions(small):
 
 @pytest.mark.parametrize("cache_limit", [0, 10**6], ids=["batched", "cached-user-grams"])
 def test_normal_equation_statistics_match_kronecker_sums(cache_limit, monkeypatch):
-    monkeypatch.setattr("bilinrec.lrs.amht._MAX_GRAM_CACHE_ELEMENTS", cache_limit)
+    monkeypatch.setattr("bilinrec.models.lrs.data._MAX_GRAM_CACHE_ELEMENTS", cache_limit)
     p = make_problem(6, 5, 2, 1, 4, seed=3)
     data = prepare_data(p.X, p.y, p.users)
     assert (data.user_grams() is None) == (cache_limit == 0)

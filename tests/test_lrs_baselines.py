@@ -3,9 +3,14 @@
 import numpy as np
 import pytest
 
-from bilinrec.lrs import baselines as bl
-from bilinrec.lrs.metrics import mse, normalized_error, subspace_distance, support_precision_recall
-from bilinrec.lrs.synthetic import make_problem
+from bilinrec.models.lrs import baselines as bl
+from bilinrec.models.lrs.metrics import (
+    mse,
+    normalized_error,
+    subspace_distance,
+    support_precision_recall,
+)
+from bilinrec.models.lrs.synthetic import make_problem
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,22 @@ import pytest
 from dp_accounting.pld import pld_privacy_accountant
 from dp_accounting.rdp import rdp_privacy_accountant
 
-from bilinrec.lrs.amht import AMHTLRS, moment_statistics, normal_equation_statistics, prepare_data
-from bilinrec.lrs.dp import (
-    ClipBounds,
+from bilinrec.models.lrs import (
+    AMHTLRS,
     DPAMHTLRS,
+    ClipBounds,
     DPGlobalModel,
     GaussianAggregator,
     PrivacyBudget,
     calibrate_noise_multiplier,
     clipped_global_statistics,
     default_clip_bounds,
-    symmetric_gaussian_noise,
+    moment_statistics,
+    normal_equation_statistics,
+    prepare_data,
 )
-from bilinrec.lrs.synthetic import make_problem
+from bilinrec.models.lrs.mechanism import symmetric_gaussian_noise
+from bilinrec.models.lrs.synthetic import make_problem
 
 D, R, K, M = 12, 2, 2, 12
 SCALE = math.sqrt(R + 1.0)  # a-priori RMS of y for w ~ N(0, I_r), |b| ~ 1

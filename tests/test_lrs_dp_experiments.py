@@ -1,4 +1,4 @@
-"""Tests of the privacy-utility experiment driver (bilinrec.lrs.dp_experiments)."""
+"""Tests of the privacy-utility experiment driver (bilinrec.experiments.dp.steps)."""
 
 import json
 import math
@@ -7,7 +7,7 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from bilinrec.lrs.dp_experiments import (
+from bilinrec.experiments.dp.steps import (
     METHODS,
     plot_utility_vs_epsilon,
     plot_utility_vs_users,
@@ -70,7 +70,7 @@ def test_table_and_figures(records):
 @pytest.fixture
 def empty_accounting_cache(monkeypatch):
     """A fresh (empty) per-process accounting memo; the real one is restored after the test."""
-    from bilinrec.lrs import dp
+    from bilinrec.models.lrs import accounting as dp
 
     monkeypatch.setattr(dp, "_NOISE_MULTIPLIERS", {})
     monkeypatch.setattr(dp, "_EPSILONS", {})

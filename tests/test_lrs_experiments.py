@@ -1,16 +1,16 @@
 """Tests of the synthetic experiment drivers, their summaries and figures (tiny grids)."""
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from pathlib import Path
 
+from bilinrec.experiments.lrs import plots
+from bilinrec.experiments.lrs import steps as ex
 from bilinrec.io import read_json
-from bilinrec.lrs import experiments as ex
-from bilinrec.lrs import plots
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "lrs.schema.yaml"
 

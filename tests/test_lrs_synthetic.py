@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bilinrec.lrs.synthetic import make_problem, samples_per_user
+from bilinrec.models.lrs.synthetic import make_problem, samples_per_user
 
 
 def test_same_seed_same_problem_and_different_seed_differs():

@@ -9,17 +9,35 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from bilinrec.als import ALS
-from bilinrec.personalization.evaluation import (
-    activity_bucket, paired_difference, per_user_errors, summarize_errors,
+from bilinrec.experiments.personalization.evaluation import (
+    activity_bucket,
+    paired_difference,
+    per_user_errors,
+    summarize_errors,
 )
-from bilinrec.personalization.experiment import RunSettings, run_personalization
-from bilinrec.personalization.features import fit_item_features, load_features, save_features
-from bilinrec.personalization.methods import (
-    ALSFoldIn, MethodOptions, bytes_per_user, candidates, sparse_pairs,
+from bilinrec.experiments.personalization.experiment import (
+    RunSettings,
+    run_personalization,
 )
-from bilinrec.personalization.protocol import ALL, check_protocol, split_users
-from bilinrec.personalization.report import paired_table, summary_table
+from bilinrec.experiments.personalization.features import (
+    fit_item_features,
+    load_features,
+    save_features,
+)
+from bilinrec.experiments.personalization.methods import (
+    ALSFoldIn,
+    MethodOptions,
+    bytes_per_user,
+    candidates,
+    sparse_pairs,
+)
+from bilinrec.experiments.personalization.protocol import (
+    ALL,
+    check_protocol,
+    split_users,
+)
+from bilinrec.experiments.personalization.report import paired_table, summary_table
+from bilinrec.models.als import ALS
 
 
 def planted_ratings(n_users=120, n_items=150, per_user=(12, 60), rank=3, seed=0):

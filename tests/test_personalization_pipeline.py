@@ -3,11 +3,14 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from bilinrec.io import save_npz
-from bilinrec.personalization.pipeline import features_step, run_step, tables_step
-
 from test_personalization import planted_ratings
+
+from bilinrec.experiments.personalization.steps import (
+    features_step,
+    run_step,
+    tables_step,
+)
+from bilinrec.io import save_npz
 
 CFG = {
     "train_sizes": [5, "all"], "background_fraction": 0.5, "test_fraction": 0.2, "validation_fraction": 0.1,

@@ -3,9 +3,15 @@
 import numpy as np
 import pytest
 
-from bilinrec.personalization.pipeline import human_bytes, storage_step
-from bilinrec.personalization.storage import (
-    LRSSpec, ModelSpec, index_dtype, measure_layout, serialized_nbytes, storage_table, user_layout,
+from bilinrec.experiments.personalization.steps import human_bytes, storage_step
+from bilinrec.experiments.storage.measure import (
+    LRSSpec,
+    ModelSpec,
+    index_dtype,
+    measure_layout,
+    serialized_nbytes,
+    storage_table,
+    user_layout,
 )
 
 

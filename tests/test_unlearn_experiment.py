@@ -3,11 +3,15 @@
 import numpy as np
 import pytest
 
+from bilinrec.experiments.unlearn import plots, steps
+from bilinrec.experiments.unlearn.experiment import (
+    SYNTHETIC,
+    run_experiment,
+    time_to_reach,
+)
+from bilinrec.experiments.unlearn.report import write_checks, write_summary
 from bilinrec.io import load_npz, read_json
 from bilinrec.plotting import savefig
-from bilinrec.unlearn import plots, steps
-from bilinrec.unlearn.experiment import SYNTHETIC, run_experiment, time_to_reach
-from bilinrec.unlearn.report import write_checks, write_summary
 
 CFG = {
     "synthetic": {"n_users": 120, "n_items": 90, "rank": 4, "density": 0.1},

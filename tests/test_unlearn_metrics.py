@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bilinrec.unlearn.metrics import accuracy, auc, jaccard, mse, recommend, similar, top_k
-from bilinrec.unlearn.mia import attack_features, balanced_indices, logistic_attack_auc, threshold_attack_auc
+from bilinrec.experiments.unlearn.metrics import accuracy, auc, jaccard, mse
+from bilinrec.experiments.unlearn.mia import (
+    attack_features,
+    balanced_indices,
+    logistic_attack_auc,
+    threshold_attack_auc,
+)
+from bilinrec.models.als import recommend, similar, top_k
 
 
 def test_auc_hand_values():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bilinrec.unlearn.preprocess import (
+from bilinrec.experiments.unlearn.preprocess import (
     binarize_ratings,
     bm25_weight,
     confidence_matrix,

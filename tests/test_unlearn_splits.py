@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bilinrec.unlearn.splits import STRATEGIES, Cells, holdout_split, remove_cells, select_deletions
+from bilinrec.experiments.unlearn.splits import (
+    STRATEGIES,
+    Cells,
+    holdout_split,
+    remove_cells,
+    select_deletions,
+)
 
 
 def _skewed_binary(seed=0, n_users=200, n_items=150):

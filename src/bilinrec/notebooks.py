@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from .io import atomic_path, write_text
+from bilinrec.io import atomic_path, write_text
 
 
 def execute_notebook(

@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
+from bilinrec.io import atomic_path  # noqa: E402
 
 
 def style_path() -> str:

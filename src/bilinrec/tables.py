@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .io import write_text
+from bilinrec.io import write_text
 
 
 def _digits_for(std: float, significant: int = 2) -> int:

@@ -3,7 +3,7 @@
 # Where a local copy is looked for (BILINREC_DATA_DIR / data.local_dir) is deliberately not a param of
 # fetch_dataset: a verified copy in resources/ must not be fetched again because that location changed.
 
-from bilinrec.data.workflow import checked_datasets, custom_source, data_config_for, fetch_record, seed_for
+from bilinrec.experiments.datasets.config import checked_datasets, custom_source, data_config_for, fetch_record, seed_for
 
 DATASETS = checked_datasets(config)
 

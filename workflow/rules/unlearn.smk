@@ -3,8 +3,8 @@
 # per run (dataset, strategy, fraction, seed): deletions -> retrain (one job per band member)
 # and unlearn -> evaluate; then the summary tables and the notebook with the figures.
 
-from bilinrec.unlearn.experiment import SYNTHETIC
-from bilinrec.unlearn.splits import STRATEGIES
+from bilinrec.experiments.unlearn.experiment import SYNTHETIC
+from bilinrec.experiments.unlearn.splits import STRATEGIES
 
 UNLEARN = config["unlearn"]
 UNLEARN_OUT = f"{RESULTS}/unlearn"

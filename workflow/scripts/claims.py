@@ -2,7 +2,7 @@
 
 import logging
 
-from bilinrec.claims import run_claims
+from bilinrec.experiments.claims import run_claims
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
 verdict = run_claims(dict(snakemake.input.items()), snakemake.params.thresholds,

@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from bilinrec.data.acquire import resolve_local_dir
-from bilinrec.data.steps import fetch_dataset
+from bilinrec.experiments.datasets.steps import fetch_dataset
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 # The local data directory is read here (env BILINREC_DATA_DIR wins over data.local_dir), not passed as a

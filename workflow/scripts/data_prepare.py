@@ -3,7 +3,7 @@
 import logging
 from pathlib import Path
 
-from bilinrec.data.steps import prepare_dataset
+from bilinrec.experiments.datasets.steps import prepare_dataset
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 prepare_dataset(

@@ -2,7 +2,7 @@
 
 import logging
 
-from bilinrec.data.plots import write_overview_table
+from bilinrec.experiments.datasets.plots import write_overview_table
 from bilinrec.io import read_json
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -4,7 +4,7 @@
 import logging
 
 from bilinrec.io import write_json
-from bilinrec.lrs.dp_experiments import precompute_accounting
+from bilinrec.experiments.dp.steps import precompute_accounting
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 cache = precompute_accounting(snakemake.params.cfg)

@@ -6,8 +6,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from bilinrec.io import atomic_path, read_json
-from bilinrec.lrs.dp import load_accounting_cache
-from bilinrec.lrs.dp_experiments import run_dp_method
+from bilinrec.models.lrs import load_accounting_cache
+from bilinrec.experiments.dp.steps import run_dp_method
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 logging.captureWarnings(True)

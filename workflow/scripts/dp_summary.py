@@ -5,7 +5,7 @@ import logging
 import pandas as pd
 
 from bilinrec.io import atomic_path
-from bilinrec.lrs.dp_experiments import utility_table
+from bilinrec.experiments.dp.steps import utility_table
 from bilinrec.tables import write_table
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -5,7 +5,7 @@ import logging
 from threadpoolctl import threadpool_limits
 
 from bilinrec.io import atomic_path
-from bilinrec.lrs.experiments import run_experiment
+from bilinrec.experiments.lrs.steps import run_experiment
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 logging.captureWarnings(True)

@@ -2,7 +2,7 @@
 
 import logging
 
-from bilinrec.lrs.experiments import write_summaries
+from bilinrec.experiments.lrs.steps import write_summaries
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 write_summaries(

@@ -4,7 +4,7 @@ import logging
 
 from threadpoolctl import threadpool_limits
 
-from bilinrec.personalization.pipeline import run_step
+from bilinrec.experiments.personalization.steps import run_step
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s", force=True)
 logging.captureWarnings(True)

@@ -2,7 +2,7 @@
 
 import logging
 
-from bilinrec.personalization.pipeline import tables_step
+from bilinrec.experiments.personalization.steps import tables_step
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s", force=True)
 logging.captureWarnings(True)

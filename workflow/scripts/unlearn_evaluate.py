@@ -4,7 +4,7 @@ import logging
 
 from threadpoolctl import threadpool_limits
 
-from bilinrec.unlearn.steps import evaluate_step
+from bilinrec.experiments.unlearn.steps import evaluate_step
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 wc = snakemake.wildcards

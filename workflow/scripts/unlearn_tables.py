@@ -2,7 +2,7 @@
 
 import logging
 
-from bilinrec.unlearn.report import write_checks, write_summary
+from bilinrec.experiments.unlearn.report import write_checks, write_summary
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 write_summary(list(snakemake.input), snakemake.output.summary[0])

@@ -2,7 +2,7 @@
 
 import logging
 
-from bilinrec.unlearn.steps import unlearn_step
+from bilinrec.experiments.unlearn.steps import unlearn_step
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 unlearn_step(

@@ -7,12 +7,18 @@ Typical use by other parts::
     R = data.to_csr()           # users x items ratings
 """
 
-from .acquire import fetch, resolve_local_dir
-from .errors import AcquisitionError, DataFormatError, VerificationError
-from .parsers import parse_ratings
-from .prepare import Ratings, load_prepared, prepare, read_summary
-from .registry import MOVIELENS, SYNTHETIC, DatasetSpec, RatingsFormat, get_spec
-from .synthetic import GroundTruth, SyntheticConfig, generate
+from bilinrec.data.acquire import fetch, resolve_local_dir
+from bilinrec.data.errors import AcquisitionError, DataFormatError, VerificationError
+from bilinrec.data.parsers import parse_ratings
+from bilinrec.data.prepare import Ratings, load_prepared, prepare, read_summary
+from bilinrec.data.registry import (
+    MOVIELENS,
+    SYNTHETIC,
+    DatasetSpec,
+    RatingsFormat,
+    get_spec,
+)
+from bilinrec.data.synthetic import GroundTruth, SyntheticConfig, generate
 
 __all__ = [
     "AcquisitionError",

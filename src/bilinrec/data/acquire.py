@@ -23,11 +23,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..io import atomic_path, read_json, write_json
-from .errors import AcquisitionError, DataFormatError, VerificationError
-from .extract import safe_extract
-from .parsers import parse_ratings
-from .registry import DatasetSpec
+from bilinrec.data.errors import AcquisitionError, DataFormatError, VerificationError
+from bilinrec.data.extract import safe_extract
+from bilinrec.data.parsers import parse_ratings
+from bilinrec.data.registry import DatasetSpec
+from bilinrec.io import atomic_path, read_json, write_json
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from .errors import DataFormatError, looks_like_html
+from bilinrec.data.errors import DataFormatError, looks_like_html
 
 #: Limits of :func:`safe_extract`; generous for the largest MovieLens archive (ml-25m, ~1.2 GB extracted).
 MAX_TOTAL_BYTES = 8 * 1024**3

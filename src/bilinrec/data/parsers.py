@@ -15,8 +15,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from .errors import DataFormatError, looks_like_html
-from .registry import RatingsFormat
+from bilinrec.data.errors import DataFormatError, looks_like_html
+from bilinrec.data.registry import RatingsFormat
 
 log = logging.getLogger(__name__)
 

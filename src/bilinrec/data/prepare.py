@@ -15,12 +15,12 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from ..io import load_npz, read_json, save_npz, write_json
-from ..seeds import derive_seed
-from .acquire import ratings_file_of
-from .parsers import RawRatings, parse_ratings
-from .registry import SYNTHETIC, DatasetSpec
-from .synthetic import GroundTruth, SyntheticConfig, generate
+from bilinrec.data.acquire import ratings_file_of
+from bilinrec.data.parsers import RawRatings, parse_ratings
+from bilinrec.data.registry import SYNTHETIC, DatasetSpec
+from bilinrec.data.synthetic import GroundTruth, SyntheticConfig, generate
+from bilinrec.io import load_npz, read_json, save_npz, write_json
+from bilinrec.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,48 @@
+"""The ``bilinrec`` command line: ``bilinrec data ...``, ``bilinrec als ...`` and ``bilinrec claims ...``.
+
+Each command group lives next to the code it drives and registers itself here through an
+``add_parser(subparsers)`` function, so the CLI shares its code with the workflow rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from bilinrec import __version__
+
+#: Modules that contribute a command group: each defines ``add_parser(subparsers)``.
+COMMAND_MODULES = ("bilinrec.cli.data", "bilinrec.cli.als", "bilinrec.cli.claims")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bilinrec", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"bilinrec {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"bilinrec: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

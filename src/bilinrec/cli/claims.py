@@ -1,0 +1,88 @@
+"""``bilinrec claims``: the claims verdict from whichever result tables you have.
+
+The workflow's ``claims`` rule needs every table; this command evaluates the claims whose tables
+are given (the rest are ``not measured``), e.g. after running only part of the workflow with a
+config overlay::
+
+    bilinrec claims lrs_dp_utility=results/tables/lrs_dp_utility.csv --config config.paper.yaml
+
+Thresholds come from ``config.yaml`` in the current directory with each ``--config`` file laid over
+it in turn, as ``snakemake --configfile`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from bilinrec.experiments.claims import (
+    CLAIMS,
+    TABLE_COLUMNS,
+    ClaimInputError,
+    evaluate_claims,
+    load_table,
+    write_claims,
+)
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+def read_thresholds(config_paths: list[str]) -> dict:
+    """The ``claims`` section of the config files, later files overriding earlier ones."""
+    thresholds: dict = {}
+    for path in config_paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"--config: {path} does not exist")
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle) or {}
+        thresholds.update(config.get("claims") or {})
+    missing = sorted({claim.threshold_key for claim in CLAIMS} - set(thresholds))
+    if missing:
+        raise ValueError(f"the config files {config_paths} set no claims thresholds {missing}; run from the "
+                         f"repository (its {DEFAULT_CONFIG} sets them all) or pass --config")
+    return thresholds
+
+
+def parse_tables(pairs: list[str]) -> dict[str, str]:
+    tables = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not path:
+            raise ValueError(f"tables are given as NAME=PATH, got {pair!r}")
+        if name not in TABLE_COLUMNS:
+            raise ClaimInputError(f"no claim reads a table {name!r}; known tables: {sorted(TABLE_COLUMNS)}")
+        tables[name] = path
+    return tables
+
+
+def config_stack(overlays: list[str] | None) -> list[str]:
+    """``config.yaml`` of the current directory (if there is one), then the overlays in order."""
+    base = [DEFAULT_CONFIG] if Path(DEFAULT_CONFIG).is_file() else []
+    return base + list(overlays or [])
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    thresholds = read_thresholds(config_stack(args.config))
+    tables = {name: load_table(path, TABLE_COLUMNS[name]) for name, path in parse_tables(args.tables).items()}
+    verdict = evaluate_claims(CLAIMS, tables, thresholds)
+    if args.out:
+        write_claims(verdict, f"{args.out}.csv", f"{args.out}.md")
+    for row in verdict.itertuples(index=False):
+        value = "" if row.value is None or row.value != row.value else f" {row.value:.4g}"
+        print(f"{row.id}: {row.verdict}{value} ({row.detail})")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``claims`` on the ``bilinrec`` command line."""
+    claims = subparsers.add_parser("claims", help="claims verdict from result tables",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    claims.add_argument("tables", nargs="+", metavar="NAME=PATH",
+                        help=f"result tables by name: {', '.join(sorted(TABLE_COLUMNS))}")
+    claims.add_argument("--config", action="append", default=None, metavar="FILE",
+                        help="config overlay whose 'claims' section overrides the thresholds of "
+                             "./config.yaml; repeatable, later ones win")
+    claims.add_argument("--out", default=None, metavar="PREFIX", help="also write PREFIX.csv and PREFIX.md")
+    claims.set_defaults(func=cmd_claims)

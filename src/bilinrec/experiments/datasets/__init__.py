@@ -1,0 +1,1 @@
+"""Workflow part 'datasets' (rules in workflow/rules/datasets.smk)."""

@@ -1,0 +1,1 @@
+"""Workflow part 'dp' (rules in workflow/rules/dp.smk)."""

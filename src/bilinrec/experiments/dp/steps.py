@@ -1,0 +1,299 @@
+"""Privacy-utility experiments of DP-AMHT-LRS on synthetic low-rank + sparse problems.
+
+One run = one (number of users ``t``, seed, method): the problem is drawn once from
+``(seed, t)`` so that every method and every epsilon sees the same users, and the method is
+fit for every target epsilon of the grid. Records are flat dicts (one per epsilon) written
+to ``results/lrs/dp/t<t>/<method>_s<seed>.csv``; :func:`utility_table` summarises them and
+:func:`plot_utility_vs_epsilon` / :func:`plot_utility_vs_users` draw the figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bilinrec.labels import method_color, method_label
+from bilinrec.models.lrs import (
+    AMHTLRS,
+    DPAMHTLRS,
+    DPGlobalModel,
+    PrivacyBudget,
+    accounting_cache,
+    calibrate_noise_multiplier,
+    default_clip_bounds,
+    training_epsilon,
+)
+from bilinrec.models.lrs.baselines import LocalRidge
+from bilinrec.models.lrs.metrics import mse, normalized_error, subspace_distance
+from bilinrec.models.lrs.synthetic import LRSProblem, make_problem
+from bilinrec.seeds import derive_seed
+from bilinrec.tables import display_table, summarize
+
+__all__ = [
+    "DP_METHODS",
+    "METHODS",
+    "METRICS",
+    "parse_epsilon",
+    "precompute_accounting",
+    "plot_utility_vs_epsilon",
+    "plot_utility_vs_users",
+    "response_scale",
+    "run_dp_method",
+    "utility_table",
+]
+
+log = logging.getLogger(__name__)
+
+#: Methods whose fit consumes a privacy budget (one fit per epsilon).
+DP_METHODS = ("dp_amht_lrs", "dp_altmin", "dp_global")
+#: Every method of the experiment: the private ones, local-only (releases nothing) and the
+#: non-private AMHT-LRS reference.
+METHODS = DP_METHODS + ("local", "amht_lrs")
+#: Reported metrics: test MSE on fresh samples, parameter error, subspace distance.
+METRICS = ("test_mse", "error", "subspace_distance")
+METRIC_LABELS = {
+    "test_mse": "test MSE (fresh samples)",
+    "error": r"parameter error $\|\hat\Theta-\Theta^*\|_F/\|\Theta^*\|_F$",
+    "subspace_distance": r"subspace distance $\|(I-\hat U\hat U^\top)U^*\|_2$",
+}
+
+
+def parse_epsilon(value: Any) -> float:
+    """A grid epsilon: a positive number or ``"inf"`` (no privacy)."""
+    eps = float(value)
+    if not eps > 0:
+        raise ValueError(f"epsilon values must be positive or 'inf', got {value!r}")
+    return eps
+
+
+def response_scale(problem_cfg: Mapping[str, Any]) -> float:
+    """A-priori RMS of ``y`` from the generator's public parameters:
+    ``E y^2 = r w_scale^2 + b_scale^2 + noise^2`` for ``x ~ N(0, I_d)``."""
+    return math.sqrt(
+        problem_cfg["rank"] * problem_cfg["w_scale"] ** 2 + problem_cfg["b_scale"] ** 2 + problem_cfg["noise"] ** 2
+    )
+
+
+def make_dp_problem(cfg: Mapping[str, Any], n_users: int, seed: int) -> LRSProblem:
+    """The problem of one (t, seed) cell, shared by every method and epsilon."""
+    p = cfg["problem"]
+    return make_problem(
+        n_users, p["dim"], p["rank"], p["sparsity"], p["samples"], noise=p["noise"],
+        w_scale=p["w_scale"], b_scale=p["b_scale"], seed=derive_seed(seed, "dp", "problem", n_users),
+    )
+
+
+def _test_samples(cfg: Mapping[str, Any], problem: LRSProblem, seed: int):
+    """Fresh samples of a random subset of at most ``test_users`` users."""
+    rng = np.random.default_rng(derive_seed(seed, "dp", "test", problem.n_users))
+    n_eval = min(problem.n_users, int(cfg["test_users"]))
+    users = np.sort(rng.choice(problem.n_users, size=n_eval, replace=False))
+    users = np.repeat(users, int(cfg["n_test"]))
+    X = rng.standard_normal((len(users), problem.dim))
+    y = np.einsum("nd,nd->n", X, problem.theta[users]) + problem.noise * rng.standard_normal(len(users))
+    return X, y, users
+
+
+def _build(method: str, cfg: Mapping[str, Any], n_users: int, epsilon: float, seed: int):
+    p, mech = cfg["problem"], cfg["mechanism"]
+    privacy = PrivacyBudget(epsilon, float(cfg["delta"]))
+    clip = default_clip_bounds(p["dim"], p["samples"], response_scale(p), mech["clip_multiplier"])
+    noise_seed = derive_seed(seed, "dp", "noise", method, n_users, epsilon)
+    if method in ("dp_amht_lrs", "dp_altmin"):
+        return DPAMHTLRS(
+            p["rank"], p["sparsity"] if method == "dp_amht_lrs" else 0, privacy=privacy, clip=clip,
+            max_rounds=mech["max_rounds"], sampling_rate=mech["sampling_rate"],
+            ridge_factor=mech["ridge_factor"], accountant=mech["accountant"], random_state=noise_seed,
+            amht_options=dict(cfg["estimator"]),
+        )
+    if method == "dp_global":
+        return DPGlobalModel(privacy, clip, ridge_factor=mech["ridge_factor"],
+                             sampling_rate=mech["sampling_rate"], accountant=mech["accountant"],
+                             random_state=noise_seed)
+    if method == "local":
+        return LocalRidge(cfg["local_alpha"])
+    if method == "amht_lrs":
+        return AMHTLRS(p["rank"], p["sparsity"], **(dict(cfg["estimator"]) | dict(cfg["reference"])))
+    raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+
+
+def _clipped_summary(model) -> dict[str, float]:
+    fractions = getattr(model, "clipped_fraction_", None)
+    if not fractions:
+        return {}
+    if isinstance(fractions, dict):
+        return {f"clipped_{k}": v for k, v in fractions.items()}
+    keys = sorted({k for release in fractions for k in release})
+    return {f"clipped_{k}": float(np.mean([r[k] for r in fractions if k in r])) for k in keys}
+
+
+def precompute_accounting(cfg: Mapping[str, Any]) -> dict[str, list[dict]]:
+    """Calibrate the noise multiplier, and account the achieved epsilon, of every private
+    (method, epsilon) of the grid once. They depend on neither the seed nor t, so the
+    :func:`bilinrec.models.lrs.load_accounting_cache` records let every run skip the accountant."""
+    for method in cfg["methods"]:
+        if method not in DP_METHODS:
+            continue
+        for epsilon in (parse_epsilon(e) for e in cfg["epsilons"]):
+            model = _build(method, cfg, 0, epsilon, 0)
+            if not model.privacy.is_private:
+                continue
+            schedule = model.release_schedule()
+            sigma = calibrate_noise_multiplier(model.privacy, schedule, model.sampling_rate, model.accountant)
+            training_epsilon(sigma, schedule, model.sampling_rate, model.privacy.delta, model.accountant)
+    return accounting_cache()
+
+
+def run_dp_method(cfg: Mapping[str, Any], n_users: int, seed: int, method: str) -> list[dict]:
+    """Fit ``method`` on the (t, seed) problem for every epsilon of the grid (once for methods
+    that release nothing or are not private) and return one record per fit."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    epsilons = [parse_epsilon(e) for e in cfg["epsilons"]]
+    problem = make_dp_problem(cfg, n_users, seed)
+    X_test, y_test, users_test = _test_samples(cfg, problem, seed)
+    if method in DP_METHODS:
+        grid = epsilons
+    else:  # local-only releases nothing (epsilon 0); the reference is non-private (inf)
+        grid = [0.0 if method == "local" else math.inf]
+    records = []
+    for epsilon in grid:
+        model = _build(method, cfg, problem.n_users, epsilon if epsilon > 0 else math.inf, seed)
+        start = time.perf_counter()
+        model.fit(problem.X, problem.y, problem.users, n_users=problem.n_users)
+        seconds = time.perf_counter() - start
+        theta = model.theta_ if hasattr(model, "theta_") else np.tile(model.coef_, (problem.n_users, 1))
+        predict = model.predict(X_test, users_test)
+        record = {
+            "method": method, "n_users": n_users, "seed": seed, "epsilon": epsilon,
+            "delta": float(cfg["delta"]) if math.isfinite(epsilon) and epsilon > 0 else 0.0,
+            "epsilon_achieved": getattr(model, "epsilon_", epsilon),
+            "noise_multiplier": getattr(model, "noise_multiplier_", 0.0),
+            "test_mse": mse(predict, y_test),
+            "error": normalized_error(theta, problem.theta),
+            "subspace_distance": subspace_distance(model.U_, problem.U) if hasattr(model, "U_") else np.nan,
+            "seconds": seconds,
+        } | _clipped_summary(model)
+        log.info("%s t=%d seed=%d eps=%g: %s", method, n_users, seed, epsilon,
+                 {k: record[k] for k in ("epsilon_achieved", "test_mse", "error", "subspace_distance", "seconds")})
+        records.append(record)
+    return records
+
+
+def utility_table(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean, std and count of every metric per (t, epsilon, method) and its display form."""
+    by = ["n_users", "epsilon", "method"]
+    metrics = list(METRICS) + ["epsilon_achieved"]
+    summary = summarize(records, by, metrics)
+    order = {m: i for i, m in enumerate(METHODS)}
+    summary = summary.sort_values(["n_users", "epsilon", "method"], key=lambda s: s.map(order) if s.name == "method" else s)
+    summary = summary.reset_index(drop=True)
+    shown = display_table(summary, by, METRICS)
+    shown["method"] = shown["method"].map(method_label)
+    shown["epsilon"] = [_epsilon_text(e) for e in summary["epsilon"]]
+    shown["achieved epsilon"] = [
+        "n/a" if not (math.isfinite(e) and e > 0) else f"{e:.3f}" for e in summary["epsilon_achieved_mean"]
+    ]
+    shown = shown.rename(columns={"n_users": "users t", "test_mse": "test MSE",
+                                  "error": "parameter error", "subspace_distance": "subspace distance"})
+    return summary, shown
+
+
+def _epsilon_text(eps: float) -> str:
+    if eps == 0:
+        return "0 (nothing released)"
+    return "∞" if math.isinf(eps) else f"{eps:g}"
+
+
+# --------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------
+def _mean_std(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    return frame.groupby(x)[y].agg(["mean", "std"]).reset_index()
+
+
+def plot_utility_vs_epsilon(records: pd.DataFrame, metrics: Sequence[str] = METRICS):
+    """Rows: metrics; columns: numbers of users; lines: DP methods vs epsilon (mean ± std over
+    seeds), horizontal lines for local-only and the non-private reference. The point at the
+    right edge ("∞") is each DP method without privacy."""
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(records["n_users"].unique())
+    finite = sorted(e for e in records["epsilon"].unique() if 0 < e < math.inf)
+    if not finite:
+        raise ValueError("records hold no finite epsilon to plot")
+    x_inf = finite[-1] * 4  # where the non-private point of each DP method is drawn
+    fig, axes = plt.subplots(len(metrics), len(sizes), figsize=(3.6 * len(sizes), 2.8 * len(metrics)),
+                             sharex=True, squeeze=False)
+    for j, t in enumerate(sizes):
+        at_t = records[records["n_users"] == t]
+        for i, metric in enumerate(metrics):
+            ax = axes[i][j]
+            for method in METHODS:
+                rows = at_t[at_t["method"] == method].dropna(subset=[metric])
+                if rows.empty:
+                    continue
+                color, label = method_color(method), method_label(method)
+                if method in DP_METHODS:
+                    stats = _mean_std(rows.assign(x=rows["epsilon"].replace(math.inf, x_inf)), "x", metric)
+                    ax.errorbar(stats["x"], stats["mean"], yerr=stats["std"].fillna(0), marker="o", ms=3,
+                                capsize=2, color=color, label=label)
+                else:
+                    mean, std = rows[metric].mean(), rows[metric].std()
+                    ax.axhline(mean, color=color, ls="--", lw=1.2, label=label)
+                    if np.isfinite(std):
+                        ax.axhspan(mean - std, mean + std, color=color, alpha=0.15, lw=0)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            if i == 0:
+                ax.set_title(f"t = {t:,} users")
+            if j == 0:
+                ax.set_ylabel(METRIC_LABELS.get(metric, metric), fontsize="small")
+            if i == len(metrics) - 1:
+                ax.set_xticks(finite + [x_inf])
+                ax.set_xticklabels([f"{e:g}" for e in finite] + ["∞"])
+                ax.minorticks_off()
+                ax.set_xlabel(r"privacy budget $\varepsilon$")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def plot_utility_vs_users(records: pd.DataFrame, epsilon: float, metrics: Sequence[str] = METRICS):
+    """One panel per metric: error vs number of users at a fixed ``epsilon`` (DP methods),
+    with local-only and the non-private reference for comparison."""
+    import matplotlib.pyplot as plt
+
+    epsilon = parse_epsilon(epsilon)
+    available = set(records.loc[records["method"].isin(DP_METHODS), "epsilon"])
+    if epsilon not in available:
+        raise ValueError(f"epsilon={epsilon:g} is not in the records (have {sorted(available)})")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.8 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for method in METHODS:
+            rows = records[records["method"] == method]
+            if method in DP_METHODS:
+                rows = rows[rows["epsilon"] == epsilon]
+            rows = rows.dropna(subset=[metric])
+            if rows.empty:
+                continue
+            stats = _mean_std(rows, "n_users", metric)
+            ax.errorbar(stats["n_users"], stats["mean"], yerr=stats["std"].fillna(0), marker="o", ms=3,
+                        capsize=2, color=method_color(method), label=method_label(method),
+                        ls="-" if method in DP_METHODS else "--")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("number of users t")
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric), fontsize="small")
+    axes[0][0].set_title(rf"DP methods at $\varepsilon$ = {epsilon:g}", loc="left", fontsize="small")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, -0.04))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig

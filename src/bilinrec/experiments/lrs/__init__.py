@@ -1,0 +1,1 @@
+"""Workflow part 'lrs' (rules in workflow/rules/lrs.smk)."""

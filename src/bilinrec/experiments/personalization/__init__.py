@@ -1,0 +1,1 @@
+"""Workflow part 'personalization' (rules in workflow/rules/personalization.smk)."""

@@ -1,0 +1,1 @@
+"""Workflow part 'storage' (rules in workflow/rules/storage.smk)."""

@@ -1,0 +1,1 @@
+"""Workflow part 'unlearn' (rules in workflow/rules/unlearn.smk)."""

@@ -1,0 +1,27 @@
+"""ALS for bi-linear recommenders and exact unlearning (Unlearn-ALS).
+
+- :mod:`.model`: the :class:`ALS` estimator (fit, unlearn, predict, save/load);
+- :mod:`.cells`: the stored cells of a problem and input checks;
+- :mod:`.deletions`: deletion sets and the data each unlearning mode trains on;
+- :mod:`.solvers`: the exact batched row solver; :mod:`.cg`: the conjugate-gradient kernel;
+- :mod:`.recommend`: top-k, similar items/users and recommendations from factors.
+"""
+
+from .cells import FEEDBACKS, MODES, SOLVERS
+from .deletions import ModifiedData, apply_deletions, as_deletions, user_history
+from .model import ALS
+from .recommend import recommend, similar, top_k
+
+__all__ = [
+    "ALS",
+    "FEEDBACKS",
+    "MODES",
+    "ModifiedData",
+    "SOLVERS",
+    "apply_deletions",
+    "as_deletions",
+    "recommend",
+    "similar",
+    "top_k",
+    "user_history",
+]

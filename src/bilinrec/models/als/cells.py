@@ -1,0 +1,158 @@
+"""The stored cells of an ALS problem (both orders) and the checks of its input."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from .solvers import RowBatch, plan_rows
+
+log = logging.getLogger(__name__)
+
+FEEDBACKS = ("implicit", "explicit")
+SOLVERS = ("cholesky", "cg")
+MODES = ("retrain", "mask", "naive")
+#: Memory budget (bytes) for one chunk of gathered factors / stacked normal matrices.
+DEFAULT_CHUNK_BYTES = 16 * 2**20
+#: Cache-sized chunks in which the objective's per-cell scores are computed.
+CACHE_CHUNK_BYTES = 4 * 2**20
+MODEL_FORMAT = "bilinrec-als-1"
+
+
+# --------------------------------------------------------------------------------------------
+# Input checking and the cell representation
+# --------------------------------------------------------------------------------------------
+def _as_csr(matrix: Any, name: str, shape: tuple[int, int] | None = None) -> sp.csr_matrix:
+    """Canonical float64 CSR copy of a scipy sparse matrix, with a clear error otherwise."""
+    if not sp.issparse(matrix):
+        raise TypeError(f"{name} must be a scipy sparse matrix, got {type(matrix).__name__}")
+    if matrix.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got {matrix.ndim}-D")
+    csr = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+    if shape is not None and csr.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {csr.shape}, expected {tuple(shape)}")
+    csr.sum_duplicates()
+    csr.sort_indices()
+    if not np.all(np.isfinite(csr.data)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return csr
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Stored cells of one problem in both row-major and column-major order.
+
+    ``conf``/``target`` are per stored cell; ``base`` is the confidence of every unstored cell
+    (1 for implicit feedback, 0 for explicit). ``t_*`` arrays are the item-major (transposed) view.
+    """
+
+    shape: tuple[int, int]
+    base: float
+    indptr: np.ndarray
+    indices: np.ndarray
+    conf: np.ndarray
+    target: np.ndarray
+    t_indptr: np.ndarray
+    t_indices: np.ndarray
+    t_conf: np.ndarray
+    t_target: np.ndarray
+    #: Cached padded layouts of all rows, keyed by (axis, width, dtype, budget): data-only, reused
+    #: by every sweep.
+    plans: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def csr(self, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr, indices, conf, target) of the cells by user (axis 0) or by item (axis 1)."""
+        if axis == 0:
+            return self.indptr, self.indices, self.conf, self.target
+        return self.t_indptr, self.t_indices, self.t_conf, self.t_target
+
+    def plan(self, axis: int, rows: np.ndarray | None, width: int, dtype: Any, budget: int) -> list["RowBatch"]:
+        """Padded row batches of users (axis 0) or items (axis 1); all rows (cached) if ``rows`` is None."""
+        arrays = self.csr(axis)
+        if rows is not None:
+            return plan_rows(rows, *arrays, self.base, width, dtype, budget)
+        key = (axis, width, np.dtype(dtype).name, budget)
+        if key not in self.plans:
+            self.plans[key] = plan_rows(np.arange(self.shape[axis]), *arrays, self.base, width, dtype, budget)
+        return self.plans[key]
+
+    @property
+    def rows(self) -> np.ndarray:
+        return np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+
+    def counts(self, axis: int) -> np.ndarray:
+        """Number of cells with positive confidence per user (axis 0) or per item (axis 1)."""
+        if axis == 0:
+            rows, weights = self.rows, self.conf
+        else:
+            rows, weights = np.repeat(np.arange(self.shape[1]), np.diff(self.t_indptr)), self.t_conf
+        return np.bincount(rows[weights > 0], minlength=self.shape[axis]).astype(np.float64)
+
+
+def build_cells(
+    C: Any,
+    feedback: str = "implicit",
+    mask: Any = None,
+    negatives: Any = None,
+) -> Cells:
+    """Validate ``C`` (+ optional ``mask``/``negatives``) and build the :class:`Cells` of the problem."""
+    _check_choice(feedback, FEEDBACKS, "feedback")
+    C = _as_csr(C, "C")
+    if feedback == "implicit" and C.nnz and C.data.min() <= 0:
+        raise ValueError(
+            "C contains zero or negative confidences; confidences must be > 0 "
+            "(give cells of confidence 0 in mask=, confident negatives in negatives=)"
+        )
+    parts = [(C, np.ones_like(C.data) if feedback == "explicit" else C.data,
+              C.data if feedback == "explicit" else np.ones_like(C.data))]
+    if mask is not None:
+        M = _as_csr(mask, "mask", C.shape)
+        M.data[:] = 1.0  # only the pattern matters
+        parts.append((M, np.zeros(M.nnz), np.zeros(M.nnz)))
+    if negatives is not None:
+        N = _as_csr(negatives, "negatives", C.shape)
+        if N.nnz and N.data.min() <= 0:
+            raise ValueError("negatives contains zero or negative confidences; they must be > 0")
+        parts.append((N, N.data, np.zeros(N.nnz)))
+    rows = np.concatenate([np.repeat(np.arange(C.shape[0]), np.diff(m.indptr)) for m, _, _ in parts])
+    cols = np.concatenate([m.indices for m, _, _ in parts]).astype(np.int64)
+    conf = np.concatenate([c for _, c, _ in parts])
+    target = np.concatenate([t for _, _, t in parts])
+    n_users, n_items = C.shape
+    if len(parts) > 1:  # a single canonical CSR is already in (row, col) order
+        order = np.lexsort((cols, rows))
+        rows, cols, conf, target = rows[order], cols[order], conf[order], target[order]
+        dup = (np.diff(rows) == 0) & (np.diff(cols) == 0)
+        if dup.any():
+            k = int(np.flatnonzero(dup)[0])
+            raise ValueError(
+                f"C, mask and negatives must not share cells; cell ({rows[k]}, {cols[k]}) is given twice"
+            )
+    t_order = np.argsort(cols, kind="stable")  # rows stay sorted within each column
+    return Cells(
+        shape=(n_users, n_items),
+        base=1.0 if feedback == "implicit" else 0.0,
+        indptr=_indptr(rows, n_users),
+        indices=cols,
+        conf=conf,
+        target=target,
+        t_indptr=_indptr(cols[t_order], n_items),
+        t_indices=rows[t_order],
+        t_conf=conf[t_order],
+        t_target=target[t_order],
+    )
+
+
+def _indptr(sorted_rows: np.ndarray, n: int) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(np.bincount(sorted_rows, minlength=n))]).astype(np.int64)
+
+
+def _check_choice(value: str, choices: Sequence[str], name: str) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+
+

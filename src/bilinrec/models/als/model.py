@@ -1,0 +1,524 @@
+"""Alternating least squares for bi-linear recommenders, and exact unlearning (Unlearn-ALS).
+
+Cells of a users x items matrix carry a confidence ``c`` (weight in the loss) and a target ``p``:
+
+* **implicit feedback** (Hu, Koren & Volinsky 2008) minimises, over *all* cells,
+  ``sum c_ui (p_ui - x_u . y_i)^2 + lambda (|X|^2 + |Y|^2)``. The input CSR matrix ``C`` stores the
+  confidence of each observed cell (target 1); unstored cells have ``c = 1, p = 0`` -- the convention
+  of the ``implicit`` library, so data and factors interchange with it.
+* **explicit feedback** minimises ``sum over observed (r_ui - x_u . y_i)^2`` plus L2 regularisation;
+  optionally with a global mean and user/item biases (``r_ui - mu - b_u - b_i - x_u . y_i``) and
+  ALS-WR count-scaled regularisation; ``C`` stores the ratings.
+
+Two further kinds of cell are given as separate sparse matrices, never as stored values of ``C``
+(an explicitly stored 0 does not survive most scipy operations):
+
+* ``mask``: cells with confidence 0 -- no influence at all ("block influence");
+* ``negatives``: cells with target 0 and the stored confidence ("confident negatives").
+
+:func:`apply_deletions` turns a deletion set into these matrices for the three unlearning modes, and
+:meth:`ALS.unlearn` runs warm-started exact ALS on the modified objective::
+
+    model = ALS(factors=100, regularization=0.01, seed=seed).fit(C, iterations=150)
+    forgotten = model.unlearn(C, pairs, mode="retrain", max_iterations=10)     # new model
+    data = apply_deletions(C, pairs, "retrain")                                # the reference:
+    retrained = ALS(factors=100, seed=seed).fit(data.C, mask=data.mask, negatives=data.negatives)"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ...io import load_npz, save_npz
+from .cells import (
+    CACHE_CHUNK_BYTES,
+    DEFAULT_CHUNK_BYTES,
+    FEEDBACKS,
+    MODEL_FORMAT,
+    MODES,
+    SOLVERS,
+    Cells,
+    _check_choice,
+    build_cells,
+    log,
+)
+from .deletions import apply_deletions, as_deletions
+from .solvers import solve_rows
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+class ALS:
+    """Bi-linear recommender trained by alternating least squares, with exact unlearning.
+
+    Parameters
+    ----------
+    factors : latent dimension.
+    regularization : L2 weight ``lambda`` on user and item factors (and biases).
+    feedback : ``"implicit"`` (confidence-weighted loss over all cells) or ``"explicit"``
+        (squared error on observed ratings only).
+    solver : ``"cholesky"`` (exact batched solve, the default) or ``"cg"`` (``cg_steps``
+        conjugate-gradient steps per row and half-sweep, warm-started; as in ``implicit``; a
+        Numba kernel, compiled on first use and cached on disk).
+    dtype : ``np.float64`` or ``np.float32`` for factors and solves (objectives use float64).
+    seed : seed of the random initial factors (uniform on [0, 0.01), as in ``implicit``).
+    use_bias : explicit feedback only: learn a global mean and user/item biases.
+    scale_regularization : multiply ``lambda`` by each row's number of observed cells (ALS-WR).
+    num_threads : worker threads over row batches (``cg``: over rows) during fit/unlearn, each
+        with single-threaded BLAS (results do not depend on it); ``None``: one worker, BLAS
+        threads as configured.
+    chunk_bytes : memory budget of one batch of gathered factors / normal matrices.
+    """
+
+    def __init__(
+        self,
+        factors: int = 100,
+        regularization: float = 0.01,
+        feedback: str = "implicit",
+        solver: str = "cholesky",
+        cg_steps: int = 3,
+        dtype: Any = np.float64,
+        seed: int = 0,
+        use_bias: bool = False,
+        scale_regularization: bool = False,
+        num_threads: int | None = None,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    ):
+        if isinstance(factors, bool) or not isinstance(factors, (int, np.integer)) or factors < 1:
+            raise ValueError(f"factors must be a positive integer, got {factors!r}")
+        if not np.isfinite(regularization) or regularization < 0:
+            raise ValueError(f"regularization must be a finite number >= 0, got {regularization!r}")
+        _check_choice(feedback, FEEDBACKS, "feedback")
+        _check_choice(solver, SOLVERS, "solver")
+        if isinstance(cg_steps, bool) or not isinstance(cg_steps, (int, np.integer)) or cg_steps < 1:
+            raise ValueError(f"cg_steps must be a positive integer, got {cg_steps!r}")
+        if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+        if use_bias and feedback != "explicit":
+            raise ValueError("use_bias is only available with feedback='explicit'")
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+        self.factors = int(factors)
+        self.regularization = float(regularization)
+        self.feedback = feedback
+        self.solver = solver
+        self.cg_steps = int(cg_steps)
+        self.dtype = np.dtype(dtype)
+        self.seed = int(seed)
+        self.use_bias = bool(use_bias)
+        self.scale_regularization = bool(scale_regularization)
+        self.num_threads = num_threads
+        self.chunk_bytes = int(chunk_bytes)
+        self.user_factors: np.ndarray | None = None
+        self.item_factors: np.ndarray | None = None
+        self.user_bias_: np.ndarray | None = None
+        self.item_bias_: np.ndarray | None = None
+        self.global_mean_: float = 0.0
+        self.history_: list[dict[str, Any]] = []
+        #: Full sweeps of the training that produced the factors, and their mean wall time.
+        self.train_iterations_: int = 0
+        self.sweep_seconds_: float = float("nan")
+
+    # -- configuration -------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-serialisable)."""
+        return {
+            "factors": self.factors,
+            "regularization": self.regularization,
+            "feedback": self.feedback,
+            "solver": self.solver,
+            "cg_steps": self.cg_steps,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+            "use_bias": self.use_bias,
+            "scale_regularization": self.scale_regularization,
+            "num_threads": self.num_threads,
+            "chunk_bytes": self.chunk_bytes,
+        }
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"ALS({args})"
+
+    @property
+    def user_factors_(self) -> np.ndarray | None:
+        return self.user_factors
+
+    @property
+    def item_factors_(self) -> np.ndarray | None:
+        return self.item_factors
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.user_factors is not None and self.item_factors is not None
+
+    @classmethod
+    def from_factors(
+        cls,
+        user_factors: np.ndarray,
+        item_factors: np.ndarray,
+        *,
+        user_bias: np.ndarray | None = None,
+        item_bias: np.ndarray | None = None,
+        global_mean: float = 0.0,
+        train_iterations: int = 0,
+        sweep_seconds: float = float("nan"),
+        **params: Any,
+    ) -> "ALS":
+        """A model holding given factors (e.g. from an ``implicit`` model), ready to unlearn.
+
+        ``params`` are constructor arguments; ``factors`` and ``dtype`` default to the factors'.
+        """
+        U, V = np.asarray(user_factors), np.asarray(item_factors)
+        for name, F in (("user_factors", U), ("item_factors", V)):
+            if F.ndim != 2 or not np.issubdtype(F.dtype, np.floating) or not np.all(np.isfinite(F)):
+                raise ValueError(f"{name} must be a finite 2-D float array, got {F.dtype} {F.shape}")
+        if U.shape[1] != V.shape[1]:
+            raise ValueError(
+                f"user_factors and item_factors differ in width ({U.shape[1]} vs {V.shape[1]})"
+            )
+        params.setdefault("factors", U.shape[1])
+        params.setdefault("dtype", U.dtype if U.dtype in (np.float32, np.float64) else np.float64)
+        model = cls(**params)
+        if model.factors != U.shape[1]:
+            raise ValueError(f"factors={model.factors} does not match the factors' width {U.shape[1]}")
+        model.user_factors = np.array(U, dtype=model.dtype)
+        model.item_factors = np.array(V, dtype=model.dtype)
+        if model.use_bias:
+            model.user_bias_ = _bias(user_bias, U.shape[0], "user_bias", model.dtype)
+            model.item_bias_ = _bias(item_bias, V.shape[0], "item_bias", model.dtype)
+            model.global_mean_ = float(global_mean)
+        elif user_bias is not None or item_bias is not None:
+            raise ValueError("user_bias/item_bias need use_bias=True (and feedback='explicit')")
+        model.train_iterations_ = int(train_iterations)
+        model.sweep_seconds_ = float(sweep_seconds)
+        return model
+
+    def copy(self) -> "ALS":
+        """A deep copy (factors, biases, history)."""
+        model = type(self)(**self.get_params())
+        for name in ("user_factors", "item_factors", "user_bias_", "item_bias_"):
+            value = getattr(self, name)
+            setattr(model, name, None if value is None else value.copy())
+        model.global_mean_ = self.global_mean_
+        model.history_ = [dict(rec) for rec in self.history_]
+        model.train_iterations_ = self.train_iterations_
+        model.sweep_seconds_ = self.sweep_seconds_
+        return model
+
+    # -- training ------------------------------------------------------------------------
+    def fit(
+        self,
+        C: Any,
+        iterations: int = 15,
+        tol: float = 0.0,
+        callback: Callable[["ALS", dict[str, Any]], Mapping[str, Any] | None] | None = None,
+        show_progress: bool = False,
+        *,
+        mask: Any = None,
+        negatives: Any = None,
+        warm_start: bool = False,
+    ) -> "ALS":
+        """Train on ``C`` (users x items CSR of confidences, or ratings for explicit feedback).
+
+        Runs full sweeps (users, then items) until ``iterations`` sweeps are done or the relative
+        objective change of a sweep falls below ``tol``. ``warm_start=True`` starts from the
+        current factors instead of random ones. ``callback(model, record)`` is called after every
+        sweep; a returned mapping (e.g. ``{"test_auc": ...}``) is added to that sweep's record.
+        ``history_`` holds one record per sweep (plus record 0, phase ``"start"``: the starting
+        point) with ``iteration``, ``phase``, ``objective``, ``rel_change`` (None at the start),
+        ``seconds`` (the sweep alone) and ``elapsed`` (since the start, objectives included).
+        """
+        _check_iterations(iterations, "iterations")
+        _check_tol(tol)
+        cells = build_cells(C, self.feedback, mask, negatives)
+        if warm_start:
+            self._check_factors(cells.shape)
+        else:
+            self._init_factors(cells.shape)
+        if self.use_bias:
+            self.global_mean_ = _weighted_mean(cells)
+        self.history_ = []
+        with self._threads():
+            self._iterate(cells, iterations, tol, callback, show_progress, desc="ALS fit")
+        sweeps = [r["seconds"] for r in self.history_ if r.get("phase") == "sweep"]
+        self.train_iterations_ = len(sweeps)
+        self.sweep_seconds_ = float(np.mean(sweeps)) if sweeps else float("nan")
+        return self
+
+    def unlearn(
+        self,
+        C: Any,
+        deletions: Any,
+        mode: str = "retrain",
+        max_iterations: int = 10,
+        tol: float = 0.0,
+        callback: Callable[["ALS", dict[str, Any]], Mapping[str, Any] | None] | None = None,
+        show_progress: bool = False,
+        *,
+        mask: Any = None,
+        negatives: Any = None,
+        local_update: bool = True,
+    ) -> "ALS":
+        """Forget ``deletions`` from a model trained on ``C``: a NEW model; ``self``/``C`` unchanged.
+
+        The data are modified as :func:`apply_deletions` does for ``mode``; then exact ALS runs
+        warm-started from the current factors on the modified objective. With ``local_update``
+        the rows whose normal equations changed are solved first (the deleted cells' users, then
+        their items: history phase ``"local"``), followed by up to ``max_iterations`` full sweeps
+        (stopping early when the relative objective change is below ``tol``). The solver is always
+        exact (Cholesky), whatever ``self.solver``. ``history_`` of the result starts with the
+        objective of the original factors on the modified data.
+        """
+        _check_iterations(max_iterations, "max_iterations")
+        _check_tol(tol)
+        if not self.is_fitted:
+            raise RuntimeError("unlearn needs a fitted model (fit it or use ALS.from_factors)")
+        _check_choice(mode, MODES, "mode")
+        data = apply_deletions(C, deletions, mode, feedback=self.feedback, mask=mask, negatives=negatives)
+        pairs = as_deletions(deletions, data.C.shape)
+        model = self.copy()
+        model.solver = "cholesky"
+        cells = build_cells(data.C, self.feedback, data.mask, data.negatives)
+        model._check_factors(cells.shape)
+        model.history_ = []
+        if len(pairs) == 0:
+            msg = "unlearn: empty deletion set; returning an unchanged copy of the model"
+            warnings.warn(msg, stacklevel=2)
+            log.warning(msg)
+            model.history_ = [model._record(cells, 0, "start", 0.0, 0.0, None)]
+            return model
+        if model.use_bias:
+            model.global_mean_ = _weighted_mean(cells)
+        local = (np.unique(pairs[:, 0]), np.unique(pairs[:, 1])) if local_update else None
+        with model._threads():
+            model._iterate(cells, max_iterations, tol, callback, show_progress, desc=f"unlearn ({mode})",
+                           local=local)
+        model.solver = self.solver
+        return model
+
+    def _iterate(self, cells, iterations, tol, callback, show_progress, desc, local=None):
+        from tqdm.auto import tqdm
+
+        start = time.perf_counter()
+        record = self._record(cells, 0, "start", 0.0, 0.0, None)
+        self.history_.append(record)
+        previous = record["objective"]
+        if local is not None:
+            t0 = time.perf_counter()
+            self._half_sweep(cells, users=local[0])
+            self._half_sweep(cells, items=local[1])
+            record = self._record(cells, 0, "local", time.perf_counter() - t0,
+                                  time.perf_counter() - start, previous)
+            self.history_.append(record)
+            previous = record["objective"]
+        bar = tqdm(range(1, iterations + 1), desc=desc, disable=not show_progress, leave=False)
+        for it in bar:
+            t0 = time.perf_counter()
+            self._half_sweep(cells, users=slice(None))
+            self._half_sweep(cells, items=slice(None))
+            seconds = time.perf_counter() - t0
+            record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
+            if callback is not None:
+                extra = callback(self, record)
+                if extra:
+                    record.update(extra)
+            self.history_.append(record)
+            bar.set_postfix(objective=f"{record['objective']:.6g}", rel=f"{record['rel_change']:.2e}")
+            previous = record["objective"]
+            if record["rel_change"] < tol:
+                break
+        bar.close()
+
+    def _record(self, cells, iteration, phase, seconds, elapsed, previous):
+        objective = self._objective(cells)
+        rel = None if previous is None else abs(previous - objective) / max(abs(previous), 1e-300)
+        return {"iteration": iteration, "phase": phase, "objective": objective, "rel_change": rel,
+                "seconds": seconds, "elapsed": elapsed}
+
+    def _half_sweep(self, cells: Cells, users: Any = None, items: Any = None) -> None:
+        """Re-solve all (``slice(None)``) or the given users' (or items') rows, the other side fixed."""
+        axis = 0 if users is not None else 1
+        which = users if axis == 0 else items
+        rows = None if isinstance(which, slice) else np.asarray(which, dtype=np.int64)
+        own, other = (self.user_factors, self.item_factors) if axis == 0 else (self.item_factors, self.user_factors)
+        reg = self._reg(cells, axis)
+        workers = self.num_threads or 1
+
+        def solve(own, other, target_shift=None):
+            if self.solver == "cg":
+                from .cg import (
+                    cg_solve_rows,  # compiles on first use (cached on disk)
+                )
+
+                cg_rows = np.arange(cells.shape[axis]) if rows is None else rows
+                cg_solve_rows(own, cg_rows, cells.csr(axis), other, cells.base, reg, self.cg_steps,
+                              target_shift, workers)
+            else:
+                batches = cells.plan(axis, rows, own.shape[1], self.dtype, self.chunk_bytes)
+                solve_rows(own, batches, other, cells.base, reg, target_shift, workers)
+
+        if not self.use_bias:
+            solve(own, other)
+            return
+        # biases: solve [x_u, b_u] against [y_i, 1] with targets r - mu - b_i
+        own_bias = self.user_bias_ if axis == 0 else self.item_bias_
+        other_bias = self.item_bias_ if axis == 0 else self.user_bias_
+        ext_other = np.column_stack([other, np.ones(other.shape[0], self.dtype)])
+        ext_own = np.column_stack([own, own_bias])
+        solve(ext_own, ext_other, self.global_mean_ + other_bias)
+        own[:] = ext_own[:, :-1]
+        own_bias[:] = ext_own[:, -1]
+
+    def _reg(self, cells: Cells, axis: int) -> np.ndarray:
+        n = cells.shape[axis]
+        if not self.scale_regularization:
+            return np.full(n, self.regularization)
+        return self.regularization * np.maximum(cells.counts(axis), 1.0)
+
+    # -- objective and prediction ---------------------------------------------------------
+    def objective(self, C: Any, *, mask: Any = None, negatives: Any = None) -> float:
+        """The training objective (float64) of the current factors on ``C`` (+ mask/negatives)."""
+        cells = build_cells(C, self.feedback, mask, negatives)
+        self._check_factors(cells.shape)
+        return self._objective(cells)
+
+    def _objective(self, cells: Cells) -> float:
+        X = self.user_factors.astype(np.float64)
+        Y = self.item_factors.astype(np.float64)
+        total = 0.0
+        if cells.base:
+            total += cells.base * float(np.sum((X.T @ X) * (Y.T @ Y)))
+        rows = cells.rows
+        pred = self._predict_pairs(rows, cells.indices)
+        total += float(np.sum(cells.conf * (cells.target - pred) ** 2 - cells.base * pred**2))
+        reg_u, reg_i = self._reg(cells, 0), self._reg(cells, 1)
+        sq_u, sq_i = np.sum(X**2, axis=1), np.sum(Y**2, axis=1)
+        if self.use_bias:
+            sq_u = sq_u + self.user_bias_.astype(np.float64) ** 2
+            sq_i = sq_i + self.item_bias_.astype(np.float64) ** 2
+        return total + float(reg_u @ sq_u + reg_i @ sq_i)
+
+    def predict(self, users: Any, items: Any) -> np.ndarray:
+        """Scores (float64) of the (user, item) pairs ``zip(users, items)``."""
+        if not self.is_fitted:
+            raise RuntimeError("predict needs a fitted model")
+        users, items = np.asarray(users), np.asarray(items)
+        if users.shape != items.shape:
+            raise ValueError(f"users and items must have the same shape, got {users.shape} and {items.shape}")
+        for name, ids, n in (("users", users, self.user_factors.shape[0]),
+                             ("items", items, self.item_factors.shape[0])):
+            if ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() >= n):
+                raise ValueError(f"{name} must be integer ids in [0, {n})")
+        flat = self._predict_pairs(users.ravel().astype(np.int64), items.ravel().astype(np.int64))
+        return flat.reshape(users.shape)
+
+    def _predict_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Float64 scores of (user, item) pairs, in chunks of bounded memory."""
+        X = self.user_factors.astype(np.float64, copy=False)
+        Y = self.item_factors.astype(np.float64, copy=False)
+        out = np.empty(users.size, dtype=np.float64)
+        step = max(1, min(self.chunk_bytes, CACHE_CHUNK_BYTES) // (16 * self.factors))
+        for s in range(0, users.size, step):
+            out[s:s + step] = np.einsum("nk,nk->n", np.take(X, users[s:s + step], axis=0),
+                                        np.take(Y, items[s:s + step], axis=0))
+        if self.use_bias:
+            out += self.global_mean_ + self.user_bias_[users] + self.item_bias_[items]
+        return out
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, path: Any) -> None:
+        """Write the model to ``path`` (``.npz``, no pickles): factors, biases, parameters, history."""
+        if not self.is_fitted:
+            raise RuntimeError("save needs a fitted model")
+        meta = {
+            "format": MODEL_FORMAT,
+            "params": self.get_params(),
+            "global_mean": self.global_mean_,
+            "train_iterations": self.train_iterations_,
+            "sweep_seconds": None if np.isnan(self.sweep_seconds_) else self.sweep_seconds_,
+            "history": self.history_,
+        }
+        arrays = {"user_factors": self.user_factors, "item_factors": self.item_factors,
+                  "meta": np.array(json.dumps(meta, allow_nan=True, default=float))}
+        if self.use_bias:
+            arrays.update(user_bias=self.user_bias_, item_bias=self.item_bias_)
+        save_npz(path, **arrays)
+
+    @classmethod
+    def load(cls, path: Any) -> "ALS":
+        """Read a model written by :meth:`save`."""
+        arrays = load_npz(path)
+        if "meta" not in arrays:
+            raise ValueError(f"{path}: not an ALS model file (no 'meta' entry)")
+        meta = json.loads(str(arrays["meta"]))
+        if meta.get("format") != MODEL_FORMAT:
+            raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
+        params = dict(meta["params"])
+        params["dtype"] = np.dtype(params["dtype"])
+        sweep = meta.get("sweep_seconds")
+        model = cls.from_factors(
+            arrays["user_factors"], arrays["item_factors"],
+            user_bias=arrays.get("user_bias"), item_bias=arrays.get("item_bias"),
+            global_mean=meta.get("global_mean", 0.0), train_iterations=meta.get("train_iterations", 0),
+            sweep_seconds=float("nan") if sweep is None else sweep, **params,
+        )
+        model.history_ = meta.get("history", [])
+        return model
+
+    # -- helpers --------------------------------------------------------------------------
+    def _init_factors(self, shape: tuple[int, int]) -> None:
+        rng = np.random.default_rng(self.seed)
+        self.user_factors = (rng.random((shape[0], self.factors)) * 0.01).astype(self.dtype)
+        self.item_factors = (rng.random((shape[1], self.factors)) * 0.01).astype(self.dtype)
+        if self.use_bias:
+            self.user_bias_ = np.zeros(shape[0], self.dtype)
+            self.item_bias_ = np.zeros(shape[1], self.dtype)
+
+    def _check_factors(self, shape: tuple[int, int]) -> None:
+        if not self.is_fitted:
+            raise RuntimeError("the model has no factors yet (fit it or use ALS.from_factors)")
+        if self.user_factors.shape[0] != shape[0] or self.item_factors.shape[0] != shape[1]:
+            raise ValueError(
+                f"C has shape {shape} but the model has {self.user_factors.shape[0]} users and "
+                f"{self.item_factors.shape[0]} items"
+            )
+
+    def _threads(self):
+        """Single-threaded BLAS while fitting when ``num_threads`` is set (the batches run in parallel)."""
+        from contextlib import nullcontext
+
+        if self.num_threads is None:
+            return nullcontext()
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=1, user_api="blas")
+
+
+def _weighted_mean(cells: Cells) -> float:
+    weight = cells.conf.sum()
+    return float(cells.conf @ cells.target / weight) if weight > 0 else 0.0
+
+
+def _bias(value: Any, n: int, name: str, dtype: np.dtype) -> np.ndarray:
+    if value is None:
+        return np.zeros(n, dtype)
+    arr = np.asarray(value, dtype=dtype)
+    if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be a finite array of shape ({n},), got {arr.shape}")
+    return arr.copy()
+
+
+def _check_iterations(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def _check_tol(tol: Any) -> None:
+    if not np.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")

@@ -1,0 +1,63 @@
+"""AMHT-LRS: every user's parameters are a shared low-rank part plus a user-specific sparse part.
+
+- :mod:`.amht`: the :class:`AMHTLRS` estimator; :mod:`.data`, :mod:`.statistics`,
+  :mod:`.user_step`: its data layout, shared statistics (the aggregator hook) and per-user step;
+- :mod:`.baselines`: low-rank-only, sparse-only, global, local, fine-tuning and oracle baselines;
+- :mod:`.dp`: :class:`DPAMHTLRS` and :class:`DPGlobalModel`; :mod:`.mechanism`: clipping and noise;
+  :mod:`.accounting`: budgets and calibration with dp-accounting;
+- :mod:`.synthetic`: realizable synthetic problems; :mod:`.metrics`: parameter-recovery metrics.
+"""
+
+from .accounting import (
+    PrivacyBudget,
+    accounting_cache,
+    calibrate_noise_multiplier,
+    compute_epsilon,
+    load_accounting_cache,
+    release_event,
+    training_epsilon,
+    training_event,
+)
+from .amht import AMHTLRS, UserFit
+from .data import LRSData, prepare_data
+from .dp import DPAMHTLRS, DPGlobalModel, clipped_global_statistics
+from .mechanism import (
+    ClipBounds,
+    GaussianAggregator,
+    default_clip_bounds,
+    segment_gram_norms,
+)
+from .statistics import (
+    MomentStatistics,
+    NormalEquationStatistics,
+    SumAggregator,
+    moment_statistics,
+    normal_equation_statistics,
+)
+
+__all__ = [
+    "AMHTLRS",
+    "ClipBounds",
+    "DPAMHTLRS",
+    "DPGlobalModel",
+    "GaussianAggregator",
+    "LRSData",
+    "MomentStatistics",
+    "NormalEquationStatistics",
+    "PrivacyBudget",
+    "SumAggregator",
+    "UserFit",
+    "accounting_cache",
+    "calibrate_noise_multiplier",
+    "clipped_global_statistics",
+    "compute_epsilon",
+    "default_clip_bounds",
+    "load_accounting_cache",
+    "moment_statistics",
+    "normal_equation_statistics",
+    "prepare_data",
+    "release_event",
+    "segment_gram_norms",
+    "training_epsilon",
+    "training_event",
+]

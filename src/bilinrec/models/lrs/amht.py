@@ -1,0 +1,347 @@
+"""AMHT-LRS: alternating minimisation with hard thresholding for low-rank + sparse users.
+
+Model (Paper A, linear setting): user ``i`` has parameters ``theta_i = U w_i + b_i`` with a
+shared orthonormal ``U`` (d x r), a user head ``w_i`` (r) and a user-specific ``b_i`` with at
+most ``k`` non-zeros; sample ``j`` of user ``i`` is ``y_ij = <x_ij, theta_i> + noise``.
+
+Shared statistics and the aggregator hook (used by the private variant, ``bilinrec.models.lrs.dp``)
+--------------------------------------------------------------------------------------------
+Only two quantities combine data of different users. Each is a sum of per-user
+contributions, built by exactly one function and combined by an *aggregator*:
+
+1. Initialisation moment ``M = sum_i C_i`` with ``C_i = sum_j y_ij^2 x_ij x_ij^T`` (d x d),
+   built by :func:`moment_statistics` -> :class:`MomentStatistics`.
+   ``U0`` = top-``r`` eigenvectors of the aggregated ``M``.
+2. U-step normal equations ``A vec(U) = b`` (``vec`` stacks columns, size ``d r``) with
+   ``A = sum_i A_i``, ``A_i = (w_i w_i^T) kron (X_i^T X_i)`` and
+   ``b = sum_i b_i``, ``b_i = w_i kron X_i^T (y_i - X_i b_i)``,
+   built by :func:`normal_equation_statistics` -> :class:`NormalEquationStatistics`.
+
+An aggregator is any object with two methods::
+
+    aggregate_moment(stats: MomentStatistics) -> ndarray (d, d)
+    aggregate_normal_equations(stats: NormalEquationStatistics) -> (A, b)
+        # A: ndarray (d r, d r) or a scipy LinearOperator; b: ndarray (d r,)
+
+:class:`SumAggregator` (the default, non-private) just sums. Both statistics objects give
+weighted sums ``sum_i c_i (contribution_i)`` for per-user weights ``c_i`` (``weights=``; a
+clipping aggregator passes ``c_i = min(1, C / norm_i)``) and the per-user contribution norms
+(``per_user_norms()``), so a private aggregator can clip and add noise without touching the
+raw data. Everything else (each user's ``w_i`` and ``b_i``) is computed from that user's own
+data only, which is what joint ("billboard") differential privacy needs.
+
+Every per-user computation is batched: rows are sorted by user, per-user sums are sparse
+indicator products, per-user Gram matrices are batched matmuls over users grouped by
+sample count, and per-user solves are stacked ``(t, p, p)`` solves."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .data import LRSData, _as_user_ids, prepare_data
+from .statistics import SumAggregator
+from .user_step import (
+    _Heads,
+    fit_user_parameters,
+    initial_subspace,
+    keep_better_fit,
+    residual_weights,
+    solve_shared_factor,
+)
+
+
+# --------------------------------------------------------------------------------------
+# Estimator
+# --------------------------------------------------------------------------------------
+@dataclass
+class UserFit:
+    """Parameters of one (new) user given the shared ``U``: ``theta = U w + b``."""
+
+    w: np.ndarray
+    b: np.ndarray
+    theta: np.ndarray
+
+
+class AMHTLRS:
+    """Low-rank + sparse per-user linear models by alternating minimisation with hard thresholding.
+
+    Parameters
+    ----------
+    rank, sparsity:
+        ``r`` (columns of the shared ``U``) and ``k`` (non-zeros of each ``b_i``; 0 gives AltMin).
+    max_rounds, tol, min_loss:
+        Stop after ``max_rounds`` rounds, when the training loss changes by less than ``tol``
+        relative to the previous round, or when it falls below ``min_loss`` times the mean
+        of ``y^2`` (a numerically exact fit; parameter errors are then about ``sqrt(min_loss)``).
+    inner_iters:
+        Hard-thresholding iterations per user and round (stops early once no support changes).
+    step, step_scale:
+        Gradient step of the thresholding: ``"inverse_count"`` (``step_scale / m_i``) or
+        ``"spectral"`` (``step_scale / ||X_i||_2^2``, the conservative choice).
+    threshold, threshold_init, threshold_decay:
+        ``"topk"`` keeps the ``k`` largest magnitudes; ``"value"`` (the theory's schedule) also
+        drops entries below ``threshold_init * threshold_decay**round`` (default initial value:
+        the root mean square of ``y``).
+    pursuit:
+        ``"htp"`` (gradient step, top-``k``, refit) or ``"subspace"`` (subspace pursuit: refit
+        on the support merged with the ``k`` largest off-support gradient entries, keep the
+        ``k`` largest); see :func:`fit_user_parameters`.
+    sample_splitting:
+        ``None`` uses all samples every round; an integer ``K >= 2`` splits every user's samples
+        into ``K`` disjoint folds: fold 0 for the initialisation, folds ``1..K-1`` in turn for
+        the rounds; the final per-user fit uses all samples.
+    restarts:
+        Every round also fit each user from scratch (``b = 0``) and keep, per user, the fit
+        with the smaller residual; lets users leave a wrong support found under an early ``U``.
+    robust_cutoff:
+        ``None`` weighs every user equally in the U step; a number ``c`` down-weights users
+        whose mean squared residual exceeds ``c`` times the median (see :func:`residual_weights`).
+        Off by default because the median combines all users' data outside the aggregator
+        (not allowed under privacy); the synthetic experiments set 10.
+    u_solver:
+        ``"exact"`` (dense ``dr x dr`` normal equations) or ``"cg"`` (preconditioned conjugate
+        gradients, matrix-free). Ignored when ``aggregator`` is given.
+    aggregator:
+        Combines the per-user shared statistics (see the module docstring); default sums.
+    ridge:
+        Relative ridge of the per-user solves (keeps users with few samples well posed).
+    random_state:
+        Seed of the sample-splitting folds.
+    callback:
+        ``callback(U, W, B) -> dict`` called after every round's per-user step; its entries
+        are added to ``history_`` (used to track errors against a known truth).
+    """
+
+    def __init__(
+        self,
+        rank: int,
+        sparsity: int,
+        *,
+        max_rounds: int = 50,
+        tol: float = 1e-6,
+        min_loss: float = 1e-12,
+        inner_iters: int = 10,
+        step: str = "inverse_count",
+        step_scale: float = 1.0,
+        threshold: str = "topk",
+        threshold_init: float | None = None,
+        threshold_decay: float = 0.7,
+        pursuit: str = "subspace",
+        sample_splitting: int | None = None,
+        restarts: bool = False,
+        robust_cutoff: float | None = None,
+        u_solver: str = "cg",
+        aggregator=None,
+        ridge: float = 1e-10,
+        random_state: int | None = None,
+        callback: Callable | None = None,
+    ) -> None:
+        self.rank = rank
+        self.sparsity = sparsity
+        self.max_rounds = max_rounds
+        self.tol = tol
+        self.min_loss = min_loss
+        self.inner_iters = inner_iters
+        self.step = step
+        self.step_scale = step_scale
+        self.threshold = threshold
+        self.threshold_init = threshold_init
+        self.threshold_decay = threshold_decay
+        self.pursuit = pursuit
+        self.sample_splitting = sample_splitting
+        self.restarts = restarts
+        self.robust_cutoff = robust_cutoff
+        self.u_solver = u_solver
+        self.aggregator = aggregator
+        self.ridge = ridge
+        self.random_state = random_state
+        self.callback = callback
+
+    # -- validation ------------------------------------------------------------------
+    def _check_params(self, dim: int) -> None:
+        def is_int(v):
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        if not is_int(self.rank) or not 1 <= self.rank <= dim:
+            raise ValueError(f"rank must be an integer in [1, d={dim}], got {self.rank!r}")
+        if not is_int(self.sparsity) or not 0 <= self.sparsity <= dim:
+            raise ValueError(f"sparsity must be an integer in [0, d={dim}], got {self.sparsity!r}")
+        if not is_int(self.max_rounds) or self.max_rounds < 1:
+            raise ValueError(f"max_rounds must be a positive integer, got {self.max_rounds!r}")
+        if not is_int(self.inner_iters) or self.inner_iters < 1:
+            raise ValueError(f"inner_iters must be a positive integer, got {self.inner_iters!r}")
+        if not self.tol >= 0:
+            raise ValueError(f"tol must be non-negative, got {self.tol!r}")
+        if not self.min_loss >= 0:
+            raise ValueError(f"min_loss must be non-negative, got {self.min_loss!r}")
+        if self.step not in ("inverse_count", "spectral"):
+            raise ValueError(f"step must be 'inverse_count' or 'spectral', got {self.step!r}")
+        if not self.step_scale > 0:
+            raise ValueError(f"step_scale must be positive, got {self.step_scale!r}")
+        if self.threshold not in ("topk", "value"):
+            raise ValueError(f"threshold must be 'topk' or 'value', got {self.threshold!r}")
+        if not 0 < self.threshold_decay <= 1:
+            raise ValueError(f"threshold_decay must be in (0, 1], got {self.threshold_decay!r}")
+        if self.pursuit not in ("htp", "subspace"):
+            raise ValueError(f"pursuit must be 'htp' or 'subspace', got {self.pursuit!r}")
+        if self.sample_splitting is not None and (
+            not is_int(self.sample_splitting) or self.sample_splitting < 2
+        ):
+            raise ValueError(
+                f"sample_splitting must be None or an integer >= 2, got {self.sample_splitting!r}"
+            )
+        if self.robust_cutoff is not None and not self.robust_cutoff > 0:
+            raise ValueError(f"robust_cutoff must be None or positive, got {self.robust_cutoff!r}")
+        if self.u_solver not in ("exact", "cg"):
+            raise ValueError(f"u_solver must be 'exact' or 'cg', got {self.u_solver!r}")
+        if not self.ridge >= 0:
+            raise ValueError(f"ridge must be non-negative, got {self.ridge!r}")
+
+    def _check_data(self, data: LRSData) -> None:
+        unknowns = self.rank + self.sparsity
+        if data.counts.max() < unknowns:
+            raise ValueError(
+                f"every user has fewer samples (at most {data.counts.max()}) than unknowns per "
+                f"user (rank + sparsity = {unknowns}); X/users cannot identify the model"
+            )
+
+    # -- fitting ---------------------------------------------------------------------
+    def _folds(self, data: LRSData) -> list[LRSData]:
+        K = self.sample_splitting
+        rng = np.random.default_rng(self.random_state)
+        position = np.arange(data.n_samples) - data.indptr[data.row_user]
+        shift = rng.integers(0, K, size=data.n_users)[data.row_user]
+        permuted = rng.permutation(data.n_samples)
+        # a random but balanced fold per user: position within the user, shuffled per user
+        rank_in_user = np.empty(data.n_samples, dtype=np.int64)
+        order = np.lexsort((permuted, data.row_user))
+        rank_in_user[order] = position
+        fold = (rank_in_user + shift) % K
+        return [data.subset_rows(fold == f) for f in range(K)]
+
+    def fit(self, X, y, users, n_users: int | None = None) -> "AMHTLRS":
+        """Learn ``U_``, ``W_`` and ``B_`` from stacked samples ``X`` (N, d), ``y`` (N,) and
+        integer ``users`` (N,). Users in ``range(n_users)`` without samples get ``w = b = 0``
+        and are listed in ``empty_users_`` (with a warning)."""
+        data = prepare_data(X, y, users, n_users)
+        self._check_params(data.dim)
+        self._check_data(data)
+        self.n_features_in_ = data.dim
+        self.n_users_ = data.n_users
+        self.empty_users_ = np.flatnonzero(data.counts == 0)
+        if len(self.empty_users_):
+            warnings.warn(
+                f"{len(self.empty_users_)} user(s) have no samples (e.g. {self.empty_users_[:5].tolist()}); "
+                "their parameters are zero (see empty_users_)",
+                stacklevel=2,
+            )
+        aggregator = self.aggregator or SumAggregator(self.u_solver)
+        if self.sample_splitting:
+            folds = self._folds(data)
+            init_data, round_data = folds[0], folds[1:]
+        else:
+            init_data, round_data = data, [data]
+        threshold0 = self.threshold_init
+        if self.threshold == "value" and threshold0 is None:
+            threshold0 = float(np.sqrt(np.mean(data.y**2)))
+
+        start = time.perf_counter()
+        U = initial_subspace(init_data, self.rank, aggregator)
+        heads = None
+        self.history_ = []
+        previous_loss = np.nan  # no comparison in the first round
+        converged = False
+        for rnd in range(self.max_rounds):
+            batch = round_data[rnd % len(round_data)]
+            options = self._user_options(threshold0, rnd)
+            fitted = fit_user_parameters(batch, U, self.sparsity, heads, **options)
+            if self.restarts and heads is not None and self.sparsity:
+                fitted = keep_better_fit(
+                    batch, fitted, fit_user_parameters(batch, U, self.sparsity, None, **options)
+                )
+            heads, residual, inner = fitted
+            loss = float(np.mean(residual**2))
+            record = {"round": rnd, "loss": loss, "inner_iterations": inner,
+                      "seconds": time.perf_counter() - start}
+            if self.callback is not None:
+                record.update(self.callback(U, heads.W, heads.sparse_matrix(data.dim)))
+            self.history_.append(record)
+            exact_fit = loss <= self.min_loss * np.mean(batch.y**2)
+            if exact_fit or abs(previous_loss - loss) <= self.tol * previous_loss:
+                converged = True
+                break
+            previous_loss = loss
+            weights = None
+            if self.robust_cutoff is not None:
+                weights = residual_weights(batch, residual, self.robust_cutoff)
+            # an inexact U step suffices while the model error is large: solve to a tenth of
+            # the typical (median over users) relative residual, within [1e-12, 1e-4]; the
+            # median ignores users stuck on a wrong support (only the CG solver uses it)
+            user_mse = batch.segment_sum(residual**2)[batch.counts > 0] / batch.counts[batch.counts > 0]
+            cg_tol = float(np.clip(0.1 * np.sqrt(np.median(user_mse) / np.mean(batch.y**2)), 1e-12, 1e-4))
+            U, heads.W = solve_shared_factor(batch, heads, aggregator, U, weights, cg_tol=cg_tol)
+        if self.sample_splitting or not converged:
+            heads, residual, _ = fit_user_parameters(
+                data, U, self.sparsity, heads, **self._user_options(threshold0, len(self.history_))
+            )
+        self.n_rounds_ = len(self.history_)
+        self.converged_ = converged
+        self.fit_seconds_ = time.perf_counter() - start
+        self.train_loss_ = float(np.mean(residual**2))
+        self._set_fitted(U, heads)
+        return self
+
+    def _user_options(self, threshold0: float | None, rnd: int) -> dict:
+        """Options of the per-user step in round ``rnd`` (``threshold0=None``: top-k only)."""
+        threshold = None
+        if self.threshold == "value" and threshold0 is not None:
+            threshold = threshold0 * self.threshold_decay**rnd
+        return dict(inner_iters=self.inner_iters, step=self.step, step_scale=self.step_scale,
+                    threshold=threshold, pursuit=self.pursuit, ridge=self.ridge)
+
+    def _set_fitted(self, U: np.ndarray, heads: _Heads) -> None:
+        self._heads = heads
+        self.U_ = U
+        self.W_ = heads.W
+        self.B_ = heads.sparse_matrix(U.shape[0])
+        self.theta_ = self.W_ @ U.T + self.B_.toarray()
+
+    # -- using a fitted model --------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "U_"):
+            raise RuntimeError("this AMHTLRS instance is not fitted yet; call fit first")
+
+    def predict(self, X, users) -> np.ndarray:
+        """Predictions ``<x_j, theta_{users_j}>`` for samples of known users."""
+        self._check_fitted()
+        X = np.asarray(X, dtype=np.float64)
+        users = _as_user_ids(users)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X must have shape (N, {self.n_features_in_}), got {X.shape}")
+        if len(users) != len(X):
+            raise ValueError(f"X and users must have the same length, got {len(X)} and {len(users)}")
+        if len(users) and users.max() >= self.n_users_:
+            raise ValueError(f"users contains id {users.max()} but the model has {self.n_users_} users")
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X contains NaN or infinite values")
+        return np.einsum("nd,nd->n", X, self.theta_[users])
+
+    def fit_user(self, X_u, y_u) -> UserFit:
+        """Fit a new user's ``(w, b)`` from its samples given the learned ``U_`` (the support
+        is the top-``k`` one; no value threshold)."""
+        self._check_fitted()
+        X_u = np.asarray(X_u, dtype=np.float64)
+        if X_u.ndim != 2 or X_u.shape[1] != self.n_features_in_:
+            raise ValueError(f"X_u must have shape (m, {self.n_features_in_}), got {X_u.shape}")
+        data = prepare_data(X_u, y_u, np.zeros(len(X_u), dtype=np.int64))
+        heads, _, _ = fit_user_parameters(
+            data, self.U_, self.sparsity, **self._user_options(None, 0)
+        )
+        b = heads.dense_sparse_part(self.n_features_in_)[0]
+        w = heads.W[0]
+        return UserFit(w=w, b=b, theta=self.U_ @ w + b)

@@ -1,0 +1,316 @@
+"""Differentially private AMHT-LRS and DP baselines (Paper A, private variant).
+
+Privacy model (user-level, joint DP / "billboard" model)
+--------------------------------------------------------
+Neighbouring data sets differ by adding or removing *all* samples of one user. The only
+quantities released are the shared statistics: the initialisation moment matrix
+``M = sum_i C_i`` and, in each round, the U-step normal equations ``(A, b) = sum_i (A_i, b_i)``
+(see :mod:`bilinrec.models.lrs.statistics`); everything the server computes (``U``) is post-processing of
+them. Each user's head ``w_i`` and sparse part ``b_i`` are computed from the released ``U`` and
+that user's own data and are never released, so by the billboard lemma the whole output is
+joint-DP with the (epsilon, delta) of the released statistics.
+
+Mechanism: every user's contribution to each released statistic is scaled to a norm of at
+most its clip bound (Frobenius norm for matrices, Euclidean for vectors), so adding or
+removing a user moves each statistic by at most that bound; Gaussian noise with standard
+deviation ``noise_multiplier * bound`` is added (symmetric noise ``(G + G^T) / 2`` for the
+symmetric matrices ``M`` and ``A``, which is exactly a Gaussian mechanism on the vector
+``(diag, sqrt(2) * upper triangle)`` whose norm is the Frobenius norm). A release of ``s``
+statistics together is therefore one Gaussian mechanism with noise multiplier
+``noise_multiplier / sqrt(s)`` on the stacked, bound-normalised statistics. Optionally every
+release uses a fresh Poisson sample of users (rate ``q``). All releases are composed with
+Google's ``dp-accounting`` (PLD accountant by default, RDP on request); for a target budget
+the noise multiplier is calibrated with ``dp_accounting.calibrate_dp_mechanism`` (bracketing
+and bisection), and the achieved epsilon is recomputed and reported."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from ...seeds import derive_seed
+from .accounting import (
+    PrivacyBudget,
+    _check_accountant,
+    _check_sampling_rate,
+    calibrate_noise_multiplier,
+    training_epsilon,
+)
+from .amht import AMHTLRS, UserFit
+from .data import LRSData, prepare_data
+from .mechanism import (
+    ClipBounds,
+    GaussianAggregator,
+    clip_weights,
+    noise_spectral_norm,
+    poisson_sample,
+    symmetric_gaussian_noise,
+)
+
+
+# --------------------------------------------------------------------------------------
+# DP global model: one theta for every user from noisy clipped sufficient statistics
+# --------------------------------------------------------------------------------------
+def _check_privacy(privacy: PrivacyBudget | None, clip: ClipBounds | None) -> PrivacyBudget:
+    if privacy is None:
+        privacy = PrivacyBudget(math.inf, 0.5)
+    if not isinstance(privacy, PrivacyBudget):
+        raise TypeError(f"privacy must be a PrivacyBudget or None, got {type(privacy).__name__}")
+    if privacy.is_private:
+        if not isinstance(clip, ClipBounds):
+            raise ValueError("clip must be a ClipBounds (see default_clip_bounds) when epsilon is finite")
+        if any(math.isinf(getattr(clip, n)) for n in clip.__dataclass_fields__):
+            raise ValueError("clip bounds must be finite when epsilon is finite")
+    return privacy
+
+
+def _noise_rng(random_state: int | None) -> np.random.Generator:
+    """The generator of the privacy noise, independent of any other randomness of a fit."""
+    if random_state is None:
+        return np.random.default_rng()
+    return np.random.default_rng(derive_seed(int(random_state), "dp-noise"))
+
+
+def clipped_global_statistics(
+    data: LRSData, clip: ClipBounds, user_weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """``sum_i c_i X_i^T X_i`` and ``sum_i c_i' X_i^T y_i`` with every user's terms scaled to
+    norms within ``clip.global_gram`` / ``clip.global_rhs`` (and times ``user_weights``, e.g. a
+    Poisson sample), before noise; also the fraction of users clipped per statistic."""
+    weights = np.ones(data.n_users) if user_weights is None else np.asarray(user_weights, dtype=np.float64)
+    d = data.dim
+    gram = np.zeros((d, d))
+    n_clipped = 0
+    for users, rows in data.iter_batches(d):
+        Xu = data.X[rows]
+        S = np.matmul(np.ascontiguousarray(Xu.transpose(0, 2, 1)), Xu)
+        norms = np.sqrt(np.einsum("nij,nij->n", S, S))
+        n_clipped += int(np.sum(norms > clip.global_gram))
+        gram += np.einsum("b,bij->ij", clip_weights(norms, clip.global_gram) * weights[users], S)
+    xy = data.segment_sum(data.X, row_weights=data.y)
+    xy_norms = np.linalg.norm(xy, axis=1)
+    rhs = (clip_weights(xy_norms, clip.global_rhs) * weights) @ xy
+    clipped = {"gram": n_clipped / data.n_users, "rhs": float(np.mean(xy_norms > clip.global_rhs))}
+    return gram, rhs, clipped
+
+
+class DPGlobalModel:
+    """One linear model ``y = <x, theta>`` shared by all users, fit by ridge regression on the
+    noisy, per-user clipped sufficient statistics ``sum_i X_i^T X_i`` and ``sum_i X_i^T y_i``
+    (one release of two statistics). ``privacy=None`` or ``epsilon=inf`` gives the exact
+    non-private least-squares fit (plus ``alpha`` ridge)."""
+
+    def __init__(
+        self,
+        privacy: PrivacyBudget | None = None,
+        clip: ClipBounds | None = None,
+        alpha: float = 0.0,
+        ridge_factor: float = 1.0,
+        sampling_rate: float = 1.0,
+        accountant: str = "pld",
+        random_state: int | None = None,
+    ) -> None:
+        self.privacy = privacy
+        self.clip = clip
+        self.alpha = alpha
+        self.ridge_factor = ridge_factor
+        self.sampling_rate = sampling_rate
+        self.accountant = accountant
+        self.random_state = random_state
+
+    def release_schedule(self) -> list[int]:
+        """Statistics per release: one release of the two sufficient statistics."""
+        return [2]
+
+    def fit(self, X, y, users, n_users: int | None = None) -> "DPGlobalModel":
+        privacy = _check_privacy(self.privacy, self.clip)
+        if not self.alpha >= 0:
+            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
+        _check_accountant(self.accountant)
+        data = prepare_data(X, y, users, n_users=n_users)
+        privacy.check_users(data.n_users)
+        clip = self.clip if privacy.is_private else ClipBounds.unbounded()
+        sigma = calibrate_noise_multiplier(privacy, self.release_schedule(), self.sampling_rate, self.accountant)
+        rng = _noise_rng(self.random_state)
+        sampling_rate = _check_sampling_rate(self.sampling_rate) if privacy.is_private else 1.0
+        sample = poisson_sample(rng, data.n_users, sampling_rate)
+        gram, rhs, self.clipped_fraction_ = clipped_global_statistics(data, clip, sample)
+        d = data.dim
+        ridge = self.alpha
+        if sigma > 0:
+            std_gram = sigma * clip.global_gram
+            gram = gram + symmetric_gaussian_noise(rng, d, std_gram)
+            rhs = rhs + rng.normal(0.0, sigma * clip.global_rhs, size=d)
+            ridge += self.ridge_factor * noise_spectral_norm(d, std_gram)
+        self.coef_ = np.linalg.lstsq(gram + ridge * np.eye(d), rhs, rcond=None)[0]
+        self.noise_multiplier_ = sigma
+        self.delta_ = privacy.delta if privacy.is_private else 0.0
+        self.epsilon_ = (
+            training_epsilon(sigma, self.release_schedule(), self.sampling_rate, privacy.delta, self.accountant)
+            if privacy.is_private
+            else math.inf
+        )
+        return self
+
+    def predict(self, X, users=None) -> np.ndarray:
+        """Predictions ``X theta`` (``users`` is accepted for a common interface and ignored)."""
+        if not hasattr(self, "coef_"):
+            raise RuntimeError("DPGlobalModel is not fitted; call fit first")
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.coef_.shape[0]:
+            raise ValueError(f"X must have shape (n, {self.coef_.shape[0]}), got {X.shape}")
+        return X @ self.coef_
+
+
+# --------------------------------------------------------------------------------------
+# DP-AMHT-LRS
+# --------------------------------------------------------------------------------------
+class DPAMHTLRS:
+    """AMHT-LRS whose shared statistics are released with user-level (joint) DP.
+
+    Runs :class:`bilinrec.models.lrs.AMHTLRS` with a :class:`GaussianAggregator`: the moment
+    matrix and, in each of ``max_rounds`` rounds, the U-step normal equations are clipped per
+    user and noised. A private fit always runs exactly ``max_rounds`` rounds (no loss-based
+    stopping, which would look at all users' data), so there are ``1 + max_rounds`` releases.
+    The noise multiplier is calibrated so that their composition meets ``privacy``.
+    ``sparsity=0`` is the DP low-rank-only baseline (private AltMin).
+
+    ``privacy=None`` or ``epsilon=inf`` runs the non-private AMHTLRS (no clipping, no noise,
+    its own stopping rule) exactly as ``AMHTLRS(rank, sparsity, max_rounds=max_rounds,
+    random_state=random_state, **amht_options)`` would.
+
+    Fitted attributes: ``U_`` (released), ``W_``, ``B_``, ``theta_`` (per-user, never
+    released), ``epsilon_`` (achieved, from the accountant), ``delta_``, ``noise_multiplier_``
+    (noise standard deviation / clip bound of every statistic), ``n_releases_``,
+    ``clipped_fraction_`` (per release, the fraction of users whose contribution was scaled
+    down), ``history_`` (per-round diagnostics of the non-released per-user fits).
+    """
+
+    def __init__(
+        self,
+        rank: int,
+        sparsity: int,
+        *,
+        privacy: PrivacyBudget | None = None,
+        clip: ClipBounds | None = None,
+        max_rounds: int = 10,
+        sampling_rate: float = 1.0,
+        ridge_factor: float = 1.0,
+        accountant: str = "pld",
+        random_state: int | None = None,
+        amht_options: dict | None = None,
+    ) -> None:
+        self.rank = rank
+        self.sparsity = sparsity
+        self.privacy = privacy
+        self.clip = clip
+        self.max_rounds = max_rounds
+        self.sampling_rate = sampling_rate
+        self.ridge_factor = ridge_factor
+        self.accountant = accountant
+        self.random_state = random_state
+        self.amht_options = amht_options
+
+    def release_schedule(self) -> list[int]:
+        """Statistics per release: the moment matrix, then (A, b) in every round."""
+        return [1] + [2] * int(self.max_rounds)
+
+    def _inner_model(self, privacy: PrivacyBudget) -> tuple[AMHTLRS, GaussianAggregator | None]:
+        options = dict(self.amht_options or {})
+        for reserved in ("rank", "sparsity", "max_rounds", "random_state", "aggregator"):
+            if reserved in options:
+                raise ValueError(f"amht_options must not set {reserved!r}; it is a DPAMHTLRS parameter")
+        common = dict(max_rounds=self.max_rounds, random_state=self.random_state)
+        if not privacy.is_private:
+            return AMHTLRS(self.rank, self.sparsity, **common, **options), None
+        # Options that would combine users' data outside the released statistics.
+        if options.get("threshold") == "value" and options.get("threshold_init") is None:
+            raise ValueError(
+                "threshold='value' needs a public threshold_init under privacy (the default "
+                "is the root mean square of all users' y)"
+            )
+        if options.get("robust_cutoff") is not None:
+            raise ValueError("robust_cutoff must be None under privacy (it uses the median over users)")
+        for stopping in ("tol", "min_loss"):
+            if stopping in options:
+                raise ValueError(f"amht_options must not set {stopping!r}: a private fit runs exactly max_rounds rounds")
+        sigma = calibrate_noise_multiplier(privacy, self.release_schedule(), self.sampling_rate, self.accountant)
+        aggregator = GaussianAggregator(
+            sigma, self.clip, _noise_rng(self.random_state), self.sampling_rate, self.ridge_factor
+        )
+        options.update(tol=0.0, min_loss=0.0)  # stop only after max_rounds rounds
+        return AMHTLRS(self.rank, self.sparsity, aggregator=aggregator, **common, **options), aggregator
+
+    def fit(self, X, y, users, n_users: int | None = None) -> "DPAMHTLRS":
+        """Fit on stacked samples ``X`` (N, d), ``y`` (N,) of integer ``users`` (N,)."""
+        privacy = _check_privacy(self.privacy, self.clip)
+        _check_accountant(self.accountant)
+        _check_sampling_rate(self.sampling_rate)
+        if isinstance(self.max_rounds, bool) or not isinstance(self.max_rounds, (int, np.integer)) or self.max_rounds < 1:
+            raise ValueError(f"max_rounds must be a positive integer, got {self.max_rounds!r}")
+        if not self.ridge_factor >= 0:
+            raise ValueError(f"ridge_factor must be >= 0, got {self.ridge_factor}")
+        if privacy.is_private:
+            users_arr = np.asarray(users)
+            t = int(n_users) if n_users is not None else (int(users_arr.max()) + 1 if users_arr.size else 0)
+            privacy.check_users(t)
+        model, aggregator = self._inner_model(privacy)
+        model.fit(X, y, users, n_users=n_users)
+        self.model_ = model
+        if aggregator is None:
+            self.noise_multiplier_ = 0.0
+            self.epsilon_, self.delta_ = math.inf, 0.0
+            self.n_releases_ = 1 + model.n_rounds_
+            self.clipped_fraction_ = []
+            return self
+        self.n_releases_ = len(aggregator.clipped_fraction_)
+        if self.n_releases_ != len(self.release_schedule()):
+            warnings.warn(
+                f"the fit released {self.n_releases_} statistics groups instead of the planned "
+                f"{len(self.release_schedule())}; epsilon_ is that of the planned releases (an upper bound)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.noise_multiplier_ = aggregator.noise_multiplier
+        self.delta_ = privacy.delta
+        self.epsilon_ = training_epsilon(
+            self.noise_multiplier_, self.release_schedule(), self.sampling_rate, privacy.delta, self.accountant
+        )
+        self.clipped_fraction_ = aggregator.clipped_fraction_
+        return self
+
+    # -- fitted state, delegated to the inner estimator ---------------------------------
+    def _fitted(self) -> AMHTLRS:
+        if not hasattr(self, "model_"):
+            raise RuntimeError("this DPAMHTLRS instance is not fitted yet; call fit first")
+        return self.model_
+
+    @property
+    def U_(self) -> np.ndarray:
+        return self._fitted().U_
+
+    @property
+    def W_(self) -> np.ndarray:
+        return self._fitted().W_
+
+    @property
+    def B_(self):
+        return self._fitted().B_
+
+    @property
+    def theta_(self) -> np.ndarray:
+        return self._fitted().theta_
+
+    @property
+    def history_(self) -> list[dict]:
+        return self._fitted().history_
+
+    def predict(self, X, users) -> np.ndarray:
+        """Predictions ``<x_j, theta_{users_j}>`` for samples of known users."""
+        return self._fitted().predict(X, users)
+
+    def fit_user(self, X_u, y_u) -> UserFit:
+        """A new user's ``(w, b)`` from its own samples and the released ``U_`` (no privacy cost)."""
+        return self._fitted().fit_user(X_u, y_u)

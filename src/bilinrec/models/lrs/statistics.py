@@ -1,0 +1,207 @@
+"""The two shared statistics of AMHT-LRS and the aggregator hook.
+
+Only two quantities combine data of different users. Each is a sum of per-user
+contributions, built by exactly one function and combined by an *aggregator*:
+
+1. Initialisation moment ``M = sum_i C_i`` with ``C_i = sum_j y_ij^2 x_ij x_ij^T`` (d x d),
+   built by :func:`moment_statistics` -> :class:`MomentStatistics`.
+   ``U0`` = top-``r`` eigenvectors of the aggregated ``M``.
+2. U-step normal equations ``A vec(U) = b`` (``vec`` stacks columns, size ``d r``) with
+   ``A = sum_i A_i``, ``A_i = (w_i w_i^T) kron (X_i^T X_i)`` and
+   ``b = sum_i b_i``, ``b_i = w_i kron X_i^T (y_i - X_i b_i)``,
+   built by :func:`normal_equation_statistics` -> :class:`NormalEquationStatistics`.
+
+An aggregator is any object with two methods::
+
+    aggregate_moment(stats: MomentStatistics) -> ndarray (d, d)
+    aggregate_normal_equations(stats: NormalEquationStatistics) -> (A, b)
+        # A: ndarray (d r, d r) or a scipy LinearOperator; b: ndarray (d r,)
+
+:class:`SumAggregator` (the default, non-private) just sums. Both statistics objects give
+weighted sums ``sum_i c_i (contribution_i)`` for per-user weights ``c_i`` (``weights=``; a
+clipping aggregator passes ``c_i = min(1, C / norm_i)``) and the per-user contribution norms
+(``per_user_norms()``), so a private aggregator can clip and add noise without touching the
+raw data. Everything else (each user's ``w_i`` and ``b_i``) is computed from that user's own
+data only, which is what joint ("billboard") differential privacy needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+from .data import _MATVEC_BLOCK_ROWS, LRSData, _batched_gram
+
+
+# --------------------------------------------------------------------------------------
+# Shared statistics and aggregators
+# --------------------------------------------------------------------------------------
+@dataclass
+class MomentStatistics:
+    """Per-user moment contributions ``C_i = Z_i^T Z_i`` in factored form (``Z = |y| x``)."""
+
+    data: LRSData
+    Z: np.ndarray
+
+    @property
+    def n_users(self) -> int:
+        return self.data.n_users
+
+    def total(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """``sum_i weights_i C_i`` (plain sum without weights), shape (d, d)."""
+        if weights is None:
+            return self.Z.T @ self.Z
+        return self.Z.T @ (self.Z * np.asarray(weights)[self.data.row_user][:, None])
+
+    def per_user_norms(self) -> np.ndarray:
+        """Frobenius norm of every user's contribution ``C_i``, shape (t,)."""
+        norms = np.zeros(self.n_users)
+        for users, rows in self.data.iter_batches(self.Z.shape[1]):
+            Zu = self.Z[rows]
+            norms[users] = np.linalg.norm(_batched_gram(Zu, Zu), axis=(1, 2))
+        return norms
+
+
+def moment_statistics(data: LRSData) -> MomentStatistics:
+    """The per-user contributions to ``M = sum_i sum_j y_ij^2 x_ij x_ij^T``."""
+    return MomentStatistics(data, data.X * np.abs(data.y)[:, None])
+
+
+@dataclass
+class NormalEquationStatistics:
+    """Per-user contributions to the U-step normal equations (see the module docstring).
+
+    ``A_i = c_i (w_i w_i^T) kron (X_i^T X_i)``, ``b_i = c_i w_i kron X_i^T z_i`` with ``z_i``
+    the targets minus the sparse part, ``z_ij = y_ij - <x_ij, b_i>``, and ``c_i`` the
+    estimator's robustness weights ``user_weights`` (all 1 unless down-weighting is enabled).
+    The ``weights`` argument of every method multiplies these (e.g. clipping factors).
+    """
+
+    data: LRSData
+    W: np.ndarray
+    z: np.ndarray
+    user_weights: np.ndarray | None = None
+
+    @property
+    def n_users(self) -> int:
+        return self.data.n_users
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.data.dim, self.W.shape[1]
+
+    def _weights(self, weights: np.ndarray | None) -> np.ndarray | None:
+        if weights is None:
+            return self.user_weights
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (self.n_users,):
+            raise ValueError(f"weights must have shape ({self.n_users},), got {weights.shape}")
+        return weights if self.user_weights is None else weights * self.user_weights
+
+    def rhs(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """``sum_i weights_i b_i`` as a vector of length d r (column-major vec of a d x r matrix)."""
+        c = self._weights(weights)
+        zw = self.z if c is None else self.z * c[self.data.row_user]
+        return (self.data.X.T @ (zw[:, None] * self.W[self.data.row_user])).ravel(order="F")
+
+    def gram(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """Dense ``sum_i weights_i A_i``, shape (d r, d r); cost O(N d^2 + t r^2 d^2)."""
+        d, r = self.shape
+        coef = self.W[:, :, None] * self.W[:, None, :]
+        c = self._weights(weights)
+        if c is not None:
+            coef = coef * c[:, None, None]
+        grams = self.data.user_grams()
+        if grams is not None:
+            acc = coef.reshape(self.n_users, r * r).T @ grams
+            return acc.reshape(r, r, d, d).transpose(0, 2, 1, 3).reshape(d * r, d * r)
+        acc = np.zeros((r * r, d * d))
+        for users, rows in self.data.iter_batches(d):
+            Xu = self.data.X[rows]
+            S = _batched_gram(Xu, Xu).reshape(len(users), d * d)
+            acc += coef[users].reshape(len(users), r * r).T @ S
+        return acc.reshape(r, r, d, d).transpose(0, 2, 1, 3).reshape(d * r, d * r)
+
+    def operator(self, weights: np.ndarray | None = None) -> LinearOperator:
+        """Matrix-free ``sum_i weights_i A_i`` (cost O(N d r) per product)."""
+        d, r = self.shape
+        Wr = self.W[self.data.row_user]
+        c = self._weights(weights)
+        Wr_w = Wr if c is None else Wr * c[self.data.row_user][:, None]
+        X = self.data.X
+
+        def matvec(v: np.ndarray) -> np.ndarray:
+            # one pass over X in cache-sized row blocks: the product is memory-bound
+            V = np.ascontiguousarray(np.asarray(v).reshape(d, r, order="F"))
+            out = np.zeros((d, r))
+            for start in range(0, len(X), _MATVEC_BLOCK_ROWS):
+                block = slice(start, start + _MATVEC_BLOCK_ROWS)
+                Xb = X[block]
+                pred = np.einsum("nr,nr->n", Xb @ V, Wr[block])
+                out += Xb.T @ (pred[:, None] * Wr_w[block])
+            return out.ravel(order="F")
+
+        return LinearOperator((d * r, d * r), matvec=matvec, dtype=np.float64)
+
+    def preconditioner(self) -> LinearOperator:
+        """Inverse of ``E[A] = (sum_i m_i w_i w_i^T) kron I_d`` for Gaussian features."""
+        d, r = self.shape
+        c = self.data.counts if self.user_weights is None else self.data.counts * self.user_weights
+        H = (self.W * c[:, None]).T @ self.W
+        H_inv = np.linalg.pinv(H)
+
+        def matvec(v: np.ndarray) -> np.ndarray:
+            return (np.asarray(v).reshape(d, r, order="F") @ H_inv).ravel(order="F")
+
+        return LinearOperator((d * r, d * r), matvec=matvec, dtype=np.float64)
+
+    def per_user_norms(self) -> tuple[np.ndarray, np.ndarray]:
+        """Frobenius norms of every ``A_i`` and Euclidean norms of every ``b_i``, each (t,)."""
+        d = self.data.dim
+        grams = self.data.user_grams()
+        if grams is not None:
+            gram_norms = np.linalg.norm(grams, axis=1)
+        else:
+            gram_norms = np.zeros(self.n_users)
+            for users, rows in self.data.iter_batches(d):
+                Xu = self.data.X[rows]
+                gram_norms[users] = np.linalg.norm(_batched_gram(Xu, Xu), axis=(1, 2))
+        w_sq = np.einsum("ir,ir->i", self.W, self.W)
+        if self.user_weights is not None:
+            w_sq = w_sq * self.user_weights
+        xz = self.data.segment_sum(self.data.X, row_weights=self.z)
+        c = np.ones(self.n_users) if self.user_weights is None else self.user_weights
+        rhs_norms = c * np.sqrt(np.einsum("ir,ir->i", self.W, self.W)) * np.linalg.norm(xz, axis=1)
+        return w_sq * gram_norms, rhs_norms
+
+
+def normal_equation_statistics(
+    data: LRSData, W: np.ndarray, z: np.ndarray, user_weights: np.ndarray | None = None
+) -> NormalEquationStatistics:
+    """The per-user contributions to the U-step normal equations given heads ``W`` (t, r),
+    sparse-corrected targets ``z`` (N,) and optional robustness weights (t,)."""
+    return NormalEquationStatistics(data, W, z, user_weights)
+
+
+class SumAggregator:
+    """Non-private aggregator: plain sums of the per-user contributions.
+
+    ``solver="exact"`` forms the dense ``d r x d r`` system; ``"cg"`` returns a matrix-free
+    operator that the estimator solves by preconditioned conjugate gradients.
+    """
+
+    def __init__(self, solver: str = "exact") -> None:
+        if solver not in ("exact", "cg"):
+            raise ValueError(f"solver must be 'exact' or 'cg', got {solver!r}")
+        self.solver = solver
+
+    def aggregate_moment(self, stats: MomentStatistics) -> np.ndarray:
+        return stats.total()
+
+    def aggregate_normal_equations(self, stats: NormalEquationStatistics):
+        A = stats.gram() if self.solver == "exact" else stats.operator()
+        return A, stats.rhs()
+
+

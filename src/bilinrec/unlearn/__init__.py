@@ -1,1 +1,0 @@
-"""Unlearn-ALS experiments (Paper B): data preparation, deletions, metrics, audits, runner."""
