@@ -20,11 +20,12 @@ for _section in ("data", "unlearn", "lrs", "dp", "personalization", "storage", "
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
+include: "workflow/rules/datasets.smk"
 include: "workflow/rules/unlearn.smk"
 include: "workflow/rules/lrs.smk"
 include: "workflow/rules/dp.smk"
 include: "workflow/rules/personalization.smk"
+include: "workflow/rules/storage.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -19,11 +19,11 @@ def movielens_dir() -> Path | None:
 
 
 def copy_workflow(dest: Path) -> Path:
-    """Copy the workflow (Snakefile, config, environment, rules, notebooks) into ``dest``."""
+    """Copy the workflow (Snakefile, config, overlays, environment, rules, notebooks) into ``dest``."""
     dest.mkdir(parents=True)
-    for name in ("Snakefile", "config.yaml", "config.paper.yaml", "environment.yml"):
+    for name in ("Snakefile", "config.yaml", "environment.yml"):
         shutil.copy(ROOT / name, dest / name)
-    for name in ("workflow", "notebooks"):
+    for name in ("config", "workflow", "notebooks"):
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 

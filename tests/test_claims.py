@@ -134,20 +134,20 @@ def test_cli_evaluates_the_claims_of_the_tables_given(tmp_path, capsys):
     dp_utility().to_csv(tmp_path / "dp.csv", index=False)
     overlay = tmp_path / "strict.yaml"
     overlay.write_text("claims:\n  a3_max_gap: 0.01\n")
-    assert main(["claims", f"lrs_dp_utility={tmp_path / 'dp.csv'}", "--config", str(ROOT / "config.yaml"),
+    assert main(["claims", f"dp_utility={tmp_path / 'dp.csv'}", "--config", str(ROOT / "config.yaml"),
                  "--out", str(tmp_path / "verdict")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].startswith("A3: holds 0.05") and sum("not measured" in line for line in lines) == len(CLAIMS) - 1
     assert pd.read_csv(tmp_path / "verdict.csv").set_index("id").loc["A3", "verdict"] == HOLDS
     # a later config file overrides the thresholds of an earlier one
     assert main(["claims", "--config", str(ROOT / "config.yaml"), "--config", str(overlay),
-                 f"lrs_dp_utility={tmp_path / 'dp.csv'}"]) == 0
+                 f"dp_utility={tmp_path / 'dp.csv'}"]) == 0
     assert capsys.readouterr().out.splitlines()[2].startswith("A3: does not hold")
 
 
-@pytest.mark.parametrize("table, message", [("lrs_dp_utilty=x.csv", "no claim reads a table 'lrs_dp_utilty'"),
-                                            ("lrs_dp_utility", "NAME=PATH"),
-                                            ("lrs_dp_utility=missing.csv", "missing")])
+@pytest.mark.parametrize("table, message", [("dp_utilty=x.csv", "no claim reads a table 'dp_utilty'"),
+                                            ("dp_utility", "NAME=PATH"),
+                                            ("dp_utility=missing.csv", "missing")])
 def test_cli_rejects_bad_tables_clearly(tmp_path, capsys, table, message):
     from conftest import ROOT
 
@@ -170,10 +170,10 @@ def test_cli_lays_config_overlays_over_the_repository_config(tmp_path, monkeypat
     (tmp_path / "no_claims.yaml").write_text("seed: 1\n")
     monkeypatch.chdir(tmp_path)
     # without ./config.yaml an overlay that sets no thresholds is a clear error
-    assert main(["claims", "lrs_dp_utility=dp.csv", "--config", "no_claims.yaml"]) == 2
+    assert main(["claims", "dp_utility=dp.csv", "--config", "no_claims.yaml"]) == 2
     assert "set no claims thresholds" in capsys.readouterr().err
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
-    assert main(["claims", "lrs_dp_utility=dp.csv", "--config", "no_claims.yaml"]) == 0
+    assert main(["claims", "dp_utility=dp.csv", "--config", "no_claims.yaml"]) == 0
     assert capsys.readouterr().out.splitlines()[2].startswith("A3: holds")
-    assert main(["claims", "lrs_dp_utility=dp.csv", "--config", "strict.yaml"]) == 0
+    assert main(["claims", "dp_utility=dp.csv", "--config", "strict.yaml"]) == 0
     assert capsys.readouterr().out.splitlines()[2].startswith("A3: does not hold")

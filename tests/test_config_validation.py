@@ -42,7 +42,7 @@ def test_default_config_dry_run_succeeds(workflow_copy):
 
 
 def test_paper_scale_overlay_validates_and_plans_the_paper_dp_grid(workflow_copy):
-    proc = run_snakemake(workflow_copy, "-n", "--cores", "2", "--configfile", "config.paper.yaml",
+    proc = run_snakemake(workflow_copy, "-n", "--cores", "2", "--configfile", "config/paper.yaml",
                          "--quiet", "rules", "--", "dp")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out

@@ -16,7 +16,7 @@ from bilinrec.experiments.datasets.config import (
     data_config_for,
     fetch_record,
 )
-from bilinrec.experiments.datasets.steps import fetch_dataset, prepare_dataset
+from bilinrec.experiments.datasets.steps import fetch_step, prepare_step
 from bilinrec.io import load_npz
 from bilinrec.seeds import derive_seed
 
@@ -32,9 +32,9 @@ def tiny(tmp_path, monkeypatch):
 
 
 def test_custom_dataset_prepared_with_contiguous_ids(tmp_path, tiny):
-    record = fetch_dataset("tiny", tiny, tmp_path / "res")
+    record = fetch_step("tiny", tiny, tmp_path / "res")
     assert record["source"] == "custom" and record["check"] == "parse"
-    summary = prepare_dataset("tiny", tiny, resources=tmp_path / "res", out_dir=tmp_path / "out")
+    summary = prepare_step("tiny", tiny, resources=tmp_path / "res", out_dir=tmp_path / "out")
     data = load_prepared(tmp_path / "out" / "ratings.npz")
     assert (data.n_users, data.n_items, data.n_ratings) == (12, summary["n_items"], 72)
     assert data.user.dtype == data.item.dtype == data.timestamp.dtype == np.int64 and data.rating.dtype == np.float64
@@ -61,17 +61,17 @@ def test_custom_dataset_prepared_with_contiguous_ids(tmp_path, tiny):
 
 def test_prepare_refuses_an_unfetched_or_changed_file(tmp_path, tiny):
     with pytest.raises(FileNotFoundError, match="bilinrec data fetch tiny"):
-        prepare_dataset("tiny", tiny, resources=tmp_path / "res", out_dir=tmp_path / "out")
-    fetch_dataset("tiny", tiny, tmp_path / "res")
+        prepare_step("tiny", tiny, resources=tmp_path / "res", out_dir=tmp_path / "out")
+    fetch_step("tiny", tiny, tmp_path / "res")
     (tmp_path / "res" / "tiny" / "tiny.csv").write_text("user,item,rating,timestamp\nu1,1,5,1\n")
     with pytest.raises(ValueError, match="changed since it was verified"):
-        prepare_dataset("tiny", tiny, resources=tmp_path / "res", out_dir=tmp_path / "out")
+        prepare_step("tiny", tiny, resources=tmp_path / "res", out_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_synthetic_prepared_with_ground_truth_and_seed_from_root(tmp_path, tiny):
-    summary = prepare_dataset("synthetic-ml", tiny, root_seed=11, out_dir=tmp_path / "a")
-    prepare_dataset("synthetic-ml", tiny, root_seed=11, out_dir=tmp_path / "b")
+    summary = prepare_step("synthetic-ml", tiny, root_seed=11, out_dir=tmp_path / "a")
+    prepare_step("synthetic-ml", tiny, root_seed=11, out_dir=tmp_path / "b")
     assert summary["source"]["seed"] == derive_seed(11, "synthetic-ml")
     a, b = load_npz(tmp_path / "a" / "ratings.npz"), load_npz(tmp_path / "b" / "ratings.npz")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
@@ -81,7 +81,7 @@ def test_synthetic_prepared_with_ground_truth_and_seed_from_root(tmp_path, tiny)
     assert data.truth.item_factors.shape == (data.n_items, 3)
     assert np.corrcoef(data.truth.score(data.user, data.item), data.rating)[0, 1] > 0.7
     with pytest.raises(ValueError, match="root_seed"):
-        prepare_dataset("synthetic-ml", tiny, out_dir=tmp_path / "c")
+        prepare_step("synthetic-ml", tiny, out_dir=tmp_path / "c")
 
 
 def test_load_prepared_errors(tmp_path):
@@ -134,8 +134,8 @@ def test_local_dir_precedence_explicit_then_env_then_config(tmp_path, monkeypatc
     monkeypatch.setattr(steps, "fetch", lambda spec, resources, local_dir, **kw: seen.append(local_dir))
     data = {"local_dir": str(tmp_path / "config")}
     monkeypatch.setenv(ENV_DATA_DIR, str(tmp_path / "env"))
-    fetch_dataset("ml-100k", data, tmp_path, local_dir=tmp_path / "flag")
-    fetch_dataset("ml-100k", data, tmp_path)
+    fetch_step("ml-100k", data, tmp_path, local_dir=tmp_path / "flag")
+    fetch_step("ml-100k", data, tmp_path)
     monkeypatch.delenv(ENV_DATA_DIR)
-    fetch_dataset("ml-100k", data, tmp_path)
+    fetch_step("ml-100k", data, tmp_path)
     assert seen == [tmp_path / "flag", tmp_path / "env", tmp_path / "config"]

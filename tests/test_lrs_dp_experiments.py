@@ -7,10 +7,9 @@ import matplotlib
 import pandas as pd
 import pytest
 
+from bilinrec.experiments.dp.plots import plot_utility_vs_epsilon, plot_utility_vs_users
 from bilinrec.experiments.dp.steps import (
     METHODS,
-    plot_utility_vs_epsilon,
-    plot_utility_vs_users,
     precompute_accounting,
     run_dp_method,
     utility_table,

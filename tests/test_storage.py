@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from bilinrec.experiments.personalization.steps import human_bytes, storage_step
 from bilinrec.experiments.storage.measure import (
     LRSSpec,
     ModelSpec,
@@ -13,6 +12,7 @@ from bilinrec.experiments.storage.measure import (
     storage_table,
     user_layout,
 )
+from bilinrec.experiments.storage.steps import human_bytes, storage_step
 
 
 def test_serialized_nbytes_is_the_file_size(tmp_path):
@@ -77,7 +77,7 @@ def test_storage_step_writes_tables(tmp_path):
     cfg = {"n_users": [10, 1000], "max_measured_bytes": 2**16, "embedding_dim": 8,
            "lrs_variants": [{"name": "LRS", "rank": 2, "sparsity": 2}],
            "models": [{"name": "net", "parameters": 5000, "layers": 2, "last_layer_parameters": 500}]}
-    storage_step(tmp_path / "lrs_storage.csv", cfg, [4], seed=1)
-    text = (tmp_path / "lrs_storage.md").read_text()
+    storage_step(tmp_path / "storage.csv", cfg, [4], seed=1)
+    text = (tmp_path / "storage.md").read_text()
     assert "linear MovieLens model (d=4)" in text and "extrapolated" in text and "measured" in text
-    assert (tmp_path / "lrs_storage.csv").read_text().count("\n") == 1 + 2 * 4 * 2
+    assert (tmp_path / "storage.csv").read_text().count("\n") == 1 + 2 * 4 * 2

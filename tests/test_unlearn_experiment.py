@@ -92,15 +92,14 @@ def test_file_steps_and_tables(tmp_path):
         for member, path in enumerate(retrains):
             steps.retrain_step(split, deletions, cfg, 1, member, path)
         steps.unlearn_step(split, deletions, original, cfg, 1, run_dir / "unlearned.npz")
-        out = tmp_path / f"{strategy}_f{fraction}_s1.json"
+        out = run_dir / "metrics.json"
         steps.evaluate_step(split, deletions, original, retrains, run_dir / "unlearned.npz", cfg,
                             {"dataset": SYNTHETIC, "strategy": strategy, "fraction": fraction, "seed": 1},
-                            out, tmp_path / f"{strategy}_f{fraction}_s1_scores.npz",
-                            tmp_path / f"{strategy}_f{fraction}_s1_history.npz")
+                            out, run_dir / "scores.npz", run_dir / "history.npz")
         json_paths.append(out)
     result = read_json(json_paths[0])
     assert result["strategy"] == "uniform" and set(result["models"]) == models
-    history = load_npz(tmp_path / "uniform_f0.1_s1_history.npz")
+    history = load_npz(tmp_path / "uniform_0.1" / "history.npz")
     assert history["retrained__objective"].size == 16  # start + 15 sweeps
     summary = write_summary(json_paths, tmp_path / "unlearn_summary.csv")
     assert len(summary) == 2 * len(models)

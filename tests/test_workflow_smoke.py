@@ -99,14 +99,14 @@ def smoke_run(tmp_path_factory):
 
 FIGURES = [
     "datasets_overview", "unlearn_convergence", "unlearn_deleted_scores", "unlearn_mia", "unlearn_speedup",
-    "lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise", "lrs_dp_utility", "lrs_dp_users",
-    "lrs_movielens_rmse_vs_m", "lrs_storage_scaling", "lrs_storage_vs_rmse",
+    "lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise", "dp_utility", "dp_users",
+    "personalization_rmse_vs_m", "storage_scaling", "storage_vs_rmse",
 ]
 TABLES = [
     "datasets", "unlearn_summary", "unlearn_checks", "lrs_sample_complexity", "lrs_phase_transition",
-    "lrs_dp_utility", "lrs_movielens", "lrs_movielens_buckets", "lrs_movielens_paired", "lrs_storage",
+    "dp_utility", "personalization", "personalization_buckets", "personalization_paired", "storage",
 ]
-NOTEBOOKS = ["datasets", "unlearn", "lrs_synthetic", "lrs_dp", "lrs_movielens"]
+NOTEBOOKS = ["datasets", "unlearn", "lrs", "lrs_dp", "personalization"]
 
 
 def test_smoke_run_writes_every_output(smoke_run):

@@ -19,6 +19,11 @@ def _digits_for(std: float, significant: int = 2) -> int:
     return max(0, min(6, significant - 1 - int(math.floor(math.log10(abs(std))))))
 
 
+def mean_std_by(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Mean and standard deviation of column ``y`` for each value of ``x`` (sorted by ``x``)."""
+    return frame.groupby(x)[y].agg(["mean", "std"]).reset_index().sort_values(x)
+
+
 def format_mean_std(mean: float, std: float | None = None, digits: int | None = None) -> str:
     """Format ``mean ± std`` with digits chosen from the spread (two significant in std)."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):

@@ -1,5 +1,7 @@
 # Helpers shared by every rule file.
 
+import os
+
 from snakemake.io import report as report_flag
 
 from bilinrec.seeds import derive_seed
@@ -24,6 +26,16 @@ def seeds_for(part, n):
 wildcard_constraints:
     dataset=r"[A-Za-z0-9][A-Za-z0-9_.\-]*",
     seed=r"\d+",
+
+
+def absolute(path):
+    """Notebook parameters are absolute paths: papermill runs the notebook in its own directory."""
+    return os.path.abspath(path)
+
+
+def figure_stem(output):
+    """The absolute ``results/figures/<name>`` of a figure's PDF output."""
+    return absolute(os.path.splitext(output[0])[0])
 
 
 def figure_outputs(name, category):

@@ -6,7 +6,7 @@
 DP = config["dp"]
 DP_OUT = f"{RESULTS}/lrs/dp"
 DP_SEEDS = seeds_for("dp", DP["n_seeds"])
-DP_FIGURES = ["lrs_dp_utility", "lrs_dp_users"]
+DP_FIGURES = ["dp_utility", "dp_users"]
 
 
 rule dp_accounting:
@@ -49,13 +49,13 @@ rule dp_run:
         "../scripts/dp_run.py"
 
 
-rule dp_summary:
+rule dp_tables:
     input:
         expand(f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
                n_users=DP["n_users"], method=DP["methods"], seed=DP_SEEDS),
     output:
         records=f"{DP_OUT}/records.csv",
-        table=table_outputs("lrs_dp_utility", "4. Paper A: privacy"),
+        table=table_outputs("dp_utility", "4. Paper A: privacy"),
     params:
         delta=DP["delta"],
     log:
@@ -65,19 +65,23 @@ rule dp_summary:
     conda:
         CONDA_ENV
     script:
-        "../scripts/dp_summary.py"
+        "../scripts/dp_tables.py"
 
 
 rule dp_notebook:
     input:
-        notebook="notebooks/lrs_dp.ipynb",
-        records=rules.dp_summary.output.records,
+        notebook="notebooks/dp.ipynb",
+        records=rules.dp_tables.output.records,
     output:
-        ipynb=f"{RESULTS}/notebooks/lrs_dp.ipynb",
-        html=f"{RESULTS}/notebooks/lrs_dp.html",
+        ipynb=f"{RESULTS}/notebooks/dp.ipynb",
+        html=f"{RESULTS}/notebooks/dp.html",
         figures=[f for name in DP_FIGURES for f in figure_outputs(name, "4. Paper A: privacy")],
     params:
-        fixed_epsilon=DP["fixed_epsilon"],
+        parameters=lambda wildcards, input, output: {
+            "records_csv": absolute(input.records),
+            "fixed_epsilon": str(DP["fixed_epsilon"]),
+            "figures_dir": absolute(os.path.dirname(output.figures[0])),
+        },
     log:
         f"{LOGS}/dp/notebook.log",
     benchmark:
@@ -85,11 +89,11 @@ rule dp_notebook:
     conda:
         CONDA_ENV
     script:
-        "../scripts/dp_notebook.py"
+        "../scripts/notebook.py"
 
 
 DP_TARGETS = (
-    rules.dp_summary.output.table
+    rules.dp_tables.output.table
     + rules.dp_notebook.output.figures
     + [rules.dp_notebook.output.html]
 )

@@ -9,7 +9,7 @@ LRS_SEEDS = seeds_for("lrs", LRS["n_seeds"])
 LRS_FIGURES = ["lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise"]
 
 
-rule lrs_experiment:
+rule lrs_run:
     output:
         f"{LRS_OUT}/{{experiment}}_s{{seed}}.csv",
     log:
@@ -24,10 +24,10 @@ rule lrs_experiment:
     conda:
         CONDA_ENV
     script:
-        "../scripts/lrs_experiment.py"
+        "../scripts/lrs_run.py"
 
 
-rule lrs_summary:
+rule lrs_tables:
     input:
         expand(f"{LRS_OUT}/{{experiment}}_s{{seed}}.csv", experiment=LRS_EXPERIMENTS, seed=LRS_SEEDS),
     output:
@@ -43,32 +43,39 @@ rule lrs_summary:
     conda:
         CONDA_ENV
     script:
-        "../scripts/lrs_summary.py"
+        "../scripts/lrs_tables.py"
 
 
 rule lrs_notebook:
     input:
-        notebook="notebooks/lrs_synthetic.ipynb",
-        records=rules.lrs_summary.output.records,
-        convergence=rules.lrs_summary.output.convergence,
-        fit=rules.lrs_summary.output.fit,
+        notebook="notebooks/lrs.ipynb",
+        records=rules.lrs_tables.output.records,
+        convergence=rules.lrs_tables.output.convergence,
+        fit=rules.lrs_tables.output.fit,
     output:
-        ipynb=f"{RESULTS}/notebooks/lrs_synthetic.ipynb",
-        html=f"{RESULTS}/notebooks/lrs_synthetic.html",
+        ipynb=f"{RESULTS}/notebooks/lrs.ipynb",
+        html=f"{RESULTS}/notebooks/lrs.html",
         figures=[f for name in LRS_FIGURES for f in figure_outputs(name, "3. Paper A: sample complexity")],
     log:
         f"{LOGS}/lrs/notebook.log",
     benchmark:
         f"{BENCH}/lrs/notebook.tsv"
+    params:
+        parameters=lambda wildcards, input, output: {
+            "records_csv": absolute(input.records),
+            "convergence_csv": absolute(input.convergence),
+            "phase_fit_json": absolute(input.fit),
+            "figures_dir": absolute(os.path.dirname(output.figures[0])),
+        },
     conda:
         CONDA_ENV
     script:
-        "../scripts/lrs_notebook.py"
+        "../scripts/notebook.py"
 
 
 LRS_TARGETS = (
-    rules.lrs_summary.output.table
-    + rules.lrs_summary.output.phase
+    rules.lrs_tables.output.table
+    + rules.lrs_tables.output.phase
     + rules.lrs_notebook.output.figures
     + [rules.lrs_notebook.output.html]
 )

@@ -1,11 +1,10 @@
-# Rules of parts 'personalization' (Paper A on MovieLens, sparse-data regime) and 'storage'.
+# Rules of part 'personalization' (Paper A on MovieLens, sparse-data regime).
 # One job per (dataset, d, seed) fits the background ALS, one runs every method at every m;
-# a summary rule writes the tables; the notebook draws the figures of both parts.
+# a summary rule writes the tables; the notebook draws the figure.
 
 import os
 
 PERS = config["personalization"]
-STORAGE = config["storage"]
 PERS_DATASETS = PERS["datasets"] or config["datasets"]
 PERS_SEEDS = seeds_for("personalization", PERS["seeds"])
 PERS_RUN = f"{RESULTS}/personalization/{{dataset}}/d{{d}}_s{{seed}}"
@@ -16,7 +15,7 @@ PERS_RUNS = expand(f"{RESULTS}/personalization/{{dataset}}/d{{d}}_s{{seed}}",
                    dataset=PERS_DATASETS, d=PERS["factors"], seed=PERS_SEEDS)
 
 
-rule pers_features:
+rule personalization_features:
     input:
         ratings=f"{RESULTS}/data/{{dataset}}/ratings.npz",
     output:
@@ -33,10 +32,10 @@ rule pers_features:
     conda:
         CONDA_ENV
     script:
-        "../scripts/pers_features.py"
+        "../scripts/personalization_features.py"
 
 
-rule pers_run:
+rule personalization_run:
     input:
         ratings=f"{RESULTS}/data/{{dataset}}/ratings.npz",
         features=f"{PERS_RUN}_features.npz",
@@ -56,18 +55,18 @@ rule pers_run:
     conda:
         CONDA_ENV
     script:
-        "../scripts/pers_run.py"
+        "../scripts/personalization_run.py"
 
 
-rule pers_tables:
+rule personalization_tables:
     input:
         metrics=[f"{run}_metrics.csv" for run in PERS_RUNS],
         buckets=[f"{run}_buckets.csv" for run in PERS_RUNS],
         per_user=[f"{run}_per_user.csv" for run in PERS_RUNS],
     output:
-        table=table_outputs("lrs_movielens", "5. Paper A: MovieLens and storage"),
-        buckets=table_outputs("lrs_movielens_buckets", "5. Paper A: MovieLens and storage"),
-        paired=table_outputs("lrs_movielens_paired", "5. Paper A: MovieLens and storage"),
+        table=table_outputs("personalization", "5. Paper A: MovieLens and storage"),
+        buckets=table_outputs("personalization_buckets", "5. Paper A: MovieLens and storage"),
+        paired=table_outputs("personalization_paired", "5. Paper A: MovieLens and storage"),
     log:
         f"{LOGS}/personalization/tables.log",
     benchmark:
@@ -78,75 +77,44 @@ rule pers_tables:
     conda:
         CONDA_ENV
     script:
-        "../scripts/pers_tables.py"
+        "../scripts/personalization_tables.py"
 
 
-rule storage_measure:
-    output:
-        table=table_outputs("lrs_storage", "5. Paper A: MovieLens and storage", (".csv", ".md")),
-    log:
-        f"{LOGS}/storage/measure.log",
-    benchmark:
-        f"{BENCH}/storage/measure.tsv"
-    params:
-        cfg=STORAGE,
-        linear_dims=PERS["factors"],
-        seed=derive_seed(ROOT_SEED, "storage"),
-    conda:
-        CONDA_ENV
-    script:
-        "../scripts/storage_measure.py"
-
-
-rule pers_notebook:
+rule personalization_notebook:
     input:
-        notebook="notebooks/lrs_movielens.ipynb",
-        summary=f"{RESULTS}/tables/lrs_movielens.csv",
-        storage=f"{RESULTS}/tables/lrs_storage.csv",
+        notebook="notebooks/personalization.ipynb",
+        summary=f"{RESULTS}/tables/personalization.csv",
     output:
-        rmse_vs_m=figure_outputs("lrs_movielens_rmse_vs_m", "5. Paper A: MovieLens and storage"),
-        storage_scaling=figure_outputs("lrs_storage_scaling", "5. Paper A: MovieLens and storage"),
-        storage_vs_rmse=figure_outputs("lrs_storage_vs_rmse", "5. Paper A: MovieLens and storage"),
-        ipynb=f"{RESULTS}/notebooks/lrs_movielens.ipynb",
-        html=f"{RESULTS}/notebooks/lrs_movielens.html",
+        rmse_vs_m=figure_outputs("personalization_rmse_vs_m", "5. Paper A: MovieLens and storage"),
+        ipynb=f"{RESULTS}/notebooks/personalization.ipynb",
+        html=f"{RESULTS}/notebooks/personalization.html",
     log:
         f"{LOGS}/personalization/notebook.log",
     benchmark:
         f"{BENCH}/personalization/notebook.tsv"
     params:
-        stems=lambda wildcards, output: {
-            name: os.path.splitext(output[name][0])[0]
-            for name in ("rmse_vs_m", "storage_scaling", "storage_vs_rmse")
+        parameters=lambda wildcards, input, output: {
+            "summary_csv": absolute(input.summary),
+            "rmse_vs_m_stem": figure_stem(output.rmse_vs_m),
+            "train_sizes": [str(m) for m in PERS["train_sizes"]],
         },
-        train_sizes=[str(m) for m in PERS["train_sizes"]],
-        storage_vs_rmse_m=str(STORAGE["figure_train_size"]),
     conda:
         CONDA_ENV
     script:
-        "../scripts/pers_notebook.py"
+        "../scripts/notebook.py"
 
 
 PERS_TARGETS = (
-    rules.pers_tables.output.table
-    + rules.pers_tables.output.buckets
-    + rules.pers_tables.output.paired
-    + rules.pers_notebook.output.rmse_vs_m
-    + [rules.pers_notebook.output.ipynb, rules.pers_notebook.output.html]
+    rules.personalization_tables.output.table
+    + rules.personalization_tables.output.buckets
+    + rules.personalization_tables.output.paired
+    + rules.personalization_notebook.output.rmse_vs_m
+    + [rules.personalization_notebook.output.html]
 )
-STORAGE_TARGETS = (
-    rules.storage_measure.output.table
-    + rules.pers_notebook.output.storage_scaling
-    + rules.pers_notebook.output.storage_vs_rmse
-    + [rules.pers_notebook.output.ipynb, rules.pers_notebook.output.html]
-)
-ALL_TARGETS.extend(PERS_TARGETS + STORAGE_TARGETS)
+ALL_TARGETS.extend(PERS_TARGETS)
 
 
 rule personalization:
     input:
         PERS_TARGETS,
 
-
-rule storage:
-    input:
-        STORAGE_TARGETS,

@@ -21,9 +21,9 @@ CLAIM_TABLES = {
     "lrs_phase_transition": f"{RESULTS}/tables/lrs_phase_transition.csv",
     "lrs_sample_complexity": f"{RESULTS}/tables/lrs_sample_complexity.csv",
     "lrs_convergence": f"{LRS_OUT}/convergence.csv",
-    "lrs_dp_utility": f"{RESULTS}/tables/lrs_dp_utility.csv",
-    "lrs_storage": f"{RESULTS}/tables/lrs_storage.csv",
-    "lrs_movielens_paired": f"{RESULTS}/tables/lrs_movielens_paired.csv",
+    "dp_utility": f"{RESULTS}/tables/dp_utility.csv",
+    "storage": f"{RESULTS}/tables/storage.csv",
+    "personalization_paired": f"{RESULTS}/tables/personalization_paired.csv",
 }
 
 

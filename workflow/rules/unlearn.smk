@@ -133,9 +133,9 @@ rule unlearn_evaluate:
         ),
         unlearned=rules.unlearn_unlearn.output[0],
     output:
-        metrics=f"{UNLEARN_OUT}/{{dataset}}/{{strategy}}_f{{fraction}}_s{{seed}}.json",
-        scores=f"{UNLEARN_OUT}/{{dataset}}/{{strategy}}_f{{fraction}}_s{{seed}}_scores.npz",
-        history=f"{UNLEARN_OUT}/{{dataset}}/{{strategy}}_f{{fraction}}_s{{seed}}_history.npz",
+        metrics=f"{UNLEARN_OUT}/{UNLEARN_RUN}/metrics.json",
+        scores=f"{UNLEARN_OUT}/{UNLEARN_RUN}/scores.npz",
+        history=f"{UNLEARN_OUT}/{UNLEARN_RUN}/history.npz",
     log:
         f"{LOGS}/unlearn/{UNLEARN_RUN}/evaluate.log",
     benchmark:
@@ -149,9 +149,7 @@ rule unlearn_evaluate:
         "../scripts/unlearn_evaluate.py"
 
 
-UNLEARN_METRICS = [
-    f"{UNLEARN_OUT}/{r['dataset']}/{r['strategy']}_f{r['fraction']}_s{r['seed']}.json" for r in UNLEARN_RUNS
-]
+UNLEARN_METRICS = [f"{UNLEARN_OUT}/{UNLEARN_RUN}/metrics.json".format(**r) for r in UNLEARN_RUNS]
 
 
 rule unlearn_tables:
@@ -178,18 +176,21 @@ rule unlearn_notebook:
     output:
         ipynb=f"{RESULTS}/notebooks/unlearn.ipynb",
         html=f"{RESULTS}/notebooks/unlearn.html",
-        figures=figure_outputs("unlearn_convergence", "6. Paper B: Unlearn-ALS")
-        + figure_outputs("unlearn_deleted_scores", "6. Paper B: Unlearn-ALS")
-        + figure_outputs("unlearn_mia", "6. Paper B: Unlearn-ALS")
-        + figure_outputs("unlearn_speedup", "6. Paper B: Unlearn-ALS"),
+        figures=[f for name in UNLEARN_FIGURES for f in figure_outputs(name, "6. Paper B: Unlearn-ALS")],
     log:
         f"{LOGS}/unlearn/notebook.log",
     benchmark:
         f"{BENCH}/unlearn/notebook.tsv"
+    params:
+        parameters=lambda wildcards, input, output: {
+            "summary_csv": absolute(input.summary),
+            "metrics_paths": [absolute(p) for p in input.metrics],
+            "figures_dir": absolute(os.path.dirname(output.figures[0])),
+        },
     conda:
         CONDA_ENV
     script:
-        "../scripts/unlearn_notebook.py"
+        "../scripts/notebook.py"
 
 
 UNLEARN_TARGETS = (

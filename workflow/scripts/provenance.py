@@ -2,9 +2,10 @@
 
 import logging
 
-from bilinrec.provenance import collect_provenance
+from bilinrec.experiments.jobs import job
 from bilinrec.io import write_json
+from bilinrec.provenance import collect_provenance
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
-write_json(snakemake.output[0], collect_provenance(snakemake.params.config))
-logging.info("wrote %s", snakemake.output[0])
+with job(snakemake):
+    write_json(snakemake.output[0], collect_provenance(snakemake.params.config))
+    logging.info("wrote %s", snakemake.output[0])

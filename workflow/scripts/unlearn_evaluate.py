@@ -1,14 +1,10 @@
 """Rule unlearn_evaluate: metrics, exactness checks, membership inference and plot samples of one run."""
 
-import logging
-
-from threadpoolctl import threadpool_limits
-
+from bilinrec.experiments.jobs import job
 from bilinrec.experiments.unlearn.steps import evaluate_step
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-wc = snakemake.wildcards
-with threadpool_limits(limits=snakemake.threads):
+with job(snakemake):
+    wc = snakemake.wildcards
     evaluate_step(
         split_path=snakemake.input.split,
         deletions_path=snakemake.input.deletions,

@@ -1,15 +1,14 @@
 """Rule unlearn_split: positives, held-out cells and confidences of one (dataset, seed)."""
 
-import logging
-
+from bilinrec.experiments.jobs import job
 from bilinrec.experiments.unlearn.steps import split_step
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-split_step(
-    dataset=snakemake.wildcards.dataset,
-    ratings_path=snakemake.input[0] if len(snakemake.input) else None,
-    cfg=snakemake.params.cfg,
-    root_seed=snakemake.params.root_seed,
-    seed=int(snakemake.wildcards.seed),
-    out=snakemake.output[0],
-)
+with job(snakemake):
+    split_step(
+        dataset=snakemake.wildcards.dataset,
+        ratings_path=snakemake.input[0] if len(snakemake.input) else None,
+        cfg=snakemake.params.cfg,
+        root_seed=snakemake.params.root_seed,
+        seed=int(snakemake.wildcards.seed),
+        out=snakemake.output[0],
+    )

@@ -1,16 +1,15 @@
 """Rule unlearn_unlearn: Unlearn-ALS (retrain, mask) and naive fine-tuning of one run."""
 
-import logging
-
+from bilinrec.experiments.jobs import job
 from bilinrec.experiments.unlearn.steps import unlearn_step
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-unlearn_step(
-    split_path=snakemake.input.split,
-    deletions_path=snakemake.input.deletions,
-    original_path=snakemake.input.original,
-    cfg=snakemake.params.cfg,
-    seed=int(snakemake.wildcards.seed),
-    out=snakemake.output[0],
-    threads=snakemake.threads,
-)
+with job(snakemake):
+    unlearn_step(
+        split_path=snakemake.input.split,
+        deletions_path=snakemake.input.deletions,
+        original_path=snakemake.input.original,
+        cfg=snakemake.params.cfg,
+        seed=int(snakemake.wildcards.seed),
+        out=snakemake.output[0],
+        threads=snakemake.threads,
+    )

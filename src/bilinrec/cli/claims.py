@@ -4,7 +4,7 @@ The workflow's ``claims`` rule needs every table; this command evaluates the cla
 are given (the rest are ``not measured``), e.g. after running only part of the workflow with a
 config overlay::
 
-    bilinrec claims lrs_dp_utility=results/tables/lrs_dp_utility.csv --config config.paper.yaml
+    bilinrec claims dp_utility=results/tables/dp_utility.csv --config config/paper.yaml
 
 Thresholds come from ``config.yaml`` in the current directory with each ``--config`` file laid over
 it in turn, as ``snakemake --configfile`` does.

@@ -9,7 +9,7 @@ from typing import Any
 
 from bilinrec.data.acquire import SOURCE_RECORD
 from bilinrec.data.registry import get_spec
-from bilinrec.experiments.datasets.steps import fetch_dataset, prepare_dataset
+from bilinrec.experiments.datasets.steps import fetch_step, prepare_step
 
 
 def _load_config(path: str | None) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def _data_config(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
 
 def _fetch(args: argparse.Namespace) -> int:
     data, _ = _data_config(args)
-    record = fetch_dataset(args.dataset, data, args.resources, args.data_dir)
+    record = fetch_step(args.dataset, data, args.resources, args.data_dir)
     print(json.dumps(record, indent=2) if record else f"{args.dataset}: generated, nothing to fetch")
     return 0
 
@@ -45,9 +45,9 @@ def _fetch(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> int:
     data, seed = _data_config(args)
     if get_spec(args.dataset, data.get("custom")).kind != "synthetic":
-        fetch_dataset(args.dataset, data, args.resources, args.data_dir)
+        fetch_step(args.dataset, data, args.resources, args.data_dir)
     out = Path(args.out) / args.dataset if args.out else None
-    summary = prepare_dataset(args.dataset, data, seed, args.resources, out)
+    summary = prepare_step(args.dataset, data, seed, args.resources, out)
     print(f"{args.dataset}: {summary['n_ratings']} ratings, {summary['n_users']} users, {summary['n_items']} items")
     return 0
 

@@ -297,7 +297,7 @@ def claim_a2(tables: Mapping[str, pd.DataFrame], max_rate: float) -> Outcome:
 
 def claim_a3(tables: Mapping[str, pd.DataFrame], max_gap: float, epsilon: float = 8.0) -> Outcome:
     """The error gap between DP-AMHT-LRS at ``epsilon`` and non-private AMHT-LRS shrinks as t grows."""
-    dp = tables["lrs_dp_utility"]
+    dp = tables["dp_utility"]
     private = dp[(dp["method"] == "dp_amht_lrs") & np.isclose(dp["epsilon"], epsilon)].set_index("n_users")
     public = dp[(dp["method"] == "amht_lrs")].groupby("n_users")["error_mean"].mean()
     if private.empty or public.empty:
@@ -314,10 +314,10 @@ def claim_a3(tables: Mapping[str, pd.DataFrame], max_gap: float, epsilon: float 
 
 def claim_a4(tables: Mapping[str, pd.DataFrame], min_ratio: float) -> Outcome:
     """Per-user storage of full fine-tuning over LRS reaches ``min_ratio`` ("two orders of magnitude")."""
-    storage = tables["lrs_storage"]
+    storage = tables["storage"]
     lrs = storage[storage["scheme"] == "amht_lrs"]
     if lrs.empty:
-        return not_measured("no LRS rows in lrs_storage")
+        return not_measured("no LRS rows in storage")
     largest = lrs[lrs["n_users"] == lrs["n_users"].max()]
     best = largest.loc[largest["full_over_scheme"].idxmax()]
     per_model = largest.groupby("model")["full_over_scheme"].agg(["min", "max"])
@@ -329,7 +329,7 @@ def claim_a4(tables: Mapping[str, pd.DataFrame], min_ratio: float) -> Outcome:
 
 def claim_a5(tables: Mapping[str, pd.DataFrame], max_m: float) -> Outcome:
     """AMHT-LRS beats the best baseline on MovieLens for every m ≤ ``max_m`` (paired CI below zero)."""
-    paired = tables["lrs_movielens_paired"]
+    paired = tables["personalization_paired"]
     movielens = paired[paired["dataset"].astype(str).str.startswith("ml-")]
     numeric = pd.to_numeric(movielens["m"], errors="coerce")
     sparse = movielens[numeric <= max_m]
@@ -350,12 +350,12 @@ CLAIMS: list[Claim] = [
           "fitted error ratio per round (noiseless)", "a2_max_rate", ("lrs_convergence",), claim_a2),
     Claim("A3", "Private with strong generalization: the DP error approaches the non-private error as users grow",
           "Paper A abstract", "parameter-error gap DP − non-private at the largest t", "a3_max_gap",
-          ("lrs_dp_utility",), claim_a3),
+          ("dp_utility",), claim_a3),
     Claim("A4", "Up to two orders of magnitude less storage than per-user fine-tuning", "Paper A abstract",
-          "per-user storage ratio full fine-tuning ÷ LRS", "a4_min_ratio", ("lrs_storage",), claim_a4),
+          "per-user storage ratio full fine-tuning ÷ LRS", "a4_min_ratio", ("storage",), claim_a4),
     Claim("A5", "Better accuracy than the standard approaches in the sparse-data regime", "Paper A abstract",
           "mean per-user test-RMSE difference AMHT-LRS − best baseline, m ≤ threshold", "a5_max_m",
-          ("lrs_movielens_paired",), claim_a5),
+          ("personalization_paired",), claim_a5),
     Claim("B1", "Consistent with retraining", "Paper B abstract", "fraction of settings with unlearned AUC inside "
           "the retraining band (z·std)", "b1_band_z", ("unlearn_summary", "unlearn_checks"), claim_b1),
     Claim("B2", "Without any model degradation", "Paper B abstract", "mean AUC(unlearned) − AUC(retrained)",
@@ -375,9 +375,9 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "lrs_phase_transition": ("parameter", "m_boundary", "r_plus_k"),
     "lrs_sample_complexity": ("noise", "samples", "method", "error_mean"),
     "lrs_convergence": ("method", "samples", "seed", "round", "error", "seconds"),
-    "lrs_dp_utility": ("n_users", "epsilon", "method", "error_mean", "error_std"),
-    "lrs_storage": ("model", "scheme", "variant", "n_users", "full_over_scheme"),
-    "lrs_movielens_paired": ("dataset", "d", "m", "baseline", "mean_delta", "ci_low", "ci_high"),
+    "dp_utility": ("n_users", "epsilon", "method", "error_mean", "error_std"),
+    "storage": ("model", "scheme", "variant", "n_users", "full_over_scheme"),
+    "personalization_paired": ("dataset", "d", "m", "baseline", "mean_delta", "ci_low", "ci_high"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Helpers of workflow/rules/data.smk: what each data rule depends on, given the config."""
+"""Helpers of workflow/rules/datasets.smk: what each data rule depends on, given the config."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ def checked_datasets(config: Mapping[str, Any]) -> list[str]:
 
 
 def fetch_record(dataset: str) -> list[str]:
-    """Input of prepare_dataset: the fetch record, except for the generated dataset."""
+    """Input of datasets_prepare: the fetch record, except for the generated dataset."""
     return [] if dataset == SYNTHETIC else [f"resources/{dataset}/source.json"]
 
 
 def custom_source(config: Mapping[str, Any], dataset: str) -> list[str]:
-    """Input of fetch_dataset: a custom dataset's file, so that editing it re-runs the fetch."""
+    """Input of datasets_fetch: a custom dataset's file, so that editing it re-runs the fetch."""
     entry = config["data"].get("custom", {}).get(dataset)
     return [entry["path"]] if entry else []
 

@@ -14,7 +14,7 @@ from bilinrec.data.registry import get_spec
 log = logging.getLogger(__name__)
 
 
-def fetch_dataset(
+def fetch_step(
     name: str,
     data_config: Mapping[str, Any],
     resources: str | os.PathLike = "resources",
@@ -39,7 +39,7 @@ def fetch_dataset(
     )
 
 
-def prepare_dataset(
+def prepare_step(
     name: str,
     data_config: Mapping[str, Any],
     root_seed: int | None = None,

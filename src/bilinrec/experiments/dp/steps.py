@@ -4,7 +4,7 @@ One run = one (number of users ``t``, seed, method): the problem is drawn once f
 ``(seed, t)`` so that every method and every epsilon sees the same users, and the method is
 fit for every target epsilon of the grid. Records are flat dicts (one per epsilon) written
 to ``results/lrs/dp/t<t>/<method>_s<seed>.csv``; :func:`utility_table` summarises them and
-:func:`plot_utility_vs_epsilon` / :func:`plot_utility_vs_users` draw the figures.
+The figures are drawn by :mod:`bilinrec.experiments.dp.plots`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from bilinrec.labels import method_color, method_label
+from bilinrec.labels import method_label
 from bilinrec.models.lrs import (
     AMHTLRS,
     DPAMHTLRS,
@@ -40,8 +40,6 @@ __all__ = [
     "METRICS",
     "parse_epsilon",
     "precompute_accounting",
-    "plot_utility_vs_epsilon",
-    "plot_utility_vs_users",
     "response_scale",
     "run_dp_method",
     "utility_table",
@@ -208,92 +206,3 @@ def _epsilon_text(eps: float) -> str:
     if eps == 0:
         return "0 (nothing released)"
     return "∞" if math.isinf(eps) else f"{eps:g}"
-
-
-# --------------------------------------------------------------------------------------
-# Figures
-# --------------------------------------------------------------------------------------
-def _mean_std(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    return frame.groupby(x)[y].agg(["mean", "std"]).reset_index()
-
-
-def plot_utility_vs_epsilon(records: pd.DataFrame, metrics: Sequence[str] = METRICS):
-    """Rows: metrics; columns: numbers of users; lines: DP methods vs epsilon (mean ± std over
-    seeds), horizontal lines for local-only and the non-private reference. The point at the
-    right edge ("∞") is each DP method without privacy."""
-    import matplotlib.pyplot as plt
-
-    sizes = sorted(records["n_users"].unique())
-    finite = sorted(e for e in records["epsilon"].unique() if 0 < e < math.inf)
-    if not finite:
-        raise ValueError("records hold no finite epsilon to plot")
-    x_inf = finite[-1] * 4  # where the non-private point of each DP method is drawn
-    fig, axes = plt.subplots(len(metrics), len(sizes), figsize=(3.6 * len(sizes), 2.8 * len(metrics)),
-                             sharex=True, squeeze=False)
-    for j, t in enumerate(sizes):
-        at_t = records[records["n_users"] == t]
-        for i, metric in enumerate(metrics):
-            ax = axes[i][j]
-            for method in METHODS:
-                rows = at_t[at_t["method"] == method].dropna(subset=[metric])
-                if rows.empty:
-                    continue
-                color, label = method_color(method), method_label(method)
-                if method in DP_METHODS:
-                    stats = _mean_std(rows.assign(x=rows["epsilon"].replace(math.inf, x_inf)), "x", metric)
-                    ax.errorbar(stats["x"], stats["mean"], yerr=stats["std"].fillna(0), marker="o", ms=3,
-                                capsize=2, color=color, label=label)
-                else:
-                    mean, std = rows[metric].mean(), rows[metric].std()
-                    ax.axhline(mean, color=color, ls="--", lw=1.2, label=label)
-                    if np.isfinite(std):
-                        ax.axhspan(mean - std, mean + std, color=color, alpha=0.15, lw=0)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            if i == 0:
-                ax.set_title(f"t = {t:,} users")
-            if j == 0:
-                ax.set_ylabel(METRIC_LABELS.get(metric, metric), fontsize="small")
-            if i == len(metrics) - 1:
-                ax.set_xticks(finite + [x_inf])
-                ax.set_xticklabels([f"{e:g}" for e in finite] + ["∞"])
-                ax.minorticks_off()
-                ax.set_xlabel(r"privacy budget $\varepsilon$")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
-               bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    return fig
-
-
-def plot_utility_vs_users(records: pd.DataFrame, epsilon: float, metrics: Sequence[str] = METRICS):
-    """One panel per metric: error vs number of users at a fixed ``epsilon`` (DP methods),
-    with local-only and the non-private reference for comparison."""
-    import matplotlib.pyplot as plt
-
-    epsilon = parse_epsilon(epsilon)
-    available = set(records.loc[records["method"].isin(DP_METHODS), "epsilon"])
-    if epsilon not in available:
-        raise ValueError(f"epsilon={epsilon:g} is not in the records (have {sorted(available)})")
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.8 * len(metrics), 3.2), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        for method in METHODS:
-            rows = records[records["method"] == method]
-            if method in DP_METHODS:
-                rows = rows[rows["epsilon"] == epsilon]
-            rows = rows.dropna(subset=[metric])
-            if rows.empty:
-                continue
-            stats = _mean_std(rows, "n_users", metric)
-            ax.errorbar(stats["n_users"], stats["mean"], yerr=stats["std"].fillna(0), marker="o", ms=3,
-                        capsize=2, color=method_color(method), label=method_label(method),
-                        ls="-" if method in DP_METHODS else "--")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("number of users t")
-        ax.set_ylabel(METRIC_LABELS.get(metric, metric), fontsize="small")
-    axes[0][0].set_title(rf"DP methods at $\varepsilon$ = {epsilon:g}", loc="left", fontsize="small")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, -0.04))
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    return fig

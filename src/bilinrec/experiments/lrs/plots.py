@@ -1,4 +1,4 @@
-"""Figures of the synthetic AMHT-LRS experiments (called by notebooks/lrs_synthetic.ipynb)."""
+"""Figures of the synthetic AMHT-LRS experiments (called by notebooks/lrs.ipynb)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from bilinrec.labels import METHODS, method_color, method_label
+from bilinrec.tables import mean_std_by
 
 __all__ = ["plot_convergence", "plot_error_vs_m", "plot_noise", "plot_phase_transition"]
 
@@ -15,10 +16,6 @@ def _methods(frame: pd.DataFrame) -> list[str]:
     """Methods present in ``frame`` in the shared legend order of :data:`bilinrec.plotting.METHODS`."""
     order = list(METHODS)
     return sorted(frame["method"].unique(), key=lambda m: order.index(m) if m in order else len(order))
-
-
-def _mean_std(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    return frame.groupby(x)[y].agg(["mean", "std"]).reset_index().sort_values(x)
 
 
 def _line_with_band(ax, stats: pd.DataFrame, x: str, method: str, marker: str = "o") -> None:
@@ -36,7 +33,7 @@ def plot_error_vs_m(records: pd.DataFrame) -> plt.Figure:
     for ax, noise in zip(axes[0], levels):
         for method in _methods(data):
             part = data[(data["noise"] == noise) & (data["method"] == method)]
-            _line_with_band(ax, _mean_std(part, "samples", "error"), "samples", method)
+            _line_with_band(ax, mean_std_by(part, "samples", "error"), "samples", method)
         ax.set_yscale("log")
         ax.set_xlabel("samples per user $m$")
         ax.set_title(f"noise $\\sigma$ = {noise:g}")
@@ -113,7 +110,7 @@ def plot_noise(records: pd.DataFrame) -> plt.Figure:
     for ax, kind in zip(axes[0], kinds):
         for method in _methods(data):
             part = data[(data["support"] == kind) & (data["method"] == method)]
-            stats = _mean_std(part, "noise", "error")
+            stats = mean_std_by(part, "noise", "error")
             stats = stats[stats["noise"] > 0]  # log axis; the noiseless error is in the table
             _line_with_band(ax, stats, "noise", method)
         ax.set_xscale("log")

@@ -19,9 +19,10 @@ UNLEARNERS = ["unlearn_retrain", "unlearn_mask", "naive"]
 
 
 def run_files(metrics_path: str | os.PathLike) -> tuple[dict, dict, dict]:
-    """``(metrics, score samples, histories)`` of the run whose metrics JSON is given."""
-    stem = str(metrics_path)[: -len(".json")]
-    return read_json(metrics_path), load_npz(stem + "_scores.npz"), load_npz(stem + "_history.npz")
+    """``(metrics, score samples, histories)`` of the run whose ``metrics.json`` is given (same folder)."""
+    run_dir = os.path.dirname(os.fspath(metrics_path))
+    return (read_json(metrics_path), load_npz(os.path.join(run_dir, "scores.npz")),
+            load_npz(os.path.join(run_dir, "history.npz")))
 
 
 def representative_runs(metrics_paths: Sequence[str], strategy: str = "uniform", fraction: float = 0.1) -> dict:

@@ -21,7 +21,13 @@ import numpy as np
 from .amht import AMHTLRS
 from .data import LRSData, prepare_data
 from .statistics import SumAggregator
-from .user_step import _Heads, _refit_on_support, _sparse_features, fit_user_parameters, initial_subspace
+from .user_step import (
+    _Heads,
+    _refit_on_support,
+    _sparse_features,
+    fit_user_parameters,
+    initial_subspace,
+)
 
 __all__ = ["AltMin", "FedRep", "FineTune", "GlobalModel", "LocalRidge", "Oracle", "SparseOnly"]
 

@@ -1,15 +1,9 @@
 """Snakemake: fit, tune and test every personalization method (one dataset, d, seed)."""
 
-import logging
-
-from threadpoolctl import threadpool_limits
-
+from bilinrec.experiments.jobs import job
 from bilinrec.experiments.personalization.steps import run_step
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s", force=True)
-logging.captureWarnings(True)
-
-with threadpool_limits(limits=snakemake.threads):
+with job(snakemake):
     run_step(
         snakemake.input.ratings,
         snakemake.input.features,

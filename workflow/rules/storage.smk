@@ -1,0 +1,64 @@
+# Rules of part 'storage' (Paper A: per-user storage against full fine-tuning).
+# One job serializes stores of every model and scheme; the notebook draws the storage figures
+# (storage vs RMSE reads the personalization table).
+
+STORAGE = config["storage"]
+
+
+rule storage_measure:
+    output:
+        table=table_outputs("storage", "5. Paper A: MovieLens and storage", (".csv", ".md")),
+    log:
+        f"{LOGS}/storage/measure.log",
+    benchmark:
+        f"{BENCH}/storage/measure.tsv"
+    params:
+        cfg=STORAGE,
+        linear_dims=config["personalization"]["factors"],
+        seed=derive_seed(ROOT_SEED, "storage"),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/storage_measure.py"
+
+
+rule storage_notebook:
+    input:
+        notebook="notebooks/storage.ipynb",
+        storage=rules.storage_measure.output.table[0],
+        summary=f"{RESULTS}/tables/personalization.csv",
+    output:
+        storage_scaling=figure_outputs("storage_scaling", "5. Paper A: MovieLens and storage"),
+        storage_vs_rmse=figure_outputs("storage_vs_rmse", "5. Paper A: MovieLens and storage"),
+        ipynb=f"{RESULTS}/notebooks/storage.ipynb",
+        html=f"{RESULTS}/notebooks/storage.html",
+    log:
+        f"{LOGS}/storage/notebook.log",
+    benchmark:
+        f"{BENCH}/storage/notebook.tsv"
+    params:
+        parameters=lambda wildcards, input, output: {
+            "storage_csv": absolute(input.storage),
+            "summary_csv": absolute(input.summary),
+            "storage_scaling_stem": figure_stem(output.storage_scaling),
+            "storage_vs_rmse_stem": figure_stem(output.storage_vs_rmse),
+            "storage_vs_rmse_m": str(STORAGE["figure_train_size"]),
+        },
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/notebook.py"
+
+
+STORAGE_TARGETS = (
+    rules.storage_measure.output.table
+    + rules.storage_notebook.output.storage_scaling
+    + rules.storage_notebook.output.storage_vs_rmse
+    + [rules.storage_notebook.output.html]
+)
+ALL_TARGETS.extend(STORAGE_TARGETS)
+
+
+rule storage:
+    input:
+        STORAGE_TARGETS,
