@@ -4,14 +4,17 @@ loudly on a missing or malformed table."""
 import pandas as pd
 import pytest
 
-from bilinrec.experiments.claims import (
-    CLAIMS,
+from bilinrec.experiments.claims import CLAIMS, CONFIG_KEYS
+from bilinrec.experiments.unlearn.claims import claim_b2, claim_b5
+from bilinrec.experiments.verdict import (
     FAILS,
     HOLDS,
     NOT_MEASURED,
+    UNINFORMATIVE,
+    Claim,
     ClaimInputError,
-    claim_b2,
-    claim_b5,
+    Control,
+    decide,
     evaluate_claims,
     load_table,
     write_claims,
@@ -88,7 +91,7 @@ def test_single_seed_summary_is_evaluated_not_rejected(thresholds):
 
 def test_b5_not_measured_without_ml100k(thresholds):
     tables = {"unlearn_summary": unlearn_summary(datasets=("synthetic-lowrank",))}
-    outcome = claim_b5(tables, thresholds["b5_auc_tolerance"])
+    outcome = claim_b5(tables, thresholds["b5_auc_tolerance"], target=thresholds["b5_target_auc"])
     assert outcome.verdict == NOT_MEASURED and "ml-100k" in outcome.detail
 
 
@@ -177,3 +180,26 @@ def test_cli_lays_config_overlays_over_the_repository_config(tmp_path, monkeypat
     assert capsys.readouterr().out.splitlines()[2].startswith("A3: holds")
     assert main(["claims", "dp_utility=dp.csv", "--config", "strict.yaml"]) == 0
     assert capsys.readouterr().out.splitlines()[2].startswith("A3: does not hold")
+
+
+def test_every_operating_point_of_every_claim_comes_from_the_config_schema(thresholds):
+    assert set(CONFIG_KEYS) <= set(thresholds)
+
+
+def test_a_claim_whose_negative_control_passes_is_uninformative(thresholds):
+    """The same evaluator on a control that must fail: if the control passes too, the claim says nothing."""
+    table = pd.DataFrame({"method": ["ours", "control"], "score": [1.0, 0.0]})
+
+    def better_than(tables, threshold):
+        score = float(tables["t"].set_index("method").loc["ours", "score"])
+        return decide(score >= threshold, score, None, "score of 'ours'")
+
+    def swap_in(name):
+        return lambda tables: {"t": tables["t"].replace({"method": {"ours": "_", name: "ours"}})}
+
+    claim = Claim(id="X", claim="x", source="test", measure="score", threshold="x_min", tables=("t",),
+                  evaluate=better_than, controls=(Control("control", swap_in("control")),))
+    df = evaluate_claims([claim], {"t": table}, {"x_min": 0.5}).set_index("id")
+    assert df.loc["X", "verdict"] == HOLDS and df.loc["X", "controls"] == "control: does not hold"
+    df = evaluate_claims([claim], {"t": table}, {"x_min": -1.0}).set_index("id")
+    assert df.loc["X", "verdict"] == UNINFORMATIVE and "control" in df.loc["X", "detail"]

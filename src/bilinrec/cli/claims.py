@@ -17,14 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from bilinrec.experiments.claims import (
-    CLAIMS,
-    TABLE_COLUMNS,
-    ClaimInputError,
-    evaluate_claims,
-    load_table,
-    write_claims,
-)
+from bilinrec.experiments.claims import CLAIMS, CONFIG_KEYS, TABLE_COLUMNS
+from bilinrec.experiments.verdict import ClaimInputError, evaluate_claims, load_table, write_claims
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -38,7 +32,7 @@ def read_thresholds(config_paths: list[str]) -> dict:
         with open(path, encoding="utf-8") as handle:
             config = yaml.safe_load(handle) or {}
         thresholds.update(config.get("claims") or {})
-    missing = sorted({claim.threshold_key for claim in CLAIMS} - set(thresholds))
+    missing = sorted(set(CONFIG_KEYS) - set(thresholds))
     if missing:
         raise ValueError(f"the config files {config_paths} set no claims thresholds {missing}; run from the "
                          f"repository (its {DEFAULT_CONFIG} sets them all) or pass --config")

@@ -1,0 +1,42 @@
+"""Claim A3 (Paper A, private variant), decided by the table of part 'dp'."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bilinrec.experiments.verdict import (
+    Claim,
+    Outcome,
+    Tables,
+    decide,
+    not_measured,
+)
+
+
+def claim_a3(tables: Tables, max_gap: float, *, epsilon: float) -> Outcome:
+    """The error gap between DP-AMHT-LRS at ``epsilon`` and non-private AMHT-LRS shrinks as t grows."""
+    dp = tables["dp_utility"]
+    private = dp[(dp["method"] == "dp_amht_lrs") & np.isclose(dp["epsilon"], epsilon)].set_index("n_users")
+    public = dp[(dp["method"] == "amht_lrs")].groupby("n_users")["error_mean"].mean()
+    if private.empty or public.empty:
+        return not_measured(f"no DP-AMHT-LRS rows at ε = {epsilon:g} or no non-private reference")
+    gap = (private["error_mean"] - public.reindex(private.index)).dropna().sort_index()
+    if len(gap) < 2:
+        return not_measured("fewer than two numbers of users")
+    shrinking = bool(np.all(np.diff(gap.to_numpy()) < 0))
+    ok = shrinking and gap.iloc[-1] <= max_gap
+    steps = ", ".join(f"t={int(t)}: {g:.3f}" for t, g in gap.items())
+    return decide(ok, float(gap.iloc[-1]), float(private["error_std"].iloc[-1]),
+                  f"parameter-error gap to non-private at ε = {epsilon:g} ({steps}); shrinking with t: {shrinking}")
+
+
+
+
+CLAIMS = [
+    Claim(id="A3", claim="Private with strong generalization: the DP error approaches the non-private error as users "
+          "grow", source="Paper A abstract", measure="parameter-error gap DP − non-private at the largest t",
+          threshold="a3_max_gap", settings={"epsilon": "a3_epsilon"}, tables=("dp_utility",), evaluate=claim_a3),
+]
+
+#: Columns each table the claims read must have.
+TABLE_COLUMNS = {"dp_utility": ("n_users", "epsilon", "method", "error_mean", "error_std")}
