@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bilinrec.experiments.methods import method_color, method_label
 from bilinrec.io import atomic_path, load_npz, read_json, save_npz, write_json
-from bilinrec.labels import method_color, method_label
 from bilinrec.plotting import savefig, use_style
 from bilinrec.provenance import collect_provenance
 from bilinrec.seeds import derive_rng, derive_seed

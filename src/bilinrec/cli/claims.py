@@ -18,7 +18,12 @@ from pathlib import Path
 import yaml
 
 from bilinrec.experiments.claims import CLAIMS, CONFIG_KEYS, TABLE_COLUMNS
-from bilinrec.experiments.verdict import ClaimInputError, evaluate_claims, load_table, write_claims
+from bilinrec.experiments.verdict import (
+    ClaimInputError,
+    evaluate_claims,
+    load_table,
+    write_claims,
+)
 
 DEFAULT_CONFIG = "config.yaml"
 

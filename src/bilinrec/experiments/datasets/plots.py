@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from bilinrec.data.prepare import Ratings
-from bilinrec.labels import method_color
+from bilinrec.experiments.methods import method_color
 from bilinrec.tables import write_table
 
 

@@ -15,7 +15,7 @@ from bilinrec.experiments.dp.steps import (
     METRICS,
     parse_epsilon,
 )
-from bilinrec.labels import method_color, method_label
+from bilinrec.experiments.methods import method_color, method_label
 from bilinrec.tables import mean_std_by
 
 

@@ -17,18 +17,15 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from bilinrec.labels import method_label
+from bilinrec.experiments.methods import build, method_label
+from bilinrec.experiments.methods import method as registered
 from bilinrec.models.lrs import (
-    AMHTLRS,
-    DPAMHTLRS,
-    DPGlobalModel,
     PrivacyBudget,
     accounting_cache,
     calibrate_noise_multiplier,
     default_clip_bounds,
     training_epsilon,
 )
-from bilinrec.models.lrs.baselines import LocalRidge
 from bilinrec.models.lrs.metrics import mse, normalized_error, subspace_distance
 from bilinrec.models.lrs.synthetic import LRSProblem, make_problem
 from bilinrec.seeds import derive_seed
@@ -102,22 +99,21 @@ def _build(method: str, cfg: Mapping[str, Any], n_users: int, epsilon: float, se
     privacy = PrivacyBudget(epsilon, float(cfg["delta"]))
     clip = default_clip_bounds(p["dim"], p["samples"], response_scale(p), mech["clip_multiplier"])
     noise_seed = derive_seed(seed, "dp", "noise", method, n_users, epsilon)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     if method in ("dp_amht_lrs", "dp_altmin"):
-        return DPAMHTLRS(
-            p["rank"], p["sparsity"] if method == "dp_amht_lrs" else 0, privacy=privacy, clip=clip,
-            max_rounds=mech["max_rounds"], sampling_rate=mech["sampling_rate"],
-            ridge_factor=mech["ridge_factor"], accountant=mech["accountant"], random_state=noise_seed,
-            amht_options=dict(cfg["estimator"]),
-        )
-    if method == "dp_global":
-        return DPGlobalModel(privacy, clip, ridge_factor=mech["ridge_factor"],
-                             sampling_rate=mech["sampling_rate"], accountant=mech["accountant"],
-                             random_state=noise_seed)
-    if method == "local":
-        return LocalRidge(cfg["local_alpha"])
-    if method == "amht_lrs":
-        return AMHTLRS(p["rank"], p["sparsity"], **(dict(cfg["estimator"]) | dict(cfg["reference"])))
-    raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+        params = dict(rank=p["rank"], sparsity=p["sparsity"] if method == "dp_amht_lrs" else 0, privacy=privacy,
+                      clip=clip, max_rounds=mech["max_rounds"], sampling_rate=mech["sampling_rate"],
+                      ridge_factor=mech["ridge_factor"], accountant=mech["accountant"], random_state=noise_seed,
+                      amht_options=dict(cfg["estimator"]))
+    elif method == "dp_global":
+        params = dict(privacy=privacy, clip=clip, ridge_factor=mech["ridge_factor"],
+                      sampling_rate=mech["sampling_rate"], accountant=mech["accountant"], random_state=noise_seed)
+    elif method == "local":
+        params = dict(alpha=cfg["local_alpha"])
+    else:
+        params = dict(rank=p["rank"], sparsity=p["sparsity"], **(dict(cfg["estimator"]) | dict(cfg["reference"])))
+    return build(method, **params)
 
 
 def _clipped_summary(model) -> dict[str, float]:
@@ -165,16 +161,17 @@ def run_dp_method(cfg: Mapping[str, Any], n_users: int, seed: int, method: str) 
         start = time.perf_counter()
         model.fit(problem.X, problem.y, problem.users, n_users=problem.n_users)
         seconds = time.perf_counter() - start
-        theta = model.theta_ if hasattr(model, "theta_") else np.tile(model.coef_, (problem.n_users, 1))
+        declared = registered(method)
+        theta = declared.theta(model, problem.n_users)
         predict = model.predict(X_test, users_test)
         record = {
             "method": method, "n_users": n_users, "seed": seed, "epsilon": epsilon,
             "delta": float(cfg["delta"]) if math.isfinite(epsilon) and epsilon > 0 else 0.0,
-            "epsilon_achieved": getattr(model, "epsilon_", epsilon),
-            "noise_multiplier": getattr(model, "noise_multiplier_", 0.0),
+            "epsilon_achieved": model.epsilon_ if declared.private else epsilon,
+            "noise_multiplier": model.noise_multiplier_ if declared.private else 0.0,
             "test_mse": mse(predict, y_test),
             "error": normalized_error(theta, problem.theta),
-            "subspace_distance": subspace_distance(model.U_, problem.U) if hasattr(model, "U_") else np.nan,
+            "subspace_distance": subspace_distance(model.U_, problem.U) if declared.shared_subspace else np.nan,
             "seconds": seconds,
         } | _clipped_summary(model)
         log.info("%s t=%d seed=%d eps=%g: %s", method, n_users, seed, epsilon,

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from bilinrec.labels import METHODS, method_color, method_label
+from bilinrec.experiments.methods import METHODS, method_color, method_label
 from bilinrec.tables import mean_std_by
 
 __all__ = ["plot_convergence", "plot_error_vs_m", "plot_noise", "plot_phase_transition"]

@@ -14,18 +14,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from bilinrec.experiments.methods import build, method, method_label
 from bilinrec.io import atomic_path, write_json
-from bilinrec.labels import method_label
-from bilinrec.models.lrs import AMHTLRS
-from bilinrec.models.lrs.baselines import (
-    AltMin,
-    FedRep,
-    FineTune,
-    GlobalModel,
-    LocalRidge,
-    Oracle,
-    SparseOnly,
-)
 from bilinrec.models.lrs.metrics import (
     mse,
     normalized_error,
@@ -69,27 +59,22 @@ def build_method(name: str, problem: LRSProblem, cfg: Mapping[str, Any], callbac
     rank, sparsity = problem.U.shape[1], problem.supports.shape[1]
     est = dict(cfg["estimator"])
     base = cfg["baselines"]
-    if name == "amht_lrs":
-        return AMHTLRS(rank, sparsity, callback=callback, **est)
-    if name == "amht_lrs_htp":
-        return AMHTLRS(rank, sparsity, callback=callback, **(est | {"pursuit": "htp"}))
-    if name == "altmin":
-        return AltMin(rank, callback=callback, **est)
-    if name == "fedrep":
-        return FedRep(rank, lr=base["fedrep_lr"], max_rounds=base["fedrep_max_rounds"], tol=est["tol"])
-    if name == "sparse_only":
-        return SparseOnly(sparsity, max_rounds=base["sparse_only_rounds"], tol=est["tol"],
-                          pursuit=est["pursuit"])
-    if name == "global":
-        return GlobalModel()
-    if name == "local":
-        return LocalRidge(base["ridge_alpha"])
-    if name == "finetune":
-        return FineTune(base["ridge_alpha"])
-    return Oracle(problem.U, problem.supports)
+    params = {
+        "amht_lrs": dict(rank=rank, sparsity=sparsity, callback=callback, **est),
+        "amht_lrs_htp": dict(rank=rank, sparsity=sparsity, callback=callback, **(est | {"pursuit": "htp"})),
+        "altmin": dict(rank=rank, callback=callback, **est),
+        "fedrep": dict(rank=rank, lr=base["fedrep_lr"], max_rounds=base["fedrep_max_rounds"], tol=est["tol"]),
+        "sparse_only": dict(sparsity=sparsity, max_rounds=base["sparse_only_rounds"], tol=est["tol"],
+                            pursuit=est["pursuit"]),
+        "global": {},
+        "local": dict(alpha=base["ridge_alpha"]),
+        "finetune": dict(alpha=base["ridge_alpha"]),
+        "oracle": dict(U=problem.U, supports=problem.supports),
+    }[name]
+    return build(name, **params)
 
 
-def evaluate(model, problem: LRSProblem, X_test, y_test, users_test) -> dict[str, float]:
+def evaluate(name: str, model, problem: LRSProblem, X_test, y_test, users_test) -> dict[str, float]:
     """Recovery and prediction metrics of a fitted model against the problem's truth."""
     record = {
         "error": normalized_error(model.theta_, problem.theta),
@@ -100,9 +85,10 @@ def evaluate(model, problem: LRSProblem, X_test, y_test, users_test) -> dict[str
         "support_precision": np.nan,
         "support_recall": np.nan,
     }
-    if hasattr(model, "U_"):
+    declared = method(name)
+    if declared.shared_subspace:
         record["subspace_distance"] = subspace_distance(model.U_, problem.U)
-    if hasattr(model, "B_"):
+    if declared.sparse_part:
         record["support_precision"], record["support_recall"] = support_precision_recall(model.B_, problem.B)
     return record
 
@@ -129,7 +115,7 @@ def _run_methods(problem: LRSProblem, methods, cfg, seed: int, experiment: str, 
             # e.g. fewer samples than unknowns per user: the method is not identifiable here
             records.append(base | {"status": f"not fitted: {err}", "error": np.nan})
             continue
-        record = evaluate(model, problem, X_test, y_test, users_test)
+        record = evaluate(name, model, problem, X_test, y_test, users_test)
         record["success"] = bool(record["error"] < cfg["success_threshold"])
         records.append(base | {"status": "ok"} | record)
     return records

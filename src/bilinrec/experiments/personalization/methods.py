@@ -16,36 +16,19 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
+from bilinrec.experiments.methods import build
+from bilinrec.experiments.methods import method as registered
 from bilinrec.experiments.storage.measure import index_dtype, serialized_nbytes
 from bilinrec.models.lrs import (
-    AMHTLRS,
-    DPAMHTLRS,
     PrivacyBudget,
     default_clip_bounds,
     prepare_data,
-)
-from bilinrec.models.lrs.baselines import (
-    AltMin,
-    FedRep,
-    FineTune,
-    GlobalModel,
-    LocalRidge,
-    SparseOnly,
 )
 
 #: Methods in the order of tables and legends (DP variants are expanded per epsilon).
 METHODS = (
     "user_embedding", "global", "local", "finetune", "altmin", "fedrep", "sparse_only", "amht_lrs", "dp_amht_lrs",
 )
-#: Methods whose hyper-parameters are tuned on validation ratings, and the grid axes they use.
-GRID_AXES = {
-    "local": ("alpha",),
-    "finetune": ("alpha",),
-    "altmin": ("rank", "ridge"),
-    "fedrep": ("rank",),
-    "sparse_only": ("sparsity",),
-    "amht_lrs": ("rank", "sparsity", "ridge"),
-}
 
 
 class ALSFoldIn:
@@ -101,7 +84,7 @@ class MethodOptions:
 def candidates(method: str, grid: Mapping[str, list], m: int | None) -> list[dict[str, Any]]:
     """Hyper-parameter settings of ``method`` to try; with ``m`` ratings per user, settings
     with more per-user unknowns (rank + sparsity) than ``m`` are left out."""
-    axes = GRID_AXES.get(method, ())
+    axes = registered(method).tuned
     settings = [dict(zip(axes, values)) for values in product(*(grid[a] for a in axes))]
     if m is not None:
         settings = [s for s in settings if s.get("rank", 0) + s.get("sparsity", 0) <= m]
@@ -112,28 +95,30 @@ def candidates(method: str, grid: Mapping[str, list], m: int | None) -> list[dic
 
 def make_estimator(method: str, params: Mapping[str, Any], options: MethodOptions, seed: int, epsilon=None):
     """A fresh estimator of ``method`` with hyper-parameters ``params``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     if method == "user_embedding":
-        return ALSFoldIn(options.fold_in_regularization, options.fold_in_scale_regularization, options.feature_scale)
-    if method == "global":
-        return GlobalModel()
-    if method == "local":
-        return LocalRidge(alpha=params["alpha"])
-    if method == "finetune":
-        return FineTune(alpha=params["alpha"])
-    if method == "altmin":
-        return AltMin(params["rank"], random_state=seed, **options.amht, ridge=params["ridge"])
-    if method == "fedrep":
-        return FedRep(params["rank"], **options.fedrep)
-    if method == "sparse_only":
-        return SparseOnly(params["sparsity"], **options.sparse_only)
-    if method == "amht_lrs":
-        return AMHTLRS(params["rank"], params["sparsity"], random_state=seed, **options.amht, ridge=params["ridge"])
-    if method == "dp_amht_lrs":
+        kwargs = dict(regularization=options.fold_in_regularization,
+                      scale_regularization=options.fold_in_scale_regularization, feature_scale=options.feature_scale)
+    elif method in ("global",):
+        kwargs = {}
+    elif method in ("local", "finetune"):
+        kwargs = dict(alpha=params["alpha"])
+    elif method == "altmin":
+        kwargs = dict(rank=params["rank"], random_state=seed, **options.amht, ridge=params["ridge"])
+    elif method == "fedrep":
+        kwargs = dict(rank=params["rank"], **options.fedrep)
+    elif method == "sparse_only":
+        kwargs = dict(sparsity=params["sparsity"], **options.sparse_only)
+    elif method == "amht_lrs":
+        kwargs = dict(rank=params["rank"], sparsity=params["sparsity"], random_state=seed, **options.amht,
+                      ridge=params["ridge"])
+    else:  # dp_amht_lrs
         dp = options.dp
         amht = {k: v for k, v in options.amht.items() if k not in ("max_rounds", "tol")} | {"ridge": params["ridge"]}
-        return DPAMHTLRS(
-            params["rank"],
-            params["sparsity"],
+        kwargs = dict(
+            rank=params["rank"],
+            sparsity=params["sparsity"],
             privacy=PrivacyBudget(float(epsilon), float(params["delta"])),
             clip=default_clip_bounds(
                 len(options.feature_scale), params["samples_per_user"], dp["response_scale"], dp["clip_multiplier"]
@@ -143,7 +128,7 @@ def make_estimator(method: str, params: Mapping[str, Any], options: MethodOption
             random_state=seed,
             amht_options=amht,
         )
-    raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    return build(method, **kwargs)
 
 
 def user_payload(method: str, model, params: Mapping[str, Any]) -> dict[str, np.ndarray]:

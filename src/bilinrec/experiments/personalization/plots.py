@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from bilinrec.experiments.methods import method_color
 from bilinrec.experiments.personalization.report import variant_label
-from bilinrec.labels import method_color
 from bilinrec.plotting import figure_style
 
 _DP_STYLES = ("--", ":", "-.")

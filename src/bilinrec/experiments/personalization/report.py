@@ -9,9 +9,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from bilinrec.experiments.methods import method_label
 from bilinrec.experiments.personalization.evaluation import paired_difference
 from bilinrec.experiments.personalization.methods import METHODS
-from bilinrec.labels import method_label
 from bilinrec.tables import display_table, summarize
 
 #: Methods the paired comparison takes its "best baseline" from (not AMHT-LRS, not DP).

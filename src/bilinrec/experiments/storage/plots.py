@@ -5,12 +5,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from bilinrec.experiments.methods import method_color, method_label
 from bilinrec.experiments.personalization.plots import (
     _legend_right,
     _line_style,
 )
 from bilinrec.experiments.personalization.report import variant_label
-from bilinrec.labels import method_color, method_label
 from bilinrec.plotting import figure_style
 
 

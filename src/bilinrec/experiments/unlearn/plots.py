@@ -9,8 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from bilinrec.experiments.methods import method_color, method_label
 from bilinrec.io import load_npz, read_json
-from bilinrec.labels import method_color, method_label
 
 #: Models drawn as curves / distributions, in legend order.
 CURVE_MODELS = ["retrained", "unlearn_retrain", "unlearn_mask", "naive"]
