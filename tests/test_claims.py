@@ -203,3 +203,22 @@ def test_a_claim_whose_negative_control_passes_is_uninformative(thresholds):
     assert df.loc["X", "verdict"] == HOLDS and df.loc["X", "controls"] == "control: does not hold"
     df = evaluate_claims([claim], {"t": table}, {"x_min": -1.0}).set_index("id")
     assert df.loc["X", "verdict"] == UNINFORMATIVE and "control" in df.loc["X", "detail"]
+
+
+def test_readme_verdict_block_is_generated_from_the_results(tmp_path, thresholds):
+    from bilinrec.cli import main
+    from bilinrec.io import write_json
+
+    tables = {"unlearn_summary": unlearn_summary(), "unlearn_checks": unlearn_checks()}
+    results = tmp_path / "results"
+    write_claims(evaluate_claims(CLAIMS, tables, thresholds), results / "claims.csv", results / "claims.md")
+    write_json(results / "provenance.json", {"git": {"commit": "0123456789abcdef", "dirty": False},
+                                             "config": {"datasets": ["ml-100k"]}, "cpu_count": 2})
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- verdict:start -->\nold text\n<!-- verdict:end -->\n\nrest\n")
+    assert main(["readme-verdict", "--readme", str(readme), "--results", str(results)]) == 0
+    text = readme.read_text()
+    assert "old text" not in text and text.endswith("<!-- verdict:end -->\n\nrest\n")
+    assert "commit 0123456789" in text and "| B5 | Held-out AUC" in text and "**holds**" in text
+    readme.write_text("# no markers\n")
+    assert main(["readme-verdict", "--readme", str(readme), "--results", str(results)]) == 2

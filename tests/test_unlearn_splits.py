@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from bilinrec.experiments.unlearn.splits import (
     STRATEGIES,
-    Cells,
+    CellSet,
     holdout_split,
     remove_cells,
     select_deletions,
@@ -24,7 +24,7 @@ def _skewed_binary(seed=0, n_users=200, n_items=150):
     return sp.csr_matrix(dense)
 
 
-def _pairs(cells: Cells, shape):
+def _pairs(cells: CellSet, shape):
     return set(cells.flat(shape).tolist())
 
 
@@ -59,7 +59,7 @@ def test_holdout_is_reproducible_and_validates():
 
 def test_remove_cells_ignores_unstored_cells():
     mat = sp.csr_matrix(np.array([[1.0, 0.0], [2.0, 3.0]]))
-    out = remove_cells(mat, Cells(users=np.array([0, 1]), items=np.array([1, 1])))
+    out = remove_cells(mat, CellSet(users=np.array([0, 1]), items=np.array([1, 1])))
     assert out.toarray().tolist() == [[1.0, 0.0], [2.0, 0.0]]
 
 

@@ -45,7 +45,7 @@ from bilinrec.experiments.unlearn.preprocess import (
     synthetic_low_rank_binary,
 )
 from bilinrec.experiments.unlearn.splits import (
-    Cells,
+    CellSet,
     holdout_split,
     remove_cells,
     select_deletions,
@@ -100,7 +100,7 @@ class Split:
 
     conf: sp.csr_matrix
     timestamps: sp.csr_matrix
-    heldout: Cells
+    heldout: CellSet
     heldout_labels: np.ndarray
 
     @property
@@ -150,7 +150,7 @@ def load_split(path: str | os.PathLike) -> Split:
     stamps = sp.csr_matrix((arrays["timestamps"], arrays["timestamps_indices"], arrays["timestamps_indptr"]),
                            shape=conf.shape)
     return Split(conf=conf, timestamps=stamps,
-                 heldout=Cells(arrays["heldout_users"], arrays["heldout_items"]),
+                 heldout=CellSet(arrays["heldout_users"], arrays["heldout_items"]),
                  heldout_labels=arrays["heldout_labels"])
 
 
@@ -184,7 +184,7 @@ def reduced(split: Split, deletions: np.ndarray) -> sp.csr_matrix:
     Built here independently of :func:`bilinrec.models.als.apply_deletions`, so the objective
     identity check compares two implementations.
     """
-    return remove_cells(split.conf, Cells(deletions[:, 0], deletions[:, 1]))
+    return remove_cells(split.conf, CellSet(deletions[:, 0], deletions[:, 1]))
 
 
 def retrain(split: Split, deletions: np.ndarray, cfg: Mapping[str, Any], seed: int, member: int,
@@ -246,18 +246,18 @@ def _relative(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-300)
 
 
-def _unobserved_sample(split: Split, n: int, rng: np.random.Generator) -> Cells:
+def _unobserved_sample(split: Split, n: int, rng: np.random.Generator) -> CellSet:
     """``n`` distinct random cells that are neither training positives nor held out."""
     shape = split.conf.shape
     n_cells = shape[0] * shape[1]
-    taken = np.union1d(Cells(*split.conf.nonzero()).flat(shape), split.heldout.flat(shape))
+    taken = np.union1d(CellSet(*split.conf.nonzero()).flat(shape), split.heldout.flat(shape))
     if n_cells - taken.size < n:
         raise ValueError(f"only {n_cells - taken.size} unobserved cells, {n} requested")
     chosen = np.empty(0, dtype=np.int64)
     while chosen.size < n:
         draw = rng.integers(0, n_cells, size=2 * (n - chosen.size) + 16)
         chosen = np.union1d(chosen, np.setdiff1d(draw, taken))
-    return Cells.from_flat(rng.choice(chosen, size=n, replace=False), shape)
+    return CellSet.from_flat(rng.choice(chosen, size=n, replace=False), shape)
 
 
 def _cap(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
@@ -289,7 +289,7 @@ def evaluate_run(
     params = {**als_params(cfg["model"], seed), "solver": "cholesky"}
     models = {"original": original, "retrained": retrained[0], **unlearned}
 
-    deleted = Cells(deletions[:, 0], deletions[:, 1])
+    deleted = CellSet(deletions[:, 0], deletions[:, 1])
     held_u, held_i, held_y = split.heldout_triplet
     pos = np.flatnonzero(held_y == 1)
     n_unobserved = min(len(deleted), int(ev["mia_max_cells"]))
@@ -350,7 +350,7 @@ def evaluate_run(
             row[f"jaccard_recs_vs_{ref}"] = jaccard(recs, ref_recs)
         feats_del = attack_features(del_scores, deleted.users, deleted.items, activity, popularity)
         for label, (members, others), other_scores, other_cells in (
-            ("heldout", vs_heldout, held_scores[pos], Cells(held_u[pos], held_i[pos])),
+            ("heldout", vs_heldout, held_scores[pos], CellSet(held_u[pos], held_i[pos])),
             ("unobserved", vs_unobserved, unobs_scores, unobserved),
         ):
             feats_other = attack_features(other_scores, other_cells.users, other_cells.items, activity, popularity)

@@ -19,7 +19,7 @@ STRATEGIES = ("uniform", "user_top", "user_bottom", "item_top", "item_bottom", "
 
 
 @dataclass(frozen=True)
-class Cells:
+class CellSet:
     """A set of matrix cells as parallel index arrays (sorted by user, then item)."""
 
     users: np.ndarray
@@ -32,7 +32,7 @@ class Cells:
         return self.users * np.int64(shape[1]) + self.items
 
     @classmethod
-    def from_flat(cls, flat: np.ndarray, shape: tuple[int, int]) -> "Cells":
+    def from_flat(cls, flat: np.ndarray, shape: tuple[int, int]) -> "CellSet":
         flat = np.sort(np.asarray(flat, dtype=np.int64))
         return cls(users=flat // shape[1], items=flat % shape[1])
 
@@ -41,7 +41,7 @@ class Cells:
 class HeldOut:
     """Held-out cells with their true labels, and the training matrix they were removed from."""
 
-    cells: Cells
+    cells: CellSet
     labels: np.ndarray
     train: sp.csr_matrix
 
@@ -51,7 +51,7 @@ def _check_fraction(fraction: float, name: str = "fraction") -> None:
         raise ValueError(f"{name} must be in (0, 1), got {fraction!r}")
 
 
-def remove_cells(matrix: sp.csr_matrix, cells: Cells) -> sp.csr_matrix:
+def remove_cells(matrix: sp.csr_matrix, cells: CellSet) -> sp.csr_matrix:
     """A copy of ``matrix`` without the stored entries at ``cells`` (they become unobserved)."""
     matrix = sp.csr_matrix(matrix)
     coo = matrix.tocoo()
@@ -74,15 +74,15 @@ def holdout_split(binary: sp.csr_matrix, fraction: float, rng: np.random.Generat
     n_held = int(round(fraction * n_cells))
     if n_held < 1:
         raise ValueError(f"fraction={fraction} of {n_cells} cells holds out nothing")
-    cells = Cells.from_flat(rng.choice(n_cells, size=n_held, replace=False), binary.shape)
+    cells = CellSet.from_flat(rng.choice(n_cells, size=n_held, replace=False), binary.shape)
     labels = np.asarray(binary[cells.users, cells.items]).ravel() > 0
     return HeldOut(cells=cells, labels=labels.astype(np.int8), train=remove_cells(binary, cells))
 
 
-def _positives(train: sp.csr_matrix) -> Cells:
+def _positives(train: sp.csr_matrix) -> CellSet:
     coo = sp.csr_matrix(train).tocoo()
     order = np.lexsort((coo.col, coo.row))
-    return Cells(users=coo.row[order].astype(np.int64), items=coo.col[order].astype(np.int64))
+    return CellSet(users=coo.row[order].astype(np.int64), items=coo.col[order].astype(np.int64))
 
 
 def _quantile_group(counts: np.ndarray, quantile: float, top: bool) -> np.ndarray:
@@ -104,7 +104,7 @@ def _sample(pool: np.ndarray, fraction: float, rng: np.random.Generator) -> np.n
 
 
 def _user_history(
-    positives: Cells,
+    positives: CellSet,
     timestamps: np.ndarray,
     n_target: int,
     history_share: float,
@@ -140,7 +140,7 @@ def select_deletions(
     quantile: float = 0.1,
     history_share: float = 0.5,
     timestamps: sp.csr_matrix | None = None,
-) -> Cells:
+) -> CellSet:
     """Choose the positives of ``train`` to delete.
 
     ``uniform`` and ``user_history`` delete ``fraction`` of all training positives. The
@@ -178,4 +178,4 @@ def select_deletions(
             raise ValueError(f"fraction={fraction} of {len(positives)} positives deletes nothing")
         picked = _user_history(positives, stamps, n_target, history_share, rng)
     picked = np.sort(picked)
-    return Cells(users=positives.users[picked], items=positives.items[picked])
+    return CellSet(users=positives.users[picked], items=positives.items[picked])
