@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bilinrec.experiments.verdict import (
-    Claim,
-    Outcome,
-    Tables,
-    decide,
-    not_measured,
-)
+from bilinrec.experiments.verdict import Claim, Outcome, Tables, decide, not_measured
 
 
 def claim_a3(tables: Tables, max_gap: float, *, epsilon: float) -> Outcome:

@@ -9,6 +9,7 @@ records into the tables and the phase-transition fit.
 from __future__ import annotations
 
 import time
+from itertools import product
 from typing import Any, Mapping
 
 import numpy as np
@@ -121,41 +122,36 @@ def _run_methods(problem: LRSProblem, methods, cfg, seed: int, experiment: str, 
     return records
 
 
+def _sweep(cfg: Mapping[str, Any], seed: int, experiment: str, methods, grid: Mapping[str, Any],
+           **fixed: Any) -> list[dict]:
+    """Every method on the problem of every point of ``grid`` (outer axis first), with ``fixed`` overrides."""
+    records = []
+    for values in product(*grid.values()):
+        overrides = dict(zip(grid, values)) | fixed
+        problem = _problem(cfg, seed, experiment, **overrides)
+        cell = {"samples": overrides["samples"], "support": overrides.get("support", cfg["problem"]["support"])}
+        records += _run_methods(problem, methods, cfg, seed, experiment, cell)
+    return records
+
+
 def run_error_vs_m(cfg: Mapping[str, Any], seed: int) -> list[dict]:
     """Error of every method versus samples per user ``m``, for each noise level."""
     exp = cfg["error_vs_m"]
-    records = []
-    for noise in exp["noise"]:
-        for m in exp["samples"]:
-            problem = _problem(cfg, seed, "error_vs_m", samples=m, noise=noise)
-            records += _run_methods(problem, exp["methods"], cfg, seed, "error_vs_m",
-                                    {"samples": m, "support": cfg["problem"]["support"]})
-    return records
+    return _sweep(cfg, seed, "error_vs_m", exp["methods"], {"noise": exp["noise"], "samples": exp["samples"]})
 
 
 def run_phase_m_t(cfg: Mapping[str, Any], seed: int) -> list[dict]:
     """Noiseless AMHT-LRS success over a grid of samples per user ``m`` and users ``t``."""
     exp = cfg["phase_m_t"]
-    records = []
-    for t in exp["n_users"]:
-        for m in exp["samples"]:
-            problem = _problem(cfg, seed, "phase_m_t", samples=m, n_users=t, noise=0.0)
-            records += _run_methods(problem, ["amht_lrs"], cfg, seed, "phase_m_t",
-                                    {"samples": m, "support": cfg["problem"]["support"]})
-    return records
+    return _sweep(cfg, seed, "phase_m_t", ["amht_lrs"], {"n_users": exp["n_users"], "samples": exp["samples"]},
+                  noise=0.0)
 
 
 def run_phase_m_k(cfg: Mapping[str, Any], seed: int) -> list[dict]:
     """Noiseless AMHT-LRS success over a grid of samples per user ``m`` and sparsity ``k``."""
     exp = cfg["phase_m_k"]
-    records = []
-    for k in exp["sparsity"]:
-        for m in exp["samples"]:
-            problem = _problem(cfg, seed, "phase_m_k", samples=m, sparsity=k,
-                               n_users=exp["n_users"], noise=0.0)
-            records += _run_methods(problem, ["amht_lrs"], cfg, seed, "phase_m_k",
-                                    {"samples": m, "support": cfg["problem"]["support"]})
-    return records
+    return _sweep(cfg, seed, "phase_m_k", ["amht_lrs"], {"sparsity": exp["sparsity"], "samples": exp["samples"]},
+                  n_users=exp["n_users"], noise=0.0)
 
 
 def run_convergence(cfg: Mapping[str, Any], seed: int) -> list[dict]:
@@ -184,13 +180,8 @@ def run_convergence(cfg: Mapping[str, Any], seed: int) -> list[dict]:
 def run_noise(cfg: Mapping[str, Any], seed: int) -> list[dict]:
     """Error versus noise level, for random and adversarial (concentrated) supports."""
     exp = cfg["noise"]
-    records = []
-    for support in exp["support"]:
-        for noise in exp["noise"]:
-            problem = _problem(cfg, seed, "noise", samples=exp["samples"], noise=noise, support=support)
-            records += _run_methods(problem, exp["methods"], cfg, seed, "noise",
-                                    {"samples": exp["samples"], "support": support})
-    return records
+    return _sweep(cfg, seed, "noise", exp["methods"], {"support": exp["support"], "noise": exp["noise"]},
+                  samples=exp["samples"])
 
 
 #: Experiment name -> runner.

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bilinrec.experiments.verdict import (
-    Claim,
-    Outcome,
-    Tables,
-    decide,
-    not_measured,
-)
+from bilinrec.experiments.verdict import Claim, Outcome, Tables, decide, not_measured
 
 
 def claim_a5(tables: Tables, max_m: float) -> Outcome:

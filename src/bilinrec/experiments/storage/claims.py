@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from bilinrec.experiments.verdict import (
-    Claim,
-    Outcome,
-    Tables,
-    decide,
-    not_measured,
-)
+from bilinrec.experiments.verdict import Claim, Outcome, Tables, decide, not_measured
 
 
 def claim_a4(tables: Tables, min_ratio: float) -> Outcome:

@@ -4,31 +4,11 @@ Model (Paper A, linear setting): user ``i`` has parameters ``theta_i = U w_i + b
 shared orthonormal ``U`` (d x r), a user head ``w_i`` (r) and a user-specific ``b_i`` with at
 most ``k`` non-zeros; sample ``j`` of user ``i`` is ``y_ij = <x_ij, theta_i> + noise``.
 
-Shared statistics and the aggregator hook (used by the private variant, ``bilinrec.models.lrs.dp``)
---------------------------------------------------------------------------------------------
-Only two quantities combine data of different users. Each is a sum of per-user
-contributions, built by exactly one function and combined by an *aggregator*:
-
-1. Initialisation moment ``M = sum_i C_i`` with ``C_i = sum_j y_ij^2 x_ij x_ij^T`` (d x d),
-   built by :func:`moment_statistics` -> :class:`MomentStatistics`.
-   ``U0`` = top-``r`` eigenvectors of the aggregated ``M``.
-2. U-step normal equations ``A vec(U) = b`` (``vec`` stacks columns, size ``d r``) with
-   ``A = sum_i A_i``, ``A_i = (w_i w_i^T) kron (X_i^T X_i)`` and
-   ``b = sum_i b_i``, ``b_i = w_i kron X_i^T (y_i - X_i b_i)``,
-   built by :func:`normal_equation_statistics` -> :class:`NormalEquationStatistics`.
-
-An aggregator is any object with two methods::
-
-    aggregate_moment(stats: MomentStatistics) -> ndarray (d, d)
-    aggregate_normal_equations(stats: NormalEquationStatistics) -> (A, b)
-        # A: ndarray (d r, d r) or a scipy LinearOperator; b: ndarray (d r,)
-
-:class:`SumAggregator` (the default, non-private) just sums. Both statistics objects give
-weighted sums ``sum_i c_i (contribution_i)`` for per-user weights ``c_i`` (``weights=``; a
-clipping aggregator passes ``c_i = min(1, C / norm_i)``) and the per-user contribution norms
-(``per_user_norms()``), so a private aggregator can clip and add noise without touching the
-raw data. Everything else (each user's ``w_i`` and ``b_i``) is computed from that user's own
-data only, which is what joint ("billboard") differential privacy needs.
+Only two quantities combine data of different users: the initialisation moment and the
+U-step normal equations. They are built in :mod:`bilinrec.models.lrs.statistics` and combined by
+an *aggregator* (the hook where the private variant, :mod:`bilinrec.models.lrs.dp`, clips and
+adds noise); each user's ``w_i`` and ``b_i`` are computed from that user's own data only
+(:mod:`bilinrec.models.lrs.user_step`), which is what joint ("billboard") differential privacy needs.
 
 Every per-user computation is batched: rows are sorted by user, per-user sums are sparse
 indicator products, per-user Gram matrices are batched matmuls over users grouped by
