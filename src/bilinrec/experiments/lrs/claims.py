@@ -48,7 +48,7 @@ def claim_a2(tables: Tables, max_rate: float, *, error_floor: float) -> Outcome:
     if runs.empty:
         return not_measured("no AMHT-LRS convergence records")
     largest = runs["samples"].max()
-    rates, secs = [], []
+    rates = []
     for _, run in runs[runs["samples"] == largest].groupby("seed"):
         run = run.sort_values("round")
         err = run["error"].to_numpy(float)
@@ -56,14 +56,11 @@ def claim_a2(tables: Tables, max_rate: float, *, error_floor: float) -> Outcome:
         if keep.sum() >= 3:
             slope, _, _ = _linear_fit(run["round"].to_numpy(float)[keep], np.log(err[keep]))
             rates.append(math.exp(slope))
-        secs.append(run["seconds"].diff().dropna().mean() if run["seconds"].is_monotonic_increasing
-                    else run["seconds"].mean())
     if not rates:
         return not_measured("too few rounds above machine precision to fit a rate")
     rate = float(np.mean(rates))
     return decide(rate < max_rate, rate, float(np.std(rates)),
-                  f"error ratio per round fitted on log error (m = {int(largest)}, {len(rates)} seeds); "
-                  f"{np.nanmean(secs):.2f} s per round")
+                  f"error ratio per round fitted on log error (m = {int(largest)}, {len(rates)} seeds)")
 
 
 
@@ -83,5 +80,5 @@ CLAIMS = [
 TABLE_COLUMNS = {
     "lrs_phase_transition": ("parameter", "m_boundary", "r_plus_k"),
     "lrs_sample_complexity": ("noise", "samples", "method", "error_mean"),
-    "lrs_convergence": ("method", "samples", "seed", "round", "error", "seconds"),
+    "lrs_convergence": ("method", "samples", "seed", "round", "error"),
 }
