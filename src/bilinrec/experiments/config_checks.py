@@ -18,6 +18,7 @@ time.
 
 from __future__ import annotations
 
+import codecs
 import math
 from typing import Any, Callable, Iterable, Mapping
 
@@ -117,6 +118,14 @@ def check_custom_datasets(config: Config) -> list[str]:
         except ValueError as exc:
             problems.append(str(exc))
             continue
+        encoding = spec.fmt.encoding
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            problems.append(f"data.custom.{name}.encoding: unknown text encoding {encoding!r} "
+                            f"(e.g. utf-8, latin-1, cp1252, utf-16)")
+        if not spec.fmt.sep:
+            problems.append(f"data.custom.{name}.sep: the field separator must not be empty")
         if name in used and not _path_exists(spec.ratings_path):
             problems.append(
                 f"data.custom.{name}.path: ratings file {spec.ratings_path!r} not found (relative paths are "
