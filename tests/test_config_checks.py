@@ -153,3 +153,20 @@ def test_snakemake_dry_run_rejects_cross_key_mistakes(workflow_copy, override, k
         assert key in out, out
     assert "cross-key problem" in out, out
     assert not (workflow_copy / "results").exists()
+
+
+def test_fixing_a_plotting_key_reruns_no_dp_job(workflow_copy):
+    """dp_run and dp_accounting take only the dp keys they use: dp.fixed_epsilon (figure only) reruns neither."""
+    small = workflow_copy / "small.yaml"
+    dp = {"n_users": [50], "n_seeds": 1, "methods": ["local", "dp_global"], "epsilons": [1, "inf"],
+          "fixed_epsilon": 1, "test_users": 10}
+    small.write_text(yaml.safe_dump({"dp": dp}))
+    target = "results/lrs/dp/records.csv"
+    proc = run_snakemake(workflow_copy, target, "--cores", "2", "--configfile", str(small))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    small.write_text(yaml.safe_dump({"dp": {**dp, "fixed_epsilon": "inf"}}))
+    proc = run_snakemake(workflow_copy, target, "-n", "--cores", "2", "--configfile", str(small))
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    small.write_text(yaml.safe_dump({"dp": {**dp, "test_users": 11}}))  # a key dp_run uses: reruns
+    proc = run_snakemake(workflow_copy, target, "-n", "--cores", "2", "--configfile", str(small))
+    assert "dp_run" in proc.stdout + proc.stderr
