@@ -38,8 +38,8 @@ class RawRatings:
 
 
 ENCODING_HINT = (
-    "if the file uses another encoding, say so: `encoding: latin-1` (or cp1252, utf-16, ...) "
-    "under data.custom.<name> for a custom dataset, or re-save the file as UTF-8"
+    "if the file uses another encoding, say so (for a custom dataset: data.custom.<name>.encoding: latin-1, "
+    "or cp1252, utf-16, ...), or re-save the file as UTF-8"
 )
 
 
