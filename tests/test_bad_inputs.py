@@ -451,3 +451,59 @@ def test_claims_with_bad_inputs(dirs, capsys, monkeypatch):
     assert code == 2 and str(bad_yaml) in err and "not valid YAML" in err, err
     code, err = run(capsys, "claims", "nonsense=x.csv", "--config", Path(__file__).parents[1] / "config.yaml")
     assert code == 2 and "nonsense" in err, err
+
+
+# ------------------------------------------------------------------------------------------
+# The workflow: a bad custom file fails its fetch job, the log names the user's file
+# ------------------------------------------------------------------------------------------
+def test_workflow_fetch_of_a_bad_custom_file_names_it(workflow_copy):
+    from conftest import run_snakemake
+
+    ratings = workflow_copy / "mine.csv"
+    ratings.write_bytes(b"user,item,rating\n1,10,4\n2,11,5\n3,12,five\n")
+    overlay = workflow_copy / "mine.yaml"
+    overlay.write_text(yaml.safe_dump({"datasets": ["mine"], "data": {"custom": {"mine": {
+        "path": "mine.csv", "columns": {"user": "user", "item": "item", "rating": "rating"}}}}}))
+    proc = run_snakemake(workflow_copy, "resources/mine/source.json", "--cores", "1", "--configfile", str(overlay))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    log = (workflow_copy / "results/logs/data/fetch_mine.log").read_text()
+    assert "mine.csv:4: cannot read rating from 'five'" in log and ".tmp" not in log, log
+    assert "mine.csv:4: cannot read rating from 'five'" in out, out
+    assert not (workflow_copy / "resources" / "mine").exists()
+
+
+def test_documented_recovery_after_kill_9(workflow_copy):
+    """docs/troubleshooting-errors.md: after kill -9 a plain rerun fails on the stale lock; `snakemake --unlock`
+    then `--rerun-incomplete` is the way out."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import run_snakemake
+
+    overlay = workflow_copy / "slow.yaml"
+    overlay.write_text(yaml.safe_dump({"dp": {"n_users": [3000], "n_seeds": 1, "methods": ["amht_lrs"],
+                                              "epsilons": ["inf"], "fixed_epsilon": "inf"}}))
+    args = ["results/lrs/dp/records.csv", "--cores", "1", "--configfile", str(overlay)]
+    log = workflow_copy / "first.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--directory", str(workflow_copy), *args],
+                                cwd=workflow_copy, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while "rule dp_run" not in log.read_text() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+        assert proc.poll() is None, log.read_text()
+        time.sleep(1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # kill -9 of Snakemake and its job (their own session)
+        proc.wait()
+    rerun = run_snakemake(workflow_copy, *args)
+    assert rerun.returncode != 0 and "cannot be locked" in rerun.stdout + rerun.stderr
+    unlock = run_snakemake(workflow_copy, "--unlock", "--configfile", str(overlay))
+    assert unlock.returncode == 0, unlock.stdout + unlock.stderr
+    again = run_snakemake(workflow_copy, *args[:1], "-n", *args[1:3], "--rerun-incomplete", *args[3:])
+    assert again.returncode == 0 and "dp_run" in again.stdout + again.stderr, again.stdout + again.stderr
