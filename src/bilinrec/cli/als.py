@@ -31,16 +31,24 @@ INTERACTION_COLUMNS = ("user", "item", "confidence")
 _SPARSE_KEYS = ({"data", "indices", "indptr", "shape", "format"}, {"row", "col", "data", "shape"})
 
 
-def _read_csv(path: Path, option: str, columns: tuple[str, ...], allow_empty: bool = False) -> pd.DataFrame:
-    """Read a CSV with a header as text; every problem names ``option``, the file and what was expected."""
+def _read_csv(path: Path, option: str, columns: tuple[str, ...], allow_empty: bool = False,
+              text: bool = False) -> pd.DataFrame:
+    """Read a CSV with a header; every problem names ``option``, the file and what was expected.
+
+    ``text=False`` is the fast read (typed columns, blank lines skipped); ``text=True`` reads every
+    field as text with blank lines kept (then dropped), so that row ``i`` is line ``i + 2``: it is
+    used to name the exact line when the fast read's values fail a check.
+    """
     expected = f"a CSV file with a header line {','.join(columns)}"
     if not path.exists():
         raise FileNotFoundError(f"{option}: {path} does not exist")
     if not path.is_file():
         raise ValueError(f"{option}: {path} is not a file; expected {expected}")
     try:
-        # Everything as text, blank lines kept (and dropped below), so row i is line i + 2.
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8")
+        if text:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8")
+        else:
+            frame = pd.read_csv(path, encoding="utf-8")
     except pd.errors.EmptyDataError:
         raise ValueError(f"{option}: {path} is empty; expected {expected}") from None
     except pd.errors.ParserError as exc:
@@ -54,8 +62,11 @@ def _read_csv(path: Path, option: str, columns: tuple[str, ...], allow_empty: bo
     if missing:
         raise ValueError(f"{option}: {path}:1: header {list(frame.columns)} lacks column(s) {', '.join(missing)}; "
                          f"expected {expected}")
-    blank = (frame[list(columns)] == "").all(axis=1)
-    frame = frame.loc[~blank, list(columns)]
+    if text:
+        blank = (frame[list(columns)] == "").all(axis=1)
+        frame = frame.loc[~blank, list(columns)]
+    else:
+        frame = frame[list(columns)]
     if frame.empty and not allow_empty:
         raise ValueError(f"{option}: {path} has a header but no rows; expected at least one {','.join(columns)} row")
     return frame
@@ -72,7 +83,9 @@ def _shown(value: object) -> str:
 
 
 def _ids(values: pd.Series, name: str, where: str) -> np.ndarray:
-    """Non-negative integer ids from text; the first bad value is named with its line."""
+    """Non-negative integer ids; the first bad value is named with its line."""
+    if pd.api.types.is_integer_dtype(values.dtype) and (values.empty or values.min() >= 0):
+        return values.to_numpy(dtype=np.int64)
     text = values.astype(str).str.strip()
     ok = text.str.fullmatch(r"\+?\d+") & values.notna()
     if not ok.all():
@@ -83,7 +96,10 @@ def _ids(values: pd.Series, name: str, where: str) -> np.ndarray:
 
 
 def _values(values: pd.Series, name: str, where: str, positive: bool) -> np.ndarray:
-    numbers = pd.to_numeric(values.astype(str).str.strip(), errors="coerce").to_numpy(dtype=np.float64)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=np.float64)
+    else:
+        numbers = pd.to_numeric(values.astype(str).str.strip(), errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(numbers) | ((numbers <= 0) if positive else False)
     if bad.any():
         row = values.index[bad][0]
@@ -139,14 +155,22 @@ def read_interactions(path: str | Path, shape: tuple[int, int] | None = None,
         if any(arrays[k].ndim != 1 for k in INTERACTION_COLUMNS) or \
                 len({len(arrays[k]) for k in INTERACTION_COLUMNS}) != 1:
             raise ValueError(f"{option}: {path}: arrays user, item, confidence must be 1-D and of equal length")
-        frame = pd.DataFrame({k: arrays[k].astype(str) for k in INTERACTION_COLUMNS})
+        frame = pd.DataFrame({k: arrays[k] for k in INTERACTION_COLUMNS})
         if frame.empty:
             raise ValueError(f"{option}: {path}: the arrays are empty; nothing to fit")
-    else:
-        frame = _read_csv(path, option, INTERACTION_COLUMNS)
-        where = f"{option}: {path}"
-    if path.suffix == ".npz":
-        where = f"{option}: {path} row"
+        return _interactions(frame, f"{option}: {path} row", path, shape, positive)
+    frame = _read_csv(path, option, INTERACTION_COLUMNS)
+    try:
+        return _interactions(frame, f"{option}: {path}", path, shape, positive)
+    except ValueError:
+        # Name the exact line: check again on the text of every field, blank lines counted.
+        _interactions(_read_csv(path, option, INTERACTION_COLUMNS, text=True), f"{option}: {path}", path, shape,
+                      positive)
+        raise
+
+
+def _interactions(frame: pd.DataFrame, where: str, path: Path, shape: tuple[int, int] | None,
+                  positive: bool) -> sp.csr_matrix:
     users = _ids(frame["user"], "user", where)
     items = _ids(frame["item"], "item", where)
     values = _values(frame["confidence"], "confidence", where, positive)
@@ -175,7 +199,15 @@ def read_deletions(path: str | Path, shape: tuple[int, int], C: sp.csr_matrix | 
     path = Path(path)
     option = "--delete"
     frame = _read_csv(path, option, ("user", "item"), allow_empty=True)
-    where = f"{option}: {path}"
+    try:
+        return _deletions(frame, f"{option}: {path}", shape, C)
+    except ValueError:
+        _deletions(_read_csv(path, option, ("user", "item"), allow_empty=True, text=True), f"{option}: {path}",
+                   shape, C)
+        raise
+
+
+def _deletions(frame: pd.DataFrame, where: str, shape: tuple[int, int], C: sp.csr_matrix | None) -> np.ndarray:
     pairs = np.column_stack([_ids(frame["user"], "user", where), _ids(frame["item"], "item", where)])
     for col, (name, n) in enumerate((("user", shape[0]), ("item", shape[1]))):
         bad = np.flatnonzero(pairs[:, col] >= n)
