@@ -19,7 +19,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 # Section schemas are validated once more on their own so that their defaults are filled in.
 for _section in ("data", "unlearn", "lrs", "dp", "personalization", "storage", "claims"):
     validate(config.setdefault(_section, {}), f"workflow/schemas/{_section}.schema.yaml")
-# Rules that relate several keys (rank vs dim, dataset names, fixed_epsilon in epsilons, ...): bilinrec.experiments.config_checks.
+# Then the rules that relate several keys (rank vs dim, dataset names, ...), all before any job runs.
 check_config(config)
 
 
