@@ -54,6 +54,8 @@ CASES = {
                                   ["lrs.error_vs_m.samples", "lrs.problem.min_samples = 12"]),
     "dp_rank_vs_dim": ({"dp": {"problem": {"rank": 101}}}, ["dp.problem.rank = 101", "dp.problem.dim = 100"]),
     "dp_sparsity_vs_dim": ({"dp": {"problem": {"dim": 4}}}, ["dp.problem.sparsity = 5", "dp.problem.dim = 4"]),
+    "dp_samples_vs_unknowns": ({"dp": {"problem": {"samples": 8}}},
+                               ["dp.problem.samples = 8", "dp.problem.rank + dp.problem.sparsity", "dp.methods"]),
     "dp_fixed_epsilon": ({"dp": {"fixed_epsilon": 3}}, ["dp.fixed_epsilon = 3", "dp.epsilons"]),
     "top_level_dataset": ({"datasets": ["ml-100k", "ml-7m"]}, ["datasets: unknown dataset 'ml-7m'"]),
     "unlearn_dataset": ({"unlearn": {"datasets": ["synthetic-lowrank", "ml-7m"]}},

@@ -201,8 +201,16 @@ def check_lrs_problem(config: Config) -> list[str]:
 
 
 def check_dp_problem(config: Config) -> list[str]:
-    """dp.problem: rank and sparsity <= dim."""
-    return _rank_sparsity_vs_dim("dp.problem", _section(_section(config, "dp"), "problem"))
+    """dp.problem: rank and sparsity <= dim; AMHT-LRS fits need samples >= rank + sparsity (unknowns per user)."""
+    dp = _section(config, "dp")
+    problem = _section(dp, "problem")
+    problems = _rank_sparsity_vs_dim("dp.problem", problem)
+    samples, rank, sparsity = problem.get("samples"), problem.get("rank"), problem.get("sparsity")
+    needy = [m for m in dp.get("methods") or [] if m in ("amht_lrs", "dp_amht_lrs")]
+    if needy and None not in (samples, rank, sparsity) and samples < rank + sparsity:
+        problems.append(f"dp.problem.samples = {samples} is below dp.problem.rank + dp.problem.sparsity = "
+                        f"{rank} + {sparsity}: {', '.join(needy)} (dp.methods) cannot identify a user's model")
+    return problems
 
 
 def _epsilon(value: Any) -> float | None:
