@@ -4,6 +4,8 @@
 
 from snakemake.utils import min_version, validate
 
+from bilinrec.experiments.config_checks import check_config
+
 min_version("9.0")
 
 
@@ -17,6 +19,8 @@ validate(config, "workflow/schemas/config.schema.yaml")
 # Section schemas are validated once more on their own so that their defaults are filled in.
 for _section in ("data", "unlearn", "lrs", "dp", "personalization", "storage", "claims"):
     validate(config.setdefault(_section, {}), f"workflow/schemas/{_section}.schema.yaml")
+# Then the rules that relate several keys (rank vs dim, dataset names, ...), all before any job runs.
+check_config(config)
 
 
 include: "workflow/rules/common.smk"

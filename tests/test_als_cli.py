@@ -59,7 +59,7 @@ def test_cli_errors_are_clear(tmp_path, interactions, capsys):
     pd.DataFrame(free, columns=["user", "item"]).to_csv(delete, index=False)
     assert main(["als", "forget", "--model", str(model_path), "--interactions", str(path), "--delete", str(delete),
                  "--out", str(tmp_path / "m2.npz"), "--quiet"]) == 2
-    assert "not observed cells of C" in capsys.readouterr().err
+    assert "is not an observed cell of --interactions" in capsys.readouterr().err
     assert not (tmp_path / "m2.npz").exists()
     pd.DataFrame({"user": [0], "thing": [1]}).to_csv(tmp_path / "bad.csv", index=False)
     assert main(["als", "fit", "--interactions", str(tmp_path / "bad.csv"), "--out", str(model_path)]) == 2

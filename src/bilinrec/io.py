@@ -6,6 +6,8 @@ import contextlib
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -52,8 +54,15 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    """Read a JSON file; a malformed one raises ``ValueError`` naming the file, line and column."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                         f"delete the file to have it written again") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); not a JSON file written by bilinrec") from None
 
 
 def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
@@ -68,5 +77,15 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Load an ``.npz`` written by :func:`save_npz` (``allow_pickle=False``)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise ValueError(f"{path}: holds pickled Python objects or is not an .npz archive; bilinrec never "
+                             f"unpickles ({exc})") from None
+        raise ValueError(f"{path}: cannot be read as .npz ({exc})") from None
+    except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
+        raise ValueError(f"{path}: corrupt or truncated .npz ({exc}); delete it to have it written again") from None

@@ -17,7 +17,7 @@ rule dp_accounting:
     benchmark:
         f"{BENCH}/dp/accounting.tsv"
     params:
-        cfg=DP,
+        cfg={k: v for k, v in DP.items() if k not in ("fixed_epsilon", "n_users", "n_seeds", "threads")},
     conda:
         CONDA_ENV
     script:
@@ -39,7 +39,7 @@ rule dp_run:
         # 25 paper-grid jobs at t = 1e5: 9.7 GB; this gives 10.6 GB, so two fit in mem_mb=24000)
         mem_mb=lambda wc: 1000 + int(wc.n_users) * DP["problem"]["samples"] * DP["problem"]["dim"] * 32 // 10**6,
     params:
-        cfg=DP,
+        cfg={k: v for k, v in DP.items() if k not in ("fixed_epsilon", "n_users", "n_seeds", "methods", "threads")},
     wildcard_constraints:
         n_users=r"\d+",
         method="|".join(DP["methods"]),

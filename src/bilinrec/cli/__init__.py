@@ -39,9 +39,31 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"bilinrec: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError, LookupError) as exc:
+        # Bad input (files, arguments, config): the message names the file, line or key; no traceback.
+        if args.verbose:
+            logging.exception("traceback (-v)")
+        print(f"bilinrec: error: {_message(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("bilinrec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still no traceback unless asked for
+        if args.verbose:
+            raise
+        print(f"bilinrec: internal error ({type(exc).__name__}: {exc}); please report it with the output of "
+              f"the same command with -v", file=sys.stderr)
+        return 1
+
+
+def _message(exc: BaseException) -> str:
+    """The text of an error; OS errors without a message also get their type (e.g. PermissionError)."""
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
+        text = f"{exc.filename}: {text}"
+    if isinstance(exc, KeyError):
+        text = f"missing key {text}"
+    return text or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,58 +27,204 @@ from bilinrec.models.als import ALS, MODES, as_deletions
 log = logging.getLogger(__name__)
 
 
-def read_interactions(path: str | Path, shape: tuple[int, int] | None = None) -> sp.csr_matrix:
-    """Read an interactions CSV/NPZ (see module docstring) as a users x items CSR matrix."""
-    path = Path(path)
+INTERACTION_COLUMNS = ("user", "item", "confidence")
+_SPARSE_KEYS = ({"data", "indices", "indptr", "shape", "format"}, {"row", "col", "data", "shape"})
+
+
+def _read_csv(path: Path, option: str, columns: tuple[str, ...], allow_empty: bool = False,
+              text: bool = False) -> pd.DataFrame:
+    """Read a CSV with a header; every problem names ``option``, the file and what was expected.
+
+    ``text=False`` is the fast read (typed columns, blank lines skipped); ``text=True`` reads every
+    field as text with blank lines kept (then dropped), so that row ``i`` is line ``i + 2``: it is
+    used to name the exact line when the fast read's values fail a check.
+    """
+    expected = f"a CSV file with a header line {','.join(columns)}"
     if not path.exists():
-        raise FileNotFoundError(f"--interactions: {path} does not exist")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            keys = set(data.files)
-        if {"data", "indices", "indptr", "shape", "format"} <= keys or {"row", "col", "data", "shape"} <= keys:
-            matrix = sp.load_npz(path).tocsr()
-            if shape is not None and matrix.shape != shape:
-                raise ValueError(f"--interactions: matrix shape {matrix.shape} does not match the expected {shape}")
-            return matrix
-        if not {"user", "item", "confidence"} <= keys:
-            raise ValueError(f"--interactions: {path} has neither a sparse matrix nor user/item/confidence arrays")
-        with np.load(path, allow_pickle=False) as data:
-            frame = pd.DataFrame({k: data[k] for k in ("user", "item", "confidence")})
+        raise FileNotFoundError(f"{option}: {path} does not exist")
+    if not path.is_file():
+        raise ValueError(f"{option}: {path} is not a file; expected {expected}")
+    try:
+        if text:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8")
+        else:
+            frame = pd.read_csv(path, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{option}: {path} is empty; expected {expected}") from None
+    except pd.errors.ParserError as exc:
+        detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+        raise ValueError(f"{option}: {path}: {detail}; expected {expected}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{option}: {path}: byte {exc.object[exc.start:exc.end]!r} at offset {exc.start} is not "
+                         f"UTF-8; expected {expected} (UTF-8 text)") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = sorted(c for c in columns if c not in frame.columns)
+    if missing:
+        raise ValueError(f"{option}: {path}:1: header {list(frame.columns)} lacks column(s) {', '.join(missing)}; "
+                         f"expected {expected}")
+    if text:
+        blank = (frame[list(columns)] == "").all(axis=1)
+        frame = frame.loc[~blank, list(columns)]
     else:
-        frame = pd.read_csv(path)
-        missing = {"user", "item", "confidence"} - set(frame.columns)
-        if missing:
-            raise ValueError(f"--interactions: {path} lacks column(s) {', '.join(sorted(missing))}")
-    users, items = _ids(frame["user"], "user"), _ids(frame["item"], "item")
-    values = frame["confidence"].to_numpy(dtype=np.float64)
+        frame = frame[list(columns)]
+    if frame.empty and not allow_empty:
+        raise ValueError(f"{option}: {path} has a header but no rows; expected at least one {','.join(columns)} row")
+    return frame
+
+
+def _at(where: str, row: int) -> str:
+    """``file:line`` of CSV row ``row`` (header on line 1), or ``file row N`` of NPZ arrays."""
+    return f"{where} {row}" if where.endswith(" row") else f"{where}:{row + 2}"
+
+
+def _shown(value: object) -> str:
+    missing = value is None or value == "" or (isinstance(value, float) and np.isnan(value))
+    return "a missing value" if missing else repr(value)
+
+
+def _ids(values: pd.Series, name: str, where: str) -> np.ndarray:
+    """Non-negative integer ids; the first bad value is named with its line."""
+    if pd.api.types.is_integer_dtype(values.dtype) and (values.empty or values.min() >= 0):
+        return values.to_numpy(dtype=np.int64)
+    text = values.astype(str).str.strip()
+    ok = text.str.fullmatch(r"\+?\d+") & values.notna()
+    if not ok.all():
+        row = ok.index[~ok.to_numpy()][0]
+        raise ValueError(f"{_at(where, row)}: column {name!r} must be a non-negative integer id, "
+                         f"got {_shown(values[row])}")
+    return text.astype(np.int64).to_numpy()
+
+
+def _values(values: pd.Series, name: str, where: str, positive: bool) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=np.float64)
+    else:
+        numbers = pd.to_numeric(values.astype(str).str.strip(), errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(numbers) | ((numbers <= 0) if positive else False)
+    if bad.any():
+        row = values.index[bad][0]
+        need = "a finite number > 0 (implicit feedback)" if positive else "a finite number"
+        raise ValueError(f"{_at(where, row)}: column {name!r} must be {need}, got {_shown(values[row])}")
+    return numbers
+
+
+def _npz_arrays(path: Path, option: str) -> dict[str, np.ndarray]:
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{option}: {path} is not an .npz archive (truncated, or another format); expected a "
+                         f"scipy.sparse.save_npz matrix or arrays user, item, confidence")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except ValueError as exc:
+        raise ValueError(f"{option}: {path} holds pickled objects ({exc}); bilinrec never unpickles input "
+                         f"files") from None
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{option}: {path} is a corrupt or truncated .npz ({exc})") from None
+
+
+def read_interactions(path: str | Path, shape: tuple[int, int] | None = None,
+                      feedback: str = "implicit") -> sp.csr_matrix:
+    """Read an interactions CSV/NPZ (see module docstring) as a users x items CSR matrix.
+
+    Every problem raises ``ValueError`` naming ``--interactions``, the file, the line (CSV) or
+    array (NPZ) and what was expected; implicit feedback needs confidences > 0.
+    """
+    path = Path(path)
+    option = "--interactions"
+    positive = feedback == "implicit"
+    if path.suffix == ".npz" and path.is_file():
+        arrays = _npz_arrays(path, option)
+        keys = set(arrays)
+        if any(k <= keys for k in _SPARSE_KEYS):
+            try:
+                matrix = sp.load_npz(path).tocsr()
+            except Exception as exc:  # scipy raises several types for malformed matrices
+                raise ValueError(f"{option}: {path}: not a valid sparse matrix ({type(exc).__name__}: {exc})") from None
+            if not np.issubdtype(matrix.dtype, np.number) or not np.all(np.isfinite(matrix.data)):
+                raise ValueError(f"{option}: {path}: the matrix must hold finite numbers")
+            if positive and matrix.nnz and matrix.data.min() <= 0:
+                raise ValueError(f"{option}: {path}: stored confidences must be > 0 for implicit feedback")
+            if matrix.nnz == 0:
+                raise ValueError(f"{option}: {path}: the matrix stores no cells; nothing to fit")
+            if shape is not None and matrix.shape != shape:
+                raise ValueError(f"{option}: matrix shape {matrix.shape} does not match the expected {shape}")
+            return matrix
+        if not set(INTERACTION_COLUMNS) <= keys:
+            raise ValueError(f"{option}: {path} has neither a sparse matrix nor arrays user, item, confidence "
+                             f"(it has {sorted(keys)})")
+        if any(arrays[k].ndim != 1 for k in INTERACTION_COLUMNS) or \
+                len({len(arrays[k]) for k in INTERACTION_COLUMNS}) != 1:
+            raise ValueError(f"{option}: {path}: arrays user, item, confidence must be 1-D and of equal length")
+        frame = pd.DataFrame({k: arrays[k] for k in INTERACTION_COLUMNS})
+        if frame.empty:
+            raise ValueError(f"{option}: {path}: the arrays are empty; nothing to fit")
+        return _interactions(frame, f"{option}: {path} row", path, shape, positive)
+    frame = _read_csv(path, option, INTERACTION_COLUMNS)
+    try:
+        return _interactions(frame, f"{option}: {path}", path, shape, positive)
+    except ValueError:
+        # Name the exact line: check again on the text of every field, blank lines counted.
+        _interactions(_read_csv(path, option, INTERACTION_COLUMNS, text=True), f"{option}: {path}", path, shape,
+                      positive)
+        raise
+
+
+def _interactions(frame: pd.DataFrame, where: str, path: Path, shape: tuple[int, int] | None,
+                  positive: bool) -> sp.csr_matrix:
+    users = _ids(frame["user"], "user", where)
+    items = _ids(frame["item"], "item", where)
+    values = _values(frame["confidence"], "confidence", where, positive)
     if shape is None:
-        shape = (int(users.max()) + 1 if users.size else 0, int(items.max()) + 1 if items.size else 0)
-    elif users.size and (users.max() >= shape[0] or items.max() >= shape[1]):
-        raise ValueError(f"--interactions: ids exceed the expected {shape[0]} users x {shape[1]} items")
+        shape = (int(users.max()) + 1, int(items.max()) + 1)
+    else:
+        for name, ids, n in (("user", users, shape[0]), ("item", items, shape[1])):
+            bad = np.flatnonzero(ids >= n)
+            if bad.size:
+                row = frame.index[bad[0]]
+                raise ValueError(f"{_at(where, row)}: {name} id {ids[bad[0]]} is out of range; the model has "
+                                 f"{n} {name}s (ids 0..{n - 1})")
     keys = users * max(shape[1], 1) + items
-    if np.unique(keys).size != keys.size:
-        raise ValueError(f"--interactions: {path} lists a (user, item) pair more than once")
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        dup = np.flatnonzero(np.isin(keys, keys[first[counts > 1]]))
+        first, again = (int(frame.index[i]) for i in dup[:2])
+        first_at = f"row {first}" if where.endswith(" row") else f"line {first + 2}"
+        raise ValueError(f"{_at(where, again)}: the pair (user {users[dup[0]]}, item {items[dup[0]]}) is listed "
+                         f"again (first at {first_at}); each pair may appear once")
     return sp.csr_matrix((values, (users, items)), shape=shape)
 
 
-def read_deletions(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
-    """Read a deletion CSV (``user,item``) as validated (n, 2) pairs."""
+def read_deletions(path: str | Path, shape: tuple[int, int], C: sp.csr_matrix | None = None) -> np.ndarray:
+    """Read a deletion CSV (``user,item``) as validated (n, 2) pairs (observed cells of ``C`` if given)."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"--delete: {path} does not exist")
-    frame = pd.read_csv(path)
-    missing = {"user", "item"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"--delete: {path} lacks column(s) {', '.join(sorted(missing))}")
-    pairs = np.column_stack([_ids(frame["user"], "user"), _ids(frame["item"], "item")])
-    return as_deletions(pairs, shape)
+    option = "--delete"
+    frame = _read_csv(path, option, ("user", "item"), allow_empty=True)
+    try:
+        return _deletions(frame, f"{option}: {path}", shape, C)
+    except ValueError:
+        _deletions(_read_csv(path, option, ("user", "item"), allow_empty=True, text=True), f"{option}: {path}",
+                   shape, C)
+        raise
 
 
-def _ids(column: pd.Series, name: str) -> np.ndarray:
-    values = column.to_numpy()
-    if values.size and (not np.issubdtype(values.dtype, np.integer) or values.min() < 0):
-        raise ValueError(f"column {name!r} must hold non-negative integer ids")
-    return values.astype(np.int64)
+def _deletions(frame: pd.DataFrame, where: str, shape: tuple[int, int], C: sp.csr_matrix | None) -> np.ndarray:
+    pairs = np.column_stack([_ids(frame["user"], "user", where), _ids(frame["item"], "item", where)])
+    for col, (name, n) in enumerate((("user", shape[0]), ("item", shape[1]))):
+        bad = np.flatnonzero(pairs[:, col] >= n)
+        if bad.size:
+            raise ValueError(f"{_at(where, frame.index[bad[0]])}: {name} id {pairs[bad[0], col]} is out of range "
+                             f"(the model has {n} {name}s)")
+    if C is not None and len(pairs):
+        observed = np.asarray(C[pairs[:, 0], pairs[:, 1]]).ravel() != 0
+        if not observed.all():
+            i = int(np.flatnonzero(~observed)[0])
+            raise ValueError(f"{_at(where, frame.index[i])}: ({pairs[i, 0]}, {pairs[i, 1]}) is not an observed "
+                             f"cell of --interactions; only observed interactions can be forgotten "
+                             f"({int((~observed).sum())} such rows)")
+    try:
+        return as_deletions(pairs, shape)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -85,7 +233,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         if args.n_users is None or args.n_items is None:
             raise ValueError("--n-users and --n-items must be given together")
         shape = (args.n_users, args.n_items)
-    C = read_interactions(args.interactions, shape=shape)
+    C = read_interactions(args.interactions, shape=shape, feedback=args.feedback)
     model = ALS(factors=args.factors, regularization=args.regularization, feedback=args.feedback,
                 solver=args.solver, cg_steps=args.cg_steps, dtype=np.dtype(args.dtype), seed=args.seed,
                 use_bias=args.use_bias, scale_regularization=args.scale_regularization,
@@ -105,10 +253,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    model = ALS.load(args.model)
+    try:
+        model = ALS.load(args.model)
+    except (ValueError, FileNotFoundError) as exc:
+        raise type(exc)(f"--model: {exc}") from None
     shape = (model.user_factors.shape[0], model.item_factors.shape[0])
-    C = read_interactions(args.interactions, shape=shape)
-    pairs = read_deletions(args.delete, shape)
+    C = read_interactions(args.interactions, shape=shape, feedback=model.feedback)
+    pairs = read_deletions(args.delete, shape, C)
     before = model.objective(C)
     start = time.perf_counter()
     forgotten = model.unlearn(C, pairs, mode=args.mode, max_iterations=args.max_iterations, tol=args.tol,
@@ -136,6 +287,26 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``als fit`` and ``als forget`` on the ``bilinrec`` command line."""
     als = subparsers.add_parser("als", help="train ALS models and unlearn interactions",
@@ -145,20 +316,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit = sub.add_parser("fit", help="train an ALS model on an interactions file")
     fit.add_argument("--interactions", required=True, help="CSV (user,item,confidence) or .npz")
     fit.add_argument("--out", required=True, help="model file to write (.npz)")
-    fit.add_argument("--n-users", type=int, default=None, help="number of users (default: largest id + 1)")
-    fit.add_argument("--n-items", type=int, default=None, help="number of items (default: largest id + 1)")
-    fit.add_argument("--factors", type=int, default=100)
-    fit.add_argument("--regularization", type=float, default=0.01)
+    fit.add_argument("--n-users", type=_positive_int, default=None, help="number of users (default: largest id + 1)")
+    fit.add_argument("--n-items", type=_positive_int, default=None, help="number of items (default: largest id + 1)")
+    fit.add_argument("--factors", type=_positive_int, default=100)
+    fit.add_argument("--regularization", type=_non_negative_float, default=0.01)
     fit.add_argument("--feedback", choices=("implicit", "explicit"), default="implicit")
     fit.add_argument("--solver", choices=("cholesky", "cg"), default="cholesky")
-    fit.add_argument("--cg-steps", type=int, default=3)
+    fit.add_argument("--cg-steps", type=_positive_int, default=3)
     fit.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    fit.add_argument("--iterations", type=int, default=15)
-    fit.add_argument("--tol", type=float, default=0.0, help="stop when the relative objective change is below")
+    fit.add_argument("--iterations", type=_positive_int, default=15)
+    fit.add_argument("--tol", type=_non_negative_float, default=0.0, help="stop when the relative objective change is below")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--use-bias", action="store_true", help="explicit feedback: global mean + biases")
     fit.add_argument("--scale-regularization", action="store_true", help="ALS-WR count scaling")
-    fit.add_argument("--threads", type=int, default=None, help="BLAS threads")
+    fit.add_argument("--threads", type=_positive_int, default=None, help="BLAS threads")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(func=cmd_fit)
 
@@ -168,7 +339,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     forget.add_argument("--delete", required=True, help="CSV with columns user,item")
     forget.add_argument("--out", required=True, help="model file to write (.npz)")
     forget.add_argument("--mode", choices=MODES, default="retrain")
-    forget.add_argument("--max-iterations", type=int, default=10)
-    forget.add_argument("--tol", type=float, default=0.0)
+    forget.add_argument("--max-iterations", type=_positive_int, default=10)
+    forget.add_argument("--tol", type=_non_negative_float, default=0.0)
     forget.add_argument("--quiet", action="store_true", help="no progress bar")
     forget.set_defaults(func=cmd_forget)

@@ -34,8 +34,13 @@ def read_thresholds(config_paths: list[str]) -> dict:
     for path in config_paths:
         if not Path(path).is_file():
             raise FileNotFoundError(f"--config: {path} does not exist")
-        with open(path, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle) or {}
+        try:
+            with open(path, encoding="utf-8") as handle:
+                config = yaml.safe_load(handle) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--config: {path} is not valid YAML: {exc}") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"--config: {path} is not a YAML mapping of config keys")
         thresholds.update(config.get("claims") or {})
     missing = sorted(set(CONFIG_KEYS) - set(thresholds))
     if missing:

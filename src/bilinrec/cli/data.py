@@ -20,8 +20,11 @@ def _load_config(path: str | None) -> dict[str, Any]:
         if not Path("config.yaml").is_file():
             return {}
         path = "config.yaml"
-    with open(path, encoding="utf-8") as fh:
-        config = yaml.safe_load(fh) or {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            config = yaml.safe_load(fh) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--config: {path} is not valid YAML: {exc}") from None
     if not isinstance(config, dict):
         raise ValueError(f"--config: {path} is not a YAML mapping")
     return config

@@ -50,8 +50,8 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def _counts(spec: DatasetSpec, ratings_file: Path) -> dict[str, int]:
-    raw = parse_ratings(ratings_file, spec.fmt)
+def _counts(spec: DatasetSpec, ratings_file: Path, source: str | None = None) -> dict[str, int]:
+    raw = parse_ratings(ratings_file, spec.fmt, source=source)
     return {
         "n_ratings": len(raw),
         "n_users": len(np.unique(raw.user_ids)),
@@ -59,27 +59,47 @@ def _counts(spec: DatasetSpec, ratings_file: Path) -> dict[str, int]:
     }
 
 
-def verify_ratings_content(spec: DatasetSpec, ratings_file: Path) -> tuple[str, str, dict[str, int] | None]:
+def _with_dataset(spec: DatasetSpec, exc: ValueError) -> ValueError:
+    """Fill the dataset name into a parser's generic hint (``data.custom.<name>``)."""
+    text = str(exc)
+    if "<name>" in text and spec.kind == "custom":
+        return type(exc)(text.replace("data.custom.<name>", f"data.custom.{spec.name}"))
+    return exc
+
+
+def verify_ratings_content(
+    spec: DatasetSpec, ratings_file: Path, source: str | None = None
+) -> tuple[str, str, dict[str, int] | None]:
     """Check a ratings file that did not come in the official archive.
 
-    Returns (check name, human-readable detail, counts if parsed). Raises
-    :class:`VerificationError` when the content checksum or the documented counts differ.
+    ``source`` names the file in messages when ``ratings_file`` is a temporary copy: the user's
+    own file, or ``<archive> member <path>``. Returns (check name, human-readable detail, counts if
+    parsed). Raises :class:`VerificationError` when the content checksum or the documented counts differ.
     """
+    where = source or str(ratings_file)
     if spec.ratings_sha256:
         digest = file_digest(ratings_file)
         if digest != spec.ratings_sha256:
             raise VerificationError(
-                f"{ratings_file}: sha256 {digest} differs from the published content checksum "
-                f"{spec.ratings_sha256} of {spec.name}/{spec.ratings_filename}"
+                f"{where}: sha256 {digest} differs from the published content checksum "
+                f"{spec.ratings_sha256} of {spec.name}/{spec.ratings_filename}; this is not the published "
+                f"{spec.name} (edited, truncated or another version): replace it with the official archive "
+                f"{spec.url}, or remove it so the workflow downloads that"
             )
         return "ratings-sha256", f"content sha256 of {spec.ratings_filename} matches {spec.ratings_sha256}", None
-    counts = _counts(spec, ratings_file)
+    try:
+        counts = _counts(spec, ratings_file, where)
+    except DataFormatError as exc:
+        raise _with_dataset(spec, exc) from None
     expected = spec.expected_counts()
     if expected:
         wrong = {k: (counts[k], v) for k, v in expected.items() if counts[k] != v}
         if wrong:
             detail = ", ".join(f"{k}={got} (expected {want})" for k, (got, want) in wrong.items())
-            raise VerificationError(f"{ratings_file}: counts differ from the documented {spec.name}: {detail}")
+            raise VerificationError(
+                f"{where}: counts differ from the documented {spec.name}: {detail}; replace it with the "
+                f"official archive {spec.url}, or remove it so the workflow downloads that"
+            )
         detail = ", ".join(f"{k}={v}" for k, v in expected.items())
         return "counts", f"documented counts match: {detail}", counts
     return "parse", "no published checksum or counts; the file parsed strictly without errors", counts
@@ -119,7 +139,9 @@ def _from_archive(spec: DatasetSpec, archive: Path, target: Path, official: bool
     if check is None and official and (spec.archive_sha256 or spec.archive_md5):
         raise VerificationError(
             f"{archive}: checksum {sha} differs from the published "
-            f"{spec.archive_sha256 or 'md5 ' + str(spec.archive_md5)} of {spec.url}"
+            f"{spec.archive_sha256 or 'md5 ' + str(spec.archive_md5)} of {spec.url} (downloaded from there; a "
+            f"proxy, captive portal or interrupted transfer?); run again to retry, or download it yourself and "
+            f"put it in {archive.parent}/ or in {ENV_DATA_DIR}"
         )
     tmp = safe_extract(archive, target)
     try:
@@ -128,7 +150,7 @@ def _from_archive(spec: DatasetSpec, archive: Path, target: Path, official: bool
             raise DataFormatError(f"{archive}: has no member {spec.ratings_path!r}; is it the {spec.name} archive?")
         counts = None
         if check is None:
-            check, detail, counts = verify_ratings_content(spec, ratings)
+            check, detail, counts = verify_ratings_content(spec, ratings, f"{archive} member {spec.ratings_path}")
             detail = f"archive is not the official one (sha256 {sha}); {detail}"
         _install(tmp, spec.ratings_path, target)
     finally:
@@ -145,7 +167,7 @@ def _from_file(spec: DatasetSpec, ratings: Path, target: Path, relative: str) ->
     else:
         with atomic_path(dest) as tmp:
             shutil.copyfile(ratings, tmp)
-            check, detail, counts = verify_ratings_content(spec, tmp)
+            check, detail, counts = verify_ratings_content(spec, tmp, str(ratings))
     return {"check": check, "check_detail": detail, "archive_sha256": None, "ratings_file": relative,
             "counts": counts}
 

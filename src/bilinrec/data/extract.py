@@ -24,8 +24,24 @@ MAX_RATIO = 100.0
 _CHUNK = 1 << 20
 
 
+#: Compression methods Python's zipfile reads (stored, deflate, bzip2, lzma).
+SUPPORTED_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
+                     zipfile.ZIP_LZMA: "lzma"}
+_METHOD_NAMES = {9: "Deflate64 (enhanced deflate)", 6: "implode", 93: "zstd", 95: "xz", 98: "PPMd", 99: "AES"}
+REZIP_HINT = ("re-zip it with a standard method (e.g. `unzip` it with 7-Zip or your archive tool, then "
+              "`zip -r -Z deflate NAME.zip FOLDER/`), or put the extracted folder instead of the archive")
+
+
 def _check_member(archive: Path, info: zipfile.ZipInfo) -> None:
     name = info.filename.replace("\\", "/")
+    if info.compress_type not in SUPPORTED_METHODS:
+        method = _METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+        raise DataFormatError(
+            f"{archive}: member {info.filename!r} is compressed with {method}, which Python's zipfile cannot "
+            f"read (it reads {', '.join(SUPPORTED_METHODS.values())}); {REZIP_HINT}"
+        )
+    if info.flag_bits & 0x1:
+        raise DataFormatError(f"{archive}: member {info.filename!r} is encrypted (password-protected); {REZIP_HINT}")
     parts = PurePosixPath(name).parts
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise DataFormatError(f"{archive}: member {info.filename!r} has an absolute path; refusing to extract")
@@ -89,9 +105,13 @@ def safe_extract(archive: str | Path, parent: str | Path) -> Path:
                         if member_bytes > info.file_size or written > MAX_TOTAL_BYTES:
                             raise DataFormatError(f"{archive}: member {info.filename!r} is larger than declared")
                         dst.write(chunk)
+        except (NotImplementedError, RuntimeError) as exc:  # compression or encryption zipfile cannot read
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise DataFormatError(f"{archive}: cannot extract: {exc}; {REZIP_HINT}") from None
         except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise DataFormatError(f"{archive}: corrupt or truncated archive: {exc}") from None
+            raise DataFormatError(f"{archive}: corrupt or truncated archive ({exc}); download it again or "
+                                  f"replace it with a good copy") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -37,15 +37,64 @@ class RawRatings:
         return len(self.rating)
 
 
+ENCODING_HINT = (
+    "if the file uses another encoding, say so (for a custom dataset: data.custom.<name>.encoding: latin-1, "
+    "or cp1252, utf-16, ...), or re-save the file as UTF-8"
+)
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    try:
+        return "a,\n".encode(encoding) == b"a,\n"
+    except (LookupError, UnicodeError):
+        return False
+
+
+def _decode_error(path: Path, fmt: RatingsFormat, lineno: int | None, raw: bytes, exc: UnicodeDecodeError) -> DataFormatError:
+    where = f"{path}:{lineno}" if lineno is not None else f"{path}"
+    column = f" at column {exc.start + 1}" if lineno is not None else f" at byte {exc.start}"
+    preview = raw.decode(fmt.encoding, errors="replace").rstrip("\r\n")[:200]
+    return DataFormatError(
+        f"{where}: bytes {exc.object[exc.start:exc.end]!r}{column} are not valid {fmt.encoding}: {preview!r}; "
+        f"{ENCODING_HINT}"
+    )
+
+
+def _check_encoding(path: Path, fmt: RatingsFormat) -> None:
+    """Raise :class:`DataFormatError` if the encoding name is unknown."""
+    import codecs
+
+    try:
+        codecs.lookup(fmt.encoding)
+    except LookupError:
+        raise DataFormatError(f"{path}: unknown text encoding {fmt.encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
+
+
+def _lines(path: Path, fmt: RatingsFormat) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, decoded line); a decoding error names the line and the bytes."""
+    if _ascii_compatible(fmt.encoding):
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                try:
+                    yield lineno, raw.decode(fmt.encoding)
+                except UnicodeDecodeError as exc:
+                    raise _decode_error(path, fmt, lineno, raw, exc) from None
+        return
+    try:
+        with open(path, encoding=fmt.encoding, newline="") as fh:
+            yield from enumerate(fh, start=1)
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, fmt, None, exc.object, exc) from None
+
+
 def _data_lines(path: Path, fmt: RatingsFormat) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, text) of every non-blank data line (header skipped)."""
-    with open(path, encoding=fmt.encoding, newline="") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if fmt.header and lineno == 1:
-                continue
-            text = line.rstrip("\r\n")
-            if text.strip():
-                yield lineno, text
+    for lineno, line in _lines(path, fmt):
+        if fmt.header and lineno == 1:
+            continue
+        text = line.rstrip("\r\n")
+        if text.strip():
+            yield lineno, text
 
 
 def _column_indices(path: Path, fmt: RatingsFormat) -> tuple[dict[str, int], int | None]:
@@ -54,8 +103,7 @@ def _column_indices(path: Path, fmt: RatingsFormat) -> tuple[dict[str, int], int
         idx = {k: int(v) for k, v in fmt.columns.items() if v is not None}
         n_fields = 4 if set(idx) == set(FIELDS) and max(idx.values()) == 3 else None
         return idx, n_fields
-    with open(path, encoding=fmt.encoding, newline="") as fh:
-        first = fh.readline().rstrip("\r\n").lstrip("\ufeff")
+    first = next(_lines(path, fmt), (1, ""))[1].rstrip("\r\n").lstrip("\ufeff")
     names = [n.strip().strip('"') for n in first.split(fmt.sep)]
     idx = {}
     for key, col in fmt.columns.items():
@@ -140,9 +188,28 @@ def _read_fast(path: Path, fmt: RatingsFormat, idx: dict[str, int], numeric_ids:
     return df
 
 
-def parse_ratings(path: str | Path, fmt: RatingsFormat) -> RawRatings:
-    """Read a ratings file strictly; every problem raises :class:`DataFormatError` naming file and line."""
+def parse_ratings(path: str | Path, fmt: RatingsFormat, source: str | None = None) -> RawRatings:
+    """Read a ratings file strictly; every problem raises :class:`DataFormatError` naming file and line.
+
+    ``source`` is the name given in messages instead of ``path``: the user's own file (or
+    ``<archive> member <name>``) when ``path`` is a temporary or verified copy of it.
+    """
     path = Path(path)
+    if source is None or source == str(path):
+        return _parse_ratings(path, fmt)
+    try:
+        return _parse_ratings(path, fmt)
+    except DataFormatError as exc:
+        raise DataFormatError(renamed(str(exc), path, source)) from None
+
+
+def renamed(message: str, path: str | Path, source: str) -> str:
+    """``message`` with the leading ``path`` (a copy) replaced by ``source`` (what the user knows)."""
+    text = str(path)
+    return source + message[len(text):] if message.startswith(text) else f"{source}: {message}"
+
+
+def _parse_ratings(path: Path, fmt: RatingsFormat) -> RawRatings:
     if not path.is_file():
         raise FileNotFoundError(f"ratings file not found: {path}")
     if path.stat().st_size == 0:
@@ -151,6 +218,7 @@ def parse_ratings(path: str | Path, fmt: RatingsFormat) -> RawRatings:
         head = fh.read(512)
     if looks_like_html(head):
         raise DataFormatError(f"{path}: looks like an HTML page (e.g. a saved error page), not a ratings file")
+    _check_encoding(path, fmt)
     idx, n_fields = _column_indices(path, fmt)
     # MovieLens ids are integers; custom files may use any string ids (integers are tried first).
     numeric_ids = True

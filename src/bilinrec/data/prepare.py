@@ -139,7 +139,9 @@ def prepare(
         source = {"kind": "synthetic", "seed": seed, "root_seed": root_seed, "config": cfg.__dict__}
     else:
         ratings_file, record = ratings_file_of(resources, spec.name)
-        raw = parse_ratings(ratings_file, spec.fmt)
+        origin = record.get("origin")
+        raw = parse_ratings(ratings_file, spec.fmt,
+                            source=f"{ratings_file} (copy of {origin})" if origin and origin != str(ratings_file) else None)
         arrays = index_ratings(raw)
         source = {k: record.get(k) for k in ("kind", "source", "origin", "check", "ratings_sha256", "archive_sha256")}
         source["has_timestamp"] = raw.has_timestamp

@@ -26,6 +26,7 @@ Two further kinds of cell are given as separate sparse matrices, never as stored
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 import warnings
@@ -33,7 +34,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ...io import load_npz, save_npz
+from ...io import save_npz
 from .cells import (
     CACHE_CHUNK_BYTES,
     DEFAULT_CHUNK_BYTES,
@@ -47,6 +48,7 @@ from .cells import (
     log,
 )
 from .deletions import apply_deletions, as_deletions
+from .io import ModelFileError, read_model_file
 from .solvers import solve_rows
 
 
@@ -452,22 +454,22 @@ class ALS:
 
     @classmethod
     def load(cls, path: Any) -> "ALS":
-        """Read a model written by :meth:`save`."""
-        arrays = load_npz(path)
-        if "meta" not in arrays:
-            raise ValueError(f"{path}: not an ALS model file (no 'meta' entry)")
-        meta = json.loads(str(arrays["meta"]))
-        if meta.get("format") != MODEL_FORMAT:
-            raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
+        """Read a model written by :meth:`save`; a bad file raises ``ModelFileError`` (a ``ValueError``)
+        naming the file and the entry or key (format tag, shapes, dtypes and metadata are checked; nothing
+        is unpickled)."""
+        arrays, meta = read_model_file(path, MODEL_FORMAT, inspect.signature(cls).parameters)
         params = dict(meta["params"])
         params["dtype"] = np.dtype(params["dtype"])
         sweep = meta.get("sweep_seconds")
-        model = cls.from_factors(
-            arrays["user_factors"], arrays["item_factors"],
-            user_bias=arrays.get("user_bias"), item_bias=arrays.get("item_bias"),
-            global_mean=meta.get("global_mean", 0.0), train_iterations=meta.get("train_iterations", 0),
-            sweep_seconds=float("nan") if sweep is None else sweep, **params,
-        )
+        try:
+            model = cls.from_factors(
+                arrays["user_factors"], arrays["item_factors"],
+                user_bias=arrays.get("user_bias"), item_bias=arrays.get("item_bias"),
+                global_mean=meta.get("global_mean", 0.0), train_iterations=meta.get("train_iterations", 0),
+                sweep_seconds=float("nan") if sweep is None else sweep, **params,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: meta.params is not valid: {exc}") from None
         model.history_ = meta.get("history", [])
         return model
 

@@ -1,0 +1,174 @@
+"""Reading ALS model files safely: every entry is checked before a model is built.
+
+A model file (written by :meth:`bilinrec.models.als.ALS.save`) is an ``.npz`` archive with
+
+* ``meta``: a JSON string ``{"format": "bilinrec-als-1", "params": {...constructor arguments...},
+  "global_mean": float, "train_iterations": int, "sweep_seconds": float | null, "history": [...]}``;
+* ``user_factors`` (users x f) and ``item_factors`` (items x f): finite float32/float64 arrays of the
+  dtype named in ``params.dtype``, f = ``params.factors``;
+* ``user_bias`` / ``item_bias`` (1-D, one per user / item) exactly when ``params.use_bias``.
+
+Nothing is ever unpickled (``allow_pickle=False``). Every problem raises :class:`ModelFileError`
+naming the file, the entry or key, and what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+#: Entries of a model file; the biases only with ``params.use_bias``.
+FACTOR_ENTRIES = ("user_factors", "item_factors")
+BIAS_ENTRIES = ("user_bias", "item_bias")
+_FLOAT_DTYPES = ("float32", "float64")
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, corrupt, not a bilinrec ALS model, or inconsistent."""
+
+
+def _kind_of(path: Path) -> str:
+    """A guess of what a non-zip file is, for the message."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        return "an empty file"
+    if head[:1] == b"\x80":
+        return "a Python pickle (bilinrec never unpickles model files)"
+    if head[:6] == b"\x93NUMPY":
+        return "a single .npy array"
+    if head[:2] == b"PK":
+        return "a truncated or corrupt zip archive"
+    return "not an .npz archive"
+
+
+def _read_entries(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: model file not found")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: is not a file (expected a model .npz written by `bilinrec als fit`)")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: {_kind_of(path)}, not a model file written by `bilinrec als fit` "
+                             f"(an .npz archive)")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for name in data.files:
+                try:
+                    arrays[name] = data[name]
+                except ValueError as exc:
+                    if "pickle" in str(exc).lower() or "object" in str(exc).lower():
+                        raise ModelFileError(
+                            f"{path}: entry {name!r} holds pickled Python objects; bilinrec never unpickles model "
+                            f"files (refit the model with `bilinrec als fit`)"
+                        ) from None
+                    raise ModelFileError(f"{path}: entry {name!r} cannot be read: {exc}") from None
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: corrupt or truncated model file ({exc}); write it again") from None
+    return arrays
+
+
+def _meta(path: Path, arrays: dict[str, np.ndarray], model_format: str) -> dict[str, Any]:
+    if "meta" not in arrays:
+        raise ModelFileError(f"{path}: not an ALS model file (no 'meta' entry; entries: {sorted(arrays)})")
+    raw = arrays["meta"]
+    if raw.shape != () or raw.dtype.kind not in "US":
+        raise ModelFileError(f"{path}: entry 'meta' must be a JSON string, got a {raw.dtype} array of shape {raw.shape}")
+    text = raw.item()
+    text = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else str(text)
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path}: entry 'meta' is not valid JSON ({exc.msg} at line {exc.lineno} column "
+                             f"{exc.colno}): {text[:80]!r}") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{path}: entry 'meta' must be a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != model_format:
+        raise ModelFileError(f"{path}: unknown model format {meta.get('format')!r} in meta.format (expected "
+                             f"{model_format!r}); written by another program or version")
+    return meta
+
+
+def _check_meta_keys(path: Path, meta: dict[str, Any], param_names: Iterable[str] | None) -> dict[str, Any]:
+    params = meta.get("params")
+    if not isinstance(params, dict):
+        raise ModelFileError(f"{path}: meta.params is {'missing' if params is None else type(params).__name__}; "
+                             f"expected an object of constructor arguments")
+    if param_names is not None:
+        unknown = sorted(set(params) - set(param_names))
+        if unknown:
+            raise ModelFileError(f"{path}: meta.params has unknown key(s) {unknown}; expected some of "
+                                 f"{sorted(param_names)}")
+    for key in ("factors", "dtype"):
+        if key not in params:
+            raise ModelFileError(f"{path}: meta.params lacks {key!r}")
+    factors = params["factors"]
+    if isinstance(factors, bool) or not isinstance(factors, int) or factors < 1:
+        raise ModelFileError(f"{path}: meta.params.factors must be a positive integer, got {factors!r}")
+    if params["dtype"] not in _FLOAT_DTYPES:
+        raise ModelFileError(f"{path}: meta.params.dtype must be one of {list(_FLOAT_DTYPES)}, got {params['dtype']!r}")
+    if not isinstance(params.get("use_bias", False), bool):
+        raise ModelFileError(f"{path}: meta.params.use_bias must be true or false, got {params['use_bias']!r}")
+    checks = {
+        "global_mean": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "train_iterations": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "sweep_seconds": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
+        "history": lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v),
+    }
+    expected = {"global_mean": "a number", "train_iterations": "a non-negative integer",
+                "sweep_seconds": "a number or null", "history": "a list of objects"}
+    for key, ok in checks.items():
+        if key in meta and not ok(meta[key]):
+            raise ModelFileError(f"{path}: meta.{key} must be {expected[key]}, got {meta[key]!r}")
+    return params
+
+
+def _check_arrays(path: Path, arrays: dict[str, np.ndarray], params: dict[str, Any]) -> None:
+    for name in FACTOR_ENTRIES:
+        if name not in arrays:
+            raise ModelFileError(f"{path}: entry {name!r} is missing")
+        F = arrays[name]
+        if F.ndim != 2 or F.dtype.name not in _FLOAT_DTYPES:
+            raise ModelFileError(f"{path}: entry {name!r} must be a 2-D float32/float64 array, got {F.dtype} {F.shape}")
+        if F.dtype.name != params["dtype"]:
+            raise ModelFileError(f"{path}: entry {name!r} is {F.dtype} but meta.params.dtype is {params['dtype']!r}")
+        if F.shape[1] != params["factors"]:
+            raise ModelFileError(f"{path}: entry {name!r} has {F.shape[1]} columns but meta.params.factors is "
+                                 f"{params['factors']}")
+        if not np.all(np.isfinite(F)):
+            raise ModelFileError(f"{path}: entry {name!r} holds NaN or infinite values")
+    rows = {"user_bias": arrays["user_factors"].shape[0], "item_bias": arrays["item_factors"].shape[0]}
+    use_bias = params.get("use_bias", False)
+    for name in BIAS_ENTRIES:
+        if not use_bias:
+            if name in arrays:
+                raise ModelFileError(f"{path}: entry {name!r} is present but meta.params.use_bias is false")
+            continue
+        if name not in arrays:
+            raise ModelFileError(f"{path}: entry {name!r} is missing (meta.params.use_bias is true)")
+        b = arrays[name]
+        if b.shape != (rows[name],) or b.dtype.name not in _FLOAT_DTYPES or not np.all(np.isfinite(b)):
+            raise ModelFileError(f"{path}: entry {name!r} must be {rows[name]} finite floats (one per "
+                                 f"{name.split('_')[0]}), got {b.dtype} {b.shape}")
+
+
+def read_model_file(
+    path: Any, model_format: str, param_names: Iterable[str] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read and validate a model file: ``(arrays, meta)``, or :class:`ModelFileError` naming the problem.
+
+    ``param_names`` (the constructor's arguments) restricts the keys of ``meta.params``.
+    """
+    path = Path(path)
+    arrays = _read_entries(path)
+    meta = _meta(path, arrays, model_format)
+    params = _check_meta_keys(path, meta, param_names)
+    _check_arrays(path, arrays, params)
+    return arrays, meta
