@@ -447,7 +447,7 @@ def test_claims_with_bad_inputs(dirs, capsys, monkeypatch):
     bad_yaml.write_text("claims: {a1_min_r2: [\n")
     table = inputs / "t.csv"
     table.write_text("")
-    code, err = run(capsys, "claims", f"lrs_dp_utility={table}", "--config", bad_yaml)
+    code, err = run(capsys, "claims", f"dp_utility={table}", "--config", bad_yaml)
     assert code == 2 and str(bad_yaml) in err and "not valid YAML" in err, err
     code, err = run(capsys, "claims", "nonsense=x.csv", "--config", Path(__file__).parents[1] / "config.yaml")
     assert code == 2 and "nonsense" in err, err

@@ -34,7 +34,7 @@ def full_config(override=None, base="config.yaml"):
     return config
 
 
-@pytest.mark.parametrize("base", ["config.yaml", "config.paper.yaml"])
+@pytest.mark.parametrize("base", ["config.yaml", "config/paper.yaml"])
 def test_shipped_configs_break_no_rule(base):
     assert config_problems(full_config(base=base)) == []
 

@@ -14,7 +14,7 @@ rule provenance:
         "../scripts/provenance.py"
 
 
-# The result tables the claims read (see bilinrec.claims.TABLE_COLUMNS).
+# The result tables the claims read (see bilinrec.experiments.claims.TABLE_COLUMNS).
 CLAIM_TABLES = {
     "unlearn_summary": f"{RESULTS}/tables/unlearn_summary.csv",
     "unlearn_checks": f"{RESULTS}/tables/unlearn_checks.csv",

@@ -1,4 +1,4 @@
-"""Compute results/claims.{csv,md} from the result tables (bilinrec.claims)."""
+"""Compute results/claims.{csv,md} from the result tables (bilinrec.experiments.claims)."""
 
 import logging
 

@@ -51,7 +51,7 @@ def logistic_attack_auc(
     if min(len(member_features), len(nonmember_features)) < n_splits:
         raise ValueError(f"need at least n_splits={n_splits} cells per class")
     # imported here: scikit-learn takes ~0.5 s to import, and most workflow jobs that import
-    # this package (through bilinrec.unlearn.experiment) never run an attack
+    # this package (through bilinrec.experiments.unlearn.experiment) never run an attack
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
