@@ -4,13 +4,16 @@
 #
 # 1. localrules: downloads (compute nodes often have no internet) and cheap aggregation,
 #    plotting and bookkeeping rules run in the Snakemake process itself, not as cluster jobs.
-# 2. mem_mb and runtime (minutes) for every rule. Measured on the tests' tiny config
-#    (tests/test_workflow_smoke.py::smoke_config) from results/benchmarks/**.tsv: every job's
-#    max_rss was 74-245 MB (the interpreter with numpy/scipy/numba is ~110 MB of it) and every
-#    job took under 45 s. The floors below are 4x those peaks; rules whose memory grows with their
-#    data scale with the size of their input files or, where they have none, with the config;
-#    dp_run keeps the mem_mb its rule declares. Both double on a retry (the slurm profile sets
-#    retries: 1), so a job killed for memory or time gets a second chance with twice as much.
+# 2. mem_mb and runtime (minutes) for every rule, from the max_rss (MB) and s columns of
+#    results/benchmarks/**.tsv: on the tests' tiny config (tests/test_workflow_smoke.py::
+#    smoke_config) every job peaked at 74-273 MB (the interpreter with numpy/scipy/numba is
+#    ~110 MB of it) and took under 45 s; on the default config with ml-100k, unlearn_original
+#    and unlearn_retrain took ~185 s at ~150 MB, pers_run (d=64) 258 s at 324 MB, the largest
+#    peak seen. The 1000 MB floor is 3x that; rules whose memory grows with their data add
+#    20-50 MB per MB of input (prepared ratings or unlearning split, an estimate: no larger
+#    dataset was measured); lrs_run scales with the largest synthetic problem of the config, and
+#    dp_run keeps the mem_mb its rule declares (paper-grid peaks). Memory and time double on a
+#    retry (the slurm profile sets retries: 1): a job killed for either gets a second chance.
 # 3. SBATCH_ACCOUNT / SBATCH_PARTITION from the environment become the slurm_account /
 #    slurm_partition resources, so the SLURM executor passes them to sbatch (it would otherwise
 #    guess an account and pick the default partition, overriding what sbatch reads itself).
