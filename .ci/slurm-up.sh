@@ -97,6 +97,40 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
   cp /run/munge/munged.pid "$RUNDIR/munged.pid"
 fi
 
+# --- slurm.conf -------------------------------------------------------------------------------
+HOST="$(hostname -s)"
+NODE="$(slurmd -C | head -1)"  # NodeName=... CPUs=... RealMemory=... as slurmd detects them
+cat >/etc/slurm/slurm.conf <<EOF
+ClusterName=$CLUSTER
+SlurmctldHost=$HOST
+AuthType=auth/munge
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmctldPidFile=$RUNDIR/slurmctld.pid
+SlurmdPidFile=$RUNDIR/slurmd.pid
+SlurmctldLogFile=$LOGDIR/slurmctld.log
+SlurmdLogFile=$LOGDIR/slurmd.log
+# No cgroups in a container: track processes by parent, bind no tasks.
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+ReturnToService=2
+# Schedule cores and memory: a job gets the CPUs and memory it asks for, no more.
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+SchedulerType=sched/backfill
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=5
+# Finished jobs stay visible to squeue/scontrol for an hour (status queries without accounting).
+MinJobAge=3600
+AccountingStorageType=accounting_storage/$MODE
+AccountingStorageHost=localhost
+JobCompType=jobcomp/none
+$NODE State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
 # --- MariaDB + slurmdbd (accounting only) -----------------------------------------------------
 if [ "$MODE" = slurmdbd ]; then
   if ! mariadb -e 'select 1' >/dev/null 2>&1; then
@@ -127,41 +161,7 @@ EOF
   wait_for 30 slurmdbd sacctmgr -n list cluster
 fi
 
-# --- slurm.conf -------------------------------------------------------------------------------
-HOST="$(hostname -s)"
-NODE="$(slurmd -C | head -1)"  # NodeName=... CPUs=... RealMemory=... as slurmd detects them
-cat >/etc/slurm/slurm.conf <<EOF
-ClusterName=$CLUSTER
-SlurmctldHost=$HOST
-AuthType=auth/munge
-SlurmUser=root
-SlurmdUser=root
-StateSaveLocation=/var/spool/slurmctld
-SlurmdSpoolDir=/var/spool/slurmd
-SlurmctldPidFile=$RUNDIR/slurmctld.pid
-SlurmdPidFile=$RUNDIR/slurmd.pid
-SlurmctldLogFile=$LOGDIR/slurmctld.log
-SlurmdLogFile=$LOGDIR/slurmd.log
-# No cgroups in a container: track processes by parent, bind no tasks.
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-MpiDefault=none
-ReturnToService=2
-# Schedule cores and memory: a job gets the CPUs and memory it asks for, no more.
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core_Memory
-SchedulerType=sched/backfill
-JobAcctGatherType=jobacct_gather/linux
-JobAcctGatherFrequency=5
-# Finished jobs stay visible to squeue/scontrol for an hour (status queries without accounting).
-MinJobAge=3600
-AccountingStorageType=accounting_storage/$MODE
-JobCompType=jobcomp/none
-$NODE State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
-EOF
 if [ "$MODE" = slurmdbd ]; then
-  echo "AccountingStorageHost=localhost" >>/etc/slurm/slurm.conf
   sacctmgr -i add cluster "$CLUSTER" >/dev/null 2>&1 || true
   sacctmgr -i add account "$ACCOUNT" Cluster="$CLUSTER" Description=bilinrec Organization=bilinrec >/dev/null 2>&1 || true
   sacctmgr -i add user root Account="$ACCOUNT" Cluster="$CLUSTER" >/dev/null 2>&1 || true

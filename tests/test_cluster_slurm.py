@@ -61,8 +61,6 @@ def _slurm_problem():
     """Why SLURM can't be used here, or None."""
     if shutil.which("sbatch") is None:
         return "SLURM is not installed (no sbatch on PATH); as root, .ci/slurm-up.sh installs and starts one"
-    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-        return "the SLURM executor plugin is not installed: pip install -e '.[slurm]'"
     nodes = _run("sinfo", "-h", "-o", "%t")
     if nodes.returncode != 0:
         return f"no SLURM controller answers (sinfo: {nodes.stderr.strip()})"
@@ -77,19 +75,20 @@ def _accounting():
 
 
 def _ensure_mode(accounting):
-    """Switch the cluster to the wanted mode with BILINREC_SLURM_UP, or skip."""
-    problem = _slurm_problem()
-    if problem:
-        _skip(problem)
-    if _accounting() == accounting:
-        return
+    """A usable cluster in the wanted mode: as it is, or (re)started with BILINREC_SLURM_UP; else skip."""
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        _skip("the SLURM executor plugin is not installed: pip install -e '.[slurm]'")
     wanted = "--accounting" if accounting else "--no-accounting"
+    problem = _slurm_problem()
+    if problem is None and _accounting() == accounting:
+        return
     if not SLURM_UP:
-        _skip(f"the cluster runs {'without' if accounting else 'with'} accounting; set "
+        _skip(problem or f"the cluster runs {'without' if accounting else 'with'} accounting; set "
               f"BILINREC_SLURM_UP=.ci/slurm-up.sh (as root) to let the test run it {wanted}")
     done = subprocess.run(["bash", SLURM_UP, wanted], capture_output=True, text=True, timeout=900)
-    if done.returncode != 0 or _accounting() != accounting:
-        _skip(f"{SLURM_UP} {wanted} failed: {done.stdout[-1500:]}{done.stderr[-1500:]}")
+    problem = _slurm_problem()
+    if done.returncode != 0 or problem or _accounting() != accounting:
+        _skip(f"{SLURM_UP} {wanted} failed ({problem}): {done.stdout[-1500:]}{done.stderr[-1500:]}")
 
 
 def _node_cpus():
@@ -242,6 +241,7 @@ def test_with_accounting_account_from_environment(local_run, tmp_path):
     _ensure_mode(accounting=True)
     user = _run("id", "-un").stdout.strip()
     accounts = _run("sacctmgr", "-n", "-P", "list", "assoc", f"user={user}", "format=account").stdout.split()
+    accounts = [a for a in accounts if a != "root"] or accounts  # root's own association comes too
     if not accounts:
         _skip(f"SLURM user {user} has no account association (sacctmgr list assoc)")
     targets = ["results/tables/datasets.csv", "results/tables/lrs_storage.csv"]
