@@ -29,12 +29,13 @@ LOGDIR=/var/log/slurm
 RUNDIR=/run/bilinrec-slurm
 mkdir -p "$LOGDIR" "$RUNDIR" /var/spool/slurmctld /var/spool/slurmd /etc/slurm
 
-stop() {  # stop one daemon started by this script (pid file under $RUNDIR or the daemon's own)
-  local pidfile="$1"
+stop() {  # stop a daemon this script started: stop PIDFILE NAME (NAME: the process's comm)
+  local pidfile="$1" name="$2"
   if [ -s "$pidfile" ]; then
     local pid
     pid="$(cat "$pidfile")"
-    if kill -0 "$pid" 2>/dev/null; then
+    # only that daemon: a stale pid file may name a process that has since reused the pid
+    if kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]; then
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
       kill -9 "$pid" 2>/dev/null || true
@@ -55,15 +56,15 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: retry COMMAND until it 
 }
 
 stop_slurm() {
-  stop "$RUNDIR/slurmd.pid"
-  stop "$RUNDIR/slurmctld.pid"
-  stop "$RUNDIR/slurmdbd.pid"
+  stop "$RUNDIR/slurmd.pid" slurmd
+  stop "$RUNDIR/slurmctld.pid" slurmctld
+  stop "$RUNDIR/slurmdbd.pid" slurmdbd
 }
 
 if [ "$MODE" = down ]; then
   stop_slurm
-  stop "$RUNDIR/mariadbd.pid"
-  stop "$RUNDIR/munged.pid"
+  stop "$RUNDIR/mariadbd.pid" mariadbd
+  stop "$RUNDIR/munged.pid" munged
   exit 0
 fi
 
@@ -87,12 +88,12 @@ stop_slurm
 
 # --- munge ------------------------------------------------------------------------------------
 if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-  stop "$RUNDIR/munged.pid"
+  stop "$RUNDIR/munged.pid" munged
   [ -s /etc/munge/munge.key ] || { mungekey --create 2>/dev/null || /usr/sbin/create-munge-key -f; }
   chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
   mkdir -p /run/munge /var/log/munge /var/lib/munge
   chown munge:munge /run/munge /var/log/munge /var/lib/munge
-  runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
+  runuser -u munge -- /usr/sbin/munged --force --pid-file=/run/munge/munged.pid
   wait_for 10 munged sh -c 'munge -n | unmunge'
   cp /run/munge/munged.pid "$RUNDIR/munged.pid"
 fi
