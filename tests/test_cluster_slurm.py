@@ -114,7 +114,7 @@ def run_on_slurm(local_wf, dest, targets, *extra, env=None):
     env = {"BILINREC_DATA_DIR": "", "SBATCH_PARTITION": _default_partition(), **(env or {})}
     # the jobs run `python -m snakemake` from this environment (sbatch --export=ALL)
     env["PATH"] = f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}"
-    done = run_snakemake(wf, *args, env=env, timeout=1800)
+    done = run_snakemake(wf, *args, env=env, timeout=3600)  # 30 min seen on 2 cores at load 25
     return wf, done
 
 
