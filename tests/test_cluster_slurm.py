@@ -215,15 +215,16 @@ def _table_targets(local_results):
     ]
 
 
-@pytest.fixture(scope="module")
-def local_run(smoke_local_run):
-    wf, first, *_ = smoke_local_run
+def _local_run(request):
+    """The local smoke run to compare with, asked for only once SLURM is known to be usable."""
+    wf, first, *_ = request.getfixturevalue("smoke_local_run")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     return wf
 
 
-def test_tiny_config_without_accounting_matches_local(local_run, tmp_path):
+def test_tiny_config_without_accounting_matches_local(request, tmp_path):
     _ensure_mode(accounting=False)
+    local_run = _local_run(request)
     targets = _table_targets(local_run / "results")
     wf, done = run_on_slurm(local_run, tmp_path / "wf", targets, "--slurm-status-command", "squeue")
     log = done.stdout + done.stderr
@@ -237,8 +238,9 @@ def test_tiny_config_without_accounting_matches_local(local_run, tmp_path):
     assert_same_tables(local_run / "results", wf / "results")
 
 
-def test_with_accounting_account_from_environment(local_run, tmp_path):
+def test_with_accounting_account_from_environment(request, tmp_path):
     _ensure_mode(accounting=True)
+    local_run = _local_run(request)
     user = _run("id", "-un").stdout.strip()
     accounts = _run("sacctmgr", "-n", "-P", "list", "assoc", f"user={user}", "format=account").stdout.split()
     accounts = [a for a in accounts if a != "root"] or accounts  # root's own association comes too
