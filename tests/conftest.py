@@ -41,3 +41,12 @@ def run_snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: i
         [*SNAKEMAKE, "--directory", str(workdir), "--snakefile", str(workdir / "Snakefile"), *args],
         capture_output=True, text=True, timeout=timeout, env=full_env, cwd=workdir,
     )
+
+
+@pytest.fixture(scope="session")
+def smoke_local_run(tmp_path_factory):
+    """The whole workflow run locally on the smoke config (tests/test_workflow_smoke.py), once
+    per session: (workflow dir, first run, dry run, report run)."""
+    from test_workflow_smoke import run_smoke
+
+    return run_smoke(tmp_path_factory.mktemp("smoke"))

@@ -84,9 +84,8 @@ def smoke_config(tmp_path):
     }
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("smoke")
+def run_smoke(base):
+    """The whole workflow on the smoke config in ``base``/wf: (wf, first run, dry run, report)."""
     wf = copy_workflow(base / "wf")
     cfg = wf / "smoke.yaml"
     cfg.write_text(yaml.safe_dump(smoke_config(base)))
@@ -95,6 +94,12 @@ def smoke_run(tmp_path_factory):
     second = run_snakemake(wf, "-n", "--cores", "2", "--configfile", str(cfg), env=env)
     report = run_snakemake(wf, "report", "--cores", "1", "--configfile", str(cfg), env=env)
     return wf, first, second, report
+
+
+@pytest.fixture(scope="module")
+def smoke_run(smoke_local_run):
+    """The local smoke run (made once per session: the cluster test compares with it too)."""
+    return smoke_local_run
 
 
 FIGURES = [
