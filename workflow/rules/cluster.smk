@@ -19,25 +19,23 @@
 #    guess an account and pick the default partition, overriding what sbatch reads itself).
 #
 # Values given with --set-resources RULE:NAME=VALUE (or set-resources in a profile) win over
-# these. Rule names: both the names before and after the rename of rules (fetch_dataset ->
-# datasets_fetch, ...) are listed and only those that exist are used; the old names can go once
-# every branch has the new ones.
+# these. A name here that is no rule of the workflow is an error (a renamed rule must be renamed here).
 
 import math
 import os as _cluster_os
 
 CLUSTER_LOCALRULES = [
-    "datasets_fetch", "fetch_dataset",
+    "datasets_fetch",
     "datasets_table",
     "datasets_notebook",
     "unlearn_tables",
     "unlearn_notebook",
-    "lrs_tables", "lrs_summary",
+    "lrs_tables",
     "lrs_notebook",
-    "dp_tables", "dp_summary",
+    "dp_tables",
     "dp_notebook",
-    "personalization_tables", "pers_tables",
-    "personalization_notebook", "pers_notebook",
+    "personalization_tables",
+    "personalization_notebook",
     "storage_notebook",
     "provenance",
     "claims",
@@ -46,12 +44,15 @@ CLUSTER_LOCALRULES = [
 
 
 def _cluster_rule(name):
-    """The Rule named ``name``, or None where this version of the workflow has no such rule."""
-    return next((rule_ for rule_ in workflow.rules if rule_.name == name), None)
+    """The Rule named ``name`` (an error if the workflow has none: cluster.smk must follow renames)."""
+    found = next((rule_ for rule_ in workflow.rules if rule_.name == name), None)
+    if found is None:
+        raise ValueError(f"workflow/rules/cluster.smk names a rule {name!r} that the workflow does not have")
+    return found
 
 
 # (the `localrules:` directive takes literal names only; this is what it calls)
-workflow.localrules(*[name for name in CLUSTER_LOCALRULES if _cluster_rule(name) is not None])
+workflow.localrules(*[_cluster_rule(name).name for name in CLUSTER_LOCALRULES])
 
 
 def _mem_from_input(floor, per_input_mb, key=None):
@@ -85,31 +86,31 @@ def _lrs_mem():
 
 # rule: (mem_mb, runtime in minutes). mem_mb None: keep the rule's own.
 CLUSTER_RESOURCES = {
-    ("datasets_prepare", "prepare_dataset"): (_mem_from_input(1000, 50), _fixed(60)),
+    ("datasets_prepare"): (_mem_from_input(1000, 50), _fixed(60)),
     ("unlearn_split",): (_mem_from_input(1000, 20), _fixed(30)),
     ("unlearn_original",): (_mem_from_input(1000, 20, "split"), _fixed(120)),
     ("unlearn_deletions",): (_mem_from_input(1000, 20, "split"), _fixed(30)),
     ("unlearn_retrain",): (_mem_from_input(1000, 20, "split"), _fixed(120)),
     ("unlearn_unlearn",): (_mem_from_input(1000, 20, "split"), _fixed(120)),
     ("unlearn_evaluate",): (_mem_from_input(1000, 20, "split"), _fixed(120)),
-    ("lrs_run", "lrs_experiment"): (_fixed(_lrs_mem()), _fixed(240)),
+    ("lrs_run"): (_fixed(_lrs_mem()), _fixed(240)),
     ("dp_accounting",): (_fixed(1000), _fixed(60)),
     ("dp_run",): (None, _fixed(240)),
-    ("personalization_features", "pers_features"): (_mem_from_input(1000, 50, "ratings"), _fixed(120)),
-    ("personalization_run", "pers_run"): (_mem_from_input(1000, 50, "ratings"), _fixed(240)),
+    ("personalization_features"): (_mem_from_input(1000, 50, "ratings"), _fixed(120)),
+    ("personalization_run"): (_mem_from_input(1000, 50, "ratings"), _fixed(240)),
     ("storage_measure",): (_fixed(1000), _fixed(30)),
     # local rules: what they use on the machine that runs Snakemake
-    ("datasets_fetch", "fetch_dataset"): (_fixed(1000), _fixed(60)),
+    ("datasets_fetch"): (_fixed(1000), _fixed(60)),
     ("datasets_table",): (_fixed(1000), _fixed(30)),
     ("datasets_notebook",): (_mem_from_input(1000, 20), _fixed(30)),
     ("unlearn_tables",): (_fixed(1000), _fixed(30)),
     ("unlearn_notebook",): (_fixed(1000), _fixed(30)),
-    ("lrs_tables", "lrs_summary"): (_fixed(1000), _fixed(30)),
+    ("lrs_tables"): (_fixed(1000), _fixed(30)),
     ("lrs_notebook",): (_fixed(1000), _fixed(30)),
-    ("dp_tables", "dp_summary"): (_fixed(1000), _fixed(30)),
+    ("dp_tables"): (_fixed(1000), _fixed(30)),
     ("dp_notebook",): (_fixed(1000), _fixed(30)),
-    ("personalization_tables", "pers_tables"): (_fixed(1000), _fixed(30)),
-    ("personalization_notebook", "pers_notebook"): (_fixed(1000), _fixed(30)),
+    ("personalization_tables"): (_fixed(1000), _fixed(30)),
+    ("personalization_notebook"): (_fixed(1000), _fixed(30)),
     ("storage_notebook",): (_fixed(1000), _fixed(30)),
     ("provenance",): (_fixed(1000), _fixed(30)),
     ("claims",): (_fixed(1000), _fixed(30)),
@@ -124,8 +125,6 @@ def _apply_cluster_resources():
     for names, (mem_mb, runtime) in CLUSTER_RESOURCES.items():
         for name in names:
             rule_ = _cluster_rule(name)
-            if rule_ is None:
-                continue
             given = _cluster_overrides.get(name, {})  # --set-resources wins
             declared = {"mem_mb": mem_mb, "runtime": runtime}
             for key, value in declared.items():
