@@ -50,11 +50,13 @@ def claim_a1(tables: Tables, max_ratio: float, *, max_growth: float) -> Outcome:
     for key in ("known_u", "oracle"):
         ref = table[table["method"] == key]["over_dof"].to_numpy(float)
         if len(ref):
-            refs.append(f"{key}: {np.nanmin(ref):.2f}–{np.nanmax(ref):.2f}" if np.isfinite(ref).any()
-                        else f"{key}: not reached")
+            ref = ref[np.isfinite(ref)]
+            refs.append(f"{key}: {ref.min():.2f}–{ref.max():.2f}" if len(ref) else f"{key}: not reached")
     over_rk = ours["over_rk"].to_numpy(float)
+    over_rk = over_rk[np.isfinite(over_rk)]
+    rk_text = f"{over_rk.min():.2f}–{over_rk.max():.2f}" if len(over_rk) else "not reached"
     detail = (f"m₅₀/(r + k + dr/t) per setting: {'; '.join(_ratio_label(row) for _, row in ours.iterrows())}; "
-              f"m₅₀/(r + k) {np.nanmin(over_rk):.2f}–{np.nanmax(over_rk):.2f}; "
+              f"m₅₀/(r + k) {rk_text}; "
               + (f"growth with d: {'; '.join(text for _, text in growths)} (max {max_growth:g}); "
                  if growths else "growth with d: not measured (one d per r, k, t); ")
               + f"references m₅₀/(r + k + dr/t): {', '.join(refs) or 'none'}")
