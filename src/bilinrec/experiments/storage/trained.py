@@ -47,12 +47,14 @@ def npz_bytes(arrays: Mapping[str, np.ndarray], compressed: bool = False) -> int
     return buffer.getbuffer().nbytes
 
 
-def _csr_arrays(B: sp.csr_matrix, prefix: str) -> dict[str, np.ndarray]:
+def _csr_arrays(B: sp.csr_matrix, prefix: str, max_nonzeros: int) -> dict[str, np.ndarray]:
+    """CSR arrays of ``B``; row pointers in the smallest type addressing ``max_nonzeros`` (the whole
+    model's, so a store of some users has the same types as the store of all)."""
     B = sp.csr_matrix(B)
     B.eliminate_zeros()
     return {f"{prefix}_values": B.data.astype(VALUE_DTYPE),
             f"{prefix}_columns": B.indices.astype(index_dtype(B.shape[1])),
-            f"{prefix}_rowptr": B.indptr.astype(index_dtype(B.nnz + 1))}
+            f"{prefix}_rowptr": B.indptr.astype(index_dtype(max_nonzeros + 1))}
 
 
 def per_user_stores(scheme: str, model: Any, users: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -62,7 +64,7 @@ def per_user_stores(scheme: str, model: Any, users: int) -> tuple[dict[str, np.n
                 {"theta": model.theta_[:users].astype(VALUE_DTYPE)})
     if scheme == "amht_lrs":
         return ({"U": model.U_.astype(VALUE_DTYPE)},
-                {"W": model.W_[:users].astype(VALUE_DTYPE), **_csr_arrays(model.B_[:users], "B")})
+                {"W": model.W_[:users].astype(VALUE_DTYPE), **_csr_arrays(model.B_[:users], "B", model.B_.nnz)})
     if scheme == "amht_lrs_dense_b":
         return ({"U": model.U_.astype(VALUE_DTYPE)},
                 {"W": model.W_[:users].astype(VALUE_DTYPE), "B": model.B_[:users].toarray().astype(VALUE_DTYPE)})
