@@ -52,6 +52,9 @@ def claim_a1(tables: Tables, max_ratio: float, *, max_growth: float) -> Outcome:
         if len(ref):
             ref = ref[np.isfinite(ref)]
             refs.append(f"{key}: {ref.min():.2f}–{ref.max():.2f}" if len(ref) else f"{key}: not reached")
+    over_known = ours["over_known_u"].to_numpy(float) if "over_known_u" in ours else np.array([])
+    over_known = over_known[np.isfinite(over_known)]
+    known_text = f"{over_known.min():.2f}–{over_known.max():.2f}" if len(over_known) else "not measured"
     over_rk = ours["over_rk"].to_numpy(float)
     over_rk = over_rk[np.isfinite(over_rk)]
     rk_text = f"{over_rk.min():.2f}–{over_rk.max():.2f}" if len(over_rk) else "not reached"
@@ -59,7 +62,8 @@ def claim_a1(tables: Tables, max_ratio: float, *, max_growth: float) -> Outcome:
               f"m₅₀/(r + k) {rk_text}; "
               + (f"growth with d: {'; '.join(text for _, text in growths)} (max {max_growth:g}); "
                  if growths else "growth with d: not measured (one d per r, k, t); ")
-              + f"references m₅₀/(r + k + dr/t): {', '.join(refs) or 'none'}")
+              + f"references m₅₀/(r + k + dr/t): {', '.join(refs) or 'none'}; "
+              + f"AMHT-LRS ÷ known U: {known_text}")
     return decide(bool(ok), worst, None, detail)
 
 

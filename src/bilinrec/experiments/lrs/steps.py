@@ -350,7 +350,7 @@ def write_m50(records: pd.DataFrame, m50_csv) -> pd.DataFrame:
     table = m50_table(records)
     shown = pd.DataFrame({
         "d": table["dim"], "r": table["rank"], "k": table["sparsity"], "t": table["n_users"],
-        "method": table["method"].map(method_label),
+        "method": table["method"].map(lambda m: "Per-user least squares (α = 0)" if m == "local" else method_label(m)),
         "m₅₀": table["m50"].map(lambda v: "not reached" if np.isnan(v) else f"{v:g}"),
         "seeds reached": [f"{a}/{b}" for a, b in zip(table["seeds_reached"], table["seeds"])],
         "r + k": table["floor_rk"], "r + k + dr/t": table["floor_dof"].round(2),
