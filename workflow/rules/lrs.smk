@@ -74,7 +74,7 @@ rule lrs_notebook:
     conda:
         CONDA_ENV
     script:
-        "../scripts/notebook.py"
+        "../scripts/render_notebook.py"
 
 
 LRS_TARGETS = (

@@ -69,7 +69,7 @@ rule storage_notebook:
     conda:
         CONDA_ENV
     script:
-        "../scripts/notebook.py"
+        "../scripts/render_notebook.py"
 
 
 STORAGE_TARGETS = (
