@@ -110,7 +110,7 @@ TABLES = [
     "dp_utility", "personalization", "personalization_buckets", "personalization_paired", "storage",
     "lrs_m50", "storage_trained",
 ]
-NOTEBOOKS = ["datasets", "unlearn", "lrs", "lrs_dp", "personalization"]
+NOTEBOOKS = ["datasets", "unlearn", "lrs", "dp", "personalization", "storage"]
 
 
 def test_smoke_run_writes_every_output(smoke_run):
