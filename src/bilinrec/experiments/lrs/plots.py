@@ -141,7 +141,8 @@ def plot_m50(table: pd.DataFrame, max_ratio: float | None = None) -> plt.Figure:
         bound = rows["max_samples"].to_numpy(float) / rows["floor_dof"].to_numpy(float)
         reached = np.isfinite(ratio)
         color = method_color(name)
-        ax.scatter(x[reached], ratio[reached], color=color, marker="o", s=22, label=method_label(name), zorder=3)
+        label = "Per-user least squares (α = 0)" if name == "local" else method_label(name)
+        ax.scatter(x[reached], ratio[reached], color=color, marker="o", s=22, label=label, zorder=3)
         ax.scatter(x[~reached], bound[~reached], facecolors="none", edgecolors=color, marker="^", s=26, zorder=3)
     ax.axhline(1.0, color="k", lw=0.8)
     if max_ratio is not None:
