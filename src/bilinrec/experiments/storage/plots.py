@@ -88,7 +88,7 @@ def plot_storage_vs_rmse(summary: pd.DataFrame, m: str, metric: str = "rmse") ->
 def plot_storage_trained(table: pd.DataFrame, min_ratio: float | None = None) -> plt.Figure:
     """Measured bytes-per-user ratio full fine-tuning ÷ scheme of trained models against the model size
     (log-log), uncompressed (solid) and deflate-compressed (dotted); ``min_ratio`` as a dashed line."""
-    labels = {"amht_lrs": method_label("amht_lrs"), "amht_lrs_dense_b": "AMHT-LRS, dense per-user part (control)"}
+    labels = {"amht_lrs": method_label("amht_lrs"), "amht_lrs_dense_b": "dense per-user part (control)"}
     with figure_style():
         fig, ax = plt.subplots(figsize=(5.2, 3.6))
         for scheme, label in labels.items():
