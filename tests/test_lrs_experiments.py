@@ -143,11 +143,13 @@ def test_m50_table_oracle_needs_r_plus_k_and_local_needs_d(outputs):
         assert table.loc[(d, "oracle"), "m50"] == 2
         assert table.loc[(d, "oracle"), "over_rk"] == 1
         assert np.isnan(table.loc[(d, "altmin"), "m50"])
-        assert table.loc[(d, "known_u"), "m50"] >= 2
+        assert not table.loc[(d, "known_u"), "m50"] < 2
         assert not table.loc[(d, "amht_lrs"), "m50"] < 2  # not below the floor (NaN: not reached by 16)
         floor = 2 + d * 1 / 40
         assert table.loc[(d, "amht_lrs"), "floor_dof"] == pytest.approx(floor)
-        assert table.loc[(d, "amht_lrs"), "over_dof"] == pytest.approx(table.loc[(d, "amht_lrs"), "m50"] / floor)
+        assert table.loc[(d, "oracle"), "over_dof"] == pytest.approx(2 / floor)
+        assert table.loc[(d, "amht_lrs"), "over_dof"] == pytest.approx(table.loc[(d, "amht_lrs"), "m50"] / floor,
+                                                                       nan_ok=True)
     assert table.loc[(8, "local"), "m50"] == 8 and table.loc[(12, "local"), "m50"] == 12
 
 
