@@ -1,6 +1,7 @@
 """The claims verdict is computed from result tables, covers every verdict, and fails
 loudly on a missing or malformed table."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -222,3 +223,84 @@ def test_readme_verdict_block_is_generated_from_the_results(tmp_path, thresholds
     assert "commit 0123456789" in text and "| B5 | Held-out AUC" in text and "**holds**" in text
     readme.write_text("# no markers\n")
     assert main(["readme-verdict", "--readme", str(readme), "--results", str(results)]) == 2
+
+
+# --------------------------------------------------------------------------------------
+# A1 (m₅₀ over the information floor) and A4 (storage of trained models) can fail
+# --------------------------------------------------------------------------------------
+def lrs_m50(amht=(10.0, 11.0, 12.0), dims=(25, 50, 100), t=300, r=2, k=2):
+    """An lrs_m50 table: AMHT-LRS m₅₀ per d; references and controls as measured (AltMin never,
+    per-user least squares at m = d, or never when d exceeds the 60 samples searched)."""
+    from bilinrec.experiments.lrs.steps import m50_table
+
+    rows = []
+    for i, d in enumerate(dims):
+        stars = {"amht_lrs": amht[i], "known_u": 8.0, "oracle": r + k, "altmin": np.nan,
+                 "local": d if d <= 60 else np.nan}
+        rows += [{"setting": i, "n_users": t, "dim": d, "rank": r, "sparsity": k, "method": method,
+                  "m_star": star, "max_samples": 60} for method, star in stars.items()]
+    return m50_table(pd.DataFrame(rows))
+
+
+def test_a1_holds_within_the_floor_ratio_and_each_control_fails(thresholds):
+    df = evaluate_claims(CLAIMS, {"lrs_m50": lrs_m50()}, thresholds).set_index("id")
+    row = df.loc["A1"]
+    assert row["verdict"] == HOLDS, row["detail"]
+    assert row["value"] == pytest.approx(12 / (4 + 100 * 2 / 300))
+    assert row["controls"] == "low-rank only (AltMin): does not hold; per-user least squares: does not hold"
+
+
+@pytest.mark.parametrize("control", ["altmin", "local"])
+def test_a1_control_alone_fails(thresholds, control):
+    """Each negative control, put in AMHT-LRS's place, fails the claim on its own."""
+    from bilinrec.experiments.lrs.claims import _method_as_ours, claim_a1
+
+    tables = _method_as_ours(control)({"lrs_m50": lrs_m50()})
+    outcome = claim_a1(tables, thresholds["a1_max_floor_ratio"], max_growth=thresholds["a1_max_d_growth"])
+    assert outcome.verdict == FAILS
+
+
+def test_a1_fails_far_from_the_floor_growing_with_d_or_not_recovered(thresholds):
+    def verdict(table):
+        return evaluate_claims(CLAIMS, {"lrs_m50": table}, thresholds).set_index("id").loc["A1"]
+
+    far = verdict(lrs_m50(amht=(10.0, 11.0, 45.0)))            # 45 / 4.67 = 9.6 > 8
+    assert far["verdict"] == FAILS and far["value"] > thresholds["a1_max_floor_ratio"]
+    growing = verdict(lrs_m50(amht=(6.0, 12.0, 22.0)))          # ratio ×3.2 from d = 25 to 100
+    assert growing["verdict"] == FAILS and "growth with d" in growing["detail"]
+    never = verdict(lrs_m50(amht=(10.0, 11.0, np.nan)))
+    assert never["verdict"] == FAILS and never["value"] == float("inf")
+
+
+def storage_trained(amht_ratio=(14.0, 57.0, 205.0), amht_mse=(0.1, 0.1, 0.1), ft_mse=(0.5, 0.5, 0.5)):
+    rows = []
+    for d, ratio, mse_a, mse_f in zip((64, 256, 1024), amht_ratio, amht_mse, ft_mse):
+        base = {"dim": d, "n_users": 200, "rank": 2, "sparsity": 2}
+        rows += [base | {"scheme": "finetune", "test_mse": mse_f, "ratio": 1.0, "ratio_compressed": 1.0},
+                 base | {"scheme": "amht_lrs", "test_mse": mse_a, "ratio": ratio, "ratio_compressed": ratio * 0.9},
+                 base | {"scheme": "amht_lrs_dense_b", "test_mse": mse_a, "ratio": 0.99, "ratio_compressed": 0.9}]
+    return pd.DataFrame(rows)
+
+
+def test_a4_reads_measured_ratios_and_its_control_fails(thresholds):
+    row = evaluate_claims(CLAIMS, {"storage_trained": storage_trained()}, thresholds).set_index("id").loc["A4"]
+    assert row["verdict"] == HOLDS and row["value"] == 205.0
+    assert row["controls"] == "dense per-user part: does not hold"
+    assert "reached from P ≈" in row["detail"]
+
+
+def test_a4_control_alone_fails(thresholds):
+    from bilinrec.experiments.storage.claims import _dense_per_user_part, claim_a4
+
+    outcome = claim_a4(_dense_per_user_part({"storage_trained": storage_trained()}), thresholds["a4_min_ratio"])
+    assert outcome.verdict == FAILS and outcome.value < 1
+
+
+def test_a4_fails_below_the_ratio_or_where_lrs_predicts_worse(thresholds):
+    def verdict(table):
+        return evaluate_claims(CLAIMS, {"storage_trained": table}, thresholds).set_index("id").loc["A4"]
+
+    small = verdict(storage_trained(amht_ratio=(14.0, 40.0, 80.0)))
+    assert small["verdict"] == FAILS and "not reached" in small["detail"]
+    worse = verdict(storage_trained(amht_mse=(0.1, 0.1, 0.9)))   # the 205× model predicts worse: not counted
+    assert worse["verdict"] == FAILS and worse["value"] == 57.0

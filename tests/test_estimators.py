@@ -33,6 +33,7 @@ def params_of(key):
         "local": dict(alpha=0.1),
         "finetune": dict(alpha=0.1),
         "user_embedding": dict(regularization=0.1, scale_regularization=False, feature_scale=np.ones(PROBLEM.dim)),
+        "known_u": dict(U=PROBLEM.U, sparsity=1),
         "oracle": dict(U=PROBLEM.U, supports=PROBLEM.supports),
     }[key]
 

@@ -33,6 +33,8 @@ def cfg():
     c["phase_m_k"] |= {"samples": [6, 25], "sparsity": [1, 2], "n_users": 40}
     c["convergence"] |= {"samples": [20]}
     c["noise"] |= {"samples": 20, "noise": [0.1], "support": ["random", "adversarial"]}
+    c["m50"] |= {"n_users": 40, "max_samples": 16, "methods": ["amht_lrs", "known_u", "oracle", "altmin", "local"],
+                 "settings": [{"dim": 8, "rank": 1, "sparsity": 1}, {"dim": 12, "rank": 1, "sparsity": 1}]}
     return c
 
 
@@ -45,9 +47,10 @@ def outputs(cfg, tmp_path_factory):
             path = root / f"{name}_s{seed}.csv"
             ex.run_experiment(name, cfg, seed).to_csv(path, index=False)
             paths.append(path)
-    out = {k: root / f"{k}.csv" for k in ("records", "convergence", "table", "phase")}
+    out = {k: root / f"{k}.csv" for k in ("records", "convergence", "table", "phase", "m50")}
     out["fit"] = root / "fit.json"
-    ex.write_summaries(paths, out["records"], out["convergence"], out["table"], out["phase"], out["fit"])
+    ex.write_summaries(paths, out["records"], out["convergence"], out["table"], out["phase"], out["fit"],
+                       m50_csv=out["m50"])
     return out
 
 
@@ -106,7 +109,8 @@ def test_figures_are_drawn(outputs):
     convergence = pd.read_csv(outputs["convergence"])
     fit = read_json(outputs["fit"])
     figures = [plots.plot_error_vs_m(records), plots.plot_phase_transition(records, fit["c"], 2, 2),
-               plots.plot_convergence(convergence), plots.plot_noise(records)]
+               plots.plot_convergence(convergence), plots.plot_noise(records),
+               plots.plot_m50(pd.read_csv(outputs["m50"]), 8)]
     for fig in figures:
         assert fig.axes and all(ax.has_data() for ax in fig.axes if ax.get_label() != "<colorbar>")
 
@@ -116,3 +120,42 @@ def test_unknown_names_are_rejected(cfg):
         ex.run_experiment("nope", cfg, 1)
     with pytest.raises(ValueError, match="method"):
         ex.build_method("nope", None, cfg)
+
+
+@pytest.mark.parametrize("threshold", [1, 5, 13, 16])
+def test_smallest_success_finds_the_threshold_by_bisection(threshold):
+    calls = []
+
+    def succeeds(m):
+        calls.append(m)
+        return m >= threshold
+
+    found = ex.smallest_success(succeeds, 1, 16)
+    assert found == threshold and len(calls) <= 7
+    assert ex.smallest_success(lambda m: False, 1, 16) is None
+
+
+def test_m50_table_oracle_needs_r_plus_k_and_local_needs_d(outputs):
+    """The references bracket the search: the oracle recovers at exactly r + k, per-user least squares
+    at exactly d (or never, when d > max_samples), AltMin (low-rank only) never on a sparse problem."""
+    table = pd.read_csv(outputs["m50"]).set_index(["dim", "method"])
+    for d in (8, 12):
+        assert table.loc[(d, "oracle"), "m50"] == 2
+        assert table.loc[(d, "oracle"), "over_rk"] == 1
+        assert np.isnan(table.loc[(d, "altmin"), "m50"])
+        assert not table.loc[(d, "known_u"), "m50"] < 2
+        assert not table.loc[(d, "amht_lrs"), "m50"] < 2  # not below the floor (NaN: not reached by 16)
+        floor = 2 + d * 1 / 40
+        assert table.loc[(d, "amht_lrs"), "floor_dof"] == pytest.approx(floor)
+        assert table.loc[(d, "oracle"), "over_dof"] == pytest.approx(2 / floor)
+        assert table.loc[(d, "amht_lrs"), "over_dof"] == pytest.approx(table.loc[(d, "amht_lrs"), "m50"] / floor,
+                                                                       nan_ok=True)
+    assert table.loc[(8, "local"), "m50"] == 8 and table.loc[(12, "local"), "m50"] == 12
+
+
+def test_m50_is_the_median_of_per_seed_thresholds():
+    rec = pd.DataFrame({"setting": 0, "n_users": 10, "dim": 20, "rank": 2, "sparsity": 1, "method": "amht_lrs",
+                        "m_star": [10, 12, np.nan], "max_samples": 30})
+    row = ex.m50_table(rec).iloc[0]
+    assert row["m50"] == 12 and row["seeds_reached"] == 2 and row["floor_dof"] == pytest.approx(7)
+    assert np.isnan(ex.m50_table(rec.assign(m_star=[10, np.nan, np.nan])).iloc[0]["m50"])

@@ -81,3 +81,32 @@ def test_storage_step_writes_tables(tmp_path):
     text = (tmp_path / "storage.md").read_text()
     assert "linear MovieLens model (d=4)" in text and "extrapolated" in text and "measured" in text
     assert (tmp_path / "storage.csv").read_text().count("\n") == 1 + 2 * 4 * 2
+
+
+def test_trained_storage_is_measured_from_fitted_models(tmp_path):
+    """Bytes come from serializing the fitted models: fine-tuning stores d float32 per user, AMHT-LRS
+    r float32 plus its fitted sparse part in CSR; the dense-per-user-part control costs about as much as
+    fine-tuning; the ratio grows with d and the crossing size is interpolated."""
+    import pandas as pd
+
+    from bilinrec.experiments.storage.steps import trained_storage_step
+    from bilinrec.experiments.storage.trained import crossing_size
+
+    cfg = dict(dims=[16, 64], n_users=20, rank=1, sparsity=1, samples=12, noise=0.0, n_test=4, max_rounds=3,
+               finetune_alpha=0.1)
+    table = trained_storage_step(tmp_path / "storage_trained.csv", cfg, seed=1, min_ratio=10)
+    assert (tmp_path / "storage_trained.md").is_file()
+    rows = table.set_index(["dim", "scheme"])
+    for d in (16, 64):
+        assert rows.loc[(d, "finetune"), "bytes_per_user"] == 4 * d
+        nnz = rows.loc[(d, "amht_lrs"), "nonzeros_per_user"]
+        assert 0 < nnz <= 1
+        # r float32 + nnz (float32 value + uint8 column) + one row pointer (uint8 for <= 255 non-zeros)
+        assert rows.loc[(d, "amht_lrs"), "bytes_per_user"] == pytest.approx(4 + 5 * nnz + 1)
+        assert rows.loc[(d, "amht_lrs_dense_b"), "ratio"] < 1
+        assert rows.loc[(d, "amht_lrs"), "ratio"] == pytest.approx(4 * d / rows.loc[(d, "amht_lrs"), "bytes_per_user"])
+    assert rows.loc[(64, "amht_lrs"), "ratio"] > rows.loc[(16, "amht_lrs"), "ratio"]
+    assert np.isfinite(table["test_mse"]).all()
+    assert crossing_size(np.array([10, 100]), np.array([1.0, 100.0]), 10) == pytest.approx(31.6227766)
+    assert np.isnan(crossing_size(np.array([10, 100]), np.array([1.0, 5.0]), 10))
+    assert isinstance(pd.read_csv(tmp_path / "storage_trained.csv"), pd.DataFrame)

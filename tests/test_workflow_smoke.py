@@ -62,6 +62,8 @@ def smoke_config(tmp_path):
             "phase_m_k": {"samples": [10, 20], "sparsity": [1, 2, 3], "n_users": 60},
             "convergence": {"samples": [20]},
             "noise": {"samples": 20, "noise": [0.0, 0.1]},
+            "m50": {"n_users": 40, "max_samples": 16,
+                    "settings": [{"dim": 8, "rank": 1, "sparsity": 1}, {"dim": 12, "rank": 1, "sparsity": 1}]},
         },
         "dp": {
             "n_seeds": 1, "n_users": [50, 100], "epsilons": [1, 8, "inf"], "fixed_epsilon": 1,
@@ -79,6 +81,7 @@ def smoke_config(tmp_path):
         },
         "storage": {
             "n_users": [100, 1000], "figure_train_size": 5,
+            "trained": {"dims": [16, 64], "n_users": 20, "rank": 1, "sparsity": 1, "samples": 12, "max_rounds": 3},
             "models": [{"name": "network P=1e4", "parameters": 10000, "layers": 2, "last_layer_parameters": 1000}],
         },
     }
@@ -105,13 +108,14 @@ def smoke_run(smoke_local_run):
 FIGURES = [
     "datasets_overview", "unlearn_convergence", "unlearn_deleted_scores", "unlearn_mia", "unlearn_speedup",
     "lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise", "dp_utility", "dp_users",
-    "personalization_rmse_vs_m", "storage_scaling", "storage_vs_rmse",
+    "personalization_rmse_vs_m", "storage_scaling", "storage_vs_rmse", "lrs_m50", "storage_trained",
 ]
 TABLES = [
     "datasets", "unlearn_summary", "unlearn_checks", "lrs_sample_complexity", "lrs_phase_transition",
     "dp_utility", "personalization", "personalization_buckets", "personalization_paired", "storage",
+    "lrs_m50", "storage_trained",
 ]
-NOTEBOOKS = ["datasets", "unlearn", "lrs", "lrs_dp", "personalization"]
+NOTEBOOKS = ["datasets", "unlearn", "lrs", "dp", "personalization", "storage"]
 
 
 def test_smoke_run_writes_every_output(smoke_run):

@@ -4,9 +4,9 @@
 
 LRS = config["lrs"]
 LRS_OUT = f"{RESULTS}/lrs/synthetic"
-LRS_EXPERIMENTS = ["error_vs_m", "phase_m_t", "phase_m_k", "convergence", "noise"]
+LRS_EXPERIMENTS = ["error_vs_m", "phase_m_t", "phase_m_k", "convergence", "noise", "m50"]
 LRS_SEEDS = seeds_for("lrs", LRS["n_seeds"])
-LRS_FIGURES = ["lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise"]
+LRS_FIGURES = ["lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise", "lrs_m50"]
 
 
 rule lrs_run:
@@ -35,6 +35,7 @@ rule lrs_tables:
         convergence=f"{LRS_OUT}/convergence.csv",
         table=table_outputs("lrs_sample_complexity", "3. Paper A: sample complexity"),
         phase=table_outputs("lrs_phase_transition", "3. Paper A: sample complexity"),
+        m50=table_outputs("lrs_m50", "3. Paper A: sample complexity"),
         fit=f"{LRS_OUT}/phase_fit.json",
     log:
         f"{LOGS}/lrs/summary.log",
@@ -52,6 +53,7 @@ rule lrs_notebook:
         records=rules.lrs_tables.output.records,
         convergence=rules.lrs_tables.output.convergence,
         fit=rules.lrs_tables.output.fit,
+        m50=rules.lrs_tables.output.m50[0],
     output:
         ipynb=f"{RESULTS}/notebooks/lrs.ipynb",
         html=f"{RESULTS}/notebooks/lrs.html",
@@ -65,6 +67,8 @@ rule lrs_notebook:
             "records_csv": absolute(input.records),
             "convergence_csv": absolute(input.convergence),
             "phase_fit_json": absolute(input.fit),
+            "m50_csv": absolute(input.m50),
+            "m50_max_ratio": config["claims"]["a1_max_floor_ratio"],
             "figures_dir": absolute(os.path.dirname(output.figures[0])),
         },
     conda:
@@ -76,6 +80,7 @@ rule lrs_notebook:
 LRS_TARGETS = (
     rules.lrs_tables.output.table
     + rules.lrs_tables.output.phase
+    + rules.lrs_tables.output.m50
     + rules.lrs_notebook.output.figures
     + [rules.lrs_notebook.output.html]
 )

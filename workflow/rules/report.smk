@@ -18,11 +18,10 @@ rule provenance:
 CLAIM_TABLES = {
     "unlearn_summary": f"{RESULTS}/tables/unlearn_summary.csv",
     "unlearn_checks": f"{RESULTS}/tables/unlearn_checks.csv",
-    "lrs_phase_transition": f"{RESULTS}/tables/lrs_phase_transition.csv",
-    "lrs_sample_complexity": f"{RESULTS}/tables/lrs_sample_complexity.csv",
+    "lrs_m50": f"{RESULTS}/tables/lrs_m50.csv",
     "lrs_convergence": f"{LRS_OUT}/convergence.csv",
     "dp_utility": f"{RESULTS}/tables/dp_utility.csv",
-    "storage": f"{RESULTS}/tables/storage.csv",
+    "storage_trained": f"{RESULTS}/tables/storage_trained.csv",
     "personalization_paired": f"{RESULTS}/tables/personalization_paired.csv",
 }
 

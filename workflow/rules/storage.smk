@@ -22,14 +22,33 @@ rule storage_measure:
         "../scripts/storage_measure.py"
 
 
+rule storage_trained:
+    output:
+        table=table_outputs("storage_trained", "5. Paper A: MovieLens and storage", (".csv", ".md")),
+    log:
+        f"{LOGS}/storage/trained.log",
+    benchmark:
+        f"{BENCH}/storage/trained.tsv"
+    params:
+        cfg=STORAGE["trained"],
+        seed=derive_seed(ROOT_SEED, "storage_trained"),
+        min_ratio=config["claims"]["a4_min_ratio"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/storage_trained.py"
+
+
 rule storage_notebook:
     input:
         notebook="notebooks/storage.ipynb",
         storage=rules.storage_measure.output.table[0],
+        trained=rules.storage_trained.output.table[0],
         summary=f"{RESULTS}/tables/personalization.csv",
     output:
         storage_scaling=figure_outputs("storage_scaling", "5. Paper A: MovieLens and storage"),
         storage_vs_rmse=figure_outputs("storage_vs_rmse", "5. Paper A: MovieLens and storage"),
+        storage_trained=figure_outputs("storage_trained", "5. Paper A: MovieLens and storage"),
         ipynb=f"{RESULTS}/notebooks/storage.ipynb",
         html=f"{RESULTS}/notebooks/storage.html",
     log:
@@ -39,6 +58,9 @@ rule storage_notebook:
     params:
         parameters=lambda wildcards, input, output: {
             "storage_csv": absolute(input.storage),
+            "trained_csv": absolute(input.trained),
+            "storage_trained_stem": figure_stem(output.storage_trained),
+            "a4_min_ratio": config["claims"]["a4_min_ratio"],
             "summary_csv": absolute(input.summary),
             "storage_scaling_stem": figure_stem(output.storage_scaling),
             "storage_vs_rmse_stem": figure_stem(output.storage_vs_rmse),
@@ -52,6 +74,8 @@ rule storage_notebook:
 
 STORAGE_TARGETS = (
     rules.storage_measure.output.table
+    + rules.storage_trained.output.table
+    + rules.storage_notebook.output.storage_trained
     + rules.storage_notebook.output.storage_scaling
     + rules.storage_notebook.output.storage_vs_rmse
     + [rules.storage_notebook.output.html]

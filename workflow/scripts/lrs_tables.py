@@ -11,4 +11,5 @@ with job(snakemake):
         table_csv=snakemake.output.table[0],
         phase_csv=snakemake.output.phase[0],
         fit_json=snakemake.output.fit,
+        m50_csv=snakemake.output.m50[0],
     )

@@ -85,6 +85,8 @@ METHODS: dict[str, Method] = {m.key: m for m in (
     Method("last_layer", "Last-layer fine-tuning", "#117733"),
     Method("user_embedding", "User embedding (ALS fold-in)", "#44AA99",
            "bilinrec.experiments.personalization.methods:ALSFoldIn"),
+    Method("known_u", "Known U (supports unknown)", "#888888", f"{_BASE}:KnownSubspace", shared_subspace=True,
+           sparse_part=True),
     Method("oracle", "Oracle", "#000000", f"{_BASE}:Oracle", sparse_part=True),
     # Paper B
     Method("original", "Original", "#999999"),

@@ -9,7 +9,7 @@ import pandas as pd
 from bilinrec.experiments.methods import METHODS, method_color, method_label
 from bilinrec.tables import mean_std_by
 
-__all__ = ["plot_convergence", "plot_error_vs_m", "plot_noise", "plot_phase_transition"]
+__all__ = ["plot_convergence", "plot_error_vs_m", "plot_m50", "plot_noise", "plot_phase_transition"]
 
 
 def _methods(frame: pd.DataFrame) -> list[str]:
@@ -119,5 +119,39 @@ def plot_noise(records: pd.DataFrame) -> plt.Figure:
         ax.set_title(f"{kind} supports")
     axes[0][0].set_ylabel("normalised parameter error")
     axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_m50(table: pd.DataFrame, max_ratio: float | None = None) -> plt.Figure:
+    """m₅₀ / (r + k + d r / t) of every method per setting (the lrs_m50 table); a method not
+    recovering a setting up to ``max_samples`` is drawn as a hollow marker at that bound.
+    ``max_ratio``: claim A1's threshold, drawn as a dashed line."""
+    settings = table[["setting", "dim", "rank", "sparsity", "n_users"]].drop_duplicates().sort_values("setting")
+    labels = [f"d={d} r={r} k={k}\nt={t}" for d, r, k, t in
+              settings[["dim", "rank", "sparsity", "n_users"]].itertuples(index=False)]
+    position = {s: i for i, s in enumerate(settings["setting"])}
+    methods = _methods(table)
+    width = 0.8 / max(len(methods), 1)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(labels)), 3.6))
+    for j, name in enumerate(methods):
+        rows = table[table["method"] == name]
+        x = rows["setting"].map(position).to_numpy(float) + (j - (len(methods) - 1) / 2) * width
+        ratio = rows["over_dof"].to_numpy(float)
+        bound = rows["max_samples"].to_numpy(float) / rows["floor_dof"].to_numpy(float)
+        reached = np.isfinite(ratio)
+        color = method_color(name)
+        label = "Per-user least squares (α = 0)" if name == "local" else method_label(name)
+        ax.scatter(x[reached], ratio[reached], color=color, marker="o", s=22, label=label, zorder=3)
+        ax.scatter(x[~reached], bound[~reached], facecolors="none", edgecolors=color, marker="^", s=26, zorder=3)
+    ax.axhline(1.0, color="k", lw=0.8)
+    if max_ratio is not None:
+        ax.axhline(max_ratio, color="k", lw=0.8, ls="--", label=f"A1 threshold ({max_ratio:g})")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(labels)), labels, fontsize=7)
+    ax.set_ylabel("m₅₀ / (r + k + d·r/t)")
+    ax.set_title("Samples per user to recover, over the information floor\n(hollow ▲: not recovered up to the "
+                 "largest m searched)", fontsize=9)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig

@@ -33,8 +33,10 @@ __all__ = [
     "build_method",
     "evaluate",
     "fit_reference_line",
+    "m50_table",
     "phase_boundary",
     "run_convergence",
+    "run_m50",
     "run_error_vs_m",
     "run_experiment",
     "run_noise",
@@ -46,7 +48,7 @@ __all__ = [
 
 #: Method keys (shared with :data:`bilinrec.plotting.METHODS`).
 METHOD_KEYS = ("amht_lrs", "amht_lrs_htp", "altmin", "fedrep", "sparse_only", "global", "local",
-               "finetune", "oracle")
+               "finetune", "known_u", "oracle")
 
 #: Problem keys of the ``problem`` config section passed to :func:`make_problem`.
 _PROBLEM_KEYS = ("n_users", "dim", "rank", "sparsity", "w_scale", "b_scale", "coherence", "support",
@@ -70,6 +72,8 @@ def build_method(name: str, problem: LRSProblem, cfg: Mapping[str, Any], callbac
         "global": {},
         "local": dict(alpha=base["ridge_alpha"]),
         "finetune": dict(alpha=base["ridge_alpha"]),
+        "known_u": dict(U=problem.U, sparsity=sparsity, inner_iters=est["inner_iters"], pursuit=est["pursuit"],
+                        ridge=est["ridge"]),
         "oracle": dict(U=problem.U, supports=problem.supports),
     }[name]
     return build(name, **params)
@@ -184,6 +188,70 @@ def run_noise(cfg: Mapping[str, Any], seed: int) -> list[dict]:
                   samples=exp["samples"])
 
 
+def smallest_success(succeeds, lo: int, hi: int) -> int | None:
+    """Smallest integer ``m`` in ``[lo, hi]`` with ``succeeds(m)``, by bisection (assumes success is
+    monotone in ``m``); None if ``succeeds(hi)`` is False. Calls ``succeeds`` about log2(hi - lo) + 2 times."""
+    if lo > hi:
+        raise ValueError(f"empty search range [{lo}, {hi}]")
+    if not succeeds(hi):
+        return None
+    if succeeds(lo):
+        return lo
+    while hi - lo > 1:  # invariant: fails at lo, succeeds at hi
+        mid = (lo + hi) // 2
+        if succeeds(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _first_samples(problem: LRSProblem, m: int, per_user: int):
+    """The first ``m`` of the ``per_user`` training samples of every user (nested in ``m``)."""
+    position = np.arange(len(problem.users)) - problem.users * per_user
+    keep = position < m
+    return problem.X[keep], problem.y[keep], problem.users[keep]
+
+
+def run_m50(cfg: Mapping[str, Any], seed: int) -> list[dict]:
+    """Per seed, setting (d, r, k) and method: the smallest samples per user ``m`` at which the
+    noiseless problem is recovered (error < ``success_threshold``), found by bisection on the
+    integers in ``[r + k, max_samples]`` with nested samples (the first ``m`` of ``max_samples``
+    per user), so the resolution is one sample. ``local`` is exact per-user least squares
+    (``alpha = 0``): it needs ``m = d``."""
+    exp = cfg["m50"]
+    per_user = int(exp["max_samples"])
+    records = []
+    for index, setting in enumerate(exp["settings"]):
+        dim, rank, sparsity = int(setting["dim"]), int(setting["rank"]), int(setting["sparsity"])
+        n_users = int(setting.get("n_users", exp["n_users"]))
+        problem = _problem(cfg, seed, "m50", n_users=n_users, dim=dim, rank=rank, sparsity=sparsity,
+                           samples=per_user, noise=0.0, sample_distribution="fixed")
+        for name in exp["methods"]:
+            tried: dict[int, float] = {}
+
+            def succeeds(m: int) -> bool:
+                X, y, users = _first_samples(problem, m, per_user)
+                model = (build("local", alpha=0.0) if name == "local" else build_method(name, problem, cfg))
+                try:
+                    model.fit(X, y, users, n_users=n_users)
+                    tried[m] = normalized_error(model.theta_, problem.theta)
+                except ValueError:  # fewer samples than unknowns per user
+                    tried[m] = np.inf
+                return bool(tried[m] < cfg["success_threshold"])
+
+            start = time.perf_counter()
+            m_star = smallest_success(succeeds, rank + sparsity, per_user)
+            records.append({
+                "experiment": "m50", "seed": seed, "method": name, "setting": index, "n_users": n_users,
+                "dim": dim, "rank": rank, "sparsity": sparsity, "noise": 0.0, "max_samples": per_user,
+                "m_star": np.nan if m_star is None else m_star, "fits": len(tried),
+                "tried": ";".join(f"{m}:{err:.2e}" for m, err in sorted(tried.items())),
+                "seconds": time.perf_counter() - start,
+            })
+    return records
+
+
 #: Experiment name -> runner.
 EXPERIMENTS = {
     "error_vs_m": run_error_vs_m,
@@ -191,6 +259,7 @@ EXPERIMENTS = {
     "phase_m_k": run_phase_m_k,
     "convergence": run_convergence,
     "noise": run_noise,
+    "m50": run_m50,
 }
 
 
@@ -242,10 +311,71 @@ def fit_reference_line(boundary: pd.DataFrame, rank: int) -> float:
     return float(x @ valid["m_boundary"].to_numpy(float) / (x @ x))
 
 
-def write_summaries(record_paths, records_csv, convergence_csv, table_csv, phase_csv, fit_json) -> None:
+def m50_table(records: pd.DataFrame) -> pd.DataFrame:
+    """m₅₀ of every (setting, method) and its ratio to the information floors.
+
+    ``m50`` is the median over seeds of each seed's smallest successful ``m`` (a seed that never
+    succeeds up to ``max_samples`` counts as infinite), i.e. the ``m`` at which half the seeds
+    recover the problem; NaN when fewer than half do. Floors per user: ``r + k`` (unknowns of a
+    user whose ``U`` and support are known) and ``r + k + d r / t`` (all unknowns ``t (r + k) + d r``
+    shared over the ``t`` users). ``over_known_u`` divides by the m₅₀ of the known-``U`` reference.
+    """
+    keys = ["setting", "n_users", "dim", "rank", "sparsity", "method"]
+    rows = []
+    for key, group in records.groupby(keys, sort=True):
+        stars = group["m_star"].to_numpy(float)
+        filled = np.where(np.isnan(stars), np.inf, stars)
+        m50 = float(np.median(filled)) if len(filled) else np.nan
+        reached = np.isfinite(stars)
+        rows.append(dict(zip(keys, key)) | {
+            "m50": m50 if np.isfinite(m50) else np.nan,
+            "m_star_min": float(np.min(filled)) if reached.any() else np.nan,
+            "m_star_max": float(np.max(filled)) if reached.all() else np.nan,
+            "seeds": len(stars), "seeds_reached": int(reached.sum()),
+            "max_samples": int(group["max_samples"].max()),
+        })
+    table = pd.DataFrame(rows)
+    r, k, d, t = (table[c].astype(float) for c in ("rank", "sparsity", "dim", "n_users"))
+    table["floor_rk"] = r + k
+    table["floor_dof"] = r + k + d * r / t
+    table["over_rk"] = table["m50"] / table["floor_rk"]
+    table["over_dof"] = table["m50"] / table["floor_dof"]
+    known = table[table["method"] == "known_u"].set_index("setting")["m50"]
+    table["over_known_u"] = table["m50"] / table["setting"].map(known).astype(float)
+    return table
+
+
+def write_m50(records: pd.DataFrame, m50_csv) -> pd.DataFrame:
+    """Write the m₅₀ table (``lrs_m50``) from the ``m50`` experiment's records."""
+    table = m50_table(records)
+    shown = pd.DataFrame({
+        "d": table["dim"], "r": table["rank"], "k": table["sparsity"], "t": table["n_users"],
+        "method": table["method"].map(lambda m: "Per-user least squares (α = 0)" if m == "local" else method_label(m)),
+        "m₅₀": table["m50"].map(lambda v: "not reached" if np.isnan(v) else f"{v:g}"),
+        "seeds reached": [f"{a}/{b}" for a, b in zip(table["seeds_reached"], table["seeds"])],
+        "r + k": table["floor_rk"], "r + k + dr/t": table["floor_dof"].round(2),
+        "m₅₀/(r+k)": table["over_rk"].round(2), "m₅₀/(r+k+dr/t)": table["over_dof"].round(2),
+        "m₅₀/m₅₀(known U)": table["over_known_u"].round(2),
+    })
+    write_table(table, m50_csv, display=shown,
+                caption="Samples per user at which half the seeds recover the noiseless problem (error < "
+                        "success_threshold), found by bisection to one sample (searched up to max_samples), "
+                        "and its ratio to the information floors r + k (U and supports known) and "
+                        "r + k + d r / t (all unknowns per user).")
+    return table
+
+
+def write_summaries(record_paths, records_csv, convergence_csv, table_csv, phase_csv, fit_json,
+                    m50_csv=None) -> None:
     """Concatenate per-seed records and write the sample-complexity table, the phase-boundary
-    table and the fitted reference line ``m = c (r + k)``."""
+    table, the fitted reference line ``m = c (r + k)`` and (with ``m50_csv``) the m₅₀ table."""
     frames = [pd.read_csv(p) for p in record_paths]
+    m50 = [f for f in frames if not f.empty and f["experiment"].iloc[0] == "m50"]
+    frames = [f for f in frames if f.empty or f["experiment"].iloc[0] != "m50"]
+    if m50_csv is not None:
+        if not m50:
+            raise ValueError("m50_csv given but no records of experiment 'm50'")
+        write_m50(pd.concat(m50, ignore_index=True), m50_csv)
     records = pd.concat([f for f in frames if not f.empty and f["experiment"].iloc[0] != "convergence"],
                         ignore_index=True)
     convergence = pd.concat([f for f in frames if not f.empty and f["experiment"].iloc[0] == "convergence"],

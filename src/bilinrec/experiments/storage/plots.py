@@ -83,3 +83,28 @@ def plot_storage_vs_rmse(summary: pd.DataFrame, m: str, metric: str = "rmse") ->
             ax.set_visible(False)
         _legend_right(fig, *axes.flat[0].get_legend_handles_labels())
     return fig
+
+
+def plot_storage_trained(table: pd.DataFrame, min_ratio: float | None = None) -> plt.Figure:
+    """Measured bytes-per-user ratio full fine-tuning ÷ scheme of trained models against the model size
+    (log-log), uncompressed (solid) and deflate-compressed (dotted); ``min_ratio`` as a dashed line."""
+    labels = {"amht_lrs": method_label("amht_lrs"), "amht_lrs_dense_b": "dense per-user part (control)"}
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(5.2, 3.6))
+        for scheme, label in labels.items():
+            rows = table[table["scheme"] == scheme].sort_values("dim")
+            if rows.empty:
+                continue
+            color = method_color("amht_lrs") if scheme == "amht_lrs" else "#999999"
+            ax.plot(rows["dim"], rows["ratio"], "o-", color=color, label=label)
+            ax.plot(rows["dim"], rows["ratio_compressed"], "s:", color=color, label=f"{label}, deflate", ms=4)
+        ax.axhline(1.0, color="k", lw=0.8)
+        if min_ratio is not None:
+            ax.axhline(min_ratio, color="k", lw=0.8, ls="--", label=f"A4 threshold ({min_ratio:g}×)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("model size P = d (parameters per user)")
+        ax.set_ylabel("bytes per user: full fine-tuning ÷ scheme")
+        ax.set_title("Storage of trained models (serialized .npz)", fontsize=9)
+        _legend_right(fig, *ax.get_legend_handles_labels())
+    return fig

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from bilinrec.experiments.storage.measure import LRSSpec, ModelSpec, storage_table
+from bilinrec.experiments.storage.trained import crossing_size, trained_storage_table
 from bilinrec.seeds import derive_rng
 from bilinrec.tables import write_table
 
@@ -53,3 +54,28 @@ def storage_display(table: pd.DataFrame) -> pd.DataFrame:
         "full FT / scheme": table["full_over_scheme"].map(lambda r: f"{r:.3g}×"),
         "how": np.where(table["measured"], "measured", "extrapolated"),
     })
+
+
+def trained_storage_step(output_csv: PathLike, cfg: Mapping[str, Any], seed: int, min_ratio: float) -> pd.DataFrame:
+    """Fit AMHT-LRS and full fine-tuning at every model size of ``cfg`` (section ``storage.trained``),
+    serialize both and write ``storage_trained.{csv,md}`` with the size where the ratio reaches ``min_ratio``."""
+    table = trained_storage_table(cfg, seed)
+    ours = table[table["scheme"] == "amht_lrs"]
+    crossing = crossing_size(ours["dim"].to_numpy(), ours["ratio"].to_numpy(), min_ratio)
+    shown = pd.DataFrame({
+        "P = d": table["dim"], "scheme": table["scheme"],
+        "non-zeros/user": table["nonzeros_per_user"].round(2),
+        "test MSE": table["test_mse"].map(lambda v: f"{v:.3g}"), "rel. error": table["error"].map(lambda v: f"{v:.2g}"),
+        "bytes/user": table["bytes_per_user"].round(1),
+        "bytes/user (deflate)": table["bytes_per_user_compressed"].round(1),
+        "full FT / scheme": table["ratio"].map(lambda r: f"{r:.3g}×"),
+        "(deflate)": table["ratio_compressed"].map(lambda r: f"{r:.3g}×"),
+        f"total, {int(table['n_users'].iloc[0])} users": table["total_ratio"].map(lambda r: f"{r:.3g}×"),
+    })
+    where = "not reached" if np.isnan(crossing) else f"reached from P ≈ {crossing:,.0f}"
+    write_table(table, output_csv, display=shown, formats=("csv", "md"),
+                caption=f"Serialized .npz bytes of TRAINED models (float32; AMHT-LRS: U shared, W and the fitted "
+                        f"sparse part in CSR per user; fine-tuning: a full d-vector per user; amht_lrs_dense_b: the "
+                        f"AMHT-LRS fit stored with a dense per-user part, the negative control). Bytes per user are "
+                        f"marginal (store of t users minus store of t/2). Ratio {min_ratio:g}×: {where}.")
+    return table

@@ -9,6 +9,8 @@
 - :class:`FedRep`: low-rank only with exact heads and gradient steps on ``U`` ("representation
   learning").
 - :class:`SparseOnly`: ``theta_global`` plus a ``k``-sparse ``b_i`` per user.
+- :class:`KnownSubspace`: knows ``U*`` but not the supports; per-user head and ``k``-sparse part by
+  the same per-user step as AMHT-LRS (the sample-complexity reference without a shared part to learn).
 - :class:`Oracle`: knows ``U*`` and every support; per-user least squares (the error floor).
 """
 
@@ -29,7 +31,7 @@ from .user_step import (
     initial_subspace,
 )
 
-__all__ = ["AltMin", "FedRep", "FineTune", "GlobalModel", "LocalRidge", "Oracle", "SparseOnly"]
+__all__ = ["AltMin", "FedRep", "FineTune", "GlobalModel", "KnownSubspace", "LocalRidge", "Oracle", "SparseOnly"]
 
 
 class _PerUserLinear:
@@ -210,6 +212,36 @@ class SparseOnly(_PerUserLinear):
         self.global_coef_ = theta_global
         self.B_ = heads.sparse_matrix(data.dim)
         self._finish(theta_global + self.B_.toarray(), rounds=rounds)
+        return self
+
+
+class KnownSubspace(_PerUserLinear):
+    """Knows ``U*`` (d, r) but not the supports: every user's ``w_i`` and ``k``-sparse ``b_i`` by
+    the per-user step of AMHT-LRS (:func:`fit_user_parameters`) with ``U`` fixed to ``U*``.
+
+    What AMHT-LRS would need per user if the shared part were given: the unavoidable cost of
+    finding each user's support, without the cost of learning ``U``."""
+
+    def __init__(self, U: np.ndarray, sparsity: int, inner_iters: int = 10, pursuit: str = "subspace",
+                 ridge: float = 1e-10) -> None:
+        self.U = U
+        self.sparsity = sparsity
+        self.inner_iters = inner_iters
+        self.pursuit = pursuit
+        self.ridge = ridge
+
+    def fit(self, X, y, users, n_users: int | None = None) -> "KnownSubspace":
+        data = self._start(X, y, users, n_users)
+        U = np.asarray(self.U, dtype=np.float64)
+        if U.ndim != 2 or U.shape[0] != data.dim:
+            raise ValueError(f"U must have shape ({data.dim}, r), got {U.shape}")
+        if not (isinstance(self.sparsity, (int, np.integer)) and 0 <= self.sparsity <= data.dim):
+            raise ValueError(f"sparsity must be an integer in [0, d], got {self.sparsity!r}")
+        heads, _, _ = fit_user_parameters(data, U, int(self.sparsity), inner_iters=self.inner_iters,
+                                          pursuit=self.pursuit, ridge=self.ridge)
+        self.U_ = U
+        self.B_ = heads.sparse_matrix(data.dim)
+        self._finish(heads.W @ U.T + self.B_.toarray())
         return self
 
 
