@@ -172,3 +172,19 @@ def test_fixing_a_plotting_key_reruns_no_dp_job(workflow_copy):
     small.write_text(yaml.safe_dump({"dp": {**dp, "test_users": 11}}))  # a key dp_run uses: reruns
     proc = run_snakemake(workflow_copy, target, "-n", "--cores", "2", "--configfile", str(small))
     assert "dp_run" in proc.stdout + proc.stderr
+
+
+def test_every_job_rule_has_cluster_resources():
+    """cluster.smk gives every rule that runs a script its memory and run time (target rules have none)."""
+    import re
+
+    from conftest import ROOT
+
+    rules_dir = ROOT / "workflow" / "rules"
+    jobs = set()
+    for path in rules_dir.glob("*.smk"):
+        for name, body in re.findall(r"^rule (\w+):\n((?:    .*\n|\n)*)", path.read_text(), re.M):
+            if "script:" in body:
+                jobs.add(name)
+    declared = set(re.findall(r'^    \("(\w+)",\): \(', (rules_dir / "cluster.smk").read_text(), re.M))
+    assert jobs and jobs == declared, {"without resources": jobs - declared, "not a rule": declared - jobs}
