@@ -474,7 +474,7 @@ def test_workflow_fetch_of_a_bad_custom_file_names_it(workflow_copy):
 
 
 def test_documented_recovery_after_kill_9(workflow_copy):
-    """docs/troubleshooting-errors.md: after kill -9 a plain rerun fails on the stale lock; `snakemake --unlock`
+    """docs/troubleshooting.md: after kill -9 a plain rerun fails on the stale lock; `snakemake --unlock`
     then `--rerun-incomplete` is the way out."""
     import os
     import signal
