@@ -20,7 +20,7 @@ from .accounting import (
 )
 from .amht import AMHTLRS, UserFit
 from .data import LRSData, prepare_data
-from .dp import DPAMHTLRS, DPGlobalModel, clipped_global_statistics
+from .dp import RELEASE_LABELS, RELEASE_MODES, DPAMHTLRS, DPGlobalModel, clipped_global_statistics
 from .mechanism import (
     ClipBounds,
     GaussianAggregator,
@@ -45,6 +45,8 @@ __all__ = [
     "MomentStatistics",
     "NormalEquationStatistics",
     "PrivacyBudget",
+    "RELEASE_LABELS",
+    "RELEASE_MODES",
     "SumAggregator",
     "UserFit",
     "accounting_cache",
