@@ -105,9 +105,9 @@ FIGURES = [
 ]
 TABLES = [
     "datasets", "unlearn_summary", "unlearn_checks", "lrs_sample_complexity", "lrs_phase_transition",
-    "dp_utility", "personalization", "personalization_buckets", "personalization_paired", "storage",
+    "dp_utility", "dp_audit", "personalization", "personalization_buckets", "personalization_paired", "storage",
 ]
-NOTEBOOKS = ["datasets", "unlearn", "lrs", "lrs_dp", "personalization"]
+NOTEBOOKS = ["datasets", "unlearn", "lrs", "dp", "personalization"]
 
 
 def test_smoke_run_writes_every_output(smoke_run):
