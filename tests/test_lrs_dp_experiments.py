@@ -112,7 +112,7 @@ def test_malformed_accounting_cache_is_refused(empty_accounting_cache, cache):
 
 
 AUDIT = {"epsilons": [1], "trials": 8, "known_seed_epsilon": 1, "known_seed_trials": 20, "confidence": 0.95,
-         "max_rounds": 1, "canary_scale": 10, "problem": {"n_users": 6, "dim": 4, "rank": 1, "sparsity": 1, "samples": 8}}
+         "canary_scale": 10, "problem": {"n_users": 6, "dim": 4, "rank": 1, "sparsity": 1, "samples": 8}}
 
 
 def test_records_label_the_simulation_mode(records):

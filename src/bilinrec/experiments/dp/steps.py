@@ -236,14 +236,15 @@ def audit_epsilons(cfg: Mapping[str, Any]) -> list[float]:
 
 
 def _audit_model(cfg: Mapping[str, Any], epsilon: float, mode: str, noise_seed: int) -> DPAMHTLRS:
-    """DP-AMHT-LRS on the audit's small problem (same mechanism settings as the grid)."""
-    audit, p, mech = cfg["audit"], cfg["audit"]["problem"], cfg["mechanism"]
+    """DP-AMHT-LRS on the audit's small problem with the grid's mechanism (rounds, accountant,
+    delta: the same release schedule, hence the same calibrated noise)."""
+    p, mech = cfg["audit"]["problem"], cfg["mechanism"]
     scale = math.sqrt(p["rank"] + 1.0)  # a-priori RMS of y for unit-variance heads and |b| = 1
     clip = default_clip_bounds(p["dim"], p["samples"], scale, mech["clip_multiplier"])
     seeded = {"mode": "simulation", "noise_seed": noise_seed} if mode == "simulation" else {"mode": "private"}
     return DPAMHTLRS(
         p["rank"], p["sparsity"], privacy=PrivacyBudget(epsilon, float(cfg["delta"])), clip=clip,
-        max_rounds=audit["max_rounds"], sampling_rate=mech["sampling_rate"], ridge_factor=mech["ridge_factor"],
+        max_rounds=mech["max_rounds"], sampling_rate=mech["sampling_rate"], ridge_factor=mech["ridge_factor"],
         accountant=mech["accountant"], random_state=noise_seed, amht_options=dict(cfg["estimator"]), **seeded,
     )
 
