@@ -187,6 +187,7 @@ class DPGlobalModel:
         sampling_rate = _check_sampling_rate(self.sampling_rate) if privacy.is_private else 1.0
         sample = poisson_sample(rng, data.n_users, sampling_rate)
         gram, rhs, clipped = clipped_global_statistics(data, clip, sample)
+        self.__dict__.pop("clipped_fraction_", None)  # nothing of a previous fit survives a refit
         self.release_ = RELEASE_LABELS[self.mode] if privacy.is_private else "non-private"
         if self.mode == "simulation" or not privacy.is_private:
             self.clipped_fraction_ = clipped  # an unnoised statistic of all users: never in a private release
