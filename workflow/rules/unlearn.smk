@@ -190,7 +190,7 @@ rule unlearn_notebook:
     conda:
         CONDA_ENV
     script:
-        "../scripts/notebook.py"
+        "../scripts/execute_notebook.py"
 
 
 UNLEARN_TARGETS = (
