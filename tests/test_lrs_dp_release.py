@@ -11,9 +11,26 @@ import warnings
 import numpy as np
 import pytest
 
-from bilinrec.models.lrs import AMHTLRS, DPAMHTLRS, DPGlobalModel, PrivacyBudget, default_clip_bounds
-from bilinrec.models.lrs.audit import Canary, canary_audit, clopper_pearson, epsilon_lower_bound
-from bilinrec.models.lrs.baselines import FedRep, FineTune, GlobalModel, LocalRidge, SparseOnly
+from bilinrec.models.lrs import (
+    AMHTLRS,
+    DPAMHTLRS,
+    DPGlobalModel,
+    PrivacyBudget,
+    default_clip_bounds,
+)
+from bilinrec.models.lrs.audit import (
+    Canary,
+    canary_audit,
+    clopper_pearson,
+    epsilon_lower_bound,
+)
+from bilinrec.models.lrs.baselines import (
+    FedRep,
+    FineTune,
+    GlobalModel,
+    LocalRidge,
+    SparseOnly,
+)
 from bilinrec.models.lrs.synthetic import make_problem
 
 D, R, K, M, T = 4, 1, 1, 8, 10
