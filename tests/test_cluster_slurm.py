@@ -20,7 +20,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import ROOT, copy_workflow, run_snakemake
+from conftest import copy_workflow, run_snakemake
 
 pytestmark = pytest.mark.workflow
 

@@ -8,7 +8,11 @@ import yaml
 from conftest import ROOT, run_snakemake
 from snakemake.utils import validate
 
-from bilinrec.experiments.config_checks import ConfigError, check_config, config_problems
+from bilinrec.experiments.config_checks import (
+    ConfigError,
+    check_config,
+    config_problems,
+)
 
 SECTIONS = ("data", "unlearn", "lrs", "dp", "personalization", "storage", "claims")
 

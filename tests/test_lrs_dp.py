@@ -189,7 +189,7 @@ def test_weak_privacy_recovers_the_subspace_and_strong_privacy_does_not():
     distances = {}
     for eps in (1e4, 0.05):
         model = DPAMHTLRS(R, K, privacy=PrivacyBudget(eps, 1e-6), clip=clip, max_rounds=4,
-                          accountant="rdp", random_state=0).fit(prob.X, prob.y, prob.users)
+                          accountant="rdp", mode="simulation", noise_seed=0).fit(prob.X, prob.y, prob.users)
         distances[eps] = _subspace_distance(prob.U, model.U_)
         assert len(model.clipped_fraction_) == 5
     assert distances[1e4] < 0.1

@@ -10,7 +10,9 @@ import pytest
 from bilinrec.experiments.dp.plots import plot_utility_vs_epsilon, plot_utility_vs_users
 from bilinrec.experiments.dp.steps import (
     METHODS,
+    audit_table,
     precompute_accounting,
+    run_dp_audit,
     run_dp_method,
     utility_table,
 )
@@ -107,3 +109,41 @@ def test_malformed_accounting_cache_is_refused(empty_accounting_cache, cache):
     with pytest.raises(ValueError, match="malformed accounting cache"):
         empty_accounting_cache.load_accounting_cache(cache)
     assert empty_accounting_cache.accounting_cache() == {"noise_multipliers": [], "epsilons": []}
+
+
+AUDIT = {"epsilons": [1], "trials": 8, "known_seed_epsilon": 1, "known_seed_trials": 20, "confidence": 0.95,
+         "canary_scale": 10, "problem": {"n_users": 6, "dim": 4, "rank": 1, "sparsity": 1, "samples": 8}}
+
+
+def test_records_label_the_simulation_mode(records):
+    dp_rows = records[records["method"].isin(["dp_amht_lrs", "dp_altmin", "dp_global"]) & (records["epsilon"] == 2.0)]
+    assert (dp_rows["release"] == "simulation (seeded noise; not a private release)").all()
+    assert set(records.loc[records["method"] == "local", "release"]) == {"nothing released"}
+
+
+def test_private_mode_records_have_no_clipped_fractions():
+    cfg = {**CFG, "mechanism": {**CFG["mechanism"], "mode": "private"}}
+    rows = run_dp_method(cfg, 100, 3, "dp_amht_lrs")
+    private = [r for r in rows if r["epsilon"] == 2.0]
+    assert private[0]["release"] == "private release (secret noise)"
+    assert not any(k.startswith("clipped_") for r in rows for k in r)
+
+
+def test_audit_step_and_tables(records):
+    cfg = {**CFG, "audit": AUDIT}
+    audit = pd.DataFrame(run_dp_audit(cfg, seed=5))
+    assert len(audit) == 3
+    known = audit[audit["attack"] == "known_seed"].set_index("mode")
+    assert known.loc["simulation", "epsilon_lb"] > 1.0  # the seeded simulation leaks
+    assert known.loc["private", "epsilon_lb"] <= 1.0
+    black_box = audit[audit["attack"] == "projection"]
+    assert (black_box["epsilon_lb"] <= black_box["epsilon"]).all()
+    summary, shown = audit_table(audit)
+    assert summary["refutes_claim"].sum() == 1  # only the known-seed attack on the simulation
+    assert "ε lower bound" in shown.columns
+    audit_at_2 = audit.assign(epsilon=2.0)
+    summary, shown = utility_table(records, audit_at_2)
+    column = "audit ε lower bound (private mode)"
+    rows = shown[summary["method"].eq("dp_amht_lrs") & summary["epsilon"].eq(2.0)]
+    assert (rows[column] != "n/a").all()
+    assert (shown.loc[~summary["method"].eq("dp_amht_lrs"), column] == "n/a").all()

@@ -19,7 +19,7 @@ CFG = {
     "methods": ["user_embedding", "global", "local", "amht_lrs", "dp_amht_lrs"],
     "grid": {"alpha": [1.0, 10.0], "rank": [1, 2], "sparsity": [1], "ridge": [1.0]},
     "amht": {"max_rounds": 3, "u_solver": "exact"}, "fedrep": {}, "sparse_only": {},
-    "dp": {"epsilons": [1.0], "delta": None, "max_rounds": 2, "accountant": "rdp", "clip_multiplier": 1.0,
+    "dp": {"epsilons": [1.0], "delta": 1e-6, "max_rounds": 2, "accountant": "rdp", "clip_multiplier": 1.0,
            "response_scale": 1.0, "samples_cap_all": 50},
     "bootstrap": 200, "confidence_level": 0.9,
 }

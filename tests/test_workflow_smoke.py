@@ -70,6 +70,7 @@ def smoke_config(tmp_path):
             "test_users": 20, "n_test": 5,
             "problem": {"dim": 10, "rank": 2, "sparsity": 1, "samples": 20},
             "reference": {"max_rounds": 5},
+            "audit": {"trials": 10, "known_seed_trials": 20},
         },
         "personalization": {
             "factors": [4], "seeds": 2, "train_sizes": [5, "all"], "min_eval_users": 5,
@@ -112,7 +113,7 @@ FIGURES = [
 ]
 TABLES = [
     "datasets", "unlearn_summary", "unlearn_checks", "lrs_sample_complexity", "lrs_phase_transition",
-    "dp_utility", "personalization", "personalization_buckets", "personalization_paired", "storage",
+    "dp_utility", "dp_audit", "personalization", "personalization_buckets", "personalization_paired", "storage",
     "lrs_m50", "storage_trained",
 ]
 NOTEBOOKS = ["datasets", "unlearn", "lrs", "dp", "personalization", "storage"]

@@ -1,7 +1,10 @@
 # Rules of part 'dp' (Paper A: differentially private AMHT-LRS, privacy-utility experiments).
 # The noise of every private (method, epsilon) is calibrated once (it depends on neither t nor
 # the seed); one job per (t, seed, method) draws the (t, seed) problem and fits the method for
-# every epsilon; a summary rule writes the table; the notebook draws the figures.
+# every epsilon; a summary rule writes the table; the notebook draws the figures. The grid runs
+# in mechanism.mode (default simulation: seeded noise, labelled "not a private release"); rule
+# dp_audit audits the private mode with a canary (epsilon lower bound) and shows the known-seed
+# attack on the simulation mode (docs/privacy.md).
 
 DP = config["dp"]
 DP_OUT = f"{RESULTS}/lrs/dp"
@@ -49,15 +52,37 @@ rule dp_run:
         "../scripts/dp_run.py"
 
 
+rule dp_audit:
+    input:
+        accounting=rules.dp_accounting.output[0],
+    output:
+        f"{DP_OUT}/audit.csv",
+    log:
+        f"{LOGS}/dp/audit.log",
+    benchmark:
+        f"{BENCH}/dp/audit.tsv"
+    threads: DP["threads"]
+    params:
+        cfg=DP,
+        seed=DP_SEEDS[0],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/dp_audit.py"
+
+
 rule dp_tables:
     input:
-        expand(f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
-               n_users=DP["n_users"], method=DP["methods"], seed=DP_SEEDS),
+        runs=expand(f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
+                    n_users=DP["n_users"], method=DP["methods"], seed=DP_SEEDS),
+        audit=rules.dp_audit.output[0],
     output:
         records=f"{DP_OUT}/records.csv",
         table=table_outputs("dp_utility", "4. Paper A: privacy"),
+        audit=table_outputs("dp_audit", "4. Paper A: privacy"),
     params:
         delta=DP["delta"],
+        mode=DP["mechanism"].get("mode", "simulation"),
     log:
         f"{LOGS}/dp/summary.log",
     benchmark:
@@ -72,6 +97,7 @@ rule dp_notebook:
     input:
         notebook="notebooks/dp.ipynb",
         records=rules.dp_tables.output.records,
+        audit=rules.dp_audit.output[0],
     output:
         ipynb=f"{RESULTS}/notebooks/dp.ipynb",
         html=f"{RESULTS}/notebooks/dp.html",
@@ -79,6 +105,7 @@ rule dp_notebook:
     params:
         parameters=lambda wildcards, input, output: {
             "records_csv": absolute(input.records),
+            "audit_csv": absolute(input.audit),
             "fixed_epsilon": str(DP["fixed_epsilon"]),
             "figures_dir": absolute(os.path.dirname(output.figures[0])),
         },
@@ -94,6 +121,7 @@ rule dp_notebook:
 
 DP_TARGETS = (
     rules.dp_tables.output.table
+    + rules.dp_tables.output.audit
     + rules.dp_notebook.output.figures
     + [rules.dp_notebook.output.html]
 )

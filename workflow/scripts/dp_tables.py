@@ -1,22 +1,32 @@
-"""Rule dp_tables: concatenate the per-run records and write the dp_utility table."""
+"""Rule dp_tables: concatenate the per-run records and write the dp_utility and dp_audit tables."""
 
 import logging
 
 import pandas as pd
 
-from bilinrec.experiments.dp.steps import utility_table
+from bilinrec.experiments.dp.steps import audit_table, utility_table
 from bilinrec.experiments.jobs import job
 from bilinrec.io import atomic_path
+from bilinrec.models.lrs import RELEASE_LABELS
 from bilinrec.tables import write_table
 
 with job(snakemake):
-    records = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
+    records = pd.concat([pd.read_csv(path) for path in snakemake.input.runs], ignore_index=True)
     with atomic_path(snakemake.output.records) as tmp:
         records.to_csv(tmp, index=False)
-    summary, shown = utility_table(records)
+    audit = pd.read_csv(snakemake.input.audit)
+    summary, shown = utility_table(records, audit)
     write_table(
         summary, snakemake.output.table[0], display=shown,
         caption=(f"DP-AMHT-LRS privacy-utility trade-off on synthetic data (user-level DP, "
-                 f"delta = {snakemake.params.delta:g}); mean ± std over seeds."),
+                 f"delta = {snakemake.params.delta:g}); mean ± std over seeds. Private rows: "
+                 f"{RELEASE_LABELS[snakemake.params.mode]}. The audit column is the canary attack's "
+                 f"empirical lower bound on epsilon for the private mode (docs/privacy.md)."),
     )
-    logging.info("%d records, %d table rows", len(records), len(summary))
+    a_summary, a_shown = audit_table(audit)
+    write_table(
+        a_summary, snakemake.output.audit[0], display=a_shown,
+        caption=("Privacy audit of DP-AMHT-LRS: membership inference of a canary user; Clopper-Pearson "
+                 "lower bound on epsilon (a bound above the claimed epsilon refutes the claim)."),
+    )
+    logging.info("%d records, %d table rows, %d audits", len(records), len(summary), len(audit))

@@ -19,6 +19,15 @@ from bilinrec.experiments.methods import method_color, method_label
 from bilinrec.tables import mean_std_by
 
 
+def release_note(records: pd.DataFrame) -> str:
+    """The release kind(s) of the private rows, for a figure's title (e.g. "simulation (seeded
+    noise; not a private release)"); empty when the records do not say."""
+    if "release" not in records:
+        return ""
+    kinds = sorted({r for r in records["release"].dropna() if r not in ("non-private", "nothing released")})
+    return "DP rows: " + "; ".join(kinds) if kinds else ""
+
+
 def plot_utility_vs_epsilon(records: pd.DataFrame, metrics: Sequence[str] = METRICS):
     """Rows: metrics; columns: numbers of users; lines: DP methods vs epsilon (mean ± std over
     seeds), horizontal lines for local-only and the non-private reference. The point at the
@@ -64,7 +73,10 @@ def plot_utility_vs_epsilon(records: pd.DataFrame, metrics: Sequence[str] = METR
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
                bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    note = release_note(records)
+    if note:
+        fig.suptitle(note, fontsize="small")
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97 if note else 1))
     return fig
 
 
@@ -94,7 +106,9 @@ def plot_utility_vs_users(records: pd.DataFrame, epsilon: float, metrics: Sequen
         ax.set_yscale("log")
         ax.set_xlabel("number of users t")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric), fontsize="small")
-    axes[0][0].set_title(rf"DP methods at $\varepsilon$ = {epsilon:g}", loc="left", fontsize="small")
+    note = release_note(records)
+    axes[0][0].set_title(rf"DP methods at $\varepsilon$ = {epsilon:g}" + (f" — {note}" if note else ""),
+                         loc="left", fontsize="small")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, -0.04))
     fig.tight_layout(rect=(0, 0.08, 1, 1))

@@ -3,8 +3,14 @@
 One run = one (number of users ``t``, seed, method): the problem is drawn once from
 ``(seed, t)`` so that every method and every epsilon sees the same users, and the method is
 fit for every target epsilon of the grid. Records are flat dicts (one per epsilon) written
-to ``results/lrs/dp/t<t>/<method>_s<seed>.csv``; :func:`utility_table` summarises them and
+to ``results/lrs/dp/t<t>/<method>_s<seed>.csv``; :func:`utility_table` summarises them.
 The figures are drawn by :mod:`bilinrec.experiments.dp.plots`.
+
+Release mode: the grid runs ``mechanism.mode`` (default ``"simulation"``: noise seeded from
+the root seed, reproducible, and labelled "simulation (seeded noise; not a private release)"
+in every record, table, figure and claim; ``"private"`` draws the noise from OS entropy).
+:func:`run_dp_audit` audits the private mode with a canary membership-inference attack and
+shows the known-seed attack on the simulation mode (see ``docs/privacy.md``).
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ import pandas as pd
 from bilinrec.experiments.methods import build, method_label
 from bilinrec.experiments.methods import method as registered
 from bilinrec.models.lrs import (
+    RELEASE_LABELS,
     PrivacyBudget,
     accounting_cache,
     calibrate_noise_multiplier,
     default_clip_bounds,
     training_epsilon,
 )
+from bilinrec.models.lrs.audit import Canary, canary_audit
 from bilinrec.models.lrs.metrics import mse, normalized_error, subspace_distance
 from bilinrec.models.lrs.synthetic import LRSProblem, make_problem
 from bilinrec.seeds import derive_seed
@@ -38,7 +46,9 @@ __all__ = [
     "parse_epsilon",
     "precompute_accounting",
     "response_scale",
+    "run_dp_audit",
     "run_dp_method",
+    "audit_table",
     "utility_table",
 ]
 
@@ -98,22 +108,42 @@ def _build(method: str, cfg: Mapping[str, Any], n_users: int, epsilon: float, se
     p, mech = cfg["problem"], cfg["mechanism"]
     privacy = PrivacyBudget(epsilon, float(cfg["delta"]))
     clip = default_clip_bounds(p["dim"], p["samples"], response_scale(p), mech["clip_multiplier"])
-    noise_seed = derive_seed(seed, "dp", "noise", method, n_users, epsilon)
+    release = _release_options(mech, derive_seed(seed, "dp", "noise", method, n_users, epsilon))
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     if method in ("dp_amht_lrs", "dp_altmin"):
         params = dict(rank=p["rank"], sparsity=p["sparsity"] if method == "dp_amht_lrs" else 0, privacy=privacy,
                       clip=clip, max_rounds=mech["max_rounds"], sampling_rate=mech["sampling_rate"],
-                      ridge_factor=mech["ridge_factor"], accountant=mech["accountant"], random_state=noise_seed,
-                      amht_options=dict(cfg["estimator"]))
+                      ridge_factor=mech["ridge_factor"], accountant=mech["accountant"], random_state=seed,
+                      amht_options=dict(cfg["estimator"]), **release)
     elif method == "dp_global":
         params = dict(privacy=privacy, clip=clip, ridge_factor=mech["ridge_factor"],
-                      sampling_rate=mech["sampling_rate"], accountant=mech["accountant"], random_state=noise_seed)
+                      sampling_rate=mech["sampling_rate"], accountant=mech["accountant"], **release)
     elif method == "local":
         params = dict(alpha=cfg["local_alpha"])
     else:
         params = dict(rank=p["rank"], sparsity=p["sparsity"], **(dict(cfg["estimator"]) | dict(cfg["reference"])))
     return build(method, **params)
+
+
+def release_mode(cfg: Mapping[str, Any]) -> str:
+    """The grid's release mode (``mechanism.mode``; simulation unless configured otherwise)."""
+    return cfg["mechanism"].get("mode", "simulation")
+
+
+def _release_options(mech: Mapping[str, Any], noise_seed: int) -> dict[str, Any]:
+    """Estimator options of the release mode: a simulation gets its seeded noise, a private
+    release no seed at all (its noise comes from OS entropy)."""
+    mode = mech.get("mode", "simulation")
+    return {"mode": "simulation", "noise_seed": noise_seed} if mode == "simulation" else {"mode": mode}
+
+
+def _release_label(method: str, epsilon: float, mode: str) -> str:
+    if method == "local":
+        return "nothing released"
+    if not math.isfinite(epsilon) or method not in DP_METHODS:
+        return "non-private"
+    return RELEASE_LABELS[mode]
 
 
 def _clipped_summary(model) -> dict[str, float]:
@@ -130,16 +160,16 @@ def precompute_accounting(cfg: Mapping[str, Any]) -> dict[str, list[dict]]:
     """Calibrate the noise multiplier, and account the achieved epsilon, of every private
     (method, epsilon) of the grid once. They depend on neither the seed nor t, so the
     :func:`bilinrec.models.lrs.load_accounting_cache` records let every run skip the accountant."""
-    for method in cfg["methods"]:
-        if method not in DP_METHODS:
+    models = [_build(method, cfg, 0, epsilon, 0) for method in cfg["methods"] if method in DP_METHODS
+              for epsilon in (parse_epsilon(e) for e in cfg["epsilons"])]
+    if cfg.get("audit"):
+        models += [_audit_model(cfg, epsilon, "simulation", 0) for epsilon in audit_epsilons(cfg)]
+    for model in models:
+        if not model.privacy.is_private:
             continue
-        for epsilon in (parse_epsilon(e) for e in cfg["epsilons"]):
-            model = _build(method, cfg, 0, epsilon, 0)
-            if not model.privacy.is_private:
-                continue
-            schedule = model.release_schedule()
-            sigma = calibrate_noise_multiplier(model.privacy, schedule, model.sampling_rate, model.accountant)
-            training_epsilon(sigma, schedule, model.sampling_rate, model.privacy.delta, model.accountant)
+        schedule = model.release_schedule()
+        sigma = calibrate_noise_multiplier(model.privacy, schedule, model.sampling_rate, model.accountant)
+        training_epsilon(sigma, schedule, model.sampling_rate, model.privacy.delta, model.accountant)
     return accounting_cache()
 
 
@@ -167,6 +197,7 @@ def run_dp_method(cfg: Mapping[str, Any], n_users: int, seed: int, method: str) 
         record = {
             "method": method, "n_users": n_users, "seed": seed, "epsilon": epsilon,
             "delta": float(cfg["delta"]) if math.isfinite(epsilon) and epsilon > 0 else 0.0,
+            "release": _release_label(method, epsilon, release_mode(cfg)),
             "epsilon_achieved": model.epsilon_ if declared.private else epsilon,
             "noise_multiplier": model.noise_multiplier_ if declared.private else 0.0,
             "test_mse": mse(predict, y_test),
@@ -180,11 +211,113 @@ def run_dp_method(cfg: Mapping[str, Any], n_users: int, seed: int, method: str) 
     return records
 
 
-def utility_table(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mean, std and count of every metric per (t, epsilon, method) and its display form."""
-    by = ["n_users", "epsilon", "method"]
+# --------------------------------------------------------------------------------------
+# Privacy audit (canary membership inference -> empirical lower bound on epsilon)
+# --------------------------------------------------------------------------------------
+#: How the audit table names each (attack, mode).
+AUDIT_LABELS = {
+    ("projection", "private"): "canary projection (black box) vs private release",
+    ("known_seed", "simulation"): "known noise seed vs simulation (seeded noise; not a private release)",
+    ("known_seed", "private"): "known noise seed vs private release",
+}
+
+
+def audit_epsilons(cfg: Mapping[str, Any]) -> list[float]:
+    """The epsilons the canary audit covers: ``audit.epsilons`` or every finite grid epsilon;
+    the known-seed attack's epsilon is always included."""
+    audit = cfg["audit"]
+    grid = audit.get("epsilons") or [e for e in cfg["epsilons"] if math.isfinite(parse_epsilon(e))]
+    eps = sorted({parse_epsilon(e) for e in grid} | {parse_epsilon(audit["known_seed_epsilon"])})
+    if not all(math.isfinite(e) for e in eps):
+        raise ValueError("audit epsilons must be finite")
+    return eps
+
+
+def _audit_model(cfg: Mapping[str, Any], epsilon: float, mode: str, noise_seed: int) -> Any:
+    """DP-AMHT-LRS on the audit's small problem with the grid's mechanism (rounds, accountant,
+    delta: the same release schedule, hence the same calibrated noise)."""
+    p, mech = cfg["audit"]["problem"], cfg["mechanism"]
+    scale = math.sqrt(p["rank"] + 1.0)  # a-priori RMS of y for unit-variance heads and |b| = 1
+    clip = default_clip_bounds(p["dim"], p["samples"], scale, mech["clip_multiplier"])
+    seeded = {"mode": "simulation", "noise_seed": noise_seed} if mode == "simulation" else {"mode": "private"}
+    return build(
+        "dp_amht_lrs", rank=p["rank"], sparsity=p["sparsity"], privacy=PrivacyBudget(epsilon, float(cfg["delta"])),
+        clip=clip,
+        max_rounds=mech["max_rounds"], sampling_rate=mech["sampling_rate"], ridge_factor=mech["ridge_factor"],
+        accountant=mech["accountant"], random_state=noise_seed, amht_options=dict(cfg["estimator"]), **seeded,
+    )
+
+
+def run_dp_audit(cfg: Mapping[str, Any], seed: int) -> list[dict]:
+    """Audit DP-AMHT-LRS with a canary user (:mod:`bilinrec.models.lrs.audit`).
+
+    The data set: ``audit.problem.n_users`` users with Gaussian features and ``y = 0`` (DP must
+    hold for every data set; quiet users leave the canary's clipped contribution as the only
+    signal). The canary: Gaussian features scaled by ``canary_scale`` times the a-priori scale,
+    ``theta`` along the all-ones direction (dense, so its sparse part cannot absorb it).
+    Records: the black-box projection attack on the private mode at every audit epsilon, and
+    the known-seed attack on the simulation and the private mode at ``known_seed_epsilon``.
+    """
+    audit, p = cfg["audit"], cfg["audit"]["problem"]
+    rng = np.random.default_rng(derive_seed(seed, "dp", "audit", "data"))
+    t, d, m = int(p["n_users"]), int(p["dim"]), int(p["samples"])
+    X, y, users = rng.standard_normal((t * m, d)), np.zeros(t * m), np.repeat(np.arange(t), m)
+    a_priori = math.sqrt(p["rank"] + 1.0)
+    canary = Canary.along(np.ones(d), m, audit["canary_scale"] * math.sqrt(d), audit["canary_scale"] * a_priori,
+                          seed=derive_seed(seed, "dp", "audit", "canary"))
+    trial_seed0 = derive_seed(seed, "dp", "audit", "trials") % 2**40  # public, like every workflow seed
+
+    def fitter(epsilon, mode):
+        return lambda X_, y_, u_, s: _audit_model(cfg, epsilon, mode, s).fit(X_, y_, u_).U_
+
+    runs = [("projection", "private", e, int(audit["trials"])) for e in audit_epsilons(cfg)]
+    known = parse_epsilon(audit["known_seed_epsilon"])
+    runs += [("known_seed", mode, known, int(audit["known_seed_trials"])) for mode in ("simulation", "private")]
+    records = []
+    for attack, mode, epsilon, trials in runs:
+        start = time.perf_counter()
+        result = canary_audit(fitter(epsilon, mode), X, y, users, canary, attack=attack, trials=trials,
+                              delta=float(cfg["delta"]), confidence=float(audit["confidence"]), seed=trial_seed0,
+                              refit=fitter(epsilon, "simulation"))
+        record = {"method": "dp_amht_lrs", "attack": attack, "mode": mode, "epsilon": epsilon,
+                  "delta": float(cfg["delta"]), "seconds": time.perf_counter() - start} | result.as_dict()
+        log.info("audit %s vs %s at eps=%g: eps_lb=%.3f (TPR %.3f, FPR %.3f, %d trials per side)", attack, mode,
+                 epsilon, result.epsilon_lb, result.tpr, result.fpr, trials)
+        records.append(record)
+    return records
+
+
+def audit_table(audit: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The audit records and their display form: attack, claimed epsilon, rates, the empirical
+    lower bound and whether it refutes the claim."""
+    summary = audit.sort_values(["attack", "mode", "epsilon"], ascending=[False, True, True]).reset_index(drop=True)
+    summary["refutes_claim"] = summary["epsilon_lb"] > summary["epsilon"]
+    shown = pd.DataFrame({
+        "attack": [AUDIT_LABELS.get((a, m), f"{a} vs {m}") for a, m in zip(summary["attack"], summary["mode"])],
+        "claimed ε": [f"{e:g}" for e in summary["epsilon"]],
+        "trials per side": summary["trials"],
+        "TPR": summary["tpr"].map(lambda v: f"{v:.3f}"),
+        "FPR": summary["fpr"].map(lambda v: f"{v:.3f}"),
+        "ε lower bound": [f"{v:.2f} ({c:.0%})" for v, c in zip(summary["epsilon_lb"], summary["confidence"])],
+        "verdict": ["claim refuted" if r else "consistent with the claim" for r in summary["refutes_claim"]],
+    })
+    return summary, shown
+
+
+def utility_table(records: pd.DataFrame, audit: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean, std and count of every metric per (t, epsilon, method) and its display form, with
+    each row's release kind and, for DP-AMHT-LRS, the canary audit's epsilon lower bound of the
+    private mode at that epsilon (``audit``, from :func:`run_dp_audit`)."""
+    if "release" not in records:  # records written before the release column existed
+        records = records.assign(release="simulation (seeded noise; not a private release)")
+    by = ["n_users", "epsilon", "method", "release"]
     metrics = list(METRICS) + ["epsilon_achieved"]
     summary = summarize(records, by, metrics)
+    summary["audit_epsilon_lb"] = np.nan
+    if audit is not None and not audit.empty:
+        bb = audit[(audit["attack"] == "projection") & (audit["mode"] == "private")]
+        lb = dict(zip(zip(bb["method"], bb["epsilon"]), bb["epsilon_lb"]))
+        summary["audit_epsilon_lb"] = [lb.get((m, e), np.nan) for m, e in zip(summary["method"], summary["epsilon"])]
     order = {m: i for i, m in enumerate(METHODS)}
     summary = summary.sort_values(["n_users", "epsilon", "method"], key=lambda s: s.map(order) if s.name == "method" else s)
     summary = summary.reset_index(drop=True)
@@ -193,6 +326,9 @@ def utility_table(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     shown["epsilon"] = [_epsilon_text(e) for e in summary["epsilon"]]
     shown["achieved epsilon"] = [
         "n/a" if not (math.isfinite(e) and e > 0) else f"{e:.3f}" for e in summary["epsilon_achieved_mean"]
+    ]
+    shown["audit ε lower bound (private mode)"] = [
+        "n/a" if not np.isfinite(v) else f"{v:.2f}" for v in summary["audit_epsilon_lb"]
     ]
     shown = shown.rename(columns={"n_users": "users t", "test_mse": "test MSE",
                                   "error": "parameter error", "subspace_distance": "subspace distance"})

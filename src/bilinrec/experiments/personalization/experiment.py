@@ -50,7 +50,7 @@ class RunSettings:
     grid: Mapping[str, list]
     options: MethodOptions
     dp_epsilons: Sequence[float] = (1.0, 8.0)
-    dp_delta: float | None = None
+    dp_delta: float = 1e-6  # fixed a priori (never derived from the data)
     dp_samples_cap_all: int = 100
     intercept: bool = True
     rating_range: tuple[float, float] | None = None

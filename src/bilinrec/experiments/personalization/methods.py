@@ -8,7 +8,6 @@ methods differ only in how ``theta_u`` is constrained and what each user must st
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from itertools import product
 from typing import Any, Mapping
@@ -127,6 +126,10 @@ def make_estimator(method: str, params: Mapping[str, Any], options: MethodOption
             accountant=dp["accountant"],
             random_state=seed,
             amht_options=amht,
+            # seeded noise for reproducible rows, labelled "simulation" (not a private release; the
+            # rank, sparsity and ridge are also tuned non-privately on the same users)
+            mode="simulation",
+            noise_seed=seed,
         )
     return build(method, **kwargs)
 
@@ -174,5 +177,11 @@ def bytes_per_user(payload: Mapping[str, np.ndarray]) -> float:
 
 
 def dp_delta(delta: float | None, n_users: int) -> float:
-    """The DP delta: the configured value, or ``1 / n_users**1.1`` (below 1/t) when None."""
-    return float(delta) if delta is not None else 1.0 / math.pow(max(n_users, 2), 1.1)
+    """The DP delta, fixed a priori by the configuration (a delta computed from the number of
+    users would depend on the data); warns when it is not below ``1 / n_users``."""
+    if delta is None:
+        raise ValueError("personalization.dp.delta must be a number fixed a priori (e.g. 1e-6); "
+                         "deriving it from the number of users would make it depend on the data")
+    delta = float(delta)
+    PrivacyBudget(1.0, delta).check_users(n_users)
+    return delta

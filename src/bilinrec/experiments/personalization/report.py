@@ -21,9 +21,10 @@ KEYS = ("dataset", "d", "m", "method", "epsilon")
 
 
 def variant_label(method: str, epsilon: float | None) -> str:
-    """Display name of a method, with its privacy budget for DP variants."""
+    """Display name of a method, with its privacy budget for DP variants (fit in simulation mode:
+    seeded noise, hyper-parameters tuned non-privately, so not a private release; docs/privacy.md)."""
     label = method_label(method)
-    return label if epsilon is None or pd.isna(epsilon) else f"{label} (ε={epsilon:g})"
+    return label if epsilon is None or pd.isna(epsilon) else f"{label} (ε={epsilon:g}, simulation)"
 
 
 def order_rows(df: pd.DataFrame, train_sizes: Sequence[str]) -> pd.DataFrame:

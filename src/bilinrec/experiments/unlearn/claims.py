@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bilinrec.experiments.verdict import Claim, ClaimInputError, Outcome, Tables, decide, not_measured
+from bilinrec.experiments.verdict import (
+    Claim,
+    ClaimInputError,
+    Outcome,
+    Tables,
+    decide,
+    not_measured,
+)
 
 _RUN = ["dataset", "strategy", "fraction"]
 UNLEARN_SUMMARY_COLUMNS = (*_RUN, "model", "heldout_auc_mean", "heldout_auc_std", "speedup_mean",

@@ -20,7 +20,13 @@ from .accounting import (
 )
 from .amht import AMHTLRS, UserFit
 from .data import LRSData, prepare_data
-from .dp import DPAMHTLRS, DPGlobalModel, clipped_global_statistics
+from .dp import (
+    DPAMHTLRS,
+    RELEASE_LABELS,
+    RELEASE_MODES,
+    DPGlobalModel,
+    clipped_global_statistics,
+)
 from .mechanism import (
     ClipBounds,
     GaussianAggregator,
@@ -45,6 +51,8 @@ __all__ = [
     "MomentStatistics",
     "NormalEquationStatistics",
     "PrivacyBudget",
+    "RELEASE_LABELS",
+    "RELEASE_MODES",
     "SumAggregator",
     "UserFit",
     "accounting_cache",

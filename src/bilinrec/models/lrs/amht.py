@@ -90,6 +90,12 @@ class AMHTLRS:
         Combines the per-user shared statistics (see the module docstring); default sums.
     ridge:
         Relative ridge of the per-user solves (keeps users with few samples well posed).
+    fixed_rounds:
+        Data-independent control flow (what a private fit needs): run exactly ``max_rounds``
+        rounds (``tol`` and ``min_loss`` are ignored), never abort on the data (users with
+        fewer samples than ``rank + sparsity`` are fit with the per-user ridge instead of the
+        identifiability check refusing the data set) and do not warn about users without
+        samples (which user ids have data is itself private).
     random_state:
         Seed of the sample-splitting folds.
     callback:
@@ -120,6 +126,7 @@ class AMHTLRS:
         ridge: float = 1e-10,
         random_state: int | None = None,
         callback: Callable | None = None,
+        fixed_rounds: bool = False,
     ) -> None:
         self.rank = rank
         self.sparsity = sparsity
@@ -141,6 +148,7 @@ class AMHTLRS:
         self.ridge = ridge
         self.random_state = random_state
         self.callback = callback
+        self.fixed_rounds = fixed_rounds
 
     # -- validation ------------------------------------------------------------------
     def _check_params(self, dim: int) -> None:
@@ -210,11 +218,12 @@ class AMHTLRS:
         and are listed in ``empty_users_`` (with a warning)."""
         data = prepare_data(X, y, users, n_users)
         self._check_params(data.dim)
-        self._check_data(data)
+        if not self.fixed_rounds:
+            self._check_data(data)
         self.n_features_in_ = data.dim
         self.n_users_ = data.n_users
         self.empty_users_ = np.flatnonzero(data.counts == 0)
-        if len(self.empty_users_):
+        if len(self.empty_users_) and not self.fixed_rounds:
             warnings.warn(
                 f"{len(self.empty_users_)} user(s) have no samples (e.g. {self.empty_users_[:5].tolist()}); "
                 "their parameters are zero (see empty_users_)",
@@ -252,7 +261,7 @@ class AMHTLRS:
                 record.update(self.callback(U, heads.W, heads.sparse_matrix(data.dim)))
             self.history_.append(record)
             exact_fit = loss <= self.min_loss * np.mean(batch.y**2)
-            if exact_fit or abs(previous_loss - loss) <= self.tol * previous_loss:
+            if not self.fixed_rounds and (exact_fit or abs(previous_loss - loss) <= self.tol * previous_loss):
                 converged = True
                 break
             previous_loss = loss
@@ -263,7 +272,9 @@ class AMHTLRS:
             # the typical (median over users) relative residual, within [1e-12, 1e-4]; the
             # median ignores users stuck on a wrong support (only the CG solver uses it)
             user_mse = batch.segment_sum(residual**2)[batch.counts > 0] / batch.counts[batch.counts > 0]
-            cg_tol = float(np.clip(0.1 * np.sqrt(np.median(user_mse) / np.mean(batch.y**2)), 1e-12, 1e-4))
+            with np.errstate(divide="ignore", invalid="ignore"):  # all-zero y (fixed_rounds only)
+                cg_tol = float(np.clip(0.1 * np.sqrt(np.median(user_mse) / np.mean(batch.y**2)), 1e-12, 1e-4))
+            cg_tol = cg_tol if np.isfinite(cg_tol) else 1e-4
             U, heads.W = solve_shared_factor(batch, heads, aggregator, U, weights, cg_tol=cg_tol)
         if self.sample_splitting or not converged:
             heads, residual, _ = fit_user_parameters(

@@ -124,25 +124,67 @@ def _batched_gram(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.matmul(np.ascontiguousarray(A.transpose(0, 2, 1)), B)
 
 
+#: Most users without samples a data set may declare (``n_users`` or the largest id + 1 beyond
+#: the number of samples): every user costs per-user parameter rows, so an id like 1e9 would
+#: silently allocate gigabytes. Ids must be dense indices ``0..t-1``.
+_MAX_EXTRA_USERS = 1_000_000
+
+_REMAP_HINT = ("map arbitrary ids to dense indices first, e.g. "
+               "`index, users = np.unique(users, return_inverse=True)` (index[i] is the id of user i)")
+
+
 def _as_user_ids(users: np.ndarray, name: str = "users") -> np.ndarray:
-    users = np.asarray(users)
+    """``users`` as an int64 array of non-negative ids, with a clear error for anything else
+    (strings, booleans, non-integral or non-finite floats, ids beyond int64)."""
+    try:
+        users = np.asarray(users)
+    except (ValueError, TypeError) as exc:  # ragged input
+        raise ValueError(f"{name} must be a one-dimensional array of integer user ids: {exc}") from None
     if users.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {users.shape}")
+    if users.size and (users.dtype == bool or not (
+        np.issubdtype(users.dtype, np.integer) or np.issubdtype(users.dtype, np.floating)
+    )):
+        raise ValueError(
+            f"{name} must hold integer user ids 0..t-1, got dtype {users.dtype} "
+            f"(e.g. {users[0]!r}); {_REMAP_HINT}"
+        )
     if users.size and not np.issubdtype(users.dtype, np.integer):
-        if not np.issubdtype(users.dtype, np.floating) or not np.all(np.isfinite(users)) or np.any(
-            users != np.round(users)
-        ):
-            raise ValueError(f"{name} must hold integer user ids, got dtype {users.dtype}")
+        if not np.all(np.isfinite(users)) or np.any(users != np.round(users)):
+            raise ValueError(f"{name} must hold integer user ids, got non-integral values of dtype {users.dtype}")
+        if np.max(np.abs(users)) >= 2.0**62:
+            raise ValueError(f"{name} holds an id too large for an index ({np.max(np.abs(users)):g}); {_REMAP_HINT}")
     users = users.astype(np.int64)
     if users.size and users.min() < 0:
         raise ValueError(f"{name} must hold non-negative user ids, found {users.min()}")
     return users
 
 
+def count_users(users: np.ndarray, n_samples: int, n_users: int | None = None) -> int:
+    """The number of users ``t`` (``n_users``, or the largest id + 1), validated: at least the
+    largest id + 1 and at most ``n_samples + _MAX_EXTRA_USERS`` (ids are dense indices; a
+    huge id would otherwise allocate per-user arrays of that size)."""
+    t = int(users.max()) + 1 if users.size else 0
+    if n_users is not None:
+        if isinstance(n_users, bool) or not isinstance(n_users, (int, np.integer)):
+            raise ValueError(f"n_users must be an integer, got {n_users!r}")
+        if int(n_users) < t:
+            raise ValueError(f"n_users={n_users} is smaller than the largest user id + 1 ({t})")
+        t = int(n_users)
+    if t > n_samples + _MAX_EXTRA_USERS:
+        raise ValueError(
+            f"{t} users (largest id + 1 or n_users) for only {n_samples} samples: user ids must be "
+            f"dense indices 0..t-1 (at most {_MAX_EXTRA_USERS} users without samples); {_REMAP_HINT}"
+        )
+    return t
+
+
 def prepare_data(X, y, users, n_users: int | None = None) -> LRSData:
     """Validate stacked samples and sort them by user.
 
-    ``X`` (N, d) features, ``y`` (N,) targets, ``users`` (N,) non-negative integer ids;
+    ``X`` (N, d) features, ``y`` (N,) targets, ``users`` (N,) non-negative integer ids that
+    index users densely (``0..t-1``; ids are *not* remapped: strings, non-integral values and
+    ids far beyond the number of samples are refused with an error that shows how to remap);
     ``n_users`` (default ``max(users) + 1``) allows users without samples at the end.
     """
     X = np.asarray(X, dtype=np.float64)
@@ -162,11 +204,7 @@ def prepare_data(X, y, users, n_users: int | None = None) -> LRSData:
         raise ValueError("X contains NaN or infinite values")
     if not np.all(np.isfinite(y)):
         raise ValueError("y contains NaN or infinite values")
-    t = int(users.max()) + 1
-    if n_users is not None:
-        if int(n_users) < t:
-            raise ValueError(f"n_users={n_users} is smaller than the largest user id + 1 ({t})")
-        t = int(n_users)
+    t = count_users(users, len(users), n_users)
     order = np.argsort(users, kind="stable")
     counts = np.bincount(users, minlength=t)
     indptr = np.concatenate([[0], np.cumsum(counts)])

@@ -21,11 +21,26 @@ statistics together is therefore one Gaussian mechanism with noise multiplier
 release uses a fresh Poisson sample of users (rate ``q``). All releases are composed with
 Google's ``dp-accounting`` (PLD accountant by default, RDP on request); for a target budget
 the noise multiplier is calibrated with ``dp_accounting.calibrate_dp_mechanism`` (bracketing
-and bisection), and the achieved epsilon is recomputed and reported."""
+and bisection), and the achieved epsilon is recomputed and reported.
+
+Release modes (``mode=``)
+-------------------------
+``"private"`` (the default) is a genuine private release: the noise and the Poisson samples
+come from a generator seeded with 128 bits of fresh OS entropy (:mod:`secrets`), never from
+``random_state`` or any other public value; the fit runs exactly ``max_rounds`` rounds whatever
+the data (no loss-based stopping, no identifiability abort, no warning listing empty users);
+and the fitted object keeps no unnoised statistic of several users (no clipped fractions, no
+training-loss history, no noise generator). ``"simulation"`` draws the noise from a generator
+seeded with ``noise_seed`` so that utility curves are reproducible. Anyone who knows that seed
+can recompute the noise and remove it (re-fitting with and without a target user reproduces
+the released ``U`` exactly), so a simulation is *not* a private release, whatever its
+``epsilon_`` says; it also keeps the diagnostics (``clipped_fraction_``, ``history_``).
+``release_`` names the mode of a fit. See ``docs/privacy.md``."""
 
 from __future__ import annotations
 
 import math
+import secrets
 import warnings
 
 import numpy as np
@@ -39,7 +54,7 @@ from .accounting import (
     training_epsilon,
 )
 from .amht import AMHTLRS, UserFit
-from .data import LRSData, prepare_data
+from .data import LRSData, _as_user_ids, count_users, prepare_data
 from .mechanism import (
     ClipBounds,
     GaussianAggregator,
@@ -66,11 +81,35 @@ def _check_privacy(privacy: PrivacyBudget | None, clip: ClipBounds | None) -> Pr
     return privacy
 
 
-def _noise_rng(random_state: int | None) -> np.random.Generator:
-    """The generator of the privacy noise, independent of any other randomness of a fit."""
-    if random_state is None:
-        return np.random.default_rng()
-    return np.random.default_rng(derive_seed(int(random_state), "dp-noise"))
+#: Release modes: a genuine private release (secret noise) or a seeded simulation.
+RELEASE_MODES = ("private", "simulation")
+#: How every fit, table, figure and claim names each mode.
+RELEASE_LABELS = {
+    "private": "private release (secret noise)",
+    "simulation": "simulation (seeded noise; not a private release)",
+}
+
+
+def _check_mode(mode: str, noise_seed: int | None) -> str:
+    if mode not in RELEASE_MODES:
+        raise ValueError(f"mode must be one of {RELEASE_MODES}, got {mode!r}")
+    if mode == "private" and noise_seed is not None:
+        raise ValueError(
+            "noise_seed is only allowed with mode='simulation': a private release draws its noise "
+            "from fresh OS entropy (seeded noise can be recomputed and removed by anyone who knows the seed)"
+        )
+    if mode == "simulation" and (isinstance(noise_seed, bool) or not isinstance(noise_seed, (int, np.integer))):
+        raise ValueError(f"mode='simulation' needs an integer noise_seed, got {noise_seed!r}")
+    return mode
+
+
+def _noise_rng(mode: str, noise_seed: int | None) -> np.random.Generator:
+    """The generator of the privacy noise and the Poisson samples, independent of any other
+    randomness of a fit: 128 bits of OS entropy for ``"private"`` (never a public value),
+    ``noise_seed`` for ``"simulation"`` (reproducible, therefore not private)."""
+    if _check_mode(mode, noise_seed) == "private":
+        return np.random.default_rng(secrets.randbits(128))
+    return np.random.default_rng(derive_seed(int(noise_seed), "dp-noise"))
 
 
 def clipped_global_statistics(
@@ -100,7 +139,12 @@ class DPGlobalModel:
     """One linear model ``y = <x, theta>`` shared by all users, fit by ridge regression on the
     noisy, per-user clipped sufficient statistics ``sum_i X_i^T X_i`` and ``sum_i X_i^T y_i``
     (one release of two statistics). ``privacy=None`` or ``epsilon=inf`` gives the exact
-    non-private least-squares fit (plus ``alpha`` ridge)."""
+    non-private least-squares fit (plus ``alpha`` ridge).
+
+    ``mode="private"`` (default): noise from OS entropy, no clipped fraction kept;
+    ``mode="simulation"`` with ``noise_seed``: reproducible noise (not a private release) and
+    ``clipped_fraction_`` (see the module docstring). ``random_state`` is unused (kept for a
+    common interface); it never seeds the noise."""
 
     def __init__(
         self,
@@ -111,6 +155,9 @@ class DPGlobalModel:
         sampling_rate: float = 1.0,
         accountant: str = "pld",
         random_state: int | None = None,
+        *,
+        mode: str = "private",
+        noise_seed: int | None = None,
     ) -> None:
         self.privacy = privacy
         self.clip = clip
@@ -119,6 +166,8 @@ class DPGlobalModel:
         self.sampling_rate = sampling_rate
         self.accountant = accountant
         self.random_state = random_state
+        self.mode = mode
+        self.noise_seed = noise_seed
 
     def release_schedule(self) -> list[int]:
         """Statistics per release: one release of the two sufficient statistics."""
@@ -129,14 +178,19 @@ class DPGlobalModel:
         if not self.alpha >= 0:
             raise ValueError(f"alpha must be >= 0, got {self.alpha}")
         _check_accountant(self.accountant)
+        _check_mode(self.mode, self.noise_seed)
         data = prepare_data(X, y, users, n_users=n_users)
         privacy.check_users(data.n_users)
         clip = self.clip if privacy.is_private else ClipBounds.unbounded()
         sigma = calibrate_noise_multiplier(privacy, self.release_schedule(), self.sampling_rate, self.accountant)
-        rng = _noise_rng(self.random_state)
+        rng = _noise_rng(self.mode, self.noise_seed)
         sampling_rate = _check_sampling_rate(self.sampling_rate) if privacy.is_private else 1.0
         sample = poisson_sample(rng, data.n_users, sampling_rate)
-        gram, rhs, self.clipped_fraction_ = clipped_global_statistics(data, clip, sample)
+        gram, rhs, clipped = clipped_global_statistics(data, clip, sample)
+        self.__dict__.pop("clipped_fraction_", None)  # nothing of a previous fit survives a refit
+        self.release_ = RELEASE_LABELS[self.mode] if privacy.is_private else "non-private"
+        if self.mode == "simulation" or not privacy.is_private:
+            self.clipped_fraction_ = clipped  # an unnoised statistic of all users: never in a private release
         d = data.dim
         ridge = self.alpha
         if sigma > 0:
@@ -167,6 +221,18 @@ class DPGlobalModel:
 # --------------------------------------------------------------------------------------
 # DP-AMHT-LRS
 # --------------------------------------------------------------------------------------
+#: Attributes of the inner AMHTLRS that combine all users' data without noise (or hold the
+#: noise generator, whose state would let anyone recompute the noise): not kept by a private fit.
+_UNRELEASED = ("history_", "train_loss_", "converged_", "empty_users_", "fit_seconds_")
+
+
+def _strip_unreleased(model: AMHTLRS) -> None:
+    for name in _UNRELEASED:
+        model.__dict__.pop(name, None)
+    model.aggregator = None  # holds the noise generator and the unnoised clipped fractions
+    model.callback = None
+
+
 class DPAMHTLRS:
     """AMHT-LRS whose shared statistics are released with user-level (joint) DP.
 
@@ -181,11 +247,19 @@ class DPAMHTLRS:
     its own stopping rule) exactly as ``AMHTLRS(rank, sparsity, max_rounds=max_rounds,
     random_state=random_state, **amht_options)`` would.
 
-    Fitted attributes: ``U_`` (released), ``W_``, ``B_``, ``theta_`` (per-user, never
-    released), ``epsilon_`` (achieved, from the accountant), ``delta_``, ``noise_multiplier_``
-    (noise standard deviation / clip bound of every statistic), ``n_releases_``,
-    ``clipped_fraction_`` (per release, the fraction of users whose contribution was scaled
-    down), ``history_`` (per-round diagnostics of the non-released per-user fits).
+    ``mode="private"`` (default) is a genuine private release (noise and Poisson samples from
+    OS entropy; ``random_state`` only seeds the sample-splitting folds); ``mode="simulation"``
+    with ``noise_seed`` gives reproducible noise and is *not* a private release (see the module
+    docstring). Both run exactly ``max_rounds`` rounds and accept users with fewer samples
+    than ``rank + sparsity`` (no data-dependent stop or abort).
+
+    Fitted attributes: ``U_`` (released), ``W_``, ``B_``, ``theta_`` (per-user, each user's
+    own and never released), ``epsilon_`` (achieved, from the accountant), ``delta_``,
+    ``noise_multiplier_`` (noise standard deviation / clip bound of every statistic),
+    ``n_releases_``, ``release_`` (the mode's label). Simulation fits (and non-private ones)
+    also keep the unnoised cross-user diagnostics ``clipped_fraction_`` (per release, the
+    fraction of users whose contribution was scaled down) and ``history_`` (per-round training
+    loss); a private fit has neither (accessing them raises ``AttributeError``).
     """
 
     def __init__(
@@ -201,6 +275,8 @@ class DPAMHTLRS:
         accountant: str = "pld",
         random_state: int | None = None,
         amht_options: dict | None = None,
+        mode: str = "private",
+        noise_seed: int | None = None,
     ) -> None:
         self.rank = rank
         self.sparsity = sparsity
@@ -212,6 +288,8 @@ class DPAMHTLRS:
         self.accountant = accountant
         self.random_state = random_state
         self.amht_options = amht_options
+        self.mode = mode
+        self.noise_seed = noise_seed
 
     def release_schedule(self) -> list[int]:
         """Statistics per release: the moment matrix, then (A, b) in every round."""
@@ -219,7 +297,7 @@ class DPAMHTLRS:
 
     def _inner_model(self, privacy: PrivacyBudget) -> tuple[AMHTLRS, GaussianAggregator | None]:
         options = dict(self.amht_options or {})
-        for reserved in ("rank", "sparsity", "max_rounds", "random_state", "aggregator"):
+        for reserved in ("rank", "sparsity", "max_rounds", "random_state", "aggregator", "fixed_rounds"):
             if reserved in options:
                 raise ValueError(f"amht_options must not set {reserved!r}; it is a DPAMHTLRS parameter")
         common = dict(max_rounds=self.max_rounds, random_state=self.random_state)
@@ -236,12 +314,14 @@ class DPAMHTLRS:
         for stopping in ("tol", "min_loss"):
             if stopping in options:
                 raise ValueError(f"amht_options must not set {stopping!r}: a private fit runs exactly max_rounds rounds")
+        if self.mode == "private" and options.get("callback") is not None:
+            raise ValueError("amht_options must not set a callback in mode='private' (it sees every user's parameters)")
         sigma = calibrate_noise_multiplier(privacy, self.release_schedule(), self.sampling_rate, self.accountant)
         aggregator = GaussianAggregator(
-            sigma, self.clip, _noise_rng(self.random_state), self.sampling_rate, self.ridge_factor
+            sigma, self.clip, _noise_rng(self.mode, self.noise_seed), self.sampling_rate, self.ridge_factor
         )
-        options.update(tol=0.0, min_loss=0.0)  # stop only after max_rounds rounds
-        return AMHTLRS(self.rank, self.sparsity, aggregator=aggregator, **common, **options), aggregator
+        # exactly max_rounds rounds, no identifiability abort: control flow independent of the data
+        return AMHTLRS(self.rank, self.sparsity, aggregator=aggregator, fixed_rounds=True, **common, **options), aggregator
 
     def fit(self, X, y, users, n_users: int | None = None) -> "DPAMHTLRS":
         """Fit on stacked samples ``X`` (N, d), ``y`` (N,) of integer ``users`` (N,)."""
@@ -252,18 +332,22 @@ class DPAMHTLRS:
             raise ValueError(f"max_rounds must be a positive integer, got {self.max_rounds!r}")
         if not self.ridge_factor >= 0:
             raise ValueError(f"ridge_factor must be >= 0, got {self.ridge_factor}")
+        _check_mode(self.mode, self.noise_seed)
+        users = _as_user_ids(users)  # clear errors for bad ids before anything else
+        t = count_users(users, len(users), n_users)
         if privacy.is_private:
-            users_arr = np.asarray(users)
-            t = int(n_users) if n_users is not None else (int(users_arr.max()) + 1 if users_arr.size else 0)
             privacy.check_users(t)
+        for name in ("model_", "clipped_fraction_"):  # nothing of a previous fit survives a refit
+            self.__dict__.pop(name, None)
         model, aggregator = self._inner_model(privacy)
         model.fit(X, y, users, n_users=n_users)
-        self.model_ = model
         if aggregator is None:
+            self.model_ = model
             self.noise_multiplier_ = 0.0
             self.epsilon_, self.delta_ = math.inf, 0.0
             self.n_releases_ = 1 + model.n_rounds_
             self.clipped_fraction_ = []
+            self.release_ = "non-private"
             return self
         self.n_releases_ = len(aggregator.clipped_fraction_)
         if self.n_releases_ != len(self.release_schedule()):
@@ -278,7 +362,12 @@ class DPAMHTLRS:
         self.epsilon_ = training_epsilon(
             self.noise_multiplier_, self.release_schedule(), self.sampling_rate, privacy.delta, self.accountant
         )
-        self.clipped_fraction_ = aggregator.clipped_fraction_
+        self.release_ = RELEASE_LABELS[self.mode]
+        if self.mode == "simulation":
+            self.clipped_fraction_ = aggregator.clipped_fraction_
+        else:
+            _strip_unreleased(model)
+        self.model_ = model
         return self
 
     # -- fitted state, delegated to the inner estimator ---------------------------------
@@ -305,7 +394,13 @@ class DPAMHTLRS:
 
     @property
     def history_(self) -> list[dict]:
-        return self._fitted().history_
+        model = self._fitted()
+        if not hasattr(model, "history_"):
+            raise AttributeError(
+                "history_ (the training loss of all users per round) is not part of a private release; "
+                "fit with mode='simulation' for diagnostics"
+            )
+        return model.history_
 
     def predict(self, X, users) -> np.ndarray:
         """Predictions ``<x_j, theta_{users_j}>`` for samples of known users."""

@@ -82,7 +82,7 @@ def clip_weights(norms: np.ndarray, bound: float) -> np.ndarray:
     norms = np.asarray(norms, dtype=np.float64)
     if math.isinf(bound):
         return np.ones_like(norms)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # a zero contribution gets weight 1
         return np.minimum(1.0, bound / np.maximum(norms, np.finfo(float).tiny))
 
 
