@@ -9,6 +9,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.linalg import cg
 
+from . import kernels as _kernels
 from .data import LRSData
 from .statistics import moment_statistics, normal_equation_statistics
 
@@ -145,6 +146,10 @@ def fit_user_parameters(
     (N,) is a known per-sample prediction subtracted from ``y`` first.
     Returns the heads, the per-sample residual, and the number of inner iterations run.
     """
+    if _kernels.ENABLED:  # same results, fused per-user Numba kernel (models/lrs/kernels.py)
+        return _kernels.fit_user_parameters_fused(
+            data, U, sparsity, heads, offset=offset, inner_iters=inner_iters, step=step,
+            step_scale=step_scale, threshold=threshold, pursuit=pursuit, ridge=ridge)
     t, r = data.n_users, U.shape[1]
     z = data.y if offset is None else data.y - offset
     XU = data.X @ U

@@ -1,0 +1,271 @@
+"""Numba kernels of AMHT-LRS: the whole per-user step fused into one pass per user.
+
+The batched NumPy per-user step (:func:`bilinrec.models.lrs.user_step.fit_user_parameters`)
+spends its time moving many small temporaries (gathered features, stacked Grams, copies of the
+pending users' rows) through memory. Here every user runs its hard-thresholding iterations to
+its own fixed point in registers/L1: its rows of ``X`` are read in place (no copies), its
+``(r + 2k)``-column Gram is formed and solved by Cholesky in a small scratch buffer, and users
+are spread over threads. The arithmetic is the same as the NumPy path (same regularisation,
+same candidate and selection rules); results agree to floating-point rounding (the order of
+the sums and Cholesky instead of LU differ).
+
+Equivalence of the iteration count: the batched loop stops at the first iteration in which no
+pending user changes its support, i.e. at the largest per-user "first unchanged iteration";
+users run independently, so every user's fit is the same whether batched or not.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit
+
+#: Use the fused kernels (set ``BILINREC_LRS_FUSED=0`` to run the batched NumPy reference path).
+ENABLED = os.environ.get("BILINREC_LRS_FUSED", "1") != "0"
+
+#: Users per work chunk handed to a thread (scratch buffers are allocated once per chunk).
+_CHUNK_USERS = 2048
+
+
+def n_threads() -> int:
+    """Threads for the kernels: the current BLAS thread limit (so ``threadpool_limits``, which
+    the workflow sets from Snakemake's ``threads``, bounds them too)."""
+    from threadpoolctl import threadpool_info
+
+    limits = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
+    return max(1, min(limits) if limits else 1)
+
+
+def run_chunked(kernel, n_items: int, *args) -> None:
+    """``kernel(*args, lo, hi)`` over ``[0, n_items)`` in chunks, on :func:`n_threads` threads
+    (the kernels release the GIL and write disjoint outputs)."""
+    bounds = list(range(0, n_items, _CHUNK_USERS)) + [n_items]
+    chunks = list(zip(bounds[:-1], bounds[1:]))
+    threads = min(n_threads(), len(chunks))
+    if threads <= 1:
+        for lo, hi in chunks:
+            kernel(*args, lo, hi)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(kernel, *args, lo, hi) for lo, hi in chunks]:
+            future.result()
+
+
+@njit(cache=True)
+def _refit(X, XU, z, lo, m, S, act, p_extra, r, ridge, Ft, G, coef):
+    """Ridge least squares of one user on ``[X_i U, X_i[:, S] * act]``; ``coef[:r + p_extra]``."""
+    p = r + p_extra
+    for j in range(m):
+        row = lo + j
+        for a in range(r):
+            Ft[a, j] = XU[row, a]
+        for s in range(p_extra):
+            Ft[r + s, j] = X[row, S[s]] if act[s] else 0.0
+    trace = 0.0
+    for a in range(p):
+        for b in range(a + 1):
+            acc = 0.0
+            for j in range(m):
+                acc += Ft[a, j] * Ft[b, j]
+            G[a, b] = acc
+            G[b, a] = acc
+        trace += G[a, a]
+        acc = 0.0
+        for j in range(m):
+            acc += Ft[a, j] * z[lo + j]
+        coef[a] = acc
+    shift = ridge * (trace / p) + 1e-12
+    for a in range(p):
+        G[a, a] += shift
+    for s in range(p_extra):
+        if not act[s]:
+            G[r + s, r + s] += 1.0
+    # Cholesky G = L L^T in the lower triangle, then two triangular solves in coef
+    for j in range(p):
+        acc = G[j, j]
+        for q in range(j):
+            acc -= G[j, q] * G[j, q]
+        if acc <= 0.0:
+            acc = 1e-300
+        dj = np.sqrt(acc)
+        G[j, j] = dj
+        for i in range(j + 1, p):
+            acc = G[i, j]
+            for q in range(j):
+                acc -= G[i, q] * G[j, q]
+            G[i, j] = acc / dj
+    for i in range(p):
+        acc = coef[i]
+        for q in range(i):
+            acc -= G[i, q] * coef[q]
+        coef[i] = acc / G[i, i]
+    for i in range(p - 1, -1, -1):
+        acc = coef[i]
+        for q in range(i + 1, p):
+            acc -= G[q, i] * coef[q]
+        coef[i] = acc / G[i, i]
+
+
+@njit(cache=True)
+def _residual(z, lo, m, Ft, coef, p, residual):
+    for j in range(m):
+        acc = 0.0
+        for a in range(p):
+            acc += Ft[a, j] * coef[a]
+        residual[lo + j] = z[lo + j] - acc
+
+
+@njit(cache=True)
+def _top_k(values, k, out, taken):
+    """Indices of the ``k`` largest ``values`` (ties: lowest index first), sorted ascending."""
+    n = values.shape[0]
+    for i in range(n):
+        taken[i] = False
+    for s in range(k):
+        best = -1
+        best_val = 0.0
+        for i in range(n):
+            if not taken[i] and (best < 0 or values[i] > best_val):
+                best = i
+                best_val = values[i]
+        taken[best] = True
+        out[s] = best
+    out[:k].sort()
+
+
+@njit(nogil=True, cache=True)
+def user_step_kernel(X, z, XU, indptr, W, S, V, active, eta, inner_iters, use_threshold, threshold,
+                     subspace, ridge, residual, first_unchanged, user_lo, user_hi):
+    """Per-user hard-thresholding pursuit, in place on ``W, S, V, active, residual``.
+
+    ``first_unchanged[i]`` is the iteration at which user ``i``'s support stopped changing
+    (``inner_iters`` if it never did; 0 when ``k == 0``).
+    """
+    d = X.shape[1]
+    r = XU.shape[1]
+    k = S.shape[1]
+    max_m = 0
+    for i in range(user_lo, user_hi):
+        max_m = max(max_m, indptr[i + 1] - indptr[i])
+    if True:  # one chunk of users [user_lo, user_hi); threads run chunks (nogil)
+        p_max = r + 2 * k
+        Ft = np.empty((p_max, max(max_m, 1)))
+        G = np.empty((p_max, p_max))
+        coef = np.empty(p_max)
+        grad = np.empty(d)
+        cand = np.empty(d)
+        mag = np.empty(d)
+        taken = np.empty(d, dtype=np.bool_)
+        S_m = np.empty(2 * k, dtype=S.dtype)
+        act_m = np.empty(2 * k, dtype=np.bool_)
+        added = np.empty(max(k, 1), dtype=S.dtype)
+        S_new = np.empty(max(d, 1), dtype=S.dtype)
+        act_new = np.empty(max(k, 1), dtype=np.bool_)
+        for i in range(user_lo, user_hi):
+            lo = indptr[i]
+            m = indptr[i + 1] - lo
+            _refit(X, XU, z, lo, m, S[i], active[i], k, r, ridge, Ft, G, coef)
+            _residual(z, lo, m, Ft, coef, r + k, residual)
+            for a in range(r):
+                W[i, a] = coef[a]
+            for s in range(k):
+                V[i, s] = coef[r + s] if active[i, s] else 0.0
+            if k == 0:
+                first_unchanged[i] = 0
+                continue
+            first_unchanged[i] = inner_iters
+            for it in range(1, inner_iters + 1):
+                for q in range(d):
+                    grad[q] = 0.0
+                for j in range(m):
+                    rj = residual[lo + j]
+                    for q in range(d):
+                        grad[q] += X[lo + j, q] * rj
+                if subspace and m >= r + 2 * k:
+                    # refit on the support merged with the k largest off-support gradient entries
+                    for q in range(d):
+                        mag[q] = abs(grad[q])
+                    for s in range(k):
+                        if active[i, s]:
+                            mag[S[i, s]] = -1.0
+                    _top_k(mag, k, added, taken)
+                    for s in range(k):
+                        S_m[s] = S[i, s]
+                        act_m[s] = active[i, s]
+                        S_m[k + s] = added[s]
+                        act_m[k + s] = True
+                    _refit(X, XU, z, lo, m, S_m, act_m, 2 * k, r, ridge, Ft, G, coef)
+                    for q in range(d):
+                        cand[q] = 0.0
+                    for s in range(k):
+                        cand[added[s]] = coef[r + k + s]
+                    for s in range(k):
+                        if active[i, s]:
+                            cand[S[i, s]] = coef[r + s]
+                else:
+                    # dense sparse part (put_along_axis: the last of repeated slots wins) + step
+                    for q in range(d):
+                        cand[q] = 0.0
+                    for s in range(k):
+                        cand[S[i, s]] = V[i, s] if active[i, s] else 0.0
+                    for q in range(d):
+                        cand[q] += eta[i] * grad[q]
+                for q in range(d):
+                    mag[q] = abs(cand[q])
+                if k < d:
+                    _top_k(mag, k, S_new, taken)
+                else:
+                    for q in range(d):
+                        S_new[q] = q
+                changed = False
+                for s in range(k):
+                    kept = mag[S_new[s]]
+                    act_new[s] = kept > threshold if use_threshold else kept > 0.0
+                    if S_new[s] != S[i, s] or act_new[s] != active[i, s]:
+                        changed = True
+                if not changed:
+                    first_unchanged[i] = it
+                    break
+                for s in range(k):
+                    S[i, s] = S_new[s]
+                    active[i, s] = act_new[s]
+                _refit(X, XU, z, lo, m, S[i], active[i], k, r, ridge, Ft, G, coef)
+                _residual(z, lo, m, Ft, coef, r + k, residual)
+                for a in range(r):
+                    W[i, a] = coef[a]
+                for s in range(k):
+                    V[i, s] = coef[r + s] if active[i, s] else 0.0
+
+
+def fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, inner_iters=10,
+                              step="inverse_count", step_scale=1.0, threshold=None,
+                              pursuit="subspace", ridge=1e-10):
+    """Drop-in for :func:`bilinrec.models.lrs.user_step.fit_user_parameters` (same arguments and
+    results up to rounding) running :func:`user_step_kernel`; no copy of ``X`` is made."""
+    from .user_step import _Heads, _user_step_sizes
+
+    t, r = data.n_users, U.shape[1]
+    z = data.y if offset is None else data.y - offset
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    XU = np.ascontiguousarray(data.X @ U)
+    if heads is None:
+        heads = _Heads.empty(t, r, sparsity)
+    # fresh arrays: callers may keep references to the previous round's heads
+    W = np.zeros((t, r))
+    S = np.ascontiguousarray(heads.S, dtype=np.int64).copy()
+    V = np.ascontiguousarray(heads.V, dtype=np.float64).copy()
+    active = np.ascontiguousarray(heads.active, dtype=np.bool_).copy()
+    eta = _user_step_sizes(data, step, step_scale) if sparsity else np.zeros(t)
+    residual = np.empty(data.n_samples)
+    first_unchanged = np.zeros(t, dtype=np.int64)
+    X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
+    run_chunked(user_step_kernel, t, X, z, XU, np.ascontiguousarray(data.indptr, dtype=np.int64), W, S, V, active,
+                     np.ascontiguousarray(eta, dtype=np.float64), int(inner_iters),
+                     threshold is not None, float(threshold) if threshold is not None else 0.0,
+                     pursuit == "subspace", float(ridge), residual, first_unchanged)
+    heads.W, heads.S, heads.V, heads.active = W, S, V, active
+    iterations = int(min(inner_iters, first_unchanged.max())) if (sparsity and t) else 0
+    return heads, residual, iterations
