@@ -269,3 +269,74 @@ def fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, inn
     heads.W, heads.S, heads.V, heads.active = W, S, V, active
     iterations = int(min(inner_iters, first_unchanged.max())) if (sparsity and t) else 0
     return heads, residual, iterations
+
+
+# --------------------------------------------------------------------------------------
+# Streaming shared statistics (bounded memory: no per-user Gram cache, no copy of X)
+# --------------------------------------------------------------------------------------
+#: Users per block of the streamed per-user Gram matrices (block of (n, d, d) floats).
+_GRAM_BLOCK_ELEMENTS = 8_000_000
+#: Rows per block of streamed row products.
+_ROW_BLOCK = 65_536
+
+
+def _user_blocks(data, per_user: int):
+    """``(users, rows)`` blocks of equal-count users, about ``_GRAM_BLOCK_ELEMENTS`` floats each."""
+    step = max(1, _GRAM_BLOCK_ELEMENTS // max(per_user, 1))
+    for users, rows in data.buckets():
+        for start in range(0, len(users), step):
+            yield users[start : start + step], rows[start : start + step]
+
+
+def kron_gram(data, W: np.ndarray, coef: np.ndarray | None) -> np.ndarray:
+    """Dense ``sum_i coef_i (w_i w_i^T) kron (X_i^T X_i)``, shape ``(d r, d r)``, streamed over
+    blocks of users: per block the Grams ``X_i^T X_i`` (one batched product) are reduced by one
+    GEMM with the ``r (r + 1) / 2`` distinct products ``coef_i w_ia w_ib`` (the ``r^2`` blocks
+    of the Kronecker structure are symmetric). Memory: one block, never all users' Grams."""
+    d, r = data.dim, W.shape[1]
+    ia, ib = np.triu_indices(r)
+    pair = W[:, ia] * W[:, ib]
+    if coef is not None:
+        pair = pair * np.asarray(coef)[:, None]
+    acc = np.zeros((len(ia), d * d))
+    for users, rows in _user_blocks(data, d * d + rows_width(data) * d):
+        Xu = data.X[rows]
+        G = np.matmul(np.ascontiguousarray(Xu.transpose(0, 2, 1)), Xu).reshape(len(users), d * d)
+        acc += pair[users].T @ G
+    blocks = np.zeros((r, r, d, d))
+    blocks[ia, ib] = acc.reshape(-1, d, d)
+    blocks[ib, ia] = acc.reshape(-1, d, d)
+    return blocks.transpose(0, 2, 1, 3).reshape(d * r, d * r)
+
+
+def rows_width(data) -> int:
+    return int(data.counts.max()) if data.n_users else 0
+
+
+def weighted_row_gram(X: np.ndarray, scale: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """``Z^T diag(weights) Z`` with ``Z = X * scale[:, None]``, streamed over row blocks (the
+    same element products as forming ``Z``; only the order of the sums differs)."""
+    d = X.shape[1]
+    out = np.zeros((d, d))
+    for start in range(0, X.shape[0], _ROW_BLOCK):
+        block = slice(start, start + _ROW_BLOCK)
+        Z = X[block] * scale[block, None]
+        out += Z.T @ (Z if weights is None else Z * weights[block, None])
+    return out
+
+
+def segment_gram_norms_scaled(data, scale: np.ndarray | None = None) -> np.ndarray:
+    """Frobenius norms of ``Z_i^T Z_i`` with ``Z = X * scale[:, None]`` (``scale=None``: ``X``),
+    from the smaller side ``Z_i Z_i^T`` when ``m_i < d``, streamed over blocks of users."""
+    d = data.dim
+    norms = np.zeros(data.n_users)
+    for users, rows in _user_blocks(data, rows_width(data) * (d + rows_width(data)) + 1):
+        Zu = data.X[rows]
+        if scale is not None:
+            Zu = Zu * scale[rows][..., None]
+        if rows.shape[1] < d:
+            G = np.matmul(Zu, np.ascontiguousarray(Zu.transpose(0, 2, 1)))
+        else:
+            G = np.matmul(np.ascontiguousarray(Zu.transpose(0, 2, 1)), Zu)
+        norms[users] = np.sqrt(np.einsum("nij,nij->n", G, G))
+    return norms
