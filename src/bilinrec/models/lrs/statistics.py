@@ -130,21 +130,12 @@ class NormalEquationStatistics:
     def operator(self, weights: np.ndarray | None = None) -> LinearOperator:
         """Matrix-free ``sum_i weights_i A_i`` (cost O(N d r) per product)."""
         d, r = self.shape
-        Wr = self.W[self.data.row_user]
         c = self._weights(weights)
-        Wr_w = Wr if c is None else Wr * c[self.data.row_user][:, None]
-        X = self.data.X
 
         def matvec(v: np.ndarray) -> np.ndarray:
-            # one pass over X in cache-sized row blocks: the product is memory-bound
-            V = np.ascontiguousarray(np.asarray(v).reshape(d, r, order="F"))
-            out = np.zeros((d, r))
-            for start in range(0, len(X), _MATVEC_BLOCK_ROWS):
-                block = slice(start, start + _MATVEC_BLOCK_ROWS)
-                Xb = X[block]
-                pred = np.einsum("nr,nr->n", Xb @ V, Wr[block])
-                out += Xb.T @ (pred[:, None] * Wr_w[block])
-            return out.ravel(order="F")
+            # one fused pass over X per product (models/lrs/kernels.py)
+            V = np.asarray(v).reshape(d, r, order="F")
+            return _kernels.kron_matvec(self.data, self.W, c, V).ravel(order="F")
 
         return LinearOperator((d * r, d * r), matvec=matvec, dtype=np.float64)
 
