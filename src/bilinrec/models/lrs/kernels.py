@@ -24,6 +24,10 @@ from numba import njit
 #: Use the fused kernels (set ``BILINREC_LRS_FUSED=0`` to run the batched NumPy reference path).
 ENABLED = os.environ.get("BILINREC_LRS_FUSED", "1") != "0"
 
+#: Floating-point freedoms of the kernels: reassociation (vectorised dot products) and fused
+#: multiply-add. No finite-math assumptions; results differ from strict order by rounding only.
+_FAST = {"reassoc", "contract"}
+
 #: Users per work chunk handed to a thread (scratch buffers are allocated once per chunk).
 _CHUNK_USERS = 2048
 
@@ -43,10 +47,12 @@ def n_threads() -> int:
     return max(1, min(limits) if limits else 1)
 
 
-def run_chunked(kernel, n_items: int, *args) -> None:
-    """``kernel(*args, lo, hi)`` over ``[0, n_items)`` in chunks, on :func:`n_threads` threads
-    (the kernels release the GIL and write disjoint outputs)."""
-    bounds = list(range(0, n_items, _CHUNK_USERS)) + [n_items]
+def run_chunked(kernel, n_items: int, *args, offset: int = 0, chunk: int | None = None) -> None:
+    """``kernel(*args, lo, hi)`` over ``[offset, offset + n_items)`` in chunks of ``chunk`` items
+    (default ``_CHUNK_USERS``), on :func:`n_threads` threads (the kernels release the GIL and
+    write disjoint outputs)."""
+    chunk = chunk or _CHUNK_USERS
+    bounds = list(range(offset, offset + n_items, chunk)) + [offset + n_items]
     chunks = list(zip(bounds[:-1], bounds[1:]))
     threads = min(n_threads(), len(chunks))
     if threads <= 1:
@@ -60,7 +66,7 @@ def run_chunked(kernel, n_items: int, *args) -> None:
             future.result()
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST)
 def _refit(X, XU, z, lo, m, S, act, p_extra, r, ridge, Ft, G, coef):
     """Ridge least squares of one user on ``[X_i U, X_i[:, S] * act]``; ``coef[:r + p_extra]``."""
     p = r + p_extra
@@ -115,7 +121,7 @@ def _refit(X, XU, z, lo, m, S, act, p_extra, r, ridge, Ft, G, coef):
         coef[i] = acc / G[i, i]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST)
 def _residual(z, lo, m, Ft, coef, p, residual):
     for j in range(m):
         acc = 0.0
@@ -124,7 +130,7 @@ def _residual(z, lo, m, Ft, coef, p, residual):
         residual[lo + j] = z[lo + j] - acc
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST)
 def _top_k(values, k, out, taken):
     """Indices of the ``k`` largest ``values`` (ties: lowest index first), sorted ascending."""
     n = values.shape[0]
@@ -142,7 +148,7 @@ def _top_k(values, k, out, taken):
     out[:k].sort()
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, fastmath=_FAST)
 def user_step_kernel(X, z, XU, indptr, W, S, V, active, eta, inner_iters, use_threshold, threshold,
                      subspace, ridge, residual, first_unchanged, user_lo, user_hi):
     """Per-user hard-thresholding pursuit, in place on ``W, S, V, active, residual``.
@@ -294,25 +300,68 @@ def _user_blocks(data, per_user: int):
             yield users[start : start + step], rows[start : start + step]
 
 
+@njit(nogil=True, cache=True, fastmath=_FAST)
+def _packed_grams_kernel(X, indptr, first, out, user_lo, user_hi):
+    """``out[i - first]`` = upper triangle (row-major, packed) of ``X_i^T X_i`` for users
+    ``[user_lo, user_hi)``: rank-one updates over the user's rows, each row read once."""
+    d = X.shape[1]
+    for i in range(user_lo, user_hi):
+        o = out[i - first]
+        for q in range(o.shape[0]):
+            o[q] = 0.0
+        j = indptr[i]
+        end = indptr[i + 1]
+        # four rows per sweep over the packed accumulator (a quarter of its loads and stores)
+        while j + 4 <= end:
+            pos = 0
+            for a in range(d):
+                x0, x1, x2, x3 = X[j, a], X[j + 1, a], X[j + 2, a], X[j + 3, a]
+                for b in range(a, d):
+                    o[pos + b - a] += x0 * X[j, b] + x1 * X[j + 1, b] + x2 * X[j + 2, b] + x3 * X[j + 3, b]
+                pos += d - a
+            j += 4
+        while j < end:
+            pos = 0
+            for a in range(d):
+                xa = X[j, a]
+                for b in range(a, d):
+                    o[pos + b - a] += xa * X[j, b]
+                pos += d - a
+            j += 1
+
+
 def kron_gram(data, W: np.ndarray, coef: np.ndarray | None) -> np.ndarray:
     """Dense ``sum_i coef_i (w_i w_i^T) kron (X_i^T X_i)``, shape ``(d r, d r)``, streamed over
-    blocks of users: per block the Grams ``X_i^T X_i`` (one batched product) are reduced by one
-    GEMM with the ``r (r + 1) / 2`` distinct products ``coef_i w_ia w_ib`` (the ``r^2`` blocks
-    of the Kronecker structure are symmetric). Memory: one block, never all users' Grams."""
+    blocks of users: per block the packed upper triangles of the Grams ``X_i^T X_i`` (a Numba
+    kernel on all threads, ``m d (d + 1) / 2`` FMA per user) are reduced by one GEMM with the
+    ``r (r + 1) / 2`` distinct products ``coef_i w_ia w_ib`` (both the ``r x r`` block
+    structure and every ``d x d`` block are symmetric). Memory: one block of packed Grams
+    (about ``_GRAM_BLOCK_ELEMENTS`` floats), never all users' Grams; ``X`` is read in place."""
     d, r = data.dim, W.shape[1]
     ia, ib = np.triu_indices(r)
     pair = W[:, ia] * W[:, ib]
     if coef is not None:
         pair = pair * np.asarray(coef)[:, None]
-    acc = np.zeros((len(ia), d * d))
-    for users, rows in _user_blocks(data, d * d + rows_width(data) * d):
-        Xu = data.X[rows]
-        G = np.matmul(np.ascontiguousarray(Xu.transpose(0, 2, 1)), Xu).reshape(len(users), d * d)
-        acc += pair[users].T @ G
-    blocks = np.zeros((r, r, d, d))
-    blocks[ia, ib] = acc.reshape(-1, d, d)
-    blocks[ib, ia] = acc.reshape(-1, d, d)
-    return blocks.transpose(0, 2, 1, 3).reshape(d * r, d * r)
+    n_packed = d * (d + 1) // 2
+    X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
+    indptr = np.ascontiguousarray(data.indptr, dtype=np.int64)
+    step = max(1, _GRAM_BLOCK_ELEMENTS // n_packed)
+    buffer = np.empty((min(step, max(data.n_users, 1)), n_packed))
+    acc = np.zeros((len(ia), n_packed))
+    for start in range(0, data.n_users, step):
+        stop = min(data.n_users, start + step)
+        G = buffer[: stop - start]
+        run_chunked(_packed_grams_kernel, stop - start, X, indptr, start, G, offset=start,
+                    chunk=max(64, (stop - start + 7) // 8))
+        acc += pair[start:stop].T @ G
+    iu = np.triu_indices(d)
+    blocks = np.zeros((len(ia), d, d))
+    blocks[:, iu[0], iu[1]] = acc
+    blocks[:, iu[1], iu[0]] = acc
+    full = np.zeros((r, r, d, d))
+    full[ia, ib] = blocks
+    full[ib, ia] = blocks
+    return full.transpose(0, 2, 1, 3).reshape(d * r, d * r)
 
 
 def rows_width(data) -> int:
@@ -348,7 +397,7 @@ def segment_gram_norms_scaled(data, scale: np.ndarray | None = None) -> np.ndarr
     return norms
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, fastmath=_FAST)
 def _segment_quadratic_kernel(X, indptr, P, Q, user_lo, user_hi):
     """``Q[i] = X_i^T (X_i P[i])`` for users ``[user_lo, user_hi)``: one read of each row."""
     d = X.shape[1]
