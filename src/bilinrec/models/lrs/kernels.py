@@ -257,12 +257,12 @@ def fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, inn
                               pursuit="subspace", ridge=1e-10):
     """Drop-in for :func:`bilinrec.models.lrs.user_step.fit_user_parameters` (same arguments and
     results up to rounding) running :func:`user_step_kernel`; no copy of ``X`` is made."""
-    from .user_step import _Heads, _user_step_sizes
+    from .user_step import _Heads, _user_step_sizes  # noqa: PLC0415 (import cycle)
 
     t, r = data.n_users, U.shape[1]
     z = data.y if offset is None else data.y - offset
     z = np.ascontiguousarray(z, dtype=np.float64)
-    XU = np.ascontiguousarray(data.X @ U)
+    XU = row_product(data.X, np.ascontiguousarray(U, dtype=np.float64))
     if heads is None:
         heads = _Heads.empty(t, r, sparsity)
     # fresh arrays: callers may keep references to the previous round's heads
@@ -345,15 +345,21 @@ def kron_gram(data, W: np.ndarray, coef: np.ndarray | None) -> np.ndarray:
     n_packed = d * (d + 1) // 2
     X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
     indptr = np.ascontiguousarray(data.indptr, dtype=np.int64)
-    step = max(1, _GRAM_BLOCK_ELEMENTS // n_packed)
-    buffer = np.empty((min(step, max(data.n_users, 1)), n_packed))
-    acc = np.zeros((len(ia), n_packed))
-    for start in range(0, data.n_users, step):
-        stop = min(data.n_users, start + step)
-        G = buffer[: stop - start]
-        run_chunked(_packed_grams_kernel, stop - start, X, indptr, start, G, offset=start,
-                    chunk=max(64, (stop - start + 7) // 8))
-        acc += pair[start:stop].T @ G
+    threads = max(1, n_threads())
+    step = max(1, _GRAM_BLOCK_ELEMENTS // (n_packed * threads))
+    starts = list(range(0, data.n_users, step))
+
+    def part(lo: int, hi: int) -> np.ndarray:
+        acc = np.zeros((len(ia), n_packed))
+        buffer = np.empty((min(step, max(data.n_users, 1)), n_packed))
+        for start in starts[lo:hi]:
+            stop = min(data.n_users, start + step)
+            G = buffer[: stop - start]
+            _packed_grams_kernel(X, indptr, start, G, start, stop)
+            acc += pair[start:stop].T @ G
+        return acc
+
+    acc = sum(map_static(part, len(starts)), np.zeros((len(ia), n_packed)))
     iu = np.triu_indices(d)
     blocks = np.zeros((len(ia), d, d))
     blocks[:, iu[0], iu[1]] = acc
@@ -370,14 +376,35 @@ def rows_width(data) -> int:
 
 def weighted_row_gram(X: np.ndarray, scale: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     """``Z^T diag(weights) Z`` with ``Z = X * scale[:, None]``, streamed over row blocks (the
-    same element products as forming ``Z``; only the order of the sums differs)."""
+    same element products as forming ``Z``; only the order of the sums differs). Threads take
+    contiguous ranges of blocks with single-threaded BLAS each (no BLAS thread synchronisation,
+    which stalls badly on a shared machine); partial sums are added in a fixed order."""
     d = X.shape[1]
-    out = np.zeros((d, d))
-    for start in range(0, X.shape[0], _ROW_BLOCK):
-        block = slice(start, start + _ROW_BLOCK)
-        Z = X[block] * scale[block, None]
-        out += Z.T @ (Z if weights is None else Z * weights[block, None])
-    return out
+    starts = list(range(0, X.shape[0], _ROW_BLOCK))
+
+    def part(lo: int, hi: int) -> np.ndarray:
+        out = np.zeros((d, d))
+        for start in starts[lo:hi]:
+            block = slice(start, start + _ROW_BLOCK)
+            Z = X[block] * scale[block, None]
+            out += Z.T @ (Z if weights is None else Z * weights[block, None])
+        return out
+
+    return sum(map_static(part, len(starts)), np.zeros((d, d)))
+
+
+def map_static(part, n_items: int) -> list:
+    """``[part(lo, hi)]`` over a fixed split of ``range(n_items)`` into :func:`n_threads`
+    contiguous ranges, run in threads with BLAS limited to one thread meanwhile (results in
+    range order, so sums over them are deterministic for a given thread count)."""
+    threads = max(1, min(n_threads(), n_items))
+    bounds = [n_items * p // threads for p in range(threads + 1)]
+    if threads == 1:
+        return [part(0, n_items)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _CONTROLLER.limit(limits=1), ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(part, bounds[:-1], bounds[1:]))
 
 
 def segment_gram_norms_scaled(data, scale: np.ndarray | None = None) -> np.ndarray:
@@ -385,16 +412,33 @@ def segment_gram_norms_scaled(data, scale: np.ndarray | None = None) -> np.ndarr
     from the smaller side ``Z_i Z_i^T`` when ``m_i < d``, streamed over blocks of users."""
     d = data.dim
     norms = np.zeros(data.n_users)
-    for users, rows in _user_blocks(data, rows_width(data) * (d + rows_width(data)) + 1):
-        Zu = data.X[rows]
-        if scale is not None:
-            Zu = Zu * scale[rows][..., None]
-        if rows.shape[1] < d:
-            G = np.matmul(Zu, np.ascontiguousarray(Zu.transpose(0, 2, 1)))
-        else:
-            G = np.matmul(np.ascontiguousarray(Zu.transpose(0, 2, 1)), Zu)
-        norms[users] = np.sqrt(np.einsum("nij,nij->n", G, G))
+    blocks = list(_user_blocks(data, rows_width(data) * (d + rows_width(data)) + 1))
+
+    def part(lo: int, hi: int) -> None:
+        for users, rows in blocks[lo:hi]:
+            Zu = data.X[rows]
+            if scale is not None:
+                Zu = Zu * scale[rows][..., None]
+            if rows.shape[1] < d:
+                G = np.matmul(Zu, np.ascontiguousarray(Zu.transpose(0, 2, 1)))
+            else:
+                G = np.matmul(np.ascontiguousarray(Zu.transpose(0, 2, 1)), Zu)
+            norms[users] = np.sqrt(np.einsum("nij,nij->n", G, G))
+
+    map_static(part, len(blocks))
     return norms
+
+
+def row_product(X: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``X @ B`` for a tall ``X``, row ranges on threads with single-threaded BLAS."""
+    out = np.empty((X.shape[0], B.shape[1]))
+
+    def part(lo: int, hi: int) -> None:
+        for start in range(lo * _ROW_BLOCK, min(hi * _ROW_BLOCK, X.shape[0]), _ROW_BLOCK):
+            np.matmul(X[start : start + _ROW_BLOCK], B, out=out[start : start + _ROW_BLOCK])
+
+    map_static(part, (X.shape[0] + _ROW_BLOCK - 1) // _ROW_BLOCK)
+    return out
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
