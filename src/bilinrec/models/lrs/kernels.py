@@ -467,3 +467,23 @@ def kron_matvec(data, W: np.ndarray, coef: np.ndarray | None, V: np.ndarray) -> 
                 P, Q)
     Wc = W if coef is None else W * coef[:, None]
     return Q.T @ Wc
+
+
+@njit(nogil=True, cache=True)
+def _sparse_prediction_kernel(X, indptr, S, V, active, out, user_lo, user_hi):
+    for i in range(user_lo, user_hi):
+        for j in range(indptr[i], indptr[i + 1]):
+            acc = 0.0
+            for s in range(S.shape[1]):
+                acc += X[j, S[i, s]] * (V[i, s] if active[i, s] else 0.0)
+            out[j] = acc
+
+
+def sparse_prediction(data, heads) -> np.ndarray:
+    """``<x_ij, b_i>`` per sample from the support form of ``b_i`` (no (N, k) temporaries)."""
+    out = np.empty(data.n_samples)
+    X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
+    run_chunked(_sparse_prediction_kernel, data.n_users, X, np.ascontiguousarray(data.indptr, dtype=np.int64),
+                np.ascontiguousarray(heads.S, dtype=np.int64), np.ascontiguousarray(heads.V, dtype=np.float64),
+                np.ascontiguousarray(heads.active, dtype=np.bool_), out)
+    return out

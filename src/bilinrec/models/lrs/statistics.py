@@ -110,8 +110,10 @@ class NormalEquationStatistics:
     def rhs(self, weights: np.ndarray | None = None) -> np.ndarray:
         """``sum_i weights_i b_i`` as a vector of length d r (column-major vec of a d x r matrix)."""
         c = self._weights(weights)
-        zw = self.z if c is None else self.z * c[self.data.row_user]
-        return (self.data.X.T @ (zw[:, None] * self.W[self.data.row_user])).ravel(order="F")
+        # per user X_i^T z_i (one sparse product), then sum_i c_i w_i^T (X_i^T z_i): no (N, r) temporaries
+        xz = self.data.segment_sum(self.data.X, row_weights=self.z)
+        Wc = self.W if c is None else self.W * c[:, None]
+        return (xz.T @ Wc).ravel(order="F")
 
     def gram(self, weights: np.ndarray | None = None) -> np.ndarray:
         """Dense ``sum_i weights_i A_i``, shape (d r, d r); cost O(N d^2 + t r^2 d^2)."""

@@ -203,7 +203,10 @@ def solve_shared_factor(
     Returns the orthonormal ``U`` and the heads ``W`` with the triangular factor absorbed.
     """
     d, r = data.dim, heads.W.shape[1]
-    z = data.y - np.einsum("nk,nk->n", _sparse_features(data, heads), heads.V[data.row_user])
+    if _kernels.ENABLED:  # same values without (N, k) temporaries
+        z = data.y - _kernels.sparse_prediction(data, heads)
+    else:
+        z = data.y - np.einsum("nk,nk->n", _sparse_features(data, heads), heads.V[data.row_user])
     stats = normal_equation_statistics(data, heads.W, z, user_weights)
     A, b = aggregator.aggregate_normal_equations(stats)
     if isinstance(A, np.ndarray):
