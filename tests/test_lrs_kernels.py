@@ -39,7 +39,7 @@ def test_fused_user_step_matches_numpy(monkeypatch, pursuit, threshold, samples)
 
 
 def test_streamed_statistics_match_dense():
-    pr, data = _data(n_users=200, samples=40, sample_distribution="lognormal")
+    _, data = _data(n_users=200, samples=40, sample_distribution="lognormal")
     rng = np.random.default_rng(1)
     W, c = rng.standard_normal((data.n_users, 3)), rng.random(data.n_users)
     d, r = data.dim, 3

@@ -16,6 +16,7 @@ users run independently, so every user's fit is the same whether batched or not.
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -53,7 +54,7 @@ def run_chunked(kernel, n_items: int, *args, offset: int = 0, chunk: int | None 
     write disjoint outputs)."""
     chunk = chunk or _CHUNK_USERS
     bounds = list(range(offset, offset + n_items, chunk)) + [offset + n_items]
-    chunks = list(zip(bounds[:-1], bounds[1:]))
+    chunks = list(itertools.pairwise(bounds))
     threads = min(n_threads(), len(chunks))
     if threads <= 1:
         for lo, hi in chunks:
@@ -257,7 +258,10 @@ def fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, inn
                               pursuit="subspace", ridge=1e-10):
     """Drop-in for :func:`bilinrec.models.lrs.user_step.fit_user_parameters` (same arguments and
     results up to rounding) running :func:`user_step_kernel`; no copy of ``X`` is made."""
-    from .user_step import _Heads, _user_step_sizes  # noqa: PLC0415 (import cycle)
+    from .user_step import (  # here: user_step imports this module
+        _Heads,
+        _user_step_sizes,
+    )
 
     t, r = data.n_users, U.shape[1]
     z = data.y if offset is None else data.y - offset

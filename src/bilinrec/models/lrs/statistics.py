@@ -33,7 +33,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from . import kernels as _kernels
-from .data import _MATVEC_BLOCK_ROWS, LRSData, _batched_gram
+from .data import LRSData, _batched_gram
 
 
 # --------------------------------------------------------------------------------------
