@@ -14,7 +14,10 @@ the figure least disturbed by other load). The objective is bilinrec's formula a
 method's final factors. bilinrec's time per sweep is the sweep alone (median within a run; its
 per-iteration objective is excluded); ``implicit``'s is the wall time of ``fit`` over the sweeps.
 Peak memory is tracemalloc's peak during a method's last run (NumPy allocations only; ``implicit``'s
-C++ buffers are not seen) and the process's maximum RSS so far.
+C++ buffers are not seen) and the process's maximum RSS so far (whole process; run one dataset
+per invocation so that peaks do not mix). ``time_vs_target`` is the ratio to the issue-#17
+target (exact: 2x ``implicit``'s CG sweep; CG: ``implicit``'s CG sweep) and ``rss_vs_2GB`` the
+CG run's whole-process peak over 2 GB; <= 1 is met.
 """
 
 from __future__ import annotations
@@ -141,6 +144,19 @@ def main(argv: list[str] | None = None) -> None:
                             "threads": args.threads, **row})
             print(f"  {row['method']:<18} {row['ms_per_sweep_min']:10.1f} ms/sweep (min)", flush=True)
     table = pd.DataFrame(results)
+    # issue #17 targets: exact sweep <= 2x implicit's CG sweep (ml-100k, 1 thread); CG sweep
+    # <= implicit's CG sweep and <= 2 GB whole-process peak RSS (synthetic 20M, 2 threads)
+    for (name, _), group in table.groupby(["dataset", "factors"]):
+        ref = group.loc[group["method"] == "implicit-cg", "ms_per_sweep_min"]
+        if ref.empty:
+            continue
+        ref = float(ref.iloc[0])
+        for idx, row in group.iterrows():
+            if row["method"] == "bilinrec-cholesky":
+                table.loc[idx, "time_vs_target"] = row["ms_per_sweep_min"] / (2 * ref)
+            elif row["method"] == "bilinrec-cg":
+                table.loc[idx, "time_vs_target"] = row["ms_per_sweep_min"] / ref
+                table.loc[idx, "rss_vs_2GB"] = row["max_rss_MiB"] * 2**20 / 2e9
     print(table.to_markdown(index=False, floatfmt=".6g"))
 
 

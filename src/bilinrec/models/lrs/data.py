@@ -200,7 +200,7 @@ def prepare_data(X, y, users, n_users: int | None = None) -> LRSData:
         )
     if len(X) == 0:
         raise ValueError("X has no samples")
-    if not np.all(np.isfinite(X)):
+    if not _all_finite(X):
         raise ValueError("X contains NaN or infinite values")
     if not np.all(np.isfinite(y)):
         raise ValueError("y contains NaN or infinite values")
@@ -208,6 +208,14 @@ def prepare_data(X, y, users, n_users: int | None = None) -> LRSData:
     order = np.argsort(users, kind="stable")
     counts = np.bincount(users, minlength=t)
     indptr = np.concatenate([[0], np.cumsum(counts)])
+    if np.all(order == np.arange(len(order))):
+        # already sorted by user: use X as given (no copy of the largest array; never written)
+        return LRSData(np.ascontiguousarray(X), y.copy(), indptr, order)
     return LRSData(np.ascontiguousarray(X[order]), y[order], indptr, order)
+
+
+def _all_finite(X: np.ndarray, block_rows: int = 65_536) -> bool:
+    """``np.all(np.isfinite(X))`` without an (N, d) temporary."""
+    return all(np.isfinite(X[s : s + block_rows]).all() for s in range(0, len(X), block_rows))
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kernels as _kernels
 from .accounting import _check_sampling_rate
 from .data import LRSData
 from .statistics import MomentStatistics, NormalEquationStatistics
@@ -158,7 +159,7 @@ class GaussianAggregator:
         return poisson_sample(self.rng, n_users, self.sampling_rate)
 
     def aggregate_moment(self, stats: MomentStatistics) -> np.ndarray:
-        norms = segment_gram_norms(stats.data, stats.Z)  # = stats.per_user_norms(), faster for m < d
+        norms = stats.per_user_norms()  # streamed, from the smaller side (m < d): no copy of X
         weights = clip_weights(norms, self.clip.moment) * self._sample(stats.n_users)
         self.clipped_fraction_.append({"moment": float(np.mean(norms > self.clip.moment))})
         M = stats.total(weights)
@@ -169,7 +170,7 @@ class GaussianAggregator:
     def _feature_gram_norms(self, data: LRSData) -> np.ndarray:
         """``|X_i^T X_i|_F`` per user; fixed for a data set, so computed once and reused."""
         if self._gram_norm_cache is None or self._gram_norm_cache[0] is not data:
-            self._gram_norm_cache = (data, segment_gram_norms(data, data.X))
+            self._gram_norm_cache = (data, _kernels.segment_gram_norms_scaled(data))  # = segment_gram_norms(data, data.X)
         return self._gram_norm_cache[1]
 
     def aggregate_normal_equations(self, stats: NormalEquationStatistics):

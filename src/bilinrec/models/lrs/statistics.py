@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .data import _MATVEC_BLOCK_ROWS, LRSData, _batched_gram
+from . import kernels as _kernels
+from .data import LRSData, _batched_gram
 
 
 # --------------------------------------------------------------------------------------
@@ -40,10 +41,21 @@ from .data import _MATVEC_BLOCK_ROWS, LRSData, _batched_gram
 # --------------------------------------------------------------------------------------
 @dataclass
 class MomentStatistics:
-    """Per-user moment contributions ``C_i = Z_i^T Z_i`` in factored form (``Z = |y| x``)."""
+    """Per-user moment contributions ``C_i = Z_i^T Z_i`` in factored form (``Z = |y| x``).
+
+    ``Z`` is never stored unless asked for (it is as large as ``X``): :meth:`total` and
+    :meth:`per_user_norms` stream over blocks of rows / users.
+    """
 
     data: LRSData
-    Z: np.ndarray
+    _Z: np.ndarray | None = None
+
+    @property
+    def Z(self) -> np.ndarray:
+        """``|y| x`` per sample, (N, d); materialised on first access (as large as ``X``)."""
+        if self._Z is None:
+            self._Z = self.data.X * np.abs(self.data.y)[:, None]
+        return self._Z
 
     @property
     def n_users(self) -> int:
@@ -51,22 +63,17 @@ class MomentStatistics:
 
     def total(self, weights: np.ndarray | None = None) -> np.ndarray:
         """``sum_i weights_i C_i`` (plain sum without weights), shape (d, d)."""
-        if weights is None:
-            return self.Z.T @ self.Z
-        return self.Z.T @ (self.Z * np.asarray(weights)[self.data.row_user][:, None])
+        row_weights = None if weights is None else np.asarray(weights)[self.data.row_user]
+        return _kernels.weighted_row_gram(self.data.X, np.abs(self.data.y), row_weights)
 
     def per_user_norms(self) -> np.ndarray:
         """Frobenius norm of every user's contribution ``C_i``, shape (t,)."""
-        norms = np.zeros(self.n_users)
-        for users, rows in self.data.iter_batches(self.Z.shape[1]):
-            Zu = self.Z[rows]
-            norms[users] = np.linalg.norm(_batched_gram(Zu, Zu), axis=(1, 2))
-        return norms
+        return _kernels.segment_gram_norms_scaled(self.data, np.abs(self.data.y))
 
 
 def moment_statistics(data: LRSData) -> MomentStatistics:
     """The per-user contributions to ``M = sum_i sum_j y_ij^2 x_ij x_ij^T``."""
-    return MomentStatistics(data, data.X * np.abs(data.y)[:, None])
+    return MomentStatistics(data)
 
 
 @dataclass
@@ -103,8 +110,10 @@ class NormalEquationStatistics:
     def rhs(self, weights: np.ndarray | None = None) -> np.ndarray:
         """``sum_i weights_i b_i`` as a vector of length d r (column-major vec of a d x r matrix)."""
         c = self._weights(weights)
-        zw = self.z if c is None else self.z * c[self.data.row_user]
-        return (self.data.X.T @ (zw[:, None] * self.W[self.data.row_user])).ravel(order="F")
+        # per user X_i^T z_i (one sparse product), then sum_i c_i w_i^T (X_i^T z_i): no (N, r) temporaries
+        xz = self.data.segment_sum(self.data.X, row_weights=self.z)
+        Wc = self.W if c is None else self.W * c[:, None]
+        return (xz.T @ Wc).ravel(order="F")
 
     def gram(self, weights: np.ndarray | None = None) -> np.ndarray:
         """Dense ``sum_i weights_i A_i``, shape (d r, d r); cost O(N d^2 + t r^2 d^2)."""
@@ -117,31 +126,18 @@ class NormalEquationStatistics:
         if grams is not None:
             acc = coef.reshape(self.n_users, r * r).T @ grams
             return acc.reshape(r, r, d, d).transpose(0, 2, 1, 3).reshape(d * r, d * r)
-        acc = np.zeros((r * r, d * d))
-        for users, rows in self.data.iter_batches(d):
-            Xu = self.data.X[rows]
-            S = _batched_gram(Xu, Xu).reshape(len(users), d * d)
-            acc += coef[users].reshape(len(users), r * r).T @ S
-        return acc.reshape(r, r, d, d).transpose(0, 2, 1, 3).reshape(d * r, d * r)
+        # streamed over blocks of users (models/lrs/kernels.py): never all users' Grams at once
+        return _kernels.kron_gram(self.data, self.W, c)
 
     def operator(self, weights: np.ndarray | None = None) -> LinearOperator:
         """Matrix-free ``sum_i weights_i A_i`` (cost O(N d r) per product)."""
         d, r = self.shape
-        Wr = self.W[self.data.row_user]
         c = self._weights(weights)
-        Wr_w = Wr if c is None else Wr * c[self.data.row_user][:, None]
-        X = self.data.X
 
         def matvec(v: np.ndarray) -> np.ndarray:
-            # one pass over X in cache-sized row blocks: the product is memory-bound
-            V = np.ascontiguousarray(np.asarray(v).reshape(d, r, order="F"))
-            out = np.zeros((d, r))
-            for start in range(0, len(X), _MATVEC_BLOCK_ROWS):
-                block = slice(start, start + _MATVEC_BLOCK_ROWS)
-                Xb = X[block]
-                pred = np.einsum("nr,nr->n", Xb @ V, Wr[block])
-                out += Xb.T @ (pred[:, None] * Wr_w[block])
-            return out.ravel(order="F")
+            # one fused pass over X per product (models/lrs/kernels.py)
+            V = np.asarray(v).reshape(d, r, order="F")
+            return _kernels.kron_matvec(self.data, self.W, c, V).ravel(order="F")
 
         return LinearOperator((d * r, d * r), matvec=matvec, dtype=np.float64)
 

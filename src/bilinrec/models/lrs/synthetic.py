@@ -76,6 +76,16 @@ def _orthonormal_basis(dim: int, rank: int, coherence: float, rng: np.random.Gen
     return Q
 
 
+def _rowwise_predictions(X: np.ndarray, theta: np.ndarray, users: np.ndarray,
+                         block_rows: int = 65_536) -> np.ndarray:
+    """``<x_j, theta_{users_j}>`` per row in blocks of rows (no (N, d) temporary; every row's
+    dot product is the same as one ``einsum`` over all rows)."""
+    out = np.empty(len(users))
+    for s in range(0, len(users), block_rows):
+        out[s : s + block_rows] = np.einsum("nd,nd->n", X[s : s + block_rows], theta[users[s : s + block_rows]])
+    return out
+
+
 def make_problem(
     n_users: int,
     dim: int,
@@ -138,5 +148,5 @@ def make_problem(
     users = np.repeat(np.arange(n_users), counts)
     X = rng.standard_normal((len(users), dim))
     theta = W @ U.T + B
-    y = np.einsum("nd,nd->n", X, theta[users]) + noise * rng.standard_normal(len(users))
+    y = _rowwise_predictions(X, theta, users) + noise * rng.standard_normal(len(users))
     return LRSProblem(U=U, W=W, B=B, supports=supports, X=X, y=y, users=users, noise=float(noise))

@@ -9,6 +9,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.linalg import cg
 
+from . import kernels as _kernels
 from .data import LRSData
 from .statistics import moment_statistics, normal_equation_statistics
 
@@ -145,6 +146,10 @@ def fit_user_parameters(
     (N,) is a known per-sample prediction subtracted from ``y`` first.
     Returns the heads, the per-sample residual, and the number of inner iterations run.
     """
+    if _kernels.ENABLED:  # same results, fused per-user Numba kernel (models/lrs/kernels.py)
+        return _kernels.fit_user_parameters_fused(
+            data, U, sparsity, heads, offset=offset, inner_iters=inner_iters, step=step,
+            step_scale=step_scale, threshold=threshold, pursuit=pursuit, ridge=ridge)
     t, r = data.n_users, U.shape[1]
     z = data.y if offset is None else data.y - offset
     XU = data.X @ U
@@ -198,7 +203,10 @@ def solve_shared_factor(
     Returns the orthonormal ``U`` and the heads ``W`` with the triangular factor absorbed.
     """
     d, r = data.dim, heads.W.shape[1]
-    z = data.y - np.einsum("nk,nk->n", _sparse_features(data, heads), heads.V[data.row_user])
+    if _kernels.ENABLED:  # same values without (N, k) temporaries
+        z = data.y - _kernels.sparse_prediction(data, heads)
+    else:
+        z = data.y - np.einsum("nk,nk->n", _sparse_features(data, heads), heads.V[data.row_user])
     stats = normal_equation_statistics(data, heads.W, z, user_weights)
     A, b = aggregator.aggregate_normal_equations(stats)
     if isinstance(A, np.ndarray):

@@ -1,0 +1,493 @@
+"""Numba kernels of AMHT-LRS: the whole per-user step fused into one pass per user.
+
+The batched NumPy per-user step (:func:`bilinrec.models.lrs.user_step.fit_user_parameters`)
+spends its time moving many small temporaries (gathered features, stacked Grams, copies of the
+pending users' rows) through memory. Here every user runs its hard-thresholding iterations to
+its own fixed point in registers/L1: its rows of ``X`` are read in place (no copies), its
+``(r + 2k)``-column Gram is formed and solved by Cholesky in a small scratch buffer, and users
+are spread over threads. The arithmetic is the same as the NumPy path (same regularisation,
+same candidate and selection rules); results agree to floating-point rounding (the order of
+the sums and Cholesky instead of LU differ).
+
+Equivalence of the iteration count: the batched loop stops at the first iteration in which no
+pending user changes its support, i.e. at the largest per-user "first unchanged iteration";
+users run independently, so every user's fit is the same whether batched or not.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+from numba import njit
+
+#: Use the fused kernels (set ``BILINREC_LRS_FUSED=0`` to run the batched NumPy reference path).
+ENABLED = os.environ.get("BILINREC_LRS_FUSED", "1") != "0"
+
+#: Floating-point freedoms of the kernels: reassociation (vectorised dot products) and fused
+#: multiply-add. No finite-math assumptions; results differ from strict order by rounding only.
+_FAST = {"reassoc", "contract"}
+
+#: Users per work chunk handed to a thread (scratch buffers are allocated once per chunk).
+_CHUNK_USERS = 2048
+
+
+_CONTROLLER = None
+
+
+def n_threads() -> int:
+    """Threads for the kernels: the current BLAS thread limit (so ``threadpool_limits``, which
+    the workflow sets from Snakemake's ``threads``, bounds them too)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController().select(user_api="blas")
+    limits = [lib.num_threads for lib in _CONTROLLER.lib_controllers]
+    return max(1, min(limits) if limits else 1)
+
+
+def run_chunked(kernel, n_items: int, *args, offset: int = 0, chunk: int | None = None) -> None:
+    """``kernel(*args, lo, hi)`` over ``[offset, offset + n_items)`` in chunks of ``chunk`` items
+    (default ``_CHUNK_USERS``), on :func:`n_threads` threads (the kernels release the GIL and
+    write disjoint outputs)."""
+    chunk = chunk or _CHUNK_USERS
+    bounds = list(range(offset, offset + n_items, chunk)) + [offset + n_items]
+    chunks = list(itertools.pairwise(bounds))
+    threads = min(n_threads(), len(chunks))
+    if threads <= 1:
+        for lo, hi in chunks:
+            kernel(*args, lo, hi)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(kernel, *args, lo, hi) for lo, hi in chunks]:
+            future.result()
+
+
+@njit(cache=True, fastmath=_FAST)
+def _refit(X, XU, z, lo, m, S, act, p_extra, r, ridge, Ft, G, coef):
+    """Ridge least squares of one user on ``[X_i U, X_i[:, S] * act]``; ``coef[:r + p_extra]``."""
+    p = r + p_extra
+    for j in range(m):
+        row = lo + j
+        for a in range(r):
+            Ft[a, j] = XU[row, a]
+        for s in range(p_extra):
+            Ft[r + s, j] = X[row, S[s]] if act[s] else 0.0
+    trace = 0.0
+    for a in range(p):
+        for b in range(a + 1):
+            acc = 0.0
+            for j in range(m):
+                acc += Ft[a, j] * Ft[b, j]
+            G[a, b] = acc
+            G[b, a] = acc
+        trace += G[a, a]
+        acc = 0.0
+        for j in range(m):
+            acc += Ft[a, j] * z[lo + j]
+        coef[a] = acc
+    shift = ridge * (trace / p) + 1e-12
+    for a in range(p):
+        G[a, a] += shift
+    for s in range(p_extra):
+        if not act[s]:
+            G[r + s, r + s] += 1.0
+    # Cholesky G = L L^T in the lower triangle, then two triangular solves in coef
+    for j in range(p):
+        acc = G[j, j]
+        for q in range(j):
+            acc -= G[j, q] * G[j, q]
+        if acc <= 0.0:
+            acc = 1e-300
+        dj = np.sqrt(acc)
+        G[j, j] = dj
+        for i in range(j + 1, p):
+            acc = G[i, j]
+            for q in range(j):
+                acc -= G[i, q] * G[j, q]
+            G[i, j] = acc / dj
+    for i in range(p):
+        acc = coef[i]
+        for q in range(i):
+            acc -= G[i, q] * coef[q]
+        coef[i] = acc / G[i, i]
+    for i in range(p - 1, -1, -1):
+        acc = coef[i]
+        for q in range(i + 1, p):
+            acc -= G[q, i] * coef[q]
+        coef[i] = acc / G[i, i]
+
+
+@njit(cache=True, fastmath=_FAST)
+def _residual(z, lo, m, Ft, coef, p, residual):
+    for j in range(m):
+        acc = 0.0
+        for a in range(p):
+            acc += Ft[a, j] * coef[a]
+        residual[lo + j] = z[lo + j] - acc
+
+
+@njit(cache=True, fastmath=_FAST)
+def _top_k(values, k, out, taken):
+    """Indices of the ``k`` largest ``values`` (ties: lowest index first), sorted ascending."""
+    n = values.shape[0]
+    for i in range(n):
+        taken[i] = False
+    for s in range(k):
+        best = -1
+        best_val = 0.0
+        for i in range(n):
+            if not taken[i] and (best < 0 or values[i] > best_val):
+                best = i
+                best_val = values[i]
+        taken[best] = True
+        out[s] = best
+    out[:k].sort()
+
+
+@njit(nogil=True, cache=True, fastmath=_FAST)
+def user_step_kernel(X, z, XU, indptr, W, S, V, active, eta, inner_iters, use_threshold, threshold,
+                     subspace, ridge, residual, first_unchanged, user_lo, user_hi):
+    """Per-user hard-thresholding pursuit, in place on ``W, S, V, active, residual``.
+
+    ``first_unchanged[i]`` is the iteration at which user ``i``'s support stopped changing
+    (``inner_iters`` if it never did; 0 when ``k == 0``).
+    """
+    d = X.shape[1]
+    r = XU.shape[1]
+    k = S.shape[1]
+    max_m = 0
+    for i in range(user_lo, user_hi):
+        max_m = max(max_m, indptr[i + 1] - indptr[i])
+    if True:  # one chunk of users [user_lo, user_hi); threads run chunks (nogil)
+        p_max = r + 2 * k
+        Ft = np.empty((p_max, max(max_m, 1)))
+        G = np.empty((p_max, p_max))
+        coef = np.empty(p_max)
+        grad = np.empty(d)
+        cand = np.empty(d)
+        mag = np.empty(d)
+        taken = np.empty(d, dtype=np.bool_)
+        S_m = np.empty(2 * k, dtype=S.dtype)
+        act_m = np.empty(2 * k, dtype=np.bool_)
+        added = np.empty(max(k, 1), dtype=S.dtype)
+        S_new = np.empty(max(d, 1), dtype=S.dtype)
+        act_new = np.empty(max(k, 1), dtype=np.bool_)
+        for i in range(user_lo, user_hi):
+            lo = indptr[i]
+            m = indptr[i + 1] - lo
+            _refit(X, XU, z, lo, m, S[i], active[i], k, r, ridge, Ft, G, coef)
+            _residual(z, lo, m, Ft, coef, r + k, residual)
+            for a in range(r):
+                W[i, a] = coef[a]
+            for s in range(k):
+                V[i, s] = coef[r + s] if active[i, s] else 0.0
+            if k == 0:
+                first_unchanged[i] = 0
+                continue
+            first_unchanged[i] = inner_iters
+            for it in range(1, inner_iters + 1):
+                for q in range(d):
+                    grad[q] = 0.0
+                for j in range(m):
+                    rj = residual[lo + j]
+                    for q in range(d):
+                        grad[q] += X[lo + j, q] * rj
+                if subspace and m >= r + 2 * k:
+                    # refit on the support merged with the k largest off-support gradient entries
+                    for q in range(d):
+                        mag[q] = abs(grad[q])
+                    for s in range(k):
+                        if active[i, s]:
+                            mag[S[i, s]] = -1.0
+                    _top_k(mag, k, added, taken)
+                    for s in range(k):
+                        S_m[s] = S[i, s]
+                        act_m[s] = active[i, s]
+                        S_m[k + s] = added[s]
+                        act_m[k + s] = True
+                    _refit(X, XU, z, lo, m, S_m, act_m, 2 * k, r, ridge, Ft, G, coef)
+                    for q in range(d):
+                        cand[q] = 0.0
+                    for s in range(k):
+                        cand[added[s]] = coef[r + k + s]
+                    for s in range(k):
+                        if active[i, s]:
+                            cand[S[i, s]] = coef[r + s]
+                else:
+                    # dense sparse part (put_along_axis: the last of repeated slots wins) + step
+                    for q in range(d):
+                        cand[q] = 0.0
+                    for s in range(k):
+                        cand[S[i, s]] = V[i, s] if active[i, s] else 0.0
+                    for q in range(d):
+                        cand[q] += eta[i] * grad[q]
+                for q in range(d):
+                    mag[q] = abs(cand[q])
+                if k < d:
+                    _top_k(mag, k, S_new, taken)
+                else:
+                    for q in range(d):
+                        S_new[q] = q
+                changed = False
+                for s in range(k):
+                    kept = mag[S_new[s]]
+                    act_new[s] = kept > threshold if use_threshold else kept > 0.0
+                    if S_new[s] != S[i, s] or act_new[s] != active[i, s]:
+                        changed = True
+                if not changed:
+                    first_unchanged[i] = it
+                    break
+                for s in range(k):
+                    S[i, s] = S_new[s]
+                    active[i, s] = act_new[s]
+                _refit(X, XU, z, lo, m, S[i], active[i], k, r, ridge, Ft, G, coef)
+                _residual(z, lo, m, Ft, coef, r + k, residual)
+                for a in range(r):
+                    W[i, a] = coef[a]
+                for s in range(k):
+                    V[i, s] = coef[r + s] if active[i, s] else 0.0
+
+
+def fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, inner_iters=10,
+                              step="inverse_count", step_scale=1.0, threshold=None,
+                              pursuit="subspace", ridge=1e-10):
+    """Drop-in for :func:`bilinrec.models.lrs.user_step.fit_user_parameters` (same arguments and
+    results up to rounding) running :func:`user_step_kernel`; no copy of ``X`` is made."""
+    from .user_step import (  # here: user_step imports this module
+        _Heads,
+        _user_step_sizes,
+    )
+
+    t, r = data.n_users, U.shape[1]
+    z = data.y if offset is None else data.y - offset
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    XU = row_product(data.X, np.ascontiguousarray(U, dtype=np.float64))
+    if heads is None:
+        heads = _Heads.empty(t, r, sparsity)
+    # fresh arrays: callers may keep references to the previous round's heads
+    W = np.zeros((t, r))
+    S = np.ascontiguousarray(heads.S, dtype=np.int64).copy()
+    V = np.ascontiguousarray(heads.V, dtype=np.float64).copy()
+    active = np.ascontiguousarray(heads.active, dtype=np.bool_).copy()
+    eta = _user_step_sizes(data, step, step_scale) if sparsity else np.zeros(t)
+    residual = np.empty(data.n_samples)
+    first_unchanged = np.zeros(t, dtype=np.int64)
+    X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
+    run_chunked(user_step_kernel, t, X, z, XU, np.ascontiguousarray(data.indptr, dtype=np.int64), W, S, V, active,
+                     np.ascontiguousarray(eta, dtype=np.float64), int(inner_iters),
+                     threshold is not None, float(threshold) if threshold is not None else 0.0,
+                     pursuit == "subspace", float(ridge), residual, first_unchanged)
+    heads.W, heads.S, heads.V, heads.active = W, S, V, active
+    iterations = int(min(inner_iters, first_unchanged.max())) if (sparsity and t) else 0
+    return heads, residual, iterations
+
+
+# --------------------------------------------------------------------------------------
+# Streaming shared statistics (bounded memory: no per-user Gram cache, no copy of X)
+# --------------------------------------------------------------------------------------
+#: Users per block of the streamed per-user Gram matrices (block of (n, d, d) floats).
+_GRAM_BLOCK_ELEMENTS = 8_000_000
+#: Rows per block of streamed row products.
+_ROW_BLOCK = 65_536
+
+
+def _user_blocks(data, per_user: int):
+    """``(users, rows)`` blocks of equal-count users, about ``_GRAM_BLOCK_ELEMENTS`` floats each."""
+    step = max(1, _GRAM_BLOCK_ELEMENTS // max(per_user, 1))
+    for users, rows in data.buckets():
+        for start in range(0, len(users), step):
+            yield users[start : start + step], rows[start : start + step]
+
+
+@njit(nogil=True, cache=True, fastmath=_FAST)
+def _packed_grams_kernel(X, indptr, first, out, user_lo, user_hi):
+    """``out[i - first]`` = upper triangle (row-major, packed) of ``X_i^T X_i`` for users
+    ``[user_lo, user_hi)``: rank-one updates over the user's rows, each row read once."""
+    d = X.shape[1]
+    for i in range(user_lo, user_hi):
+        o = out[i - first]
+        for q in range(o.shape[0]):
+            o[q] = 0.0
+        j = indptr[i]
+        end = indptr[i + 1]
+        # four rows per sweep over the packed accumulator (a quarter of its loads and stores)
+        while j + 4 <= end:
+            pos = 0
+            for a in range(d):
+                x0, x1, x2, x3 = X[j, a], X[j + 1, a], X[j + 2, a], X[j + 3, a]
+                for b in range(a, d):
+                    o[pos + b - a] += x0 * X[j, b] + x1 * X[j + 1, b] + x2 * X[j + 2, b] + x3 * X[j + 3, b]
+                pos += d - a
+            j += 4
+        while j < end:
+            pos = 0
+            for a in range(d):
+                xa = X[j, a]
+                for b in range(a, d):
+                    o[pos + b - a] += xa * X[j, b]
+                pos += d - a
+            j += 1
+
+
+def kron_gram(data, W: np.ndarray, coef: np.ndarray | None) -> np.ndarray:
+    """Dense ``sum_i coef_i (w_i w_i^T) kron (X_i^T X_i)``, shape ``(d r, d r)``, streamed over
+    blocks of users: per block the packed upper triangles of the Grams ``X_i^T X_i`` (a Numba
+    kernel on all threads, ``m d (d + 1) / 2`` FMA per user) are reduced by one GEMM with the
+    ``r (r + 1) / 2`` distinct products ``coef_i w_ia w_ib`` (both the ``r x r`` block
+    structure and every ``d x d`` block are symmetric). Memory: one block of packed Grams
+    (about ``_GRAM_BLOCK_ELEMENTS`` floats), never all users' Grams; ``X`` is read in place."""
+    d, r = data.dim, W.shape[1]
+    ia, ib = np.triu_indices(r)
+    pair = W[:, ia] * W[:, ib]
+    if coef is not None:
+        pair = pair * np.asarray(coef)[:, None]
+    n_packed = d * (d + 1) // 2
+    X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
+    indptr = np.ascontiguousarray(data.indptr, dtype=np.int64)
+    threads = max(1, n_threads())
+    step = max(1, _GRAM_BLOCK_ELEMENTS // (n_packed * threads))
+    starts = list(range(0, data.n_users, step))
+
+    def part(lo: int, hi: int) -> np.ndarray:
+        acc = np.zeros((len(ia), n_packed))
+        buffer = np.empty((min(step, max(data.n_users, 1)), n_packed))
+        for start in starts[lo:hi]:
+            stop = min(data.n_users, start + step)
+            G = buffer[: stop - start]
+            _packed_grams_kernel(X, indptr, start, G, start, stop)
+            acc += pair[start:stop].T @ G
+        return acc
+
+    acc = sum(map_static(part, len(starts)), np.zeros((len(ia), n_packed)))
+    iu = np.triu_indices(d)
+    blocks = np.zeros((len(ia), d, d))
+    blocks[:, iu[0], iu[1]] = acc
+    blocks[:, iu[1], iu[0]] = acc
+    full = np.zeros((r, r, d, d))
+    full[ia, ib] = blocks
+    full[ib, ia] = blocks
+    return full.transpose(0, 2, 1, 3).reshape(d * r, d * r)
+
+
+def rows_width(data) -> int:
+    return int(data.counts.max()) if data.n_users else 0
+
+
+def weighted_row_gram(X: np.ndarray, scale: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """``Z^T diag(weights) Z`` with ``Z = X * scale[:, None]``, streamed over row blocks (the
+    same element products as forming ``Z``; only the order of the sums differs). Threads take
+    contiguous ranges of blocks with single-threaded BLAS each (no BLAS thread synchronisation,
+    which stalls badly on a shared machine); partial sums are added in a fixed order."""
+    d = X.shape[1]
+    starts = list(range(0, X.shape[0], _ROW_BLOCK))
+
+    def part(lo: int, hi: int) -> np.ndarray:
+        out = np.zeros((d, d))
+        for start in starts[lo:hi]:
+            block = slice(start, start + _ROW_BLOCK)
+            Z = X[block] * scale[block, None]
+            out += Z.T @ (Z if weights is None else Z * weights[block, None])
+        return out
+
+    return sum(map_static(part, len(starts)), np.zeros((d, d)))
+
+
+def map_static(part, n_items: int) -> list:
+    """``[part(lo, hi)]`` over a fixed split of ``range(n_items)`` into :func:`n_threads`
+    contiguous ranges, run in threads with BLAS limited to one thread meanwhile (results in
+    range order, so sums over them are deterministic for a given thread count)."""
+    threads = max(1, min(n_threads(), n_items))
+    bounds = [n_items * p // threads for p in range(threads + 1)]
+    if threads == 1:
+        return [part(0, n_items)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _CONTROLLER.limit(limits=1), ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(part, bounds[:-1], bounds[1:]))
+
+
+def segment_gram_norms_scaled(data, scale: np.ndarray | None = None) -> np.ndarray:
+    """Frobenius norms of ``Z_i^T Z_i`` with ``Z = X * scale[:, None]`` (``scale=None``: ``X``),
+    from the smaller side ``Z_i Z_i^T`` when ``m_i < d``, streamed over blocks of users."""
+    d = data.dim
+    norms = np.zeros(data.n_users)
+    blocks = list(_user_blocks(data, rows_width(data) * (d + rows_width(data)) + 1))
+
+    def part(lo: int, hi: int) -> None:
+        for users, rows in blocks[lo:hi]:
+            Zu = data.X[rows]
+            if scale is not None:
+                Zu = Zu * scale[rows][..., None]
+            if rows.shape[1] < d:
+                G = np.matmul(Zu, np.ascontiguousarray(Zu.transpose(0, 2, 1)))
+            else:
+                G = np.matmul(np.ascontiguousarray(Zu.transpose(0, 2, 1)), Zu)
+            norms[users] = np.sqrt(np.einsum("nij,nij->n", G, G))
+
+    map_static(part, len(blocks))
+    return norms
+
+
+def row_product(X: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``X @ B`` for a tall ``X``, row ranges on threads with single-threaded BLAS."""
+    out = np.empty((X.shape[0], B.shape[1]))
+
+    def part(lo: int, hi: int) -> None:
+        for start in range(lo * _ROW_BLOCK, min(hi * _ROW_BLOCK, X.shape[0]), _ROW_BLOCK):
+            np.matmul(X[start : start + _ROW_BLOCK], B, out=out[start : start + _ROW_BLOCK])
+
+    map_static(part, (X.shape[0] + _ROW_BLOCK - 1) // _ROW_BLOCK)
+    return out
+
+
+@njit(nogil=True, cache=True, fastmath=_FAST)
+def _segment_quadratic_kernel(X, indptr, P, Q, user_lo, user_hi):
+    """``Q[i] = X_i^T (X_i P[i])`` for users ``[user_lo, user_hi)``: one read of each row."""
+    d = X.shape[1]
+    for i in range(user_lo, user_hi):
+        for q in range(d):
+            Q[i, q] = 0.0
+        for j in range(indptr[i], indptr[i + 1]):
+            acc = 0.0
+            for q in range(d):
+                acc += X[j, q] * P[i, q]
+            for q in range(d):
+                Q[i, q] += X[j, q] * acc
+
+
+def kron_matvec(data, W: np.ndarray, coef: np.ndarray | None, V: np.ndarray) -> np.ndarray:
+    """``sum_i coef_i X_i^T X_i V w_i w_i^T`` (the product of the U-step matrix with ``vec(V)``,
+    ``V`` of shape (d, r)) as a (d, r) matrix: per user ``q_i = X_i^T (X_i (V w_i))`` in one pass
+    over ``X`` (``4 N d`` FLOP instead of ``4 N d r``), then ``Q^T (coef * W)``."""
+    P = np.ascontiguousarray(W @ V.T)
+    Q = np.empty((data.n_users, data.dim))
+    X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
+    run_chunked(_segment_quadratic_kernel, data.n_users, X, np.ascontiguousarray(data.indptr, dtype=np.int64),
+                P, Q)
+    Wc = W if coef is None else W * coef[:, None]
+    return Q.T @ Wc
+
+
+@njit(nogil=True, cache=True)
+def _sparse_prediction_kernel(X, indptr, S, V, active, out, user_lo, user_hi):
+    for i in range(user_lo, user_hi):
+        for j in range(indptr[i], indptr[i + 1]):
+            acc = 0.0
+            for s in range(S.shape[1]):
+                acc += X[j, S[i, s]] * (V[i, s] if active[i, s] else 0.0)
+            out[j] = acc
+
+
+def sparse_prediction(data, heads) -> np.ndarray:
+    """``<x_ij, b_i>`` per sample from the support form of ``b_i`` (no (N, k) temporaries)."""
+    out = np.empty(data.n_samples)
+    X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
+    run_chunked(_sparse_prediction_kernel, data.n_users, X, np.ascontiguousarray(data.indptr, dtype=np.int64),
+                np.ascontiguousarray(heads.S, dtype=np.int64), np.ascontiguousarray(heads.V, dtype=np.float64),
+                np.ascontiguousarray(heads.active, dtype=np.bool_), out)
+    return out

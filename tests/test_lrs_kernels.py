@@ -1,0 +1,68 @@
+"""The fused/streamed LRS kernels (models/lrs/kernels.py) give the batched NumPy results up to rounding."""
+
+import numpy as np
+import pytest
+
+from bilinrec.models.lrs import AMHTLRS, kernels, statistics, user_step
+from bilinrec.models.lrs.data import prepare_data
+from bilinrec.models.lrs.mechanism import segment_gram_norms
+from bilinrec.models.lrs.synthetic import make_problem
+
+
+def _data(n_users=300, samples=20, seed=0, **kw):
+    pr = make_problem(n_users, 30, 3, 3, samples, noise=0.1, seed=seed, **kw)
+    return pr, prepare_data(pr.X, pr.y, pr.users)
+
+
+@pytest.mark.parametrize("pursuit,threshold,samples", [("subspace", None, 20), ("htp", None, 20),
+                                                        ("subspace", 0.3, 12), ("htp", None, 7)])
+def test_fused_user_step_matches_numpy(monkeypatch, pursuit, threshold, samples):
+    pr, data = _data(samples=samples, sample_distribution="lognormal", min_samples=3)
+    U = np.linalg.qr(pr.U + 0.3 * np.random.default_rng(0).standard_normal(pr.U.shape))[0]
+    fits = {}
+    for fused in (False, True):
+        monkeypatch.setattr(kernels, "ENABLED", fused)
+        heads, _, it1 = user_step.fit_user_parameters(data, U, 3, None, pursuit=pursuit, threshold=threshold)
+        heads, res, it2 = user_step.fit_user_parameters(data, U, 3, heads, pursuit=pursuit, threshold=threshold)
+        fits[fused] = (heads.dense_sparse_part(data.dim), heads.W, res, it1, it2)
+    (B0, W0, r0, *it0), (B1, W1, r1, *it1) = fits[False], fits[True]
+    assert it0 == it1
+    assert np.array_equal(B0 != 0, B1 != 0)  # same supports
+    # users with fewer samples than unknowns (r + k) are solved by the 1e-10 ridge alone
+    # (condition ~1e10): there LU and Cholesky differ by ~1e-6; elsewhere by rounding only
+    posed = data.counts >= 3 + 3
+    np.testing.assert_allclose(B1[posed], B0[posed], atol=1e-10)
+    np.testing.assert_allclose(W1[posed], W0[posed], atol=1e-10)
+    np.testing.assert_allclose(B1, B0, atol=1e-4)
+    np.testing.assert_allclose(W1, W0, atol=1e-4)
+    np.testing.assert_allclose(r1, r0, atol=1e-9)
+
+
+def test_streamed_statistics_match_dense():
+    _, data = _data(n_users=200, samples=40, sample_distribution="lognormal")
+    rng = np.random.default_rng(1)
+    W, c = rng.standard_normal((data.n_users, 3)), rng.random(data.n_users)
+    d, r = data.dim, 3
+    grams = np.stack([data.X[a:b].T @ data.X[a:b] for a, b in zip(data.indptr[:-1], data.indptr[1:])])
+    coef = c[:, None, None] * W[:, :, None] * W[:, None, :]
+    A = np.einsum("iab,ipq->apbq", coef, grams).reshape(d * r, d * r)
+    np.testing.assert_allclose(kernels.kron_gram(data, W, c), A, rtol=1e-12, atol=1e-10)
+    V = rng.standard_normal((d, r))
+    np.testing.assert_allclose(kernels.kron_matvec(data, W, c, V).ravel(order="F"),
+                               A @ V.ravel(order="F"), rtol=1e-12, atol=1e-10)
+    stats = statistics.moment_statistics(data)
+    Z = data.X * np.abs(data.y)[:, None]
+    np.testing.assert_allclose(stats.total(c), Z.T @ (Z * c[data.row_user][:, None]), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(stats.per_user_norms(), segment_gram_norms(data, Z), rtol=1e-12)
+    np.testing.assert_allclose(stats.Z, Z)
+
+
+def test_amht_fit_matches_numpy_path(monkeypatch):
+    pr = make_problem(400, 30, 3, 3, 20, noise=0.05, seed=3)
+    fits = []
+    for fused in (False, True):
+        monkeypatch.setattr(kernels, "ENABLED", fused)
+        fits.append(AMHTLRS(3, 3, max_rounds=4, tol=0.0, min_loss=0.0).fit(pr.X, pr.y, pr.users))
+    np.testing.assert_allclose(fits[1].U_, fits[0].U_, atol=1e-10)
+    np.testing.assert_allclose(fits[1].theta_, fits[0].theta_, atol=1e-10)
+    assert fits[1].n_rounds_ == fits[0].n_rounds_
