@@ -78,6 +78,17 @@ def test_fitted_model_exposes_what_the_registry_declares(method):
 
 
 def test_fit_is_deterministic_given_random_state(method):
+    """Same seeds, same model; a private method only as a labelled simulation with a noise seed."""
+    params = params_of(method.key) | ({"mode": "simulation", "noise_seed": 5} if method.private else {})
+    one = method.build(**params).fit(PROBLEM.X, PROBLEM.y, PROBLEM.users, n_users=PROBLEM.n_users)
+    two = method.build(**params).fit(PROBLEM.X, PROBLEM.y, PROBLEM.users, n_users=PROBLEM.n_users)
+    np.testing.assert_array_equal(method.theta(one, PROBLEM.n_users), method.theta(two, PROBLEM.n_users))
+
+
+@pytest.mark.parametrize("key", [key for key in ESTIMATORS if METHODS[key].private])
+def test_private_methods_draw_secret_noise_by_default(key):
+    """A private release's noise is not reproducible from anything public, not even random_state."""
+    method = METHODS[key]
     one = method.build(**params_of(method.key)).fit(PROBLEM.X, PROBLEM.y, PROBLEM.users, n_users=PROBLEM.n_users)
     two = method.build(**params_of(method.key)).fit(PROBLEM.X, PROBLEM.y, PROBLEM.users, n_users=PROBLEM.n_users)
-    np.testing.assert_array_equal(method.theta(one, PROBLEM.n_users), method.theta(two, PROBLEM.n_users))
+    assert not np.array_equal(method.theta(one, PROBLEM.n_users), method.theta(two, PROBLEM.n_users))
