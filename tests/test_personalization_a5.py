@@ -98,7 +98,12 @@ def test_a5_holds_only_with_holm_wins_and_a_passing_positive_control():
     # the positive control fails: nothing could have been detected
     assert claim_a5(_tables(+0.01, +0.05), 20).verdict == UNINFORMATIVE
     ok, detail = positive_control(_tables(0, -0.05)["personalization_paired"], 20)
-    assert ok and "1/1 won" in detail
+    assert ok and "passes" in detail
+    # decided at the largest m <= max_m: a tie at m = 5 does not fail it, a tie at m = 20 does
+    both = pd.concat([_tables(0, 0.0)["personalization_paired"].query("dataset == @CONTROL_DATASET"),
+                      pd.DataFrame([_paired_rows(CONTROL_DATASET, "amht_lrs", "altmin", -0.05, m="20", features="genres")])])
+    assert positive_control(both, 20)[0] is True
+    assert positive_control(both.assign(m=["20", "5"]), 20)[0] is False
 
 
 def test_a5_negative_controls_make_a_win_uninformative():
