@@ -5,10 +5,23 @@ import pandas as pd
 import pytest
 
 from bilinrec.data.genres import ML100K_GENRES, parse_ml100k_items
-from bilinrec.experiments.personalization.claims import CONTROL_DATASET, CLAIMS, claim_a5, positive_control
+from bilinrec.experiments.personalization.claims import (
+    CLAIMS,
+    CONTROL_DATASET,
+    claim_a5,
+    positive_control,
+)
 from bilinrec.experiments.personalization.control import ControlConfig, generate_control
-from bilinrec.experiments.personalization.evaluation import bootstrap_p_value, holm, paired_difference
-from bilinrec.experiments.personalization.experiment import RunSettings, run_personalization, tuning_candidates
+from bilinrec.experiments.personalization.evaluation import (
+    bootstrap_p_value,
+    holm,
+    paired_difference,
+)
+from bilinrec.experiments.personalization.experiment import (
+    RunSettings,
+    run_personalization,
+    tuning_candidates,
+)
 from bilinrec.experiments.personalization.features import fit_item_features, with_genres
 from bilinrec.experiments.personalization.methods import MethodOptions
 from bilinrec.experiments.personalization.protocol import split_users

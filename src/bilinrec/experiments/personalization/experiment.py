@@ -39,12 +39,12 @@ from bilinrec.experiments.personalization.methods import (
     make_estimator,
     user_payload,
 )
-from bilinrec.seeds import derive_rng
 from bilinrec.experiments.personalization.protocol import (
     ALL,
     UserSplit,
     parse_train_sizes,
 )
+from bilinrec.seeds import derive_rng
 
 log = logging.getLogger(__name__)
 

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bilinrec.data import load_prepared
+from bilinrec.data.genres import item_genres
+from bilinrec.experiments.personalization.control import write_control
 from bilinrec.experiments.personalization.experiment import (
     RunSettings,
     run_personalization,
 )
-from bilinrec.data.genres import item_genres
-from bilinrec.experiments.personalization.control import write_control
 from bilinrec.experiments.personalization.features import (
     fit_item_features,
     load_features,
@@ -125,13 +126,13 @@ def run_step(
                                 fold_in_scale=features.design_scale(cfg["intercept"]))
         result = run_personalization(data.item, data.rating, fs_features, split, settings,
                                      derive_seed(seed, "methods", factors), user=data.user)
-        for name in frames:
+        for name, parts in frames.items():
             frame = getattr(result, name)
             frame.insert(0, "seed", seed)
             frame.insert(0, "d", factors)
             frame.insert(0, "features", feature_set)
             frame.insert(0, "dataset", dataset)
-            frames[name].append(frame)
+            parts.append(frame)
     if not frames["metrics"]:
         raise ValueError(f"{dataset}: no feature set of {feature_sets} is available")
     for name, parts in frames.items():
