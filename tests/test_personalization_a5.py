@@ -218,3 +218,15 @@ def test_genre_feature_sets_and_fold_in_design():
     assert both.embedding_only().design(np.arange(5)).shape == (5, 4)
     with pytest.raises(ValueError, match="needs item genres"):
         with_genres(feats, None, bg_items, "genres")
+
+
+def test_paired_figure_draws_every_tested_method():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bilinrec.experiments.personalization.plots import plot_paired
+
+    paired = _tables(-0.05, -0.05)["personalization_paired"]
+    fig = plot_paired(paired, ["5", "10", "20"])
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert any(lab.startswith("AMHT-LRS vs") for lab in labels) and any("control" in lab for lab in labels)
