@@ -65,6 +65,6 @@ def test_steps_chain_into_tables_and_figures(tmp_path):
     assert (tmp_path / "tables" / "table.tex").exists() and (tmp_path / "tables" / "paired.md").exists()
     paired = pd.read_csv(tables["paired"], dtype={"m": str})
     assert list(dict.fromkeys(paired["m"])) == ["5", "all"]
-    # the toy dataset has no genres: only the embedding feature set ran
+    # the toy dataset has no genres: the genre feature set fell back to the embedding (run once)
     assert set(summary["features"]) == {"embedding"}
     assert summary["n_trials_mean"].le(2).all()

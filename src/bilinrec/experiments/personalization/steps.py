@@ -106,7 +106,7 @@ def run_step(
 ) -> None:
     """One (dataset, d, seed) run over every feature set; writes the ``metrics``, ``buckets`` and ``per_user`` CSVs.
 
-    Feature sets with genres are skipped (logged) on a dataset without genres.
+    On a dataset without genres (synthetic-ml) feature sets with genres fall back to the embedding (logged).
     """
     data = load_prepared(ratings_path)
     features, split = load_features(features_path)
@@ -116,10 +116,10 @@ def run_step(
         genres = item_genres(dataset, ratings_path, data.item_ids, resources)
     background_items = data.item[np.isin(data.user, split.background_users)]
     frames: dict[str, list[pd.DataFrame]] = {"metrics": [], "buckets": [], "per_user": []}
+    if genres is None and any("genres" in fs for fs in feature_sets):
+        log.warning("%s has no item genres: feature sets %s fall back to the embedding", dataset, feature_sets)
+        feature_sets = list(dict.fromkeys("embedding" if "genres" in fs else fs for fs in feature_sets))
     for feature_set in feature_sets:
-        if "genres" in feature_set and genres is None:
-            log.warning("%s has no item genres: feature set %r skipped", dataset, feature_set)
-            continue
         fs_features = with_genres(features, genres, background_items, feature_set)
         settings = run_settings(cfg, fs_features.design_scale(cfg["intercept"]),
                                 (float(data.rating.min()), float(data.rating.max())),
@@ -133,8 +133,6 @@ def run_step(
             frame.insert(0, "features", feature_set)
             frame.insert(0, "dataset", dataset)
             parts.append(frame)
-    if not frames["metrics"]:
-        raise ValueError(f"{dataset}: no feature set of {feature_sets} is available")
     for name, parts in frames.items():
         write_text(outputs[name], pd.concat(parts, ignore_index=True).to_csv(index=False))
 
