@@ -285,6 +285,7 @@ def test_tables_and_paired_comparison(small_run):
     assert (paired["p_holm"] >= paired["p_value"] - 1e-12).all()
     assert (paired["ci_low_holm"] <= paired["ci_low"] + 1e-12).all()
     assert (paired["ci_high_holm"] >= paired["ci_high"] - 1e-12).all()
+    assert not (paired["significant"] & (paired["ci_low_holm"] <= 0) & (paired["ci_high_holm"] >= 0)).any()
     family = paired[paired["tested"] == "amht_lrs"]
     assert family["family_size"].eq(len(family)).all()
 

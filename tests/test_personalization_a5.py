@@ -92,7 +92,7 @@ def test_paired_table_never_reads_test_rmse_to_pick_the_baseline():
 def _paired_rows(dataset, tested, comparator, delta, m="5", features="genres+embedding"):
     return {"dataset": dataset, "features": features, "d": 32, "m": m, "tested": tested, "comparator": comparator,
             "baseline": comparator, "mean_delta": delta, "ci_low_holm": delta - 0.01, "ci_high_holm": delta + 0.01,
-            "p_holm": 0.01}
+            "p_holm": 0.01, "significant": abs(delta) > 0.01}
 
 
 def _tables(ml_delta, control_delta, global_delta=0.05, swapped_delta=0.0):

@@ -51,7 +51,7 @@ def positive_control(paired: pd.DataFrame, max_m: float) -> tuple[bool | None, s
         return None, "positive control not run"
     m = pd.to_numeric(rows["m"])
     decisive = rows[m == m.max()]
-    wins = decisive["ci_high_holm"] < 0
+    wins = decisive["significant"].astype(bool) & (decisive["ci_high_holm"] < 0)
     cells = ", ".join(f"{_cell(r)}: {r.mean_delta:+.4f} [{r.ci_low_holm:+.4f}, {r.ci_high_holm:+.4f}]"
                       for r in rows.itertuples())
     return bool(wins.all()), (f"positive control (AMHT-LRS − AltMin on {CONTROL_DATASET}, decided at m={m.max():g}) "
@@ -65,8 +65,8 @@ def claim_a5(tables: Tables, max_m: float) -> Outcome:
     sparse = _sparse_rows(movielens, max_m)
     if sparse.empty:
         return not_measured(f"no MovieLens dataset with m ≤ {max_m:g} in this run")
-    wins = sparse["ci_high_holm"] < 0
-    losses = sparse["ci_low_holm"] > 0
+    wins = sparse["significant"].astype(bool) & (sparse["ci_high_holm"] < 0)
+    losses = sparse["significant"].astype(bool) & (sparse["ci_low_holm"] > 0)
     cells = "; ".join(f"{_cell(r)} vs {r.baseline}{' (best on val.)' if r.comparator == 'best_baseline' else ''}: "
                       f"{r.mean_delta:+.4f} [{r.ci_low_holm:+.4f}, {r.ci_high_holm:+.4f}]"
                       for r in sparse.itertuples())
@@ -109,4 +109,4 @@ CLAIMS = [
 
 #: Columns each table the claims read must have.
 TABLE_COLUMNS = {"personalization_paired": ("dataset", "d", "m", "tested", "comparator", "baseline", "mean_delta",
-                                            "ci_low_holm", "ci_high_holm", "p_holm")}
+                                            "ci_low_holm", "ci_high_holm", "p_holm", "significant")}

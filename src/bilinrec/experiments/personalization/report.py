@@ -124,7 +124,7 @@ def paired_table(
     resampled with all their seeds. The Holm family is every comparison of one tested method on one
     dataset (all feature sets, d, m and comparators); ``p_holm`` and the interval
     ``[ci_low_holm, ci_high_holm]`` (at level ``holm_level``) are the corrected ones, ``significant``
-    is ``p_holm < 1 - level``.
+    is ``p_holm < 1 - level`` and the corrected interval excluding zero.
     """
     rows, boots = [], []
     per_user = per_user[per_user["n_test"] > 0].assign(rmse_u=lambda df: np.sqrt(df["sse"] / df["n_test"]))
@@ -174,7 +174,9 @@ def paired_table(
     a = (1.0 - table["holm_level"].to_numpy()) / 2.0
     table["ci_low_holm"] = [float(np.quantile(b, q)) for b, q in zip(boots, a)]
     table["ci_high_holm"] = [float(np.quantile(b, 1.0 - q)) for b, q in zip(boots, a)]
-    table["significant"] = table["p_holm"] < 2 * alpha
+    # both criteria: with few resamples the +1-corrected p-value is coarser than the percentile interval
+    excludes_zero = (table["ci_high_holm"] < 0) | (table["ci_low_holm"] > 0)
+    table["significant"] = (table["p_holm"] < 2 * alpha) & excludes_zero
     table["family_size"] = table["family_size"].astype(int)
     table["method"], table["epsilon"] = "amht_lrs", np.nan
     rank = {t: i for i, t in enumerate(TESTED)}
