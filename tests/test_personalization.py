@@ -266,8 +266,9 @@ def test_personalization_beats_the_global_model_on_planted_user_structure(small_
 
 def test_tables_and_paired_comparison(small_run):
     _, result = small_run
-    metrics = pd.concat([result.metrics.assign(seed=s) for s in (1, 2)]).assign(dataset="toy", d=6)
-    per_user = pd.concat([result.per_user.assign(seed=s) for s in (1, 2)]).assign(dataset="toy", d=6)
+    metrics = pd.concat([result.metrics.assign(seed=s) for s in (1, 2)]).assign(dataset="toy", features="embedding", d=6)
+    per_user = pd.concat([result.per_user.assign(seed=s) for s in (1, 2)]).assign(dataset="toy", features="embedding",
+                                                                                  d=6)
     summary, shown = summary_table(metrics, ["8", "all"])
     assert summary["rmse_count"].eq(2).all()
     assert list(summary["m"].unique()) == ["8", "all"]
@@ -276,6 +277,17 @@ def test_tables_and_paired_comparison(small_run):
     assert set(paired["m"]) == {"8", "all"}
     assert (paired["ci_low"] <= paired["mean_delta"]).all() and (paired["mean_delta"] <= paired["ci_high"]).all()
     assert not paired["baseline"].isin(["amht_lrs", "dp_amht_lrs"]).any()
+    # pre-registered comparisons + validation-chosen best baseline, for AMHT-LRS and both negative controls
+    mine = paired[(paired["tested"] == "amht_lrs") & (paired["m"] == "8")]
+    assert list(mine["comparator"]) == ["altmin", "finetune", "user_embedding", "best_baseline"]
+    assert set(paired["tested"]) == {"amht_lrs", "global", "amht_lrs_swapped"}
+    # Holm: adjusted p >= raw p, adjusted intervals contain the unadjusted ones
+    assert (paired["p_holm"] >= paired["p_value"] - 1e-12).all()
+    assert (paired["ci_low_holm"] <= paired["ci_low"] + 1e-12).all()
+    assert (paired["ci_high_holm"] >= paired["ci_high"] - 1e-12).all()
+    assert not (paired["significant"] & (paired["ci_low_holm"] <= 0) & (paired["ci_high_holm"] >= 0)).any()
+    family = paired[paired["tested"] == "amht_lrs"]
+    assert family["family_size"].eq(len(family)).all()
 
 
 def test_settings_reject_unknown_methods_and_dp_without_amht():

@@ -78,7 +78,9 @@ def smoke_config(tmp_path):
             "grid": {"alpha": [10], "rank": [1], "sparsity": [1], "ridge": [1]},
             "amht": {"max_rounds": 3}, "fedrep": {"max_rounds": 5},
             "dp": {"epsilons": [1], "max_rounds": 3},
-            "bootstrap": 100,
+            "bootstrap": 100, "tuning_budget": 1,
+            "positive_control": {"n_users": 60, "n_items": 80, "n_ratings": 2400, "min_ratings_per_user": 25,
+                                 "n_genres": 6},
         },
         "storage": {
             "n_users": [100, 1000], "figure_train_size": 5,
@@ -109,7 +111,8 @@ def smoke_run(smoke_local_run):
 FIGURES = [
     "datasets_overview", "unlearn_convergence", "unlearn_deleted_scores", "unlearn_mia", "unlearn_speedup",
     "lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise", "dp_utility", "dp_users",
-    "personalization_rmse_vs_m", "storage_scaling", "storage_vs_rmse", "lrs_m50", "storage_trained",
+    "personalization_rmse_vs_m", "personalization_paired", "storage_scaling", "storage_vs_rmse", "lrs_m50",
+    "storage_trained",
 ]
 TABLES = [
     "datasets", "unlearn_summary", "unlearn_checks", "lrs_sample_complexity", "lrs_phase_transition",

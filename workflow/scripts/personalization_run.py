@@ -12,4 +12,5 @@ with job(snakemake):
         snakemake.wildcards.dataset,
         int(snakemake.wildcards.d),
         int(snakemake.wildcards.seed),
+        resources="resources",
     )

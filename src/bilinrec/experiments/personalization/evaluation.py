@@ -58,13 +58,16 @@ def activity_bucket(n_ratings: np.ndarray, edges: Sequence[int]) -> np.ndarray:
 
 
 def paired_difference(
-    diff: pd.DataFrame, n_boot: int, rng: np.random.Generator, level: float = 0.95
+    diff: pd.DataFrame, n_boot: int, rng: np.random.Generator, level: float = 0.95, return_boot: bool = False
 ) -> dict[str, float]:
-    """Mean per-user difference with a user-clustered bootstrap confidence interval.
+    """Mean per-user difference with a user-clustered bootstrap confidence interval and p-value.
 
     ``diff`` has columns ``user`` and ``delta`` (one row per user and seed); users are
     resampled with all their seeds, so repeated splits of one user are not treated as
-    independent evidence.
+    independent evidence. ``p_value`` is the two-sided bootstrap p-value of "mean difference
+    = 0" (twice the smaller tail share of the bootstrap means beyond zero, with the +1
+    correction so it is never 0). With ``return_boot`` the bootstrap means are returned under
+    ``"boot"`` so intervals at other levels (e.g. Holm-adjusted ones) can be read off them.
     """
     if diff.empty:
         raise ValueError("no paired observations")
@@ -75,11 +78,45 @@ def paired_difference(
     boot = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
     alpha = (1.0 - level) / 2.0
     user_mean = sums / counts
-    return {
+    out = {
         "mean_delta": float(sums.sum() / counts.sum()),
         "ci_low": float(np.quantile(boot, alpha)),
         "ci_high": float(np.quantile(boot, 1.0 - alpha)),
+        "p_value": bootstrap_p_value(boot),
         "frac_users_better": float(np.mean(user_mean < 0)),
         "n_users": int(n),
         "n_pairs": int(counts.sum()),
     }
+    if return_boot:
+        out["boot"] = boot
+    return out
+
+
+def bootstrap_p_value(boot: np.ndarray) -> float:
+    """Two-sided p-value of "the mean is 0" from bootstrap means: 2 x the smaller tail beyond 0, +1-corrected."""
+    boot = np.asarray(boot, dtype=float)
+    tail = min(np.sum(boot <= 0.0), np.sum(boot >= 0.0))
+    return float(min(1.0, 2.0 * (tail + 1) / (boot.size + 1)))
+
+
+def holm(p_values: Sequence[float], level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Holm step-down adjustment of a family of p-values.
+
+    Returns the adjusted p-values (``max_{j<=i} min(1, (K-j+1) p_(j))`` in sorted order, mapped back)
+    and, for each hypothesis, the confidence level ``1 - (1-level)/(K - rank + 1)`` of its
+    Holm-adjusted interval (rank = position of its p-value in increasing order, 0-based): the
+    interval at that level excludes 0 exactly when the hypothesis' own Holm threshold is met.
+    Rejection (adjusted p < 1 - ``level``) controls the family-wise error rate at 1 - ``level``.
+    """
+    p = np.asarray(p_values, dtype=float)
+    k = p.size
+    if k == 0:
+        return p.copy(), p.copy()
+    order = np.argsort(p, kind="stable")
+    factors = k - np.arange(k)
+    adjusted_sorted = np.maximum.accumulate(np.minimum(1.0, factors * p[order]))
+    adjusted = np.empty(k)
+    adjusted[order] = adjusted_sorted
+    levels = np.empty(k)
+    levels[order] = 1.0 - (1.0 - level) / factors
+    return adjusted, levels

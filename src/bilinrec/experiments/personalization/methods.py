@@ -78,6 +78,8 @@ class MethodOptions:
     fold_in_regularization: float
     fold_in_scale_regularization: bool
     feature_scale: np.ndarray
+    #: Column scales of the embedding-only design the fold-in works on (None: ``feature_scale``).
+    fold_in_scale: np.ndarray | None = None
 
 
 def candidates(method: str, grid: Mapping[str, list], m: int | None) -> list[dict[str, Any]]:
@@ -98,7 +100,8 @@ def make_estimator(method: str, params: Mapping[str, Any], options: MethodOption
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     if method == "user_embedding":
         kwargs = dict(regularization=options.fold_in_regularization,
-                      scale_regularization=options.fold_in_scale_regularization, feature_scale=options.feature_scale)
+                      scale_regularization=options.fold_in_scale_regularization,
+                      feature_scale=options.feature_scale if options.fold_in_scale is None else options.fold_in_scale)
     elif method in ("global",):
         kwargs = {}
     elif method in ("local", "finetune"):

@@ -56,6 +56,8 @@ def plot_storage_vs_rmse(summary: pd.DataFrame, m: str, metric: str = "rmse") ->
     """Test ``metric`` against measured bytes per user at training size ``m``, a panel per
     (dataset, d). Methods that store nothing per user are drawn as horizontal lines."""
     sel = summary[summary["m"].astype(str) == str(m)]
+    if "features" in sel.columns:  # storage is the same for every feature set of one d: the embedding runs
+        sel = sel[sel["features"] == "embedding"]
     if sel.empty:
         raise ValueError(f"no results for m={m!r}")
     panels = list(dict.fromkeys(zip(sel["dataset"], sel["d"])))
