@@ -9,24 +9,6 @@ from typing import Any, Mapping
 from bilinrec.io import atomic_path, write_text
 
 
-def _html_exporter():
-    """nbconvert's HTMLExporter, imported so that workflow/scripts/notebook.py cannot shadow jupyter's ``notebook``.
-
-    nbconvert tries ``from notebook import ...`` and only tolerates an ImportError; Snakemake puts the
-    script's directory on ``sys.path``, so without jupyter's ``notebook`` package installed that import
-    would run the workflow script itself (and fail with a NameError).
-    """
-    import sys
-
-    saved = sys.path[:]
-    sys.path[:] = [p for p in sys.path if not (Path(p or ".") / "notebook.py").is_file()]
-    try:
-        from nbconvert import HTMLExporter
-    finally:
-        sys.path[:] = saved
-    return HTMLExporter
-
-
 def execute_notebook(
     template: str | os.PathLike,
     out_ipynb: str | os.PathLike,
@@ -41,8 +23,7 @@ def execute_notebook(
     """
     import nbformat
     import papermill as pm
-
-    HTMLExporter = _html_exporter()
+    from nbconvert import HTMLExporter
 
     out_ipynb, out_html = Path(out_ipynb), Path(out_html)
     with atomic_path(out_ipynb) as tmp_nb:
