@@ -25,7 +25,7 @@ def test_fit_then_forget(tmp_path, interactions, capsys):
     assert main(["als", "fit", "--interactions", str(path), "--out", str(model_path), "--factors", "4",
                  "--iterations", "5", "--n-users", "25", "--n-items", "20", "--quiet"]) == 0
     fitted = ALS.load(model_path)
-    assert fitted.train_iterations_ == 5 and fitted.user_factors.shape == (25, 4)
+    assert fitted.train_iterations_ == 5 and fitted.user_factors_.shape == (25, 4)
     assert "iterations      5" in capsys.readouterr().out
     pairs = np.argwhere(C.toarray() != 0)[:7]
     delete = tmp_path / "d.csv"
@@ -36,7 +36,7 @@ def test_fit_then_forget(tmp_path, interactions, capsys):
     assert "7 deleted cells" in out and "speedup" in out
     forgotten = ALS.load(out_path)
     expected = fitted.unlearn(C, pairs, max_iterations=3)
-    np.testing.assert_allclose(forgotten.user_factors, expected.user_factors, rtol=1e-12)
+    np.testing.assert_allclose(forgotten.user_factors_, expected.user_factors_, rtol=1e-12)
     reduced = apply_deletions(C, pairs).C
     assert forgotten.objective(reduced) == pytest.approx(forgotten.history_[-1]["objective"], rel=1e-12)
 
@@ -77,4 +77,4 @@ def test_forget_with_an_empty_deletion_file_is_a_noop(tmp_path, interactions, ca
         assert main(["als", "forget", "--model", str(model_path), "--interactions", str(path), "--delete",
                      str(delete), "--out", str(tmp_path / "m2.npz"), "--quiet"]) == 0
     assert "0 deleted cells" in capsys.readouterr().out
-    np.testing.assert_array_equal(ALS.load(tmp_path / "m2.npz").user_factors, ALS.load(model_path).user_factors)
+    np.testing.assert_array_equal(ALS.load(tmp_path / "m2.npz").user_factors_, ALS.load(model_path).user_factors_)

@@ -87,11 +87,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
         shape = (args.n_users, args.n_items)
     C = read_interactions(args.interactions, shape=shape)
     model = ALS(factors=args.factors, regularization=args.regularization, feedback=args.feedback,
-                solver=args.solver, cg_steps=args.cg_steps, dtype=np.dtype(args.dtype), seed=args.seed,
+                solver=args.solver, cg_steps=args.cg_steps, dtype=np.dtype(args.dtype), iterations=args.iterations,
+                tol=args.tol, random_state=args.seed,
                 use_bias=args.use_bias, scale_regularization=args.scale_regularization,
                 num_threads=args.threads)
     start = time.perf_counter()
-    model.fit(C, iterations=args.iterations, tol=args.tol, show_progress=not args.quiet)
+    model.fit(C, show_progress=not args.quiet)
     seconds = time.perf_counter() - start
     model.save(args.out)
     first, last = model.history_[0], model.history_[-1]
@@ -106,7 +107,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_forget(args: argparse.Namespace) -> int:
     model = ALS.load(args.model)
-    shape = (model.user_factors.shape[0], model.item_factors.shape[0])
+    shape = (model.user_factors_.shape[0], model.item_factors_.shape[0])
     C = read_interactions(args.interactions, shape=shape)
     pairs = read_deletions(args.delete, shape)
     before = model.objective(C)
@@ -155,7 +156,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     fit.add_argument("--iterations", type=int, default=15)
     fit.add_argument("--tol", type=float, default=0.0, help="stop when the relative objective change is below")
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--seed", type=int, default=0, help="random_state of the initial factors")
     fit.add_argument("--use-bias", action="store_true", help="explicit feedback: global mean + biases")
     fit.add_argument("--scale-regularization", action="store_true", help="ALS-WR count scaling")
     fit.add_argument("--threads", type=int, default=None, help="BLAS threads")

@@ -62,7 +62,9 @@ def als_params(cfg: Mapping[str, Any], seed: int, threads: int | None = None) ->
         "solver": cfg["solver"],
         "cg_steps": int(cfg["cg_steps"]),
         "dtype": np.dtype(cfg["dtype"]),
-        "seed": int(seed),
+        "iterations": int(cfg["iterations"]),
+        "tol": float(cfg["tol"]),
+        "random_state": int(seed),
         "num_threads": threads,
     }
 
@@ -83,7 +85,7 @@ class _Recorder:
 
     def __call__(self, model: ALS, record: Mapping[str, Any]) -> dict[str, float]:
         if self.budget is not None and record["iteration"] == self.budget:
-            self.snapshot = (model.user_factors.copy(), model.item_factors.copy(), len(model.history_) + 1)
+            self.snapshot = (model.user_factors_.copy(), model.item_factors_.copy(), len(model.history_) + 1)
         return {"heldout_auc": self.auc_of(model)}
 
 
@@ -97,8 +99,8 @@ def _from_history(model: ALS, start_auc: float, n_records: int | None = None) ->
     aucs = np.array([rec.get("heldout_auc", np.nan) for rec in history], dtype=np.float64)
     aucs[0] = start_auc
     return Trained(
-        user_factors=model.user_factors,
-        item_factors=model.item_factors,
+        user_factors=model.user_factors_,
+        item_factors=model.item_factors_,
         objective=np.array([rec["objective"] for rec in history], dtype=np.float64),
         seconds=np.array([rec["seconds"] for rec in history], dtype=np.float64),
         heldout_auc=aucs,
@@ -109,16 +111,15 @@ def _from_history(model: ALS, start_auc: float, n_records: int | None = None) ->
 def fit(
     C: sp.csr_matrix,
     params: Mapping[str, Any],
-    iterations: int,
-    tol: float = 0.0,
     heldout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> Trained:
-    """Train ALS from random factors (seeded by ``params["seed"]``) on confidences ``C``.
+    """Train ALS (``params``: constructor arguments, iterations and tol included) from random
+    factors seeded by ``params["random_state"]`` on confidences ``C``.
 
     The AUC of the random starting point is not recorded (NaN).
     """
     model = ALS(**params)
-    model.fit(C, iterations=iterations, tol=tol, callback=_Recorder(heldout, budget=None))
+    model.fit(C, callback=_Recorder(heldout, budget=None))
     return _from_history(model, float("nan"))
 
 

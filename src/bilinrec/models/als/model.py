@@ -19,10 +19,10 @@ Two further kinds of cell are given as separate sparse matrices, never as stored
 :func:`apply_deletions` turns a deletion set into these matrices for the three unlearning modes, and
 :meth:`ALS.unlearn` runs warm-started exact ALS on the modified objective::
 
-    model = ALS(factors=100, regularization=0.01, seed=seed).fit(C, iterations=150)
+    model = ALS(factors=100, regularization=0.01, iterations=150, random_state=seed).fit(C)
     forgotten = model.unlearn(C, pairs, mode="retrain", max_iterations=10)     # new model
     data = apply_deletions(C, pairs, "retrain")                                # the reference:
-    retrained = ALS(factors=100, seed=seed).fit(data.C, mask=data.mask, negatives=data.negatives)"""
+    retrained = ALS(factors=100, iterations=150, random_state=seed).fit(data.C, mask=data.mask, negatives=data.negatives)"""
 
 from __future__ import annotations
 
@@ -66,13 +66,21 @@ class ALS:
         conjugate-gradient steps per row and half-sweep, warm-started; as in ``implicit``; a
         Numba kernel, compiled on first use and cached on disk).
     dtype : ``np.float64`` or ``np.float32`` for factors and solves (objectives use float64).
-    seed : seed of the random initial factors (uniform on [0, 0.01), as in ``implicit``).
+    iterations : maximum number of full sweeps of :meth:`fit`.
+    tol : :meth:`fit` stops once a sweep changes the objective by a relative amount below ``tol``.
+    random_state : seed (or numpy ``Generator``) of the random initial factors (uniform on
+        [0, 0.01), as in ``implicit``).
     use_bias : explicit feedback only: learn a global mean and user/item biases.
     scale_regularization : multiply ``lambda`` by each row's number of observed cells (ALS-WR).
     num_threads : worker threads over row batches (``cg``: over rows) during fit/unlearn, each
         with single-threaded BLAS (results do not depend on it); ``None``: one worker, BLAS
         threads as configured.
     chunk_bytes : memory budget of one batch of gathered factors / normal matrices.
+
+    Parameters are stored as given and checked by :meth:`fit`/:meth:`unlearn` (scikit-learn
+    convention). Fitted attributes end in ``_``: ``user_factors_``, ``item_factors_``,
+    ``history_``, ``train_iterations_``, ``sweep_seconds_`` (and ``user_bias_``, ``item_bias_``,
+    ``global_mean_`` with ``use_bias``).
     """
 
     def __init__(
@@ -83,79 +91,96 @@ class ALS:
         solver: str = "cholesky",
         cg_steps: int = 3,
         dtype: Any = np.float64,
-        seed: int = 0,
+        iterations: int = 15,
+        tol: float = 0.0,
+        random_state: Any = 0,
         use_bias: bool = False,
         scale_regularization: bool = False,
         num_threads: int | None = None,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     ):
-        if isinstance(factors, bool) or not isinstance(factors, (int, np.integer)) or factors < 1:
-            raise ValueError(f"factors must be a positive integer, got {factors!r}")
-        if not np.isfinite(regularization) or regularization < 0:
-            raise ValueError(f"regularization must be a finite number >= 0, got {regularization!r}")
-        _check_choice(feedback, FEEDBACKS, "feedback")
-        _check_choice(solver, SOLVERS, "solver")
-        if isinstance(cg_steps, bool) or not isinstance(cg_steps, (int, np.integer)) or cg_steps < 1:
-            raise ValueError(f"cg_steps must be a positive integer, got {cg_steps!r}")
-        if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
-        if use_bias and feedback != "explicit":
-            raise ValueError("use_bias is only available with feedback='explicit'")
-        if num_threads is not None and num_threads < 1:
-            raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
-        self.factors = int(factors)
-        self.regularization = float(regularization)
+        # scikit-learn convention: store the parameters as given; validation happens in fit/unlearn
+        self.factors = factors
+        self.regularization = regularization
         self.feedback = feedback
         self.solver = solver
-        self.cg_steps = int(cg_steps)
-        self.dtype = np.dtype(dtype)
-        self.seed = int(seed)
-        self.use_bias = bool(use_bias)
-        self.scale_regularization = bool(scale_regularization)
+        self.cg_steps = cg_steps
+        self.dtype = dtype
+        self.iterations = iterations
+        self.tol = tol
+        self.random_state = random_state
+        self.use_bias = use_bias
+        self.scale_regularization = scale_regularization
         self.num_threads = num_threads
-        self.chunk_bytes = int(chunk_bytes)
-        self.user_factors: np.ndarray | None = None
-        self.item_factors: np.ndarray | None = None
-        self.user_bias_: np.ndarray | None = None
-        self.item_bias_: np.ndarray | None = None
-        self.global_mean_: float = 0.0
-        self.history_: list[dict[str, Any]] = []
-        #: Full sweeps of the training that produced the factors, and their mean wall time.
-        self.train_iterations_: int = 0
-        self.sweep_seconds_: float = float("nan")
+        self.chunk_bytes = chunk_bytes
 
     # -- configuration -------------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-serialisable)."""
-        return {
-            "factors": self.factors,
-            "regularization": self.regularization,
-            "feedback": self.feedback,
-            "solver": self.solver,
-            "cg_steps": self.cg_steps,
-            "dtype": self.dtype.name,
-            "seed": self.seed,
-            "use_bias": self.use_bias,
-            "scale_regularization": self.scale_regularization,
-            "num_threads": self.num_threads,
-            "chunk_bytes": self.chunk_bytes,
-        }
+    _PARAM_NAMES = ("factors", "regularization", "feedback", "solver", "cg_steps", "dtype", "iterations", "tol",
+                    "random_state", "use_bias", "scale_regularization", "num_threads", "chunk_bytes")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments, as given (scikit-learn convention)."""
+        return {name: getattr(self, name) for name in self._PARAM_NAMES}
+
+    def set_params(self, **params: Any) -> "ALS":
+        """Set constructor arguments (validated at the next fit/unlearn); returns ``self``."""
+        for name, value in params.items():
+            if name not in self._PARAM_NAMES:
+                raise ValueError(f"invalid parameter {name!r} for ALS; valid: {', '.join(self._PARAM_NAMES)}")
+            setattr(self, name, value)
+        return self
+
+    def _json_params(self) -> dict[str, Any]:
+        """The parameters in JSON-serialisable form (for model files)."""
+        params = self.get_params()
+        params["dtype"] = np.dtype(params["dtype"]).name
+        rs = params["random_state"]
+        params["random_state"] = int(rs) if isinstance(rs, (int, np.integer)) else None
+        return params
+
+    def _validate_params(self) -> None:
+        """Check every parameter (called by fit and unlearn); normalises numeric types in place."""
+        factors, cg_steps = self.factors, self.cg_steps
+        if isinstance(factors, bool) or not isinstance(factors, (int, np.integer)) or factors < 1:
+            raise ValueError(f"factors must be a positive integer, got {factors!r}")
+        if not isinstance(self.regularization, (int, float, np.number)) or not np.isfinite(self.regularization) \
+                or self.regularization < 0:
+            raise ValueError(f"regularization must be a finite number >= 0, got {self.regularization!r}")
+        _check_choice(self.feedback, FEEDBACKS, "feedback")
+        _check_choice(self.solver, SOLVERS, "solver")
+        if isinstance(cg_steps, bool) or not isinstance(cg_steps, (int, np.integer)) or cg_steps < 1:
+            raise ValueError(f"cg_steps must be a positive integer, got {cg_steps!r}")
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError as err:
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}") from err
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        _check_iterations(self.iterations, "iterations")
+        _check_tol(self.tol)
+        rs = self.random_state
+        if not (rs is None or isinstance(rs, np.random.Generator)
+                or (isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) and rs >= 0)):
+            raise ValueError(f"random_state must be a non-negative integer, a numpy Generator or None, got {rs!r}")
+        if self.use_bias and self.feedback != "explicit":
+            raise ValueError("use_bias is only available with feedback='explicit'")
+        if self.num_threads is not None and (isinstance(self.num_threads, bool) or self.num_threads < 1):
+            raise ValueError(f"num_threads must be a positive integer or None, got {self.num_threads!r}")
+        if isinstance(self.chunk_bytes, bool) or not isinstance(self.chunk_bytes, (int, np.integer)) \
+                or self.chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes must be a positive integer, got {self.chunk_bytes!r}")
+
+    @property
+    def _dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"ALS({args})"
 
     @property
-    def user_factors_(self) -> np.ndarray | None:
-        return self.user_factors
-
-    @property
-    def item_factors_(self) -> np.ndarray | None:
-        return self.item_factors
-
-    @property
     def is_fitted(self) -> bool:
-        return self.user_factors is not None and self.item_factors is not None
+        return getattr(self, "user_factors_", None) is not None and getattr(self, "item_factors_", None) is not None
 
     @classmethod
     def from_factors(
@@ -185,13 +210,13 @@ class ALS:
         params.setdefault("factors", U.shape[1])
         params.setdefault("dtype", U.dtype if U.dtype in (np.float32, np.float64) else np.float64)
         model = cls(**params)
+        model._validate_params()
         if model.factors != U.shape[1]:
             raise ValueError(f"factors={model.factors} does not match the factors' width {U.shape[1]}")
-        model.user_factors = np.array(U, dtype=model.dtype)
-        model.item_factors = np.array(V, dtype=model.dtype)
+        model._set_fitted(np.array(U, dtype=model._dtype), np.array(V, dtype=model._dtype))
         if model.use_bias:
-            model.user_bias_ = _bias(user_bias, U.shape[0], "user_bias", model.dtype)
-            model.item_bias_ = _bias(item_bias, V.shape[0], "item_bias", model.dtype)
+            model.user_bias_ = _bias(user_bias, U.shape[0], "user_bias", model._dtype)
+            model.item_bias_ = _bias(item_bias, V.shape[0], "item_bias", model._dtype)
             model.global_mean_ = float(global_mean)
         elif user_bias is not None or item_bias is not None:
             raise ValueError("user_bias/item_bias need use_bias=True (and feedback='explicit')")
@@ -199,11 +224,26 @@ class ALS:
         model.sweep_seconds_ = float(sweep_seconds)
         return model
 
+    def _set_fitted(self, U: np.ndarray, V: np.ndarray) -> None:
+        """Fresh fitted state around the factors ``U``, ``V``."""
+        self.user_factors_ = U
+        self.item_factors_ = V
+        self.user_bias_ = None
+        self.item_bias_ = None
+        self.global_mean_ = 0.0
+        self.history_ = []
+        #: Full sweeps of the training that produced the factors, and their mean wall time.
+        self.train_iterations_ = 0
+        self.sweep_seconds_ = float("nan")
+
     def copy(self) -> "ALS":
-        """A deep copy (factors, biases, history)."""
+        """A deep copy (parameters, factors, biases, history)."""
         model = type(self)(**self.get_params())
-        for name in ("user_factors", "item_factors", "user_bias_", "item_bias_"):
-            value = getattr(self, name)
+        if not self.is_fitted:
+            return model
+        model._set_fitted(self.user_factors_.copy(), self.item_factors_.copy())
+        for name in ("user_bias_", "item_bias_"):
+            value = getattr(self, name, None)
             setattr(model, name, None if value is None else value.copy())
         model.global_mean_ = self.global_mean_
         model.history_ = [dict(rec) for rec in self.history_]
@@ -215,14 +255,12 @@ class ALS:
     def fit(
         self,
         C: Any,
-        iterations: int = 15,
-        tol: float = 0.0,
-        callback: Callable[["ALS", dict[str, Any]], Mapping[str, Any] | None] | None = None,
-        show_progress: bool = False,
         *,
         mask: Any = None,
         negatives: Any = None,
         warm_start: bool = False,
+        callback: Callable[["ALS", dict[str, Any]], Mapping[str, Any] | None] | None = None,
+        show_progress: bool = False,
     ) -> "ALS":
         """Train on ``C`` (users x items CSR of confidences, or ratings for explicit feedback).
 
@@ -234,18 +272,23 @@ class ALS:
         point) with ``iteration``, ``phase``, ``objective``, ``rel_change`` (None at the start),
         ``seconds`` (the sweep alone) and ``elapsed`` (since the start, objectives included).
         """
-        _check_iterations(iterations, "iterations")
-        _check_tol(tol)
+        self._validate_params()
         cells = build_cells(C, self.feedback, mask, negatives)
         if warm_start:
             self._check_factors(cells.shape)
+            U, V = self.user_factors_, self.item_factors_
+            ub, ib = getattr(self, "user_bias_", None), getattr(self, "item_bias_", None)
+            self._set_fitted(U, V)
+            self.user_bias_, self.item_bias_ = ub, ib
+            if self.use_bias and (ub is None or ib is None):
+                self.user_bias_ = np.zeros(cells.shape[0], self._dtype)
+                self.item_bias_ = np.zeros(cells.shape[1], self._dtype)
         else:
             self._init_factors(cells.shape)
         if self.use_bias:
             self.global_mean_ = _weighted_mean(cells)
-        self.history_ = []
         with self._threads():
-            self._iterate(cells, iterations, tol, callback, show_progress, desc="ALS fit")
+            self._iterate(cells, int(self.iterations), float(self.tol), callback, show_progress, desc="ALS fit")
         sweeps = [r["seconds"] for r in self.history_ if r.get("phase") == "sweep"]
         self.train_iterations_ = len(sweeps)
         self.sweep_seconds_ = float(np.mean(sweeps)) if sweeps else float("nan")
@@ -275,6 +318,7 @@ class ALS:
         exact (Cholesky), whatever ``self.solver``. ``history_`` of the result starts with the
         objective of the original factors on the modified data.
         """
+        self._validate_params()
         _check_iterations(max_iterations, "max_iterations")
         _check_tol(tol)
         if not self.is_fitted:
@@ -346,7 +390,7 @@ class ALS:
         axis = 0 if users is not None else 1
         which = users if axis == 0 else items
         rows = None if isinstance(which, slice) else np.asarray(which, dtype=np.int64)
-        own, other = (self.user_factors, self.item_factors) if axis == 0 else (self.item_factors, self.user_factors)
+        own, other = (self.user_factors_, self.item_factors_) if axis == 0 else (self.item_factors_, self.user_factors_)
         reg = self._reg(cells, axis)
         workers = self.num_threads or 1
 
@@ -360,7 +404,7 @@ class ALS:
                 cg_solve_rows(own, cg_rows, cells.csr(axis), other, cells.base, reg, self.cg_steps,
                               target_shift, workers)
             else:
-                batches = cells.plan(axis, rows, own.shape[1], self.dtype, self.chunk_bytes)
+                batches = cells.plan(axis, rows, own.shape[1], self._dtype, self.chunk_bytes)
                 solve_rows(own, batches, other, cells.base, reg, target_shift, workers)
 
         if not self.use_bias:
@@ -369,7 +413,7 @@ class ALS:
         # biases: solve [x_u, b_u] against [y_i, 1] with targets r - mu - b_i
         own_bias = self.user_bias_ if axis == 0 else self.item_bias_
         other_bias = self.item_bias_ if axis == 0 else self.user_bias_
-        ext_other = np.column_stack([other, np.ones(other.shape[0], self.dtype)])
+        ext_other = np.column_stack([other, np.ones(other.shape[0], self._dtype)])
         ext_own = np.column_stack([own, own_bias])
         solve(ext_own, ext_other, self.global_mean_ + other_bias)
         own[:] = ext_own[:, :-1]
@@ -389,8 +433,8 @@ class ALS:
         return self._objective(cells)
 
     def _objective(self, cells: Cells) -> float:
-        X = self.user_factors.astype(np.float64)
-        Y = self.item_factors.astype(np.float64)
+        X = self.user_factors_.astype(np.float64)
+        Y = self.item_factors_.astype(np.float64)
         total = 0.0
         if cells.base:
             total += cells.base * float(np.sum((X.T @ X) * (Y.T @ Y)))
@@ -411,8 +455,8 @@ class ALS:
         users, items = np.asarray(users), np.asarray(items)
         if users.shape != items.shape:
             raise ValueError(f"users and items must have the same shape, got {users.shape} and {items.shape}")
-        for name, ids, n in (("users", users, self.user_factors.shape[0]),
-                             ("items", items, self.item_factors.shape[0])):
+        for name, ids, n in (("users", users, self.user_factors_.shape[0]),
+                             ("items", items, self.item_factors_.shape[0])):
             if ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() >= n):
                 raise ValueError(f"{name} must be integer ids in [0, {n})")
         flat = self._predict_pairs(users.ravel().astype(np.int64), items.ravel().astype(np.int64))
@@ -420,8 +464,8 @@ class ALS:
 
     def _predict_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Float64 scores of (user, item) pairs, in chunks of bounded memory."""
-        X = self.user_factors.astype(np.float64, copy=False)
-        Y = self.item_factors.astype(np.float64, copy=False)
+        X = self.user_factors_.astype(np.float64, copy=False)
+        Y = self.item_factors_.astype(np.float64, copy=False)
         out = np.empty(users.size, dtype=np.float64)
         step = max(1, min(self.chunk_bytes, CACHE_CHUNK_BYTES) // (16 * self.factors))
         for s in range(0, users.size, step):
@@ -438,13 +482,13 @@ class ALS:
             raise RuntimeError("save needs a fitted model")
         meta = {
             "format": MODEL_FORMAT,
-            "params": self.get_params(),
+            "params": self._json_params(),
             "global_mean": self.global_mean_,
             "train_iterations": self.train_iterations_,
             "sweep_seconds": None if np.isnan(self.sweep_seconds_) else self.sweep_seconds_,
             "history": self.history_,
         }
-        arrays = {"user_factors": self.user_factors, "item_factors": self.item_factors,
+        arrays = {"user_factors": self.user_factors_, "item_factors": self.item_factors_,
                   "meta": np.array(json.dumps(meta, allow_nan=True, default=float))}
         if self.use_bias:
             arrays.update(user_bias=self.user_bias_, item_bias=self.item_bias_)
@@ -459,8 +503,7 @@ class ALS:
         meta = json.loads(str(arrays["meta"]))
         if meta.get("format") != MODEL_FORMAT:
             raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
-        params = dict(meta["params"])
-        params["dtype"] = np.dtype(params["dtype"])
+        params = _upgrade_params(meta["params"])
         sweep = meta.get("sweep_seconds")
         model = cls.from_factors(
             arrays["user_factors"], arrays["item_factors"],
@@ -473,20 +516,20 @@ class ALS:
 
     # -- helpers --------------------------------------------------------------------------
     def _init_factors(self, shape: tuple[int, int]) -> None:
-        rng = np.random.default_rng(self.seed)
-        self.user_factors = (rng.random((shape[0], self.factors)) * 0.01).astype(self.dtype)
-        self.item_factors = (rng.random((shape[1], self.factors)) * 0.01).astype(self.dtype)
+        rng = np.random.default_rng(self.random_state)
+        self._set_fitted((rng.random((shape[0], self.factors)) * 0.01).astype(self._dtype),
+                         (rng.random((shape[1], self.factors)) * 0.01).astype(self._dtype))
         if self.use_bias:
-            self.user_bias_ = np.zeros(shape[0], self.dtype)
-            self.item_bias_ = np.zeros(shape[1], self.dtype)
+            self.user_bias_ = np.zeros(shape[0], self._dtype)
+            self.item_bias_ = np.zeros(shape[1], self._dtype)
 
     def _check_factors(self, shape: tuple[int, int]) -> None:
         if not self.is_fitted:
             raise RuntimeError("the model has no factors yet (fit it or use ALS.from_factors)")
-        if self.user_factors.shape[0] != shape[0] or self.item_factors.shape[0] != shape[1]:
+        if self.user_factors_.shape[0] != shape[0] or self.item_factors_.shape[0] != shape[1]:
             raise ValueError(
-                f"C has shape {shape} but the model has {self.user_factors.shape[0]} users and "
-                f"{self.item_factors.shape[0]} items"
+                f"C has shape {shape} but the model has {self.user_factors_.shape[0]} users and "
+                f"{self.item_factors_.shape[0]} items"
             )
 
     def _threads(self):
@@ -498,6 +541,18 @@ class ALS:
         from threadpoolctl import threadpool_limits
 
         return threadpool_limits(limits=1, user_api="blas")
+
+
+def _upgrade_params(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor arguments from a model file's metadata, old files included.
+
+    Files written before the scikit-learn-style interface store ``seed`` (now ``random_state``)
+    and no ``iterations``/``tol`` (the constructor defaults apply)."""
+    params = dict(saved)
+    if "seed" in params:
+        params.setdefault("random_state", params.pop("seed"))
+    params["dtype"] = np.dtype(params["dtype"])
+    return params
 
 
 def _weighted_mean(cells: Cells) -> float:
