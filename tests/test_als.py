@@ -8,6 +8,8 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from bilinrec.models.als import (
+    Weighting,
+    as_weighting,
     ALS,
     apply_deletions,
     as_deletions,
@@ -291,7 +293,7 @@ def test_unlearning_converges_to_a_fixed_point_of_the_modified_objective(feedbac
 def test_explicit_feedback_mask_and_retrain_agree():
     C = random_ratings(seed=20)
     model = ALS(factors=3, regularization=0.3, feedback="explicit", random_state=1, iterations=10).fit(C)
-    pairs = {0: user_history(C, [0])[:, 1], 3: user_history(C, [3])[:2, 1]}  # whole and partial histories
+    pairs = np.vstack([user_history(C, [0]), user_history(C, [3])[:2]])  # whole and partial histories
     retrain = model.unlearn(C, pairs, mode="retrain", max_iterations=5)
     masked = model.unlearn(C, pairs, mode="mask", max_iterations=5)
     np.testing.assert_allclose(masked.user_factors_, retrain.user_factors_, rtol=1e-12, atol=1e-14)
@@ -388,7 +390,7 @@ def test_empty_deletions_warn_and_change_nothing():
     with pytest.warns(UserWarning, match="empty deletion set"):
         same = model.unlearn(C, np.empty((0, 2), dtype=int))
     np.testing.assert_array_equal(same.user_factors_, model.user_factors_)
-    assert as_deletions(([], []), C.shape).shape == (0, 2)
+    assert as_deletions(np.empty((0, 2), dtype=int), C.shape).shape == (0, 2)
 
 
 def test_deleting_a_whole_user_history_is_allowed():
@@ -460,3 +462,126 @@ def test_model_files_of_the_previous_version_still_load(tmp_path):
     np.testing.assert_array_equal(old.user_factors_, model.user_factors_)
     refit = old.copy().set_params(iterations=2).fit(C)
     np.testing.assert_array_equal(refit.user_factors_, model.user_factors_)
+
+
+# ------------------------------------------------------------------------------------------
+# Deletion through the whole pipeline: recomputed weights, ledger, one deletion shape
+# ------------------------------------------------------------------------------------------
+def binary_matrix(n_users=40, n_items=30, density=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = sp.csr_matrix((rng.random((n_users, n_items)) < density).astype(float))
+    X.eliminate_zeros()
+    return X
+
+
+BM25 = {"scheme": "bm25", "scale": 5.0, "K1": 100.0, "B": 0.9, "rows": "items"}
+
+
+def _one_sweep_rel_change(model, X):
+    """Relative objective change of one more exact sweep of the RETRAINING objective on X."""
+    check = model.copy().set_params(iterations=1, tol=0.0, solver="cholesky")
+    check.deleted_pairs_ = np.empty((0, 2), dtype=np.int64)  # X is the reduced data: nothing to resurrect
+    check.fit(X, warm_start=True)
+    return check.history_[-1]["rel_change"]
+
+
+def test_unlearning_reaches_the_fixed_point_of_retraining_with_recomputed_weights():
+    """Done criterion of issue 14: retrain mode + recomputed BM25 weights reaches the fixed point of
+    retraining-from-scratch's objective on the reduced data to 1e-9; the frozen-weight shortcut
+    (confidences computed with the deleted records) does not."""
+    X = binary_matrix(seed=31)
+    model = ALS(factors=4, regularization=0.5, iterations=300, tol=1e-14, random_state=1, weighting=BM25).fit(X)
+    pairs = some_deletions(X, fraction=0.1, seed=4)
+    reduced = apply_deletions(X, pairs, "retrain").C
+    exact = model.unlearn(X, pairs, max_iterations=3000, tol=1e-15)
+    frozen = model.unlearn(X, pairs, max_iterations=3000, tol=1e-15, frozen_weights=True)
+    assert _one_sweep_rel_change(exact, reduced) < 1e-9
+    assert _one_sweep_rel_change(frozen, reduced) > 1e-9
+    # the objective it minimised IS retraining's: same value on the same factors
+    retrain_view = ALS(factors=4, regularization=0.5, weighting=BM25)
+    assert exact.history_[-1]["objective"] == pytest.approx(
+        ALS.from_factors(exact.user_factors_, exact.item_factors_, regularization=0.5,
+                         weighting=BM25).objective(reduced), rel=1e-12)
+    assert retrain_view.get_params()["weighting"] == BM25
+    # BM25 on the reduced data differs from BM25 on the full data on the remaining cells
+    w = model.weighting
+    full, red = ALS(weighting=w)._confidences(X), ALS(weighting=w)._confidences(reduced)
+    assert np.abs(full.multiply(red.astype(bool)).data - red.data).max() > 1e-3
+    assert exact.ledger_[-1]["weights"] == "recomputed" and exact.ledger_[-1]["exact"]
+    assert frozen.ledger_[-1]["weights"] == "frozen" and not frozen.ledger_[-1]["exact"]
+
+
+def test_ledger_forgetting_twice_never_resurrects(tmp_path):
+    X = binary_matrix(seed=32)
+    model = ALS(factors=3, regularization=0.3, iterations=50, random_state=2, weighting=BM25).fit(X)
+    first, second = some_deletions(X, 0.05, seed=1), None
+    once = model.unlearn(X, first, max_iterations=500, tol=1e-14)
+    rest = apply_deletions(X, first, "retrain").C
+    second = some_deletions(rest, 0.05, seed=2)
+    # the original matrix (still holding `first`) and the reduced one give the same model
+    via_original = once.unlearn(X, second, max_iterations=20, local_update=False)
+    via_reduced = once.unlearn(rest, second, max_iterations=20, local_update=False)
+    np.testing.assert_array_equal(via_original.user_factors_, via_reduced.user_factors_)
+    assert [r["objective"] for r in via_original.history_] == [r["objective"] for r in via_reduced.history_]
+    both = as_deletions(np.vstack([first, second]), X.shape)
+    np.testing.assert_array_equal(via_original.deleted_pairs_, both)
+    assert via_original.ledger_[-1]["reapplied"] == len(first) and via_reduced.ledger_[-1]["reapplied"] == 0
+    assert via_original.forgotten_["count"] == len(both)
+    # the objective is that of forgetting both at once
+    at_once = model.unlearn(X, both, max_iterations=0, local_update=False)
+    assert via_original.objective(apply_deletions(X, both, "retrain").C) == pytest.approx(
+        via_original.history_[-1]["objective"], rel=1e-12)
+    np.testing.assert_array_equal(at_once.deleted_pairs_, both)
+    with pytest.raises(ValueError, match="already forgotten"):
+        once.unlearn(X, first[:1])
+    with pytest.raises(ValueError, match="re-learn"):
+        once.copy().fit(X, warm_start=True)
+    once.save(tmp_path / "once.npz")
+    loaded = ALS.load(tmp_path / "once.npz")
+    np.testing.assert_array_equal(loaded.deleted_pairs_, as_deletions(first, X.shape))
+    assert loaded.ledger_ == once.ledger_ and loaded.forgotten_["sha256"] == once.forgotten_["sha256"]
+    assert as_weighting(loaded.weighting) == Weighting(**BM25)
+
+
+def test_deletions_have_one_unambiguous_shape():
+    C = random_implicit(seed=33)
+    rows = np.argwhere(C.toarray() != 0)[:2]
+    # a tuple of two pairs is two (user, item) rows, never (users, items)
+    np.testing.assert_array_equal(as_deletions(tuple(map(tuple, rows)), C.shape), rows)
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        as_deletions((np.arange(3), np.arange(3)), C.shape)
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        as_deletions({0: [1, 2]}, C.shape)
+    with pytest.raises(ValueError, match="integer"):
+        as_deletions(rows.astype(float), C.shape)
+
+
+def test_from_implicit_is_exact_including_alpha():
+    implicit_als = pytest.importorskip("implicit.cpu.als")
+    X = binary_matrix(40, 30, seed=34)
+    X.data = (1 + np.arange(X.nnz) % 3).astype(np.float32).astype(np.float64)  # counts
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):
+            theirs = implicit_als.AlternatingLeastSquares(factors=5, regularization=0.05, alpha=7.0, iterations=3,
+                                                          use_cg=False, dtype=np.float64,
+                                                          calculate_training_loss=False, random_state=3)
+            theirs.fit(X, show_progress=False)
+            U0, V0 = theirs.user_factors.copy(), theirs.item_factors.copy()
+            theirs.iterations = 1
+            theirs.fit(X, show_progress=False)  # implicit warm-starts from its factors
+    model = type("FittedImplicitLike", (), {})()
+    model.user_factors, model.item_factors, model.regularization, model.alpha = U0, V0, 0.05, 7.0
+    model.iterations, model.use_cg = 1, False
+    ours = ALS.from_implicit(model)
+    assert ours.weighting.scale == 7.0
+    ours.fit(X, warm_start=True)  # one exact sweep on alpha * X: implicit's objective
+    np.testing.assert_allclose(ours.user_factors_, theirs.user_factors, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ours.item_factors_, theirs.item_factors, rtol=1e-8, atol=1e-10)
+    # and from the real implicit object
+    real = ALS.from_implicit(theirs)
+    assert real.weighting.scale == 7.0 and real.regularization == 0.05 and real.factors == 5
+    wrong = ALS.from_implicit(model, alpha=1.0).fit(X, warm_start=True)
+    assert not np.allclose(wrong.user_factors_, theirs.user_factors, rtol=1e-4)

@@ -46,8 +46,9 @@ from .cells import (
     build_cells,
     log,
 )
-from .deletions import apply_deletions, as_deletions
+from .deletions import apply_deletions, as_deletions, pairs_digest, stored_pairs
 from .solvers import solve_rows
+from .weighting import Weighting, as_weighting
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,11 +77,16 @@ class ALS:
         with single-threaded BLAS (results do not depend on it); ``None``: one worker, BLAS
         threads as configured.
     chunk_bytes : memory budget of one batch of gathered factors / normal matrices.
+    weighting : ``None`` (``C`` holds the confidences) or a :class:`Weighting` (or a mapping of
+        its fields, or a scheme name): ``C`` then holds raw interactions and the model computes
+        the confidences itself -- in :meth:`fit`, :meth:`objective` and :meth:`unlearn`, which
+        recomputes them on the reduced data (what retraining from scratch does).
 
     Parameters are stored as given and checked by :meth:`fit`/:meth:`unlearn` (scikit-learn
     convention). Fitted attributes end in ``_``: ``user_factors_``, ``item_factors_``,
     ``history_``, ``train_iterations_``, ``sweep_seconds_`` (and ``user_bias_``, ``item_bias_``,
-    ``global_mean_`` with ``use_bias``).
+    ``global_mean_`` with ``use_bias``), and the deletion ledger: ``deleted_pairs_`` (every
+    (user, item) pair forgotten so far) and ``ledger_`` (one record per :meth:`unlearn` call).
     """
 
     def __init__(
@@ -98,6 +104,7 @@ class ALS:
         scale_regularization: bool = False,
         num_threads: int | None = None,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        weighting: Any = None,
     ):
         # scikit-learn convention: store the parameters as given; validation happens in fit/unlearn
         self.factors = factors
@@ -113,10 +120,11 @@ class ALS:
         self.scale_regularization = scale_regularization
         self.num_threads = num_threads
         self.chunk_bytes = chunk_bytes
+        self.weighting = weighting
 
     # -- configuration -------------------------------------------------------------------
     _PARAM_NAMES = ("factors", "regularization", "feedback", "solver", "cg_steps", "dtype", "iterations", "tol",
-                    "random_state", "use_bias", "scale_regularization", "num_threads", "chunk_bytes")
+                    "random_state", "use_bias", "scale_regularization", "num_threads", "chunk_bytes", "weighting")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor arguments, as given (scikit-learn convention)."""
@@ -136,6 +144,8 @@ class ALS:
         params["dtype"] = np.dtype(params["dtype"]).name
         rs = params["random_state"]
         params["random_state"] = int(rs) if isinstance(rs, (int, np.integer)) else None
+        w = as_weighting(params["weighting"])
+        params["weighting"] = None if w is None else w.to_dict()
         return params
 
     def _validate_params(self) -> None:
@@ -169,6 +179,17 @@ class ALS:
         if isinstance(self.chunk_bytes, bool) or not isinstance(self.chunk_bytes, (int, np.integer)) \
                 or self.chunk_bytes < 1:
             raise ValueError(f"chunk_bytes must be a positive integer, got {self.chunk_bytes!r}")
+        if as_weighting(self.weighting) is not None and self.feedback != "implicit":
+            raise ValueError("weighting is only available with feedback='implicit'")
+
+    def _confidences(self, X: Any) -> Any:
+        """Confidences of the interactions ``X`` under ``weighting`` (``X`` itself without one)."""
+        w = as_weighting(self.weighting)
+        if w is None:
+            return X
+        from .cells import _as_csr
+
+        return w(_as_csr(X, "C"))
 
     @property
     def _dtype(self) -> np.dtype:
@@ -224,6 +245,43 @@ class ALS:
         model.sweep_seconds_ = float(sweep_seconds)
         return model
 
+    @classmethod
+    def from_implicit(cls, model: Any, *, alpha: float | None = None, **params: Any) -> "ALS":
+        """An exact copy of an ``implicit`` ALS model (``implicit.als.AlternatingLeastSquares``,
+        CPU or GPU), ready to unlearn with the interactions it was fitted on.
+
+        ``implicit`` (>= 0.5) multiplies the interactions by ``alpha`` before training: the model
+        gets ``weighting=Weighting("scale", scale=alpha)`` so :meth:`objective` and
+        :meth:`unlearn` take the same ``user_items`` matrix and minimise the same objective.
+        ``alpha`` defaults to ``model.alpha`` (1 for versions without it); pass it explicitly
+        if you scaled the matrix yourself. Factors, regularization, dtype, iterations and the
+        solver (CG with ``cg_steps`` or exact) are taken from the model; ``params`` override them.
+        """
+        if hasattr(model, "to_cpu") and not hasattr(model, "XtX"):
+            try:
+                model = model.to_cpu()
+            except Exception:  # noqa: BLE001 - CPU models of some versions also have to_cpu
+                pass
+        U, V = getattr(model, "user_factors", None), getattr(model, "item_factors", None)
+        if U is None or V is None:
+            raise ValueError("from_implicit needs a fitted implicit model (user_factors/item_factors)")
+        U, V = np.asarray(U), np.asarray(V)
+        if alpha is None:
+            alpha = float(getattr(model, "alpha", 1.0))
+        if not np.isfinite(alpha) or alpha <= 0:
+            raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+        defaults = {
+            "regularization": float(model.regularization),
+            "iterations": int(getattr(model, "iterations", 15)),
+            "solver": "cg" if getattr(model, "use_cg", False) else "cholesky",
+            "cg_steps": int(getattr(model, "cg_steps", 3)),
+            "weighting": Weighting(scheme="scale", scale=float(alpha)),
+        }
+        rs = getattr(model, "random_state", None)
+        if isinstance(rs, (int, np.integer)) and not isinstance(rs, bool):
+            defaults["random_state"] = int(rs)
+        return cls.from_factors(U, V, **{**defaults, **params})
+
     def _set_fitted(self, U: np.ndarray, V: np.ndarray) -> None:
         """Fresh fitted state around the factors ``U``, ``V``."""
         self.user_factors_ = U
@@ -235,6 +293,14 @@ class ALS:
         #: Full sweeps of the training that produced the factors, and their mean wall time.
         self.train_iterations_ = 0
         self.sweep_seconds_ = float("nan")
+        self.deleted_pairs_ = np.empty((0, 2), dtype=np.int64)
+        self.ledger_: list[dict[str, Any]] = []
+
+    @property
+    def forgotten_(self) -> dict[str, Any]:
+        """Summary of the deletion ledger: count and SHA-256 of all forgotten pairs, and the events."""
+        return {"count": int(len(self.deleted_pairs_)), "sha256": pairs_digest(self.deleted_pairs_),
+                "events": [dict(e) for e in self.ledger_]}
 
     def copy(self) -> "ALS":
         """A deep copy (parameters, factors, biases, history)."""
@@ -249,6 +315,8 @@ class ALS:
         model.history_ = [dict(rec) for rec in self.history_]
         model.train_iterations_ = self.train_iterations_
         model.sweep_seconds_ = self.sweep_seconds_
+        model.deleted_pairs_ = self.deleted_pairs_.copy()
+        model.ledger_ = [dict(e) for e in self.ledger_]
         return model
 
     # -- training ------------------------------------------------------------------------
@@ -273,13 +341,22 @@ class ALS:
         ``seconds`` (the sweep alone) and ``elapsed`` (since the start, objectives included).
         """
         self._validate_params()
-        cells = build_cells(C, self.feedback, mask, negatives)
+        cells = build_cells(self._confidences(C), self.feedback, mask, negatives)
         if warm_start:
             self._check_factors(cells.shape)
+            held = stored_pairs(C, self.deleted_pairs_)
+            if len(held):
+                u, i = held[0]
+                raise ValueError(
+                    f"C holds {len(held)} pair(s) this model has forgotten, e.g. ({u}, {i}); warm-started "
+                    "training on them would re-learn them. Remove them from C (see deleted_pairs_) or "
+                    "train from scratch (warm_start=False)")
             U, V = self.user_factors_, self.item_factors_
             ub, ib = getattr(self, "user_bias_", None), getattr(self, "item_bias_", None)
+            pairs, ledger = self.deleted_pairs_, self.ledger_
             self._set_fitted(U, V)
             self.user_bias_, self.item_bias_ = ub, ib
+            self.deleted_pairs_, self.ledger_ = pairs, ledger
             if self.use_bias and (ub is None or ib is None):
                 self.user_bias_ = np.zeros(cells.shape[0], self._dtype)
                 self.item_bias_ = np.zeros(cells.shape[1], self._dtype)
@@ -307,16 +384,27 @@ class ALS:
         mask: Any = None,
         negatives: Any = None,
         local_update: bool = True,
+        frozen_weights: bool = False,
     ) -> "ALS":
         """Forget ``deletions`` from a model trained on ``C``: a NEW model; ``self``/``C`` unchanged.
 
-        The data are modified as :func:`apply_deletions` does for ``mode``; then exact ALS runs
-        warm-started from the current factors on the modified objective. With ``local_update``
-        the rows whose normal equations changed are solved first (the deleted cells' users, then
-        their items: history phase ``"local"``), followed by up to ``max_iterations`` full sweeps
-        (stopping early when the relative objective change is below ``tol``). The solver is always
-        exact (Cholesky), whatever ``self.solver``. ``history_`` of the result starts with the
-        objective of the original factors on the modified data.
+        ``deletions`` is an ``(n, 2)`` integer array of (user, item) rows, each a stored cell of
+        ``C``. The data are modified as :func:`apply_deletions` does for ``mode``; with a
+        ``weighting`` the confidences are then recomputed on the reduced interactions, so in
+        ``retrain`` mode the objective is exactly the one retraining from scratch on the reduced
+        data minimises. ``frozen_weights=True`` keeps the confidences computed on ``C`` (the
+        authors' shortcut; *not exact* for data-dependent weightings such as BM25).
+
+        Deletion ledger: pairs forgotten earlier (``deleted_pairs_``) that ``C`` still holds are
+        removed again, under ``mode``, so passing the original data never re-learns them;
+        re-deleting a forgotten pair is an error. The result records this call in ``ledger_``.
+
+        Exact ALS (Cholesky, whatever ``self.solver``) runs warm-started from the current
+        factors. With ``local_update`` the rows of the deleted cells are solved first (users,
+        then items: history phase ``"local"``), then up to ``max_iterations`` full sweeps
+        (stopping early when the relative objective change is below ``tol``). ``history_`` of
+        the result starts with the objective of the original factors on the modified data; every
+        record counts the row solves of its phase (``rows_solved``).
         """
         self._validate_params()
         _check_iterations(max_iterations, "max_iterations")
@@ -324,22 +412,52 @@ class ALS:
         if not self.is_fitted:
             raise RuntimeError("unlearn needs a fitted model (fit it or use ALS.from_factors)")
         _check_choice(mode, MODES, "mode")
-        data = apply_deletions(C, deletions, mode, feedback=self.feedback, mask=mask, negatives=negatives)
-        pairs = as_deletions(deletions, data.C.shape)
+        from .cells import _as_csr
+
+        X = _as_csr(C, "C")
+        shape = X.shape
+        self._check_factors(shape)
+        new = as_deletions(deletions, shape)
+        earlier = self.deleted_pairs_
+        again = stored_pairs(_pairs_matrix(earlier, shape), new) if len(earlier) and len(new) else new[:0]
+        if len(again):
+            u, i = again[0]
+            raise ValueError(f"deletions: {len(again)} pair(s) were already forgotten by this model, e.g. ({u}, {i})")
+        held = stored_pairs(X, earlier)  # earlier deletions the data still holds: removed again
+        pairs = as_deletions(np.vstack([new, held]), shape)
+        weighting = as_weighting(self.weighting)
+        data = apply_deletions(self._confidences(X), pairs, mode, feedback=self.feedback, mask=mask,
+                               negatives=negatives)
+        recomputed = weighting is not None and not frozen_weights and len(pairs) > 0
+        if recomputed:
+            data = data._replace(C=weighting(apply_deletions(X, pairs, "retrain").C))
         model = self.copy()
         model.solver = "cholesky"
         cells = build_cells(data.C, self.feedback, data.mask, data.negatives)
-        model._check_factors(cells.shape)
         model.history_ = []
+        if len(new):
+            model.deleted_pairs_ = as_deletions(np.vstack([earlier, new]), shape)
+            model.ledger_.append({
+                "count": int(len(new)), "sha256": pairs_digest(new), "mode": mode,
+                "weights": "none" if weighting is None else ("frozen" if frozen_weights else "recomputed"),
+                "weighting": None if weighting is None else weighting.to_dict(),
+                "exact": bool(mode == "retrain" and (weighting is None or not frozen_weights or weighting.cellwise)),
+                "reapplied": int(len(held)),
+            })
         if len(pairs) == 0:
             msg = "unlearn: empty deletion set; returning an unchanged copy of the model"
             warnings.warn(msg, stacklevel=2)
             log.warning(msg)
             model.history_ = [model._record(cells, 0, "start", 0.0, 0.0, None)]
+            model.solver = self.solver
             return model
         if model.use_bias:
             model.global_mean_ = _weighted_mean(cells)
-        local = (np.unique(pairs[:, 0]), np.unique(pairs[:, 1])) if local_update else None
+        if local_update:
+            # recomputed data-dependent weights change every row: the local step is only a head start
+            local = (np.unique(pairs[:, 0]), np.unique(pairs[:, 1]))
+        else:
+            local = None
         with model._threads():
             model._iterate(cells, max_iterations, tol, callback, show_progress, desc=f"unlearn ({mode})",
                            local=local)
@@ -353,12 +471,14 @@ class ALS:
         record = self._record(cells, 0, "start", 0.0, 0.0, None)
         self.history_.append(record)
         previous = record["objective"]
+        full = cells.shape[0] + cells.shape[1]
         if local is not None:
             t0 = time.perf_counter()
             self._half_sweep(cells, users=local[0])
             self._half_sweep(cells, items=local[1])
             record = self._record(cells, 0, "local", time.perf_counter() - t0,
                                   time.perf_counter() - start, previous)
+            record["rows_solved"] = int(local[0].size + local[1].size)
             self.history_.append(record)
             previous = record["objective"]
         bar = tqdm(range(1, iterations + 1), desc=desc, disable=not show_progress, leave=False)
@@ -368,6 +488,7 @@ class ALS:
             self._half_sweep(cells, items=slice(None))
             seconds = time.perf_counter() - t0
             record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
+            record["rows_solved"] = full
             if callback is not None:
                 extra = callback(self, record)
                 if extra:
@@ -383,7 +504,7 @@ class ALS:
         objective = self._objective(cells)
         rel = None if previous is None else abs(previous - objective) / max(abs(previous), 1e-300)
         return {"iteration": iteration, "phase": phase, "objective": objective, "rel_change": rel,
-                "seconds": seconds, "elapsed": elapsed}
+                "seconds": seconds, "elapsed": elapsed, "rows_solved": 0}
 
     def _half_sweep(self, cells: Cells, users: Any = None, items: Any = None) -> None:
         """Re-solve all (``slice(None)``) or the given users' (or items') rows, the other side fixed."""
@@ -427,8 +548,9 @@ class ALS:
 
     # -- objective and prediction ---------------------------------------------------------
     def objective(self, C: Any, *, mask: Any = None, negatives: Any = None) -> float:
-        """The training objective (float64) of the current factors on ``C`` (+ mask/negatives)."""
-        cells = build_cells(C, self.feedback, mask, negatives)
+        """The training objective (float64) of the current factors on ``C`` (+ mask/negatives);
+        with a ``weighting``, ``C`` holds interactions and is weighted first."""
+        cells = build_cells(self._confidences(C), self.feedback, mask, negatives)
         self._check_factors(cells.shape)
         return self._objective(cells)
 
@@ -487,8 +609,10 @@ class ALS:
             "train_iterations": self.train_iterations_,
             "sweep_seconds": None if np.isnan(self.sweep_seconds_) else self.sweep_seconds_,
             "history": self.history_,
+            "ledger": self.ledger_,
         }
         arrays = {"user_factors": self.user_factors_, "item_factors": self.item_factors_,
+                  "deleted_pairs": np.asarray(self.deleted_pairs_, dtype=np.int64),
                   "meta": np.array(json.dumps(meta, allow_nan=True, default=float))}
         if self.use_bias:
             arrays.update(user_bias=self.user_bias_, item_bias=self.item_bias_)
@@ -512,6 +636,9 @@ class ALS:
             sweep_seconds=float("nan") if sweep is None else sweep, **params,
         )
         model.history_ = meta.get("history", [])
+        model.ledger_ = meta.get("ledger", [])
+        if "deleted_pairs" in arrays:
+            model.deleted_pairs_ = np.asarray(arrays["deleted_pairs"], dtype=np.int64).reshape(-1, 2)
         return model
 
     # -- helpers --------------------------------------------------------------------------
@@ -541,6 +668,12 @@ class ALS:
         from threadpoolctl import threadpool_limits
 
         return threadpool_limits(limits=1, user_api="blas")
+
+
+def _pairs_matrix(pairs: np.ndarray, shape: tuple[int, int]):
+    import scipy.sparse as sp
+
+    return sp.csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=shape)
 
 
 def _upgrade_params(saved: Mapping[str, Any]) -> dict[str, Any]:
