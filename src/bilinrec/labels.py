@@ -29,6 +29,10 @@ METHODS: dict[str, tuple[str, str]] = {
     "retrained": ("Retrained from scratch", "#000000"),
     "unlearn_retrain": ("Unlearn-ALS (retrain)", "#0072B2"),
     "unlearn_mask": ("Unlearn-ALS (mask)", "#009E73"),
+    "unlearn_frozen": ("Unlearn-ALS (frozen weights, not exact)", "#CC79A7"),
+    "retrain_exact": ("Retrain (exact solver)", "#000000"),
+    "retrain_cg": ("Retrain (CG, 3 steps)", "#E69F00"),
+    "retrain_implicit": ("Retrain (implicit, CG)", "#56B4E9"),
     "naive": ("Naive fine-tune", "#D55E00"),
 }
 

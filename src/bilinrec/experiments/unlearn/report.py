@@ -18,14 +18,16 @@ METRICS = [
     "jaccard_items_vs_original", "jaccard_users_vs_original", "jaccard_recs_vs_original",
     "jaccard_items_vs_retrained", "jaccard_users_vs_retrained", "jaccard_recs_vs_retrained",
     "mia_threshold_heldout", "mia_logistic_heldout", "mia_threshold_unobserved", "mia_logistic_unobserved",
-    "auc_in_band", "sweeps", "compute_seconds", "speedup",
+    "auc_in_band", "sweeps", "sweep_equivalents", "objective_gap", "compute_seconds", "speedup_sweeps",
+    "speedup_seconds_timing",
 ]
 SHOWN = [
     "heldout_auc", "deleted_mse", "deleted_accuracy", "jaccard_items_vs_retrained", "jaccard_recs_vs_retrained",
-    "mia_threshold_heldout", "mia_logistic_heldout", "speedup",
+    "mia_threshold_heldout", "mia_logistic_heldout", "objective_gap", "speedup_sweeps", "speedup_seconds_timing",
 ]
 #: Row order of the models in every table.
-MODEL_ORDER = ["original", "retrained", "unlearn_retrain", "unlearn_retrain_budget", "unlearn_mask",
+MODEL_ORDER = ["original", "retrained", "retrained_b1", "retrained_b2", "unlearn_retrain", "unlearn_retrain_budget",
+               "unlearn_frozen", "unlearn_frozen_budget", "unlearn_mask",
                "unlearn_mask_budget", "naive", "naive_budget"]
 
 
