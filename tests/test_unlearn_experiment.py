@@ -120,3 +120,63 @@ def test_file_steps_and_tables(tmp_path):
                       ("mia", plots.plot_mia(summary)), ("speedup", plots.plot_speedup(summary))):
         written = savefig(fig, tmp_path / name)
         assert all(path.stat().st_size > 0 for path in written)
+
+
+RACE = {"datasets": [SYNTHETIC], "n_seeds": 1, "sizes": ["record", "user", 0.1], "strata": ["uniform", "popular"],
+        "quantile": 0.1, "peers": ["exact", "cg", "implicit"], "tol": 1e-4, "max_sweeps": 30, "within": 1e-4,
+        "converge_tol": 1e-6, "converge_max_sweeps": 60, "converge_sizes": [0.1]}
+
+
+def test_race_step_and_table(tmp_path):
+    """The fair race: every peer and the unlearner stopped by one rule; sweeps are deterministic."""
+    import pandas as pd
+
+    cfg = {**CFG, "model": {**CFG["model"], "iterations": 30, "tol": 1e-4}, "race": RACE}
+    split, original = tmp_path / "split.npz", tmp_path / "original.npz"
+    steps.split_step(SYNTHETIC, None, cfg, 3, 1, split)
+    steps.original_step(split, cfg, 1, original)
+    paths = []
+    for name in ("a", "b"):
+        paths.append(tmp_path / f"race_{name}.csv")
+        steps.race_step(split, original, SYNTHETIC, cfg, 3, 1, paths[-1])
+    a, b = (pd.read_csv(p) for p in paths)
+    racers = set(a["racer"])
+    assert {"retrain_exact", "retrain_cg", "unlearn"} <= racers
+    # record + user (uniform only) + 0.1 in two strata = 4 deletion sets
+    assert len(a.groupby(["size", "stratum"])) == 4
+    # deterministic measures repeat exactly; only the *_timing columns may differ
+    timing = [c for c in a.columns if "timing" in c or "rss" in c]
+    pd.testing.assert_frame_equal(a.drop(columns=timing), b.drop(columns=timing))
+    unl = a[a["racer"] == "unlearn"]
+    assert (unl["speedup_rule_sweeps_vs_exact"] > 0).all()
+    converged = a[a["converged_view"]]
+    assert set(converged["size"].astype(str)) == {"0.1"}
+    steps.race_table_step(paths[:1], tmp_path / "unlearn_race.csv", tmp_path / "unlearn_race_speedup")
+    assert (tmp_path / "unlearn_race.md").exists() and (tmp_path / "unlearn_race_speedup.png").stat().st_size > 0
+
+
+def test_same_config_gives_the_same_verdicts(tmp_path):
+    """Two runs of one config: identical claim verdicts (B3 counts sweeps, not seconds)."""
+    from bilinrec.experiments.claims import CLAIMS
+    from bilinrec.experiments.unlearn.report import write_paired
+    from bilinrec.experiments.verdict import evaluate_claims
+    from bilinrec.io import write_json
+
+    cfg = {**CFG, "model": {**CFG["model"], "iterations": 25, "tol": 1e-4},
+           "unlearning": {**CFG["unlearning"], "modes": ["retrain", "naive"], "max_iterations": 25, "tol": 1e-4}}
+    thresholds = {"b1_band_z": 2, "b2_auc_tolerance": 0.0, "b3_min_speedup": 3, "b4_mia_tolerance": 0.05,
+                  "b5_auc_tolerance": 0.03, "b5_target_auc": 0.87}
+    verdicts = []
+    for attempt in ("first", "second"):
+        paths = []
+        for seed in (1, 2):
+            metrics, _, _ = run_experiment(SYNTHETIC, None, cfg, root_seed=11, seed=seed, strategy="uniform",
+                                           fraction=0.1)
+            paths.append(tmp_path / f"{attempt}_{seed}.json")
+            write_json(paths[-1], {"dataset": SYNTHETIC, "strategy": "uniform", "fraction": 0.1, "seed": seed,
+                                   **metrics})
+        paired = write_paired(paths, tmp_path / f"{attempt}_paired.csv")
+        b_claims = [c for c in CLAIMS if c.id.startswith("B")]
+        df = evaluate_claims(b_claims, {"unlearn_paired": paired}, thresholds)
+        verdicts.append(df[["id", "verdict", "value", "controls"]])
+    assert verdicts[0].equals(verdicts[1])

@@ -16,8 +16,7 @@ rule provenance:
 
 # The result tables the claims read (see bilinrec.claims.TABLE_COLUMNS).
 CLAIM_TABLES = {
-    "unlearn_summary": f"{RESULTS}/tables/unlearn_summary.csv",
-    "unlearn_checks": f"{RESULTS}/tables/unlearn_checks.csv",
+    "unlearn_paired": f"{RESULTS}/tables/unlearn_paired.csv",
     "lrs_phase_transition": f"{RESULTS}/tables/lrs_phase_transition.csv",
     "lrs_sample_complexity": f"{RESULTS}/tables/lrs_sample_complexity.csv",
     "lrs_convergence": f"{LRS_OUT}/convergence.csv",

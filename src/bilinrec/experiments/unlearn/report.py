@@ -80,3 +80,18 @@ def write_checks(json_paths: Sequence[str | os.PathLike], csv_path: str | os.Pat
             shown[col] = shown[col].map(lambda v: f"{v:.2e}" if np.isfinite(v) else "n/a")
     write_table(checks, csv_path, display=shown, caption="Unlearn-ALS exactness checks per run.")
     return checks
+
+
+#: Columns of ``unlearn_paired`` (one row per run and model: what the claims pair per seed).
+PAIRED_COLUMNS = ["dataset", "strategy", "fraction", "seed", "model", "heldout_auc", "deleted_mean_score",
+                  "deleted_mse", "mia_threshold_heldout", "objective_gap", "sweep_equivalents", "compute_seconds"]
+
+
+def write_paired(json_paths: Sequence[str | os.PathLike], csv_path: str | os.PathLike) -> pd.DataFrame:
+    """``unlearn_paired``: per run (dataset, strategy, fraction, seed) and model, the statistics the
+    claims compare seed by seed (unlearned - retrained against retrained(seed a) - retrained(seed b))."""
+    models, _ = load_runs(json_paths)
+    paired = _ordered(models[PAIRED_COLUMNS]).sort_values(["dataset", "strategy", "fraction", "seed"],
+                                                         kind="stable").reset_index(drop=True)
+    write_table(paired, csv_path, caption="Unlearn-ALS: per-seed statistics the claims pair.")
+    return paired
