@@ -194,13 +194,16 @@ rule unlearn_notebook:
         "../scripts/notebook.py"
 
 
-# The fair race: per raced dataset and race seed, unlearning vs three retraining peers over deletion sizes.
+# The fair race: per raced dataset, race seed, deletion size and stratum (one job each), unlearning vs
+# three retraining peers under one stopping rule.
 UNLEARN_RACE = UNLEARN["race"]
 UNLEARN_RACE_RUNS = [
-    f"{UNLEARN_OUT}/{d}/s{s}/race.csv"
+    f"{UNLEARN_OUT}/{d}/s{s}/race/{size}_{stratum}.csv"
     for d in UNLEARN_RACE["datasets"]
     if d in UNLEARN["datasets"]
     for s in UNLEARN_SEEDS[: UNLEARN_RACE["n_seeds"]]
+    for size in UNLEARN_RACE["sizes"]
+    for stratum in (["uniform"] if size in ("record", "user") else UNLEARN_RACE["strata"])
 ]
 
 
@@ -209,11 +212,14 @@ rule unlearn_race:
         split=rules.unlearn_split.output[0],
         original=rules.unlearn_original.output[0],
     output:
-        f"{UNLEARN_OUT}/{{dataset}}/s{{seed}}/race.csv",
+        f"{UNLEARN_OUT}/{{dataset}}/s{{seed}}/race/{{size}}_{{stratum}}.csv",
     log:
-        f"{LOGS}/unlearn/{{dataset}}/race_s{{seed}}.log",
+        f"{LOGS}/unlearn/{{dataset}}/race_s{{seed}}_{{size}}_{{stratum}}.log",
     benchmark:
-        f"{BENCH}/unlearn/{{dataset}}/race_s{{seed}}.tsv"
+        f"{BENCH}/unlearn/{{dataset}}/race_s{{seed}}_{{size}}_{{stratum}}.tsv"
+    wildcard_constraints:
+        size=r"record|user|[0-9.e-]+",
+        stratum="uniform|popular",
     threads: UNLEARN["threads"]
     params:
         cfg=UNLEARN,

@@ -13,4 +13,6 @@ with job(snakemake):
         seed=int(snakemake.wildcards.seed),
         out=snakemake.output[0],
         threads=snakemake.threads,
+        size=snakemake.wildcards.size,
+        stratum=snakemake.wildcards.stratum,
     )

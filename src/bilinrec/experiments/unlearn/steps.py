@@ -111,8 +111,10 @@ def evaluate_step(split_path: PathLike, deletions_path: PathLike, original_path:
 
 
 def race_step(split_path: PathLike, original_path: PathLike, dataset: str, cfg: Mapping[str, Any],
-              root_seed: int, seed: int, out: PathLike, threads: int | None = None) -> None:
-    """The fair race (unlearning vs three retraining peers over deletion sizes) of (dataset, seed) -> ``out`` CSV."""
+              root_seed: int, seed: int, out: PathLike, threads: int | None = None,
+              size: str | None = None, stratum: str | None = None) -> None:
+    """The fair race (unlearning vs three retraining peers) of (dataset, seed) -> ``out`` CSV: every
+    deletion size of ``cfg["race"]``, or only ``size`` (and ``stratum``) when given (one workflow job each)."""
     from bilinrec.experiments.unlearn.models import als_params
     from bilinrec.experiments.unlearn.race import run_race
     from bilinrec.seeds import derive_rng
@@ -122,9 +124,13 @@ def race_step(split_path: PathLike, original_path: PathLike, dataset: str, cfg: 
               if k in ("factors", "regularization", "dtype", "num_threads", "feedback")}
     original = load_models(original_path)["original"].model(
         {**als_params(cfg["model"], seed, threads, split.weighting)})
-    race_cfg = cfg["race"]
-    df = run_race(split.train, split.weighting, original, params, seed, race_cfg,
-                  derive_rng(root_seed, "unlearn-race", dataset, int(seed)), log=log)
+    race_cfg = dict(cfg["race"])
+    key = ("unlearn-race", dataset, int(seed))
+    if size is not None:
+        race_cfg["sizes"] = [size if size in ("record", "user") else float(size)]
+        race_cfg["strata"] = [stratum or "uniform"]
+        key = (*key, str(size), stratum or "uniform")
+    df = run_race(split.train, split.weighting, original, params, seed, race_cfg, derive_rng(root_seed, *key), log=log)
     df.insert(0, "dataset", dataset)
     out = os.fspath(out)
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
