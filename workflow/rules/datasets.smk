@@ -87,7 +87,7 @@ rule datasets_notebook:
     conda:
         CONDA_ENV
     script:
-        "../scripts/notebook.py"
+        "../scripts/execute_notebook.py"
 
 
 DATASETS_TARGETS = [

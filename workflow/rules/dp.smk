@@ -89,7 +89,7 @@ rule dp_notebook:
     conda:
         CONDA_ENV
     script:
-        "../scripts/notebook.py"
+        "../scripts/execute_notebook.py"
 
 
 DP_TARGETS = (

@@ -70,7 +70,7 @@ rule lrs_notebook:
     conda:
         CONDA_ENV
     script:
-        "../scripts/notebook.py"
+        "../scripts/execute_notebook.py"
 
 
 LRS_TARGETS = (

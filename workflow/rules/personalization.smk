@@ -101,7 +101,7 @@ rule personalization_notebook:
     conda:
         CONDA_ENV
     script:
-        "../scripts/notebook.py"
+        "../scripts/execute_notebook.py"
 
 
 PERS_TARGETS = (

@@ -47,7 +47,7 @@ rule storage_notebook:
     conda:
         CONDA_ENV
     script:
-        "../scripts/notebook.py"
+        "../scripts/execute_notebook.py"
 
 
 STORAGE_TARGETS = (

@@ -191,7 +191,7 @@ rule unlearn_notebook:
     conda:
         CONDA_ENV
     script:
-        "../scripts/notebook.py"
+        "../scripts/execute_notebook.py"
 
 
 # The fair race: per raced dataset, race seed, deletion size and stratum (one job each), unlearning vs

@@ -1,4 +1,7 @@
-"""Every *_notebook rule: execute the part's thin notebook with the rule's ``params.parameters``."""
+"""Every *_notebook rule: execute the part's thin notebook with the rule's ``params.parameters``.
+
+Named so that it cannot shadow the ``notebook`` package that nbconvert tries to import.
+"""
 
 import os
 
