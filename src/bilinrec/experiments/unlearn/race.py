@@ -197,8 +197,10 @@ def run_race(train: sp.csr_matrix, weighting: Weighting, original: ALS, params: 
             for row in race_one(train, weighting, original, deletions, params, seed, cfg, converge):
                 rows.append({"size": str(size), "stratum": stratum, "seed": int(seed), **row})
             if log is not None:
-                log.info("race %s/%s: %d deleted; %s", size, stratum, len(deletions),
-                         ", ".join(f"{r['racer']} {r['rule_sweeps']:.1f} sweeps" for r in rows[-len(cfg['peers']) - 1:]))
+                done = [r for r in rows if r["size"] == str(size) and r["stratum"] == stratum]
+                log.info("race %s/%s: %d deleted; %s", size, stratum, len(deletions), "; ".join(
+                    f"{r['racer']} {r['rule_sweeps']:.1f} sweeps {r['rule_seconds_timing']:.1f} s "
+                    f"gap {r['rule_objective_gap']:.2e} target {r['target_sweeps']:.1f} sweeps" for r in done))
     return pd.DataFrame(rows)
 
 
