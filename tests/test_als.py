@@ -8,11 +8,11 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from bilinrec.models.als import (
-    Weighting,
-    as_weighting,
     ALS,
+    Weighting,
     apply_deletions,
     as_deletions,
+    as_weighting,
     user_history,
 )
 from bilinrec.models.als.cells import build_cells

@@ -20,6 +20,7 @@ from bilinrec.experiments.verdict import (
     write_claims,
 )
 
+
 def unlearn_paired(auc_unlearn=0.840, deleted_unlearn=0.20, gap_unlearn=1e-5, sweeps_unlearn=20.0,
                    datasets=("ml-100k",), seeds=(1, 2, 3)):
     """A synthetic ``unlearn_paired`` table: retraining seed noise ~0.002 AUC / 0.01 deleted-cell score;
@@ -72,7 +73,8 @@ def test_verdicts_hold_fail_and_not_measured(thresholds):
 def test_every_unlearning_claim_fails_on_each_negative_control(thresholds, claim):
     """The untouched original model and naive fine-tuning, put in place of the unlearned model,
     must fail every unlearning claim (else the claim could not tell unlearning from not unlearning)."""
-    from bilinrec.experiments.unlearn.claims import CLAIMS as UNLEARN_CLAIMS, CONTROLS
+    from bilinrec.experiments.unlearn.claims import CLAIMS as UNLEARN_CLAIMS
+    from bilinrec.experiments.unlearn.claims import CONTROLS
 
     spec = {c.id: c for c in UNLEARN_CLAIMS}[claim]
     tables = {"unlearn_paired": unlearn_paired()}

@@ -25,7 +25,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bilinrec.models.als import ALS, MODES, SCHEMES, Weighting, as_deletions, as_weighting
+from bilinrec.models.als import (
+    ALS,
+    MODES,
+    SCHEMES,
+    Weighting,
+    as_deletions,
+    as_weighting,
+)
 
 log = logging.getLogger(__name__)
 

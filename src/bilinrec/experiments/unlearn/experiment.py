@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -334,7 +335,6 @@ def evaluate_run(
         del_scores = m.scores(deleted.users, deleted.items)
         unobs_scores = m.scores(unobserved.users, unobserved.items)
         hoods = neighbours[name] if name in neighbours else neighbourhoods(m)
-        items_nn, users_nn, recs = hoods[k]
         row: dict[str, Any] = {
             "heldout_auc": auc(held_y, held_scores),
             "heldout_mse": mse(held_y, held_scores),
@@ -372,7 +372,7 @@ def evaluate_run(
             )
         # the race under ONE stopping rule (model.tol for retraining, unlearning.tol for unlearning):
         # deterministic cost in sweep equivalents (row solves / (users + items)); wall time beside it
-        racing = name.startswith("unlearn_") or name.startswith("naive")
+        racing = name.startswith(("unlearn_", "naive"))
         if racing and not name.endswith(BUDGET_SUFFIX):
             row["speedup_sweeps"] = retrain_sweeps / max(row["sweep_equivalents"], 1e-12)
             row["speedup_seconds_timing"] = retrain_seconds / max(m.total_seconds, 1e-12)

@@ -7,8 +7,9 @@ held-out AUC per sweep), so later steps never need to re-run anything to plot or
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -172,7 +173,7 @@ def race_one(train: sp.csr_matrix, weighting: Weighting, original: ALS, deletion
         for row in rows:
             row["target_sweeps"] = row["target_seconds_timing"] = float("nan")
     for row in rows:
-        row.update(n_deleted=int(len(deletions)), converged_view=bool(converge), converged_objective=f_star,
+        row.update(n_deleted=len(deletions), converged_view=bool(converge), converged_objective=f_star,
                    converged_last_rel_change=float(exact.history_[-1]["rel_change"] or np.nan),
                    converged_sweeps=int(exact.train_iterations_))
         row["rule_objective_gap"] = (row["rule_objective"] - f_star) / abs(f_star)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -147,8 +148,7 @@ def race_table_step(race_paths: Sequence[PathLike], table_csv: PathLike, figure_
 
     df = pd.concat([pd.read_csv(p) for p in race_paths], ignore_index=True)
     table = race_table(df)
-    speed_cols = [c for c in table.columns if c.startswith("speedup_rule_sweeps_vs_")
-                  or c.startswith("speedup_rule_seconds_timing_vs_")]
+    speed_cols = [c for c in table.columns if c.startswith(("speedup_rule_sweeps_vs_", "speedup_rule_seconds_timing_vs_"))]
     shown = table[["dataset", *[c for c in SHOWN if c in table.columns], *speed_cols]]
     write_table(table, table_csv, display=shown.round(4),
                 caption="Fair race: unlearning vs retraining peers under one stopping rule.")

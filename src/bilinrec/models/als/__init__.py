@@ -9,7 +9,14 @@
 """
 
 from .cells import FEEDBACKS, MODES, SOLVERS
-from .deletions import ModifiedData, apply_deletions, as_deletions, pairs_digest, stored_pairs, user_history
+from .deletions import (
+    ModifiedData,
+    apply_deletions,
+    as_deletions,
+    pairs_digest,
+    stored_pairs,
+    user_history,
+)
 from .model import ALS
 from .recommend import recommend, similar, top_k
 from .weighting import SCHEMES, Weighting, as_weighting, bm25_weight
@@ -18,18 +25,18 @@ __all__ = [
     "ALS",
     "FEEDBACKS",
     "MODES",
-    "ModifiedData",
     "SCHEMES",
     "SOLVERS",
+    "ModifiedData",
     "Weighting",
+    "apply_deletions",
+    "as_deletions",
     "as_weighting",
     "bm25_weight",
     "pairs_digest",
-    "stored_pairs",
-    "apply_deletions",
-    "as_deletions",
     "recommend",
     "similar",
+    "stored_pairs",
     "top_k",
     "user_history",
 ]

@@ -29,7 +29,8 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -130,7 +131,7 @@ class ALS:
         """Constructor arguments, as given (scikit-learn convention)."""
         return {name: getattr(self, name) for name in self._PARAM_NAMES}
 
-    def set_params(self, **params: Any) -> "ALS":
+    def set_params(self, **params: Any) -> ALS:
         """Set constructor arguments (validated at the next fit/unlearn); returns ``self``."""
         for name, value in params.items():
             if name not in self._PARAM_NAMES:
@@ -215,7 +216,7 @@ class ALS:
         train_iterations: int = 0,
         sweep_seconds: float = float("nan"),
         **params: Any,
-    ) -> "ALS":
+    ) -> ALS:
         """A model holding given factors (e.g. from an ``implicit`` model), ready to unlearn.
 
         ``params`` are constructor arguments; ``factors`` and ``dtype`` default to the factors'.
@@ -246,7 +247,7 @@ class ALS:
         return model
 
     @classmethod
-    def from_implicit(cls, model: Any, *, alpha: float | None = None, **params: Any) -> "ALS":
+    def from_implicit(cls, model: Any, *, alpha: float | None = None, **params: Any) -> ALS:
         """An exact copy of an ``implicit`` ALS model (``implicit.als.AlternatingLeastSquares``,
         CPU or GPU), ready to unlearn with the interactions it was fitted on.
 
@@ -260,8 +261,8 @@ class ALS:
         if hasattr(model, "to_cpu") and not hasattr(model, "XtX"):
             try:
                 model = model.to_cpu()
-            except Exception:  # noqa: BLE001 - CPU models of some versions also have to_cpu
-                pass
+            except Exception as err:  # noqa: BLE001 - CPU models of some versions also have to_cpu
+                log.debug("from_implicit: to_cpu() failed (%s); using the model as is", err)
         U, V = getattr(model, "user_factors", None), getattr(model, "item_factors", None)
         if U is None or V is None:
             raise ValueError("from_implicit needs a fitted implicit model (user_factors/item_factors)")
@@ -299,10 +300,10 @@ class ALS:
     @property
     def forgotten_(self) -> dict[str, Any]:
         """Summary of the deletion ledger: count and SHA-256 of all forgotten pairs, and the events."""
-        return {"count": int(len(self.deleted_pairs_)), "sha256": pairs_digest(self.deleted_pairs_),
+        return {"count": len(self.deleted_pairs_), "sha256": pairs_digest(self.deleted_pairs_),
                 "events": [dict(e) for e in self.ledger_]}
 
-    def copy(self) -> "ALS":
+    def copy(self) -> ALS:
         """A deep copy (parameters, factors, biases, history)."""
         model = type(self)(**self.get_params())
         if not self.is_fitted:
@@ -327,9 +328,9 @@ class ALS:
         mask: Any = None,
         negatives: Any = None,
         warm_start: bool = False,
-        callback: Callable[["ALS", dict[str, Any]], Mapping[str, Any] | None] | None = None,
+        callback: Callable[[ALS, dict[str, Any]], Mapping[str, Any] | None] | None = None,
         show_progress: bool = False,
-    ) -> "ALS":
+    ) -> ALS:
         """Train on ``C`` (users x items CSR of confidences, or ratings for explicit feedback).
 
         Runs full sweeps (users, then items) until ``iterations`` sweeps are done or the relative
@@ -378,14 +379,14 @@ class ALS:
         mode: str = "retrain",
         max_iterations: int = 10,
         tol: float = 0.0,
-        callback: Callable[["ALS", dict[str, Any]], Mapping[str, Any] | None] | None = None,
+        callback: Callable[[ALS, dict[str, Any]], Mapping[str, Any] | None] | None = None,
         show_progress: bool = False,
         *,
         mask: Any = None,
         negatives: Any = None,
         local_update: bool = True,
         frozen_weights: bool = False,
-    ) -> "ALS":
+    ) -> ALS:
         """Forget ``deletions`` from a model trained on ``C``: a NEW model; ``self``/``C`` unchanged.
 
         ``deletions`` is an ``(n, 2)`` integer array of (user, item) rows, each a stored cell of
@@ -438,11 +439,11 @@ class ALS:
         if len(new):
             model.deleted_pairs_ = as_deletions(np.vstack([earlier, new]), shape)
             model.ledger_.append({
-                "count": int(len(new)), "sha256": pairs_digest(new), "mode": mode,
+                "count": len(new), "sha256": pairs_digest(new), "mode": mode,
                 "weights": "none" if weighting is None else ("frozen" if frozen_weights else "recomputed"),
                 "weighting": None if weighting is None else weighting.to_dict(),
                 "exact": bool(mode == "retrain" and (weighting is None or not frozen_weights or weighting.cellwise)),
-                "reapplied": int(len(held)),
+                "reapplied": len(held),
             })
         if len(pairs) == 0:
             msg = "unlearn: empty deletion set; returning an unchanged copy of the model"
@@ -619,7 +620,7 @@ class ALS:
         save_npz(path, **arrays)
 
     @classmethod
-    def load(cls, path: Any) -> "ALS":
+    def load(cls, path: Any) -> ALS:
         """Read a model written by :meth:`save`."""
         arrays = load_npz(path)
         if "meta" not in arrays:

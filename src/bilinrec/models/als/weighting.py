@@ -20,8 +20,9 @@ Only ``bm25`` depends on other records; the other schemes are cell-wise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -111,7 +112,7 @@ class Weighting:
         return {k: (float(v) if isinstance(v, (int, float, np.number)) else v) for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, value: Mapping[str, Any]) -> "Weighting":
+    def from_dict(cls, value: Mapping[str, Any]) -> Weighting:
         return cls(**dict(value))
 
 
