@@ -76,8 +76,8 @@ def run_once(method: str, C: sp.csr_matrix, U: np.ndarray, V: np.ndarray, sweeps
     tracemalloc.reset_peak()
     if method.startswith("bilinrec"):
         model = ALS.from_factors(U.copy(), V.copy(), regularization=0.01, solver=method.split("-")[1],
-                                 num_threads=threads)
-        model.fit(C, iterations=sweeps, warm_start=True)
+                                 num_threads=threads, iterations=sweeps)
+        model.fit(C, warm_start=True)
         per_sweep = float(np.median([r["seconds"] for r in model.history_ if r["phase"] == "sweep"]))
     else:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -93,6 +93,8 @@ def run_once(method: str, C: sp.csr_matrix, U: np.ndarray, V: np.ndarray, sweeps
             per_sweep = (time.perf_counter() - t0) / sweeps
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    if method.startswith("bilinrec"):
+        return per_sweep, model.user_factors_, model.item_factors_, peak
     return per_sweep, model.user_factors, model.item_factors, peak
 
 
@@ -100,13 +102,13 @@ def bench(C: sp.csr_matrix, factors: int, sweeps: int, rounds: int, threads: int
           methods: list[str]) -> list[dict]:
     """Round-robin over methods, ``rounds`` times (the machine may be shared: min is the robust figure)."""
     C = C.astype(np.float32).astype(np.float64)  # implicit keeps confidences in float32: same data
-    start = ALS(factors=factors, dtype=dtype, seed=0)
+    start = ALS(factors=factors, dtype=dtype, random_state=0)
     start._init_factors(C.shape)
     times: dict[str, list[float]] = {m: [] for m in methods}
     final: dict[str, tuple] = {}
     for _ in range(rounds):
         for method in methods:
-            per_sweep, U, V, peak = run_once(method, C, start.user_factors, start.item_factors, sweeps, threads)
+            per_sweep, U, V, peak = run_once(method, C, start.user_factors_, start.item_factors_, sweeps, threads)
             times[method].append(per_sweep)
             final[method] = (U, V, peak)
     rows = []

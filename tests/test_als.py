@@ -9,8 +9,10 @@ from threadpoolctl import threadpool_limits
 
 from bilinrec.models.als import (
     ALS,
+    Weighting,
     apply_deletions,
     as_deletions,
+    as_weighting,
     user_history,
 )
 from bilinrec.models.als.cells import build_cells
@@ -46,7 +48,7 @@ def dense_cells(C, feedback="implicit", mask=None, negatives=None):
 
 
 def dense_objective(model, conf, target):
-    X, Y = model.user_factors.astype(float), model.item_factors.astype(float)
+    X, Y = model.user_factors_.astype(float), model.item_factors_.astype(float)
     pred = X @ Y.T
     lam_u = lam_i = model.regularization
     sq_u, sq_i = (X**2).sum(1), (Y**2).sum(1)
@@ -76,7 +78,7 @@ def test_implicit_objective_matches_dense_formula(with_extra):
         pick = free[rng.choice(len(free), 40, replace=False)]
         mask = sp.csr_matrix((np.ones(20), (pick[:20, 0], pick[:20, 1])), shape=C.shape)
         negatives = sp.csr_matrix((2 + rng.random(20), (pick[20:, 0], pick[20:, 1])), shape=C.shape)
-    model = ALS(factors=4, regularization=0.3, seed=3).fit(C, iterations=2, mask=mask, negatives=negatives)
+    model = ALS(factors=4, regularization=0.3, random_state=3, iterations=2).fit(C, mask=mask, negatives=negatives)
     conf, target = dense_cells(C, "implicit", mask, negatives)
     assert relative(model.objective(C, mask=mask, negatives=negatives), dense_objective(model, conf, target)) < 1e-12
     assert relative(model.history_[-1]["objective"], dense_objective(model, conf, target)) < 1e-12
@@ -86,7 +88,7 @@ def test_implicit_objective_matches_dense_formula(with_extra):
 def test_explicit_objective_matches_dense_formula(use_bias, scaled):
     C = random_ratings()
     model = ALS(factors=3, regularization=0.2, feedback="explicit", use_bias=use_bias,
-                scale_regularization=scaled, seed=2).fit(C, iterations=3)
+                scale_regularization=scaled, random_state=2, iterations=3).fit(C)
     conf, target = dense_cells(C, "explicit")
     assert relative(model.objective(C), dense_objective(model, conf, target)) < 1e-12
     if use_bias:
@@ -103,29 +105,29 @@ def test_half_sweep_is_the_exact_dense_least_squares_solution():
     C.eliminate_zeros()
     model = ALS.from_factors(rng.random((30, 5)), rng.random((25, 5)), regularization=0.5)
     conf, target = dense_cells(C, "implicit", mask)
-    Y = model.item_factors.copy()
+    Y = model.item_factors_.copy()
     model._half_sweep(build_cells(C, mask=mask), users=slice(None))
     for u in range(C.shape[0]):
         A = Y.T @ (conf[u][:, None] * Y) + 0.5 * np.eye(5)
         expected = np.linalg.solve(A, Y.T @ (conf[u] * target[u]))
-        np.testing.assert_allclose(model.user_factors[u], expected, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(model.user_factors_[u], expected, rtol=1e-10, atol=1e-12)
 
 
 def test_objective_decreases_monotonically_for_every_solver_and_dtype():
     C = random_implicit(60, 40, seed=5)
     for solver in ("cholesky", "cg"):
         for dtype in (np.float64, np.float32):
-            model = ALS(factors=6, regularization=0.1, solver=solver, dtype=dtype, seed=1).fit(C, iterations=8)
+            model = ALS(factors=6, regularization=0.1, solver=solver, dtype=dtype, random_state=1, iterations=8).fit(C)
             objectives = [r["objective"] for r in model.history_]
-            assert model.user_factors.dtype == dtype
+            assert model.user_factors_.dtype == dtype
             assert all(b <= a * (1 + 1e-6) for a, b in zip(objectives, objectives[1:])), (solver, dtype)
 
 
 def test_cg_with_enough_steps_reaches_the_exact_solution():
     C = random_implicit(seed=6)
-    exact = ALS(factors=5, regularization=0.1, seed=7).fit(C, iterations=5)
-    cg = ALS(factors=5, regularization=0.1, seed=7, solver="cg", cg_steps=30).fit(C, iterations=5)
-    np.testing.assert_allclose(cg.user_factors, exact.user_factors, rtol=1e-6, atol=1e-9)
+    exact = ALS(factors=5, regularization=0.1, random_state=7, iterations=5).fit(C)
+    cg = ALS(factors=5, regularization=0.1, random_state=7, solver="cg", cg_steps=30, iterations=5).fit(C)
+    np.testing.assert_allclose(cg.user_factors_, exact.user_factors_, rtol=1e-6, atol=1e-9)
 
 
 def test_cg_gives_rows_without_positive_cells_their_exact_solution_zero():
@@ -133,26 +135,26 @@ def test_cg_gives_rows_without_positive_cells_their_exact_solution_zero():
     C[3, :] = 0  # user 3 has no positive cell: its normal equations have right-hand side 0
     C = C.tocsr()
     C.eliminate_zeros()
-    model = ALS(factors=4, regularization=0.1, seed=2, solver="cg").fit(C, iterations=2)
-    assert np.all(model.user_factors[3] == 0) and np.all(np.any(model.user_factors != 0, axis=1)[C.getnnz(axis=1) > 0])
+    model = ALS(factors=4, regularization=0.1, random_state=2, solver="cg", iterations=2).fit(C)
+    assert np.all(model.user_factors_[3] == 0) and np.all(np.any(model.user_factors_ != 0, axis=1)[C.getnnz(axis=1) > 0])
 
 
 def test_fit_is_deterministic_and_seed_dependent():
     C = random_implicit(seed=8)
-    a = ALS(factors=4, seed=11).fit(C, iterations=3)
-    b = ALS(factors=4, seed=11).fit(C, iterations=3)
-    c = ALS(factors=4, seed=12).fit(C, iterations=3)
-    np.testing.assert_array_equal(a.user_factors, b.user_factors)
-    assert not np.allclose(a.user_factors, c.user_factors)
+    a = ALS(factors=4, random_state=11, iterations=3).fit(C)
+    b = ALS(factors=4, random_state=11, iterations=3).fit(C)
+    c = ALS(factors=4, random_state=12, iterations=3).fit(C)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    assert not np.allclose(a.user_factors_, c.user_factors_)
 
 
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
 def test_worker_threads_give_the_same_model(solver):
     C = random_implicit(200, 150, density=0.1, seed=21)
-    small = dict(factors=8, solver=solver, seed=5, chunk_bytes=2**14)  # many small batches
-    one = ALS(num_threads=1, **small).fit(C, iterations=3)
-    two = ALS(num_threads=2, **small).fit(C, iterations=3)
-    np.testing.assert_allclose(two.user_factors, one.user_factors, rtol=1e-10, atol=1e-13)
+    small = dict(factors=8, solver=solver, random_state=5, chunk_bytes=2**14)  # many small batches
+    one = ALS(num_threads=1, **small, iterations=3).fit(C)
+    two = ALS(num_threads=2, **small, iterations=3).fit(C)
+    np.testing.assert_allclose(two.user_factors_, one.user_factors_, rtol=1e-10, atol=1e-13)
 
 
 def test_history_tol_callback_and_warm_start():
@@ -163,14 +165,14 @@ def test_history_tol_callback_and_warm_start():
         seen.append(record["iteration"])
         return {"mean_score": float(model.predict([0], [0])[0])}
 
-    model = ALS(factors=4, regularization=0.1).fit(C, iterations=200, tol=1e-4, callback=callback)
+    model = ALS(factors=4, regularization=0.1, iterations=200, tol=1e-4).fit(C, callback=callback)
     sweeps = model.history_[1:]
     assert model.history_[0]["phase"] == "start" and len(sweeps) < 200
     assert sweeps[-1]["rel_change"] < 1e-4 <= sweeps[-2]["rel_change"]
     assert seen == [r["iteration"] for r in sweeps] and "mean_score" in sweeps[-1]
     assert model.train_iterations_ == len(sweeps) and model.sweep_seconds_ > 0
     start = model.history_[-1]["objective"]
-    model.fit(C, iterations=1, warm_start=True)
+    model.set_params(iterations=1, tol=0.0).fit(C, warm_start=True)
     assert model.history_[0]["objective"] == pytest.approx(start, rel=1e-12)
 
 
@@ -185,9 +187,9 @@ def test_factors_interchange_with_the_implicit_library():
                                                       dtype=np.float64, num_threads=1, calculate_training_loss=False)
         theirs.user_factors, theirs.item_factors = U.copy(), V.copy()
         theirs.fit(C, show_progress=False)
-    ours = ALS.from_factors(U, V, regularization=0.05).fit(C, iterations=1, warm_start=True)
-    np.testing.assert_allclose(ours.user_factors, theirs.user_factors, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(ours.item_factors, theirs.item_factors, rtol=1e-9, atol=1e-12)
+    ours = ALS.from_factors(U, V, regularization=0.05, iterations=1).fit(C, warm_start=True)
+    np.testing.assert_allclose(ours.user_factors_, theirs.user_factors, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.item_factors_, theirs.item_factors, rtol=1e-9, atol=1e-12)
 
 
 def test_cg_sweep_matches_the_implicit_reference_cg():
@@ -202,18 +204,18 @@ def test_cg_sweep_matches_the_implicit_reference_cg():
                                                       calculate_training_loss=False)
         theirs.user_factors, theirs.item_factors = U.copy(), V.copy()
         theirs.fit(C, show_progress=False)
-    ours = ALS.from_factors(U, V, regularization=0.05, solver="cg").fit(C, iterations=2, warm_start=True)
-    np.testing.assert_allclose(ours.user_factors, theirs.user_factors, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(ours.item_factors, theirs.item_factors, rtol=1e-10, atol=1e-12)
+    ours = ALS.from_factors(U, V, regularization=0.05, solver="cg", iterations=2).fit(C, warm_start=True)
+    np.testing.assert_allclose(ours.user_factors_, theirs.user_factors, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.item_factors_, theirs.item_factors, rtol=1e-10, atol=1e-12)
 
 
 def test_save_load_roundtrip(tmp_path):
     C = random_ratings(seed=11)
-    model = ALS(factors=3, feedback="explicit", use_bias=True, dtype=np.float32, seed=4).fit(C, iterations=2)
+    model = ALS(factors=3, feedback="explicit", use_bias=True, dtype=np.float32, random_state=4, iterations=2).fit(C)
     model.save(tmp_path / "m.npz")
     loaded = ALS.load(tmp_path / "m.npz")
     assert loaded.get_params() == model.get_params()
-    np.testing.assert_array_equal(loaded.user_factors, model.user_factors)
+    np.testing.assert_array_equal(loaded.user_factors_, model.user_factors_)
     np.testing.assert_array_equal(loaded.item_bias_, model.item_bias_)
     assert loaded.history_ == model.history_ and loaded.train_iterations_ == 2
     assert loaded.objective(C) == pytest.approx(model.objective(C), rel=1e-12)
@@ -254,13 +256,13 @@ def test_apply_deletions_modes_leave_input_untouched():
 @pytest.mark.parametrize("feedback", ["implicit", "explicit"])
 def test_retrain_mode_objective_is_the_retraining_objective(feedback):
     C = random_implicit(seed=13) if feedback == "implicit" else random_ratings(seed=13)
-    params = dict(factors=4, regularization=0.1, feedback=feedback, use_bias=feedback == "explicit", seed=1)
-    model = ALS(**params).fit(C, iterations=10)
+    params = dict(factors=4, regularization=0.1, feedback=feedback, use_bias=feedback == "explicit", random_state=1)
+    model = ALS(**params, iterations=10).fit(C)
     pairs = some_deletions(C, seed=1)
     reduced = without(C, pairs)
     unlearned = model.unlearn(C, pairs, mode="retrain", max_iterations=0, local_update=False)
     # start of unlearning = original factors on the reduced data; biased models use the new mean
-    retrain_view = ALS.from_factors(model.user_factors, model.item_factors, user_bias=model.user_bias_,
+    retrain_view = ALS.from_factors(model.user_factors_, model.item_factors_, user_bias=model.user_bias_,
                                     item_bias=model.item_bias_, global_mean=unlearned.global_mean_, **params)
     assert relative(unlearned.history_[0]["objective"], retrain_view.objective(reduced)) < 1e-10
     conf, target = dense_cells(reduced, feedback)
@@ -274,32 +276,32 @@ def test_retrain_mode_objective_is_the_retraining_objective(feedback):
 def test_unlearning_converges_to_a_fixed_point_of_the_modified_objective(feedback, mode):
     C = random_implicit(seed=14) if feedback == "implicit" else random_ratings(seed=14)
     model = ALS(factors=4, regularization=0.5, feedback=feedback, use_bias=feedback == "explicit",
-                seed=2).fit(C, iterations=30)
-    original = model.user_factors.copy()
+                random_state=2, iterations=30).fit(C)
+    original = model.user_factors_.copy()
     pairs = some_deletions(C, seed=2)
     unlearned = model.unlearn(C, pairs, mode=mode, max_iterations=2000, tol=1e-13)
     history = unlearned.history_
     assert [r["phase"] for r in history[:3]] == ["start", "local", "sweep"]
     assert history[-1]["rel_change"] < 1e-13
     data = apply_deletions(C, pairs, mode, feedback=feedback)
-    check = unlearned.copy().fit(data.C, iterations=1, warm_start=True, mask=data.mask, negatives=data.negatives)
+    check = unlearned.copy().set_params(iterations=1, tol=0.0).fit(data.C, warm_start=True, mask=data.mask, negatives=data.negatives)
     assert check.history_[0]["objective"] == pytest.approx(history[-1]["objective"], rel=1e-12)
     assert relative(check.history_[1]["objective"], check.history_[0]["objective"]) < 1e-9
-    np.testing.assert_array_equal(model.user_factors, original)  # the original model is kept
+    np.testing.assert_array_equal(model.user_factors_, original)  # the original model is kept
 
 
 def test_explicit_feedback_mask_and_retrain_agree():
     C = random_ratings(seed=20)
-    model = ALS(factors=3, regularization=0.3, feedback="explicit", seed=1).fit(C, iterations=10)
-    pairs = {0: user_history(C, [0])[:, 1], 3: user_history(C, [3])[:2, 1]}  # whole and partial histories
+    model = ALS(factors=3, regularization=0.3, feedback="explicit", random_state=1, iterations=10).fit(C)
+    pairs = np.vstack([user_history(C, [0]), user_history(C, [3])[:2]])  # whole and partial histories
     retrain = model.unlearn(C, pairs, mode="retrain", max_iterations=5)
     masked = model.unlearn(C, pairs, mode="mask", max_iterations=5)
-    np.testing.assert_allclose(masked.user_factors, retrain.user_factors, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(masked.user_factors_, retrain.user_factors_, rtol=1e-12, atol=1e-14)
 
 
 def test_local_update_lowers_the_objective_before_full_sweeps():
     C = random_implicit(60, 50, seed=15)
-    model = ALS(factors=5, regularization=0.1, seed=3).fit(C, iterations=30)
+    model = ALS(factors=5, regularization=0.1, random_state=3, iterations=30).fit(C)
     unlearned = model.unlearn(C, user_history(C, [0, 1]), max_iterations=3)
     start, local = unlearned.history_[0]["objective"], unlearned.history_[1]["objective"]
     assert local < start
@@ -327,10 +329,10 @@ def auc(model, truth, held):
 def test_unlearned_auc_lies_in_the_seed_band_of_retrained_models():
     train, truth, held = planted()
     params = dict(factors=3, regularization=1.0)
-    original = ALS(seed=0, **params).fit(train, iterations=40)
+    original = ALS(random_state=0, **params, iterations=40).fit(train)
     pairs = some_deletions(train, fraction=0.2, seed=3)
     reduced = without(train, pairs)
-    retrained = [auc(ALS(seed=s, **params).fit(reduced, iterations=40), truth, held) for s in range(1, 6)]
+    retrained = [auc(ALS(random_state=s, **params, iterations=40).fit(reduced), truth, held) for s in range(1, 6)]
     unlearned = auc(original.unlearn(train, pairs, max_iterations=40), truth, held)
     low, high = min(retrained), max(retrained)
     assert low > 0.8  # the planted structure is learnable at all
@@ -344,7 +346,7 @@ def test_unlearned_auc_lies_in_the_seed_band_of_retrained_models():
 # ------------------------------------------------------------------------------------------
 def test_bad_inputs_name_the_argument():
     C = random_implicit(seed=16)
-    model = ALS(factors=3).fit(C, iterations=1)
+    model = ALS(factors=3, iterations=1).fit(C)
     observed = np.argwhere(C.toarray() != 0)
     free = np.argwhere(C.toarray() == 0)
     with pytest.raises(ValueError, match="not observed cells of C"):
@@ -373,23 +375,27 @@ def test_bad_inputs_name_the_argument():
     with pytest.raises(ValueError, match="mode must be one of"):
         model.unlearn(C, observed[:1], mode="forget")
     with pytest.raises(ValueError, match="factors must be"):
-        ALS(factors=0)
+        ALS(factors=0).fit(C)  # parameters are checked by fit, not by the constructor
+    with pytest.raises(ValueError, match="random_state must be"):
+        ALS(random_state=-1).fit(C)
+    with pytest.raises(ValueError, match="iterations must be"):
+        ALS(iterations=1.5).fit(C)
     with pytest.raises(RuntimeError, match="fitted"):
         ALS().unlearn(C, observed[:1])
 
 
 def test_empty_deletions_warn_and_change_nothing():
     C = random_implicit(seed=17)
-    model = ALS(factors=3).fit(C, iterations=2)
+    model = ALS(factors=3, iterations=2).fit(C)
     with pytest.warns(UserWarning, match="empty deletion set"):
         same = model.unlearn(C, np.empty((0, 2), dtype=int))
-    np.testing.assert_array_equal(same.user_factors, model.user_factors)
-    assert as_deletions(([], []), C.shape).shape == (0, 2)
+    np.testing.assert_array_equal(same.user_factors_, model.user_factors_)
+    assert as_deletions(np.empty((0, 2), dtype=int), C.shape).shape == (0, 2)
 
 
 def test_deleting_a_whole_user_history_is_allowed():
     C = random_implicit(seed=18)
-    model = ALS(factors=3, regularization=0.1).fit(C, iterations=5)
+    model = ALS(factors=3, regularization=0.1, iterations=5).fit(C)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         forgotten = model.unlearn(C, user_history(C, [4]), max_iterations=50, tol=1e-12)
@@ -399,7 +405,7 @@ def test_deleting_a_whole_user_history_is_allowed():
 
 
 def test_predict_and_load_reject_bad_input(tmp_path):
-    model = ALS(factors=2).fit(random_implicit(seed=22), iterations=1)
+    model = ALS(factors=2, iterations=1).fit(random_implicit(seed=22))
     with pytest.raises(ValueError, match="items must be integer ids"):
         model.predict([0], [25])
     with pytest.raises(ValueError, match="same shape"):
@@ -415,4 +421,167 @@ def test_singular_normal_equations_name_the_row():
     C = sp.csr_matrix(C)
     C.eliminate_zeros()
     with pytest.raises(np.linalg.LinAlgError, match="row 7 is not positive definite"):
-        ALS(factors=2, regularization=0.0, feedback="explicit").fit(C, iterations=1)
+        ALS(factors=2, regularization=0.0, feedback="explicit", iterations=1).fit(C)
+
+
+# ------------------------------------------------------------------------------------------
+# scikit-learn estimator convention
+# ------------------------------------------------------------------------------------------
+def test_estimator_convention_params_and_fitted_attributes():
+    model = ALS(factors=0, dtype="float32", random_state=3)  # stored as given, not checked yet
+    assert model.get_params()["factors"] == 0 and model.get_params()["dtype"] == "float32"
+    assert not hasattr(model, "user_factors_") and not hasattr(model, "user_factors")
+    assert model.set_params(factors=3, iterations=2) is model
+    with pytest.raises(ValueError, match="invalid parameter 'seed'"):
+        model.set_params(seed=1)
+    assert "random_state=3" in repr(model) and "iterations=2" in repr(model)
+    model.fit(random_implicit(seed=24))
+    assert model.user_factors_.dtype == np.float32 and model.train_iterations_ == 2
+    again = ALS(**model.get_params()).fit(random_implicit(seed=24))
+    np.testing.assert_array_equal(again.item_factors_, model.item_factors_)
+    sklearn_base = pytest.importorskip("sklearn.base")
+    clone = sklearn_base.clone(model)
+    assert clone.get_params() == model.get_params() and not clone.is_fitted
+
+
+def test_model_files_of_the_previous_version_still_load(tmp_path):
+    """Files written before random_state/iterations: params hold 'seed' and no 'iterations'."""
+    import json
+
+    C = random_implicit(seed=25)
+    model = ALS(factors=3, iterations=2, random_state=9).fit(C)
+    meta = {"format": "bilinrec-als-1",
+            "params": {"factors": 3, "regularization": 0.01, "feedback": "implicit", "solver": "cholesky",
+                       "cg_steps": 3, "dtype": "float64", "seed": 9, "use_bias": False,
+                       "scale_regularization": False, "num_threads": None, "chunk_bytes": 16 * 2**20},
+            "global_mean": 0.0, "train_iterations": 2, "sweep_seconds": 0.001, "history": []}
+    np.savez(tmp_path / "old.npz", user_factors=model.user_factors_, item_factors=model.item_factors_,
+             meta=np.array(json.dumps(meta)))
+    old = ALS.load(tmp_path / "old.npz")
+    assert old.random_state == 9 and old.iterations == 15 and old.train_iterations_ == 2
+    np.testing.assert_array_equal(old.user_factors_, model.user_factors_)
+    refit = old.copy().set_params(iterations=2).fit(C)
+    np.testing.assert_array_equal(refit.user_factors_, model.user_factors_)
+
+
+# ------------------------------------------------------------------------------------------
+# Deletion through the whole pipeline: recomputed weights, ledger, one deletion shape
+# ------------------------------------------------------------------------------------------
+def binary_matrix(n_users=40, n_items=30, density=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = sp.csr_matrix((rng.random((n_users, n_items)) < density).astype(float))
+    X.eliminate_zeros()
+    return X
+
+
+BM25 = {"scheme": "bm25", "scale": 5.0, "K1": 100.0, "B": 0.9, "rows": "items"}
+
+
+def _one_sweep_rel_change(model, X):
+    """Relative objective change of one more exact sweep of the RETRAINING objective on X."""
+    check = model.copy().set_params(iterations=1, tol=0.0, solver="cholesky")
+    check.deleted_pairs_ = np.empty((0, 2), dtype=np.int64)  # X is the reduced data: nothing to resurrect
+    check.fit(X, warm_start=True)
+    return check.history_[-1]["rel_change"]
+
+
+def test_unlearning_reaches_the_fixed_point_of_retraining_with_recomputed_weights():
+    """Done criterion of issue 14: retrain mode + recomputed BM25 weights reaches the fixed point of
+    retraining-from-scratch's objective on the reduced data to 1e-9; the frozen-weight shortcut
+    (confidences computed with the deleted records) does not."""
+    X = binary_matrix(seed=31)
+    model = ALS(factors=4, regularization=0.5, iterations=300, tol=1e-14, random_state=1, weighting=BM25).fit(X)
+    pairs = some_deletions(X, fraction=0.1, seed=4)
+    reduced = apply_deletions(X, pairs, "retrain").C
+    exact = model.unlearn(X, pairs, max_iterations=3000, tol=1e-15)
+    frozen = model.unlearn(X, pairs, max_iterations=3000, tol=1e-15, frozen_weights=True)
+    assert _one_sweep_rel_change(exact, reduced) < 1e-9
+    assert _one_sweep_rel_change(frozen, reduced) > 1e-9
+    # the objective it minimised IS retraining's: same value on the same factors
+    retrain_view = ALS(factors=4, regularization=0.5, weighting=BM25)
+    assert exact.history_[-1]["objective"] == pytest.approx(
+        ALS.from_factors(exact.user_factors_, exact.item_factors_, regularization=0.5,
+                         weighting=BM25).objective(reduced), rel=1e-12)
+    assert retrain_view.get_params()["weighting"] == BM25
+    # BM25 on the reduced data differs from BM25 on the full data on the remaining cells
+    w = model.weighting
+    full, red = ALS(weighting=w)._confidences(X), ALS(weighting=w)._confidences(reduced)
+    assert np.abs(full.multiply(red.astype(bool)).data - red.data).max() > 1e-3
+    assert exact.ledger_[-1]["weights"] == "recomputed" and exact.ledger_[-1]["exact"]
+    assert frozen.ledger_[-1]["weights"] == "frozen" and not frozen.ledger_[-1]["exact"]
+
+
+def test_ledger_forgetting_twice_never_resurrects(tmp_path):
+    X = binary_matrix(seed=32)
+    model = ALS(factors=3, regularization=0.3, iterations=50, random_state=2, weighting=BM25).fit(X)
+    first, second = some_deletions(X, 0.05, seed=1), None
+    once = model.unlearn(X, first, max_iterations=500, tol=1e-14)
+    rest = apply_deletions(X, first, "retrain").C
+    second = some_deletions(rest, 0.05, seed=2)
+    # the original matrix (still holding `first`) and the reduced one give the same model
+    via_original = once.unlearn(X, second, max_iterations=20, local_update=False)
+    via_reduced = once.unlearn(rest, second, max_iterations=20, local_update=False)
+    np.testing.assert_array_equal(via_original.user_factors_, via_reduced.user_factors_)
+    assert [r["objective"] for r in via_original.history_] == [r["objective"] for r in via_reduced.history_]
+    both = as_deletions(np.vstack([first, second]), X.shape)
+    np.testing.assert_array_equal(via_original.deleted_pairs_, both)
+    assert via_original.ledger_[-1]["reapplied"] == len(first) and via_reduced.ledger_[-1]["reapplied"] == 0
+    assert via_original.forgotten_["count"] == len(both)
+    # the objective is that of forgetting both at once
+    at_once = model.unlearn(X, both, max_iterations=0, local_update=False)
+    assert via_original.objective(apply_deletions(X, both, "retrain").C) == pytest.approx(
+        via_original.history_[-1]["objective"], rel=1e-12)
+    np.testing.assert_array_equal(at_once.deleted_pairs_, both)
+    with pytest.raises(ValueError, match="already forgotten"):
+        once.unlearn(X, first[:1])
+    with pytest.raises(ValueError, match="re-learn"):
+        once.copy().fit(X, warm_start=True)
+    once.save(tmp_path / "once.npz")
+    loaded = ALS.load(tmp_path / "once.npz")
+    np.testing.assert_array_equal(loaded.deleted_pairs_, as_deletions(first, X.shape))
+    assert loaded.ledger_ == once.ledger_ and loaded.forgotten_["sha256"] == once.forgotten_["sha256"]
+    assert as_weighting(loaded.weighting) == Weighting(**BM25)
+
+
+def test_deletions_have_one_unambiguous_shape():
+    C = random_implicit(seed=33)
+    rows = np.argwhere(C.toarray() != 0)[:2]
+    # a tuple of two pairs is two (user, item) rows, never (users, items)
+    np.testing.assert_array_equal(as_deletions(tuple(map(tuple, rows)), C.shape), rows)
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        as_deletions((np.arange(3), np.arange(3)), C.shape)
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        as_deletions({0: [1, 2]}, C.shape)
+    with pytest.raises(ValueError, match="integer"):
+        as_deletions(rows.astype(float), C.shape)
+
+
+def test_from_implicit_is_exact_including_alpha():
+    implicit_als = pytest.importorskip("implicit.cpu.als")
+    X = binary_matrix(40, 30, seed=34)
+    X.data = (1 + np.arange(X.nnz) % 3).astype(np.float32).astype(np.float64)  # counts
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):
+            theirs = implicit_als.AlternatingLeastSquares(factors=5, regularization=0.05, alpha=7.0, iterations=3,
+                                                          use_cg=False, dtype=np.float64,
+                                                          calculate_training_loss=False, random_state=3)
+            theirs.fit(X, show_progress=False)
+            U0, V0 = theirs.user_factors.copy(), theirs.item_factors.copy()
+            theirs.iterations = 1
+            theirs.fit(X, show_progress=False)  # implicit warm-starts from its factors
+    model = type("FittedImplicitLike", (), {})()
+    model.user_factors, model.item_factors, model.regularization, model.alpha = U0, V0, 0.05, 7.0
+    model.iterations, model.use_cg = 1, False
+    ours = ALS.from_implicit(model)
+    assert ours.weighting.scale == 7.0
+    ours.fit(X, warm_start=True)  # one exact sweep on alpha * X: implicit's objective
+    np.testing.assert_allclose(ours.user_factors_, theirs.user_factors, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ours.item_factors_, theirs.item_factors, rtol=1e-8, atol=1e-10)
+    # and from the real implicit object
+    real = ALS.from_implicit(theirs)
+    assert real.weighting.scale == 7.0 and real.regularization == 0.05 and real.factors == 5
+    wrong = ALS.from_implicit(model, alpha=1.0).fit(X, warm_start=True)
+    assert not np.allclose(wrong.user_factors_, theirs.user_factors, rtol=1e-4)

@@ -25,7 +25,7 @@ def test_fit_then_forget(tmp_path, interactions, capsys):
     assert main(["als", "fit", "--interactions", str(path), "--out", str(model_path), "--factors", "4",
                  "--iterations", "5", "--n-users", "25", "--n-items", "20", "--quiet"]) == 0
     fitted = ALS.load(model_path)
-    assert fitted.train_iterations_ == 5 and fitted.user_factors.shape == (25, 4)
+    assert fitted.train_iterations_ == 5 and fitted.user_factors_.shape == (25, 4)
     assert "iterations      5" in capsys.readouterr().out
     pairs = np.argwhere(C.toarray() != 0)[:7]
     delete = tmp_path / "d.csv"
@@ -33,10 +33,10 @@ def test_fit_then_forget(tmp_path, interactions, capsys):
     assert main(["als", "forget", "--model", str(model_path), "--interactions", str(path), "--delete",
                  str(delete), "--out", str(out_path), "--max-iterations", "3", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "7 deleted cells" in out and "speedup" in out
+    assert "7 deleted cells" in out and "wall-clock ratio" in out
     forgotten = ALS.load(out_path)
     expected = fitted.unlearn(C, pairs, max_iterations=3)
-    np.testing.assert_allclose(forgotten.user_factors, expected.user_factors, rtol=1e-12)
+    np.testing.assert_allclose(forgotten.user_factors_, expected.user_factors_, rtol=1e-12)
     reduced = apply_deletions(C, pairs).C
     assert forgotten.objective(reduced) == pytest.approx(forgotten.history_[-1]["objective"], rel=1e-12)
 
@@ -73,8 +73,31 @@ def test_forget_with_an_empty_deletion_file_is_a_noop(tmp_path, interactions, ca
           "--iterations", "1", "--n-users", "25", "--n-items", "20", "--quiet"])
     delete = tmp_path / "d.csv"
     delete.write_text("user,item\n")
+    capsys.readouterr()
     with pytest.warns(UserWarning, match="empty deletion set"):
         assert main(["als", "forget", "--model", str(model_path), "--interactions", str(path), "--delete",
                      str(delete), "--out", str(tmp_path / "m2.npz"), "--quiet"]) == 0
-    assert "0 deleted cells" in capsys.readouterr().out
-    np.testing.assert_array_equal(ALS.load(tmp_path / "m2.npz").user_factors, ALS.load(model_path).user_factors)
+    out = capsys.readouterr().out
+    assert "0 deleted cells" in out and "speedup" not in out and "ratio" not in out.split("ledger")[1] and "nothing was deleted" in out
+    np.testing.assert_array_equal(ALS.load(tmp_path / "m2.npz").user_factors_, ALS.load(model_path).user_factors_)
+
+
+def test_forget_with_bm25_weighting_recomputes_and_keeps_a_ledger(tmp_path, interactions, capsys):
+    path, C = interactions
+    model_path = tmp_path / "m.npz"
+    assert main(["als", "fit", "--interactions", str(path), "--out", str(model_path), "--factors", "3",
+                 "--iterations", "3", "--n-users", "25", "--n-items", "20", "--weighting", "bm25",
+                 "--weight-scale", "5", "--quiet"]) == 0
+    pairs = np.argwhere(C.toarray() != 0)
+    for name, chunk in (("a", pairs[:3]), ("b", pairs[3:6])):
+        pd.DataFrame(chunk, columns=["user", "item"]).to_csv(tmp_path / f"{name}.csv", index=False)
+    src = model_path
+    for name in ("a", "b"):  # the second call passes the ORIGINAL interactions again
+        out = tmp_path / f"m_{name}.npz"
+        assert main(["als", "forget", "--model", str(src), "--interactions", str(path), "--delete",
+                     str(tmp_path / f"{name}.csv"), "--out", str(out), "--max-iterations", "2", "--quiet"]) == 0
+        src = out
+    text = capsys.readouterr().out
+    assert "recomputed on the reduced data" in text and "6 pair(s) forgotten in all" in text
+    final = ALS.load(src)
+    assert len(final.deleted_pairs_) == 6 and final.ledger_[-1]["reapplied"] == 3

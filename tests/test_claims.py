@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from bilinrec.experiments.claims import CLAIMS, CONFIG_KEYS
-from bilinrec.experiments.unlearn.claims import claim_b2, claim_b5
+from bilinrec.experiments.unlearn.claims import claim_b3, claim_b5
 from bilinrec.experiments.verdict import (
     FAILS,
     HOLDS,
@@ -21,29 +21,28 @@ from bilinrec.experiments.verdict import (
     write_claims,
 )
 
-MODELS = ("original", "retrained", "unlearn_retrain", "naive")
 
-
-def unlearn_summary(auc_unlearn=0.84, auc_retrained=0.84, datasets=("ml-100k",), speedup=8.0):
+def unlearn_paired(auc_unlearn=0.840, deleted_unlearn=0.20, gap_unlearn=1e-5, sweeps_unlearn=20.0,
+                   datasets=("ml-100k",), seeds=(1, 2, 3)):
+    """A synthetic ``unlearn_paired`` table: retraining seed noise ~0.002 AUC / 0.01 deleted-cell score;
+    the original model still scores the deleted cells high, naive fine-tuning pushes them to 0."""
     rows = []
     for ds in datasets:
-        for model, auc in zip(MODELS, (0.87, auc_retrained, auc_unlearn, 0.80)):
-            rows.append({
-                "dataset": ds, "strategy": "uniform", "fraction": 0.1, "model": model,
-                "heldout_auc_mean": auc, "heldout_auc_std": 0.005,
-                "speedup_mean": {"retrained": 1.0, "unlearn_retrain": speedup}.get(model, float("nan")),
-                "mia_threshold_heldout_mean": {"original": 0.93}.get(model, 0.51),
-            })
+        for s in seeds:
+            jitter = 0.001 * (s - 2)
+            models = {
+                # model: (heldout_auc, deleted_mean_score, mia, objective_gap, sweep_equivalents)
+                "original": (0.870, 0.80, 0.80, 0.05, 150.0),
+                "retrained": (0.840 + jitter, 0.20, 0.50, 0.0, 200.0),
+                "retrained_b1": (0.842 + jitter, 0.21, 0.51, 2e-4 * s, 210.0),
+                "unlearn_retrain": (auc_unlearn + jitter, deleted_unlearn, 0.505, gap_unlearn, sweeps_unlearn),
+                "naive": (0.838 + jitter, 0.02, 0.20, 0.03, 15.0),
+            }
+            for model, (auc, deleted, mia, gap, sweeps) in models.items():
+                rows.append({"dataset": ds, "strategy": "uniform", "fraction": 0.1, "seed": s, "model": model,
+                             "heldout_auc": auc, "deleted_mean_score": deleted, "mia_threshold_heldout": mia,
+                             "objective_gap": gap, "sweep_equivalents": sweeps})
     return pd.DataFrame(rows)
-
-
-def unlearn_checks(identity=0.0, stationary=True):
-    return pd.DataFrame([{
-        "dataset": "ml-100k", "strategy": "uniform", "fraction": 0.1, "seed": s,
-        "objective_identity_rel_diff": identity, "unlearn_fixed_point_ok": False,
-        "unlearn_as_stationary_as_retrained": stationary or s == 1,
-        "auc_in_band_unlearn_retrain": True, "band_size": 3,
-    } for s in (1, 2)])
 
 
 @pytest.fixture
@@ -58,47 +57,54 @@ def thresholds():
 
 
 def test_verdicts_hold_fail_and_not_measured(thresholds):
-    tables = {"unlearn_summary": unlearn_summary(), "unlearn_checks": unlearn_checks()}
+    tables = {"unlearn_paired": unlearn_paired()}
     df = evaluate_claims(CLAIMS, tables, thresholds).set_index("id")
-    assert df.loc["B1", "verdict"] == HOLDS
-    assert df.loc["B2", "verdict"] == HOLDS
-    assert df.loc["B3", "verdict"] == HOLDS and df.loc["B3", "value"] == 8.0
-    assert df.loc["B5", "verdict"] == HOLDS and df.loc["B5", "value"] == pytest.approx(0.87)
-    # Paper A tables were not produced: those claims are not measured, with the reason
-    a_rows = df[df.index.str.startswith("A")]
-    assert len(a_rows) == 5 and set(a_rows["verdict"]) == {NOT_MEASURED}
-    assert all("not produced" in d for d in a_rows["detail"])
-
-    bad = {"unlearn_summary": unlearn_summary(auc_unlearn=0.70, speedup=1.2), "unlearn_checks": unlearn_checks(1e-3)}
+    for claim in ("B1", "B2", "B3", "B4", "B5"):
+        assert df.loc[claim, "verdict"] == HOLDS, (claim, df.loc[claim, "detail"], df.loc[claim, "controls"])
+    assert df.loc["B3", "value"] == pytest.approx(10.0)  # 200 / 20 sweeps
+    assert df.loc["A1", "verdict"] == NOT_MEASURED
+    bad = {"unlearn_paired": unlearn_paired(auc_unlearn=0.80, deleted_unlearn=0.5, sweeps_unlearn=150.0)}
     df = evaluate_claims(CLAIMS, bad, thresholds).set_index("id")
     assert df.loc["B1", "verdict"] == FAILS
     assert df.loc["B2", "verdict"] == FAILS
     assert df.loc["B3", "verdict"] == FAILS
 
 
-def test_b1_fails_when_unlearning_is_less_converged_than_retraining(thresholds):
-    tables = {"unlearn_summary": unlearn_summary(), "unlearn_checks": unlearn_checks(stationary=False)}
-    outcome = evaluate_claims(CLAIMS, tables, thresholds).set_index("id").loc["B1"]
-    assert outcome["verdict"] == FAILS
-    assert "in 50% of runs (needs 100%)" in outcome["detail"]
-    assert "exchangeable with 3 retrained models: 50%" in outcome["detail"]
+@pytest.mark.parametrize("claim", ["B1", "B2", "B3", "B4"])
+def test_every_unlearning_claim_fails_on_each_negative_control(thresholds, claim):
+    """The untouched original model and naive fine-tuning, put in place of the unlearned model,
+    must fail every unlearning claim (else the claim could not tell unlearning from not unlearning)."""
+    from bilinrec.experiments.unlearn.claims import CLAIMS as UNLEARN_CLAIMS
+    from bilinrec.experiments.unlearn.claims import CONTROLS
+
+    spec = {c.id: c for c in UNLEARN_CLAIMS}[claim]
+    tables = {"unlearn_paired": unlearn_paired()}
+    assert spec.run(tables, thresholds).verdict == HOLDS
+    assert len(spec.controls) == 2
+    for control in CONTROLS:
+        outcome = spec.run(control.substitute(tables), thresholds)
+        assert outcome.verdict == FAILS, (claim, control.name, outcome.detail)
+    row = evaluate_claims([spec], tables, thresholds).iloc[0]
+    assert row["controls"] == "original (no unlearning): does not hold; naive fine-tuning: does not hold"
 
 
-def test_single_seed_summary_is_evaluated_not_rejected(thresholds):
-    summary = unlearn_summary().assign(heldout_auc_std=float("nan"))
-    df = evaluate_claims(CLAIMS, {"unlearn_summary": summary, "unlearn_checks": unlearn_checks()}, thresholds)
-    assert df.set_index("id").loc["B1", "verdict"] == FAILS  # no spread over seeds: no band to be inside
+def test_b3_counts_no_speedup_where_unlearning_stopped_above_retraining():
+    tables = {"unlearn_paired": unlearn_paired(gap_unlearn=0.01)}
+    outcome = claim_b3(tables, 3.0, z=2.0)
+    assert outcome.verdict == FAILS and outcome.value == 0.0 and "3 of 3 runs" in outcome.detail
 
 
-def test_b5_not_measured_without_ml100k(thresholds):
-    tables = {"unlearn_summary": unlearn_summary(datasets=("synthetic-lowrank",))}
+def test_unlearning_claims_need_a_second_retraining_seed(thresholds):
+    paired = unlearn_paired()
+    tables = {"unlearn_paired": paired[paired["model"] != "retrained_b1"]}
+    df = evaluate_claims(CLAIMS, tables, thresholds).set_index("id")
+    assert df.loc["B1", "verdict"] == NOT_MEASURED and "band_size" in df.loc["B1", "detail"]
+
+
+def test_b5_is_not_measured_without_ml100k(thresholds):
+    tables = {"unlearn_paired": unlearn_paired(datasets=("synthetic-lowrank",))}
     outcome = claim_b5(tables, thresholds["b5_auc_tolerance"], target=thresholds["b5_target_auc"])
     assert outcome.verdict == NOT_MEASURED and "ml-100k" in outcome.detail
-
-
-def test_b2_reports_naive_degradation(thresholds):
-    outcome = claim_b2({"unlearn_summary": unlearn_summary()}, thresholds["b2_auc_tolerance"])
-    assert "naive" in outcome.detail and "-0.04" in outcome.detail
 
 
 def test_missing_and_malformed_tables_fail_loudly(tmp_path):
@@ -107,13 +113,13 @@ def test_missing_and_malformed_tables_fail_loudly(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(ClaimInputError, match="malformed"):
         load_table(tmp_path / "empty.csv")
-    unlearn_summary().drop(columns="speedup_mean").to_csv(tmp_path / "s.csv", index=False)
-    with pytest.raises(ClaimInputError, match="speedup_mean"):
-        load_table(tmp_path / "s.csv", ("dataset", "speedup_mean"))
+    unlearn_paired().drop(columns="sweep_equivalents").to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(ClaimInputError, match="sweep_equivalents"):
+        load_table(tmp_path / "s.csv", ("dataset", "sweep_equivalents"))
 
 
 def test_write_claims_markdown(tmp_path, thresholds):
-    tables = {"unlearn_summary": unlearn_summary(), "unlearn_checks": unlearn_checks()}
+    tables = {"unlearn_paired": unlearn_paired()}
     df = evaluate_claims(CLAIMS, tables, thresholds)
     write_claims(df, tmp_path / "claims.csv", tmp_path / "claims.md")
     md = (tmp_path / "claims.md").read_text()

@@ -50,7 +50,10 @@ def smoke_config(tmp_path):
             "model": {"factors": 4, "iterations": 6},
             "band_size": 2,
             "unlearning": {"max_iterations": 5, "budget": 2},
-            "evaluation": {"top_k": 5, "mia_max_cells": 50, "mia_folds": 2, "score_samples": 50},
+            "evaluation": {"top_k": [5, 10], "mia_max_cells": 50, "mia_folds": 2, "score_samples": 50},
+            "race": {"datasets": ["tiny"], "sizes": ["record", "user", 0.1], "strata": ["uniform", "popular"],
+                     "peers": ["exact", "cg", "implicit"], "max_sweeps": 8, "converge_max_sweeps": 12,
+                     "converge_sizes": [0.1]},
         },
         "lrs": {
             "n_seeds": 2,
@@ -110,14 +113,15 @@ def smoke_run(smoke_local_run):
 
 FIGURES = [
     "datasets_overview", "unlearn_convergence", "unlearn_deleted_scores", "unlearn_mia", "unlearn_speedup",
+    "unlearn_race_speedup",
     "lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise", "dp_utility", "dp_users",
     "personalization_rmse_vs_m", "personalization_paired", "storage_scaling", "storage_vs_rmse", "lrs_m50",
     "storage_trained",
 ]
 TABLES = [
-    "datasets", "unlearn_summary", "unlearn_checks", "lrs_sample_complexity", "lrs_phase_transition",
-    "dp_utility", "dp_audit", "personalization", "personalization_buckets", "personalization_paired", "storage",
-    "lrs_m50", "storage_trained",
+    "datasets", "unlearn_summary", "unlearn_checks", "unlearn_paired", "unlearn_race", "lrs_sample_complexity",
+    "lrs_phase_transition", "dp_utility", "dp_audit", "personalization", "personalization_buckets",
+    "personalization_paired", "storage", "lrs_m50", "storage_trained",
 ]
 NOTEBOOKS = ["datasets", "unlearn", "lrs", "dp", "personalization", "storage"]
 
@@ -136,6 +140,9 @@ def test_smoke_run_writes_every_output(smoke_run):
     assert not missing, missing
     claims = (results / "claims.md").read_text()
     assert claims.startswith("# Claims verdict") and "B5" in claims
+    assert "original (no unlearning)" in claims and "naive fine-tuning" in claims  # the negative controls
+    race = (results / "tables" / "unlearn_race.csv").read_text()
+    assert "retrain_exact" in race and "retrain_cg" in race and "unlearn" in race
     prov = json.loads((results / "provenance.json").read_text())
     assert prov["config"]["datasets"] == ["tiny", "synthetic-ml"]
     assert prov["packages"]["snakemake"]

@@ -35,6 +35,8 @@ def execute_notebook(
             kernel_name=kernel_name,
             progress_bar=False,
             log_output=True,
+            # the kernel may take minutes to start on a loaded machine (papermill's default is 60 s)
+            start_timeout=600,
         )
         nb = nbformat.read(str(tmp_nb), as_version=4)
         body, _ = HTMLExporter().from_notebook_node(nb)

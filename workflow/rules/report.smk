@@ -16,8 +16,7 @@ rule provenance:
 
 # The result tables the claims read (see bilinrec.experiments.claims.TABLE_COLUMNS).
 CLAIM_TABLES = {
-    "unlearn_summary": f"{RESULTS}/tables/unlearn_summary.csv",
-    "unlearn_checks": f"{RESULTS}/tables/unlearn_checks.csv",
+    "unlearn_paired": f"{RESULTS}/tables/unlearn_paired.csv",
     "lrs_m50": f"{RESULTS}/tables/lrs_m50.csv",
     "lrs_convergence": f"{LRS_OUT}/convergence.csv",
     "dp_utility": f"{RESULTS}/tables/dp_utility.csv",

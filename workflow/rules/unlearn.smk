@@ -158,6 +158,7 @@ rule unlearn_tables:
     output:
         summary=table_outputs("unlearn_summary", "6. Paper B: Unlearn-ALS"),
         checks=table_outputs("unlearn_checks", "6. Paper B: Unlearn-ALS"),
+        paired=table_outputs("unlearn_paired", "6. Paper B: Unlearn-ALS"),
     log:
         f"{LOGS}/unlearn/tables.log",
     benchmark:
@@ -193,9 +194,63 @@ rule unlearn_notebook:
         "../scripts/execute_notebook.py"
 
 
+# The fair race: per raced dataset, race seed, deletion size and stratum (one job each), unlearning vs
+# three retraining peers under one stopping rule.
+UNLEARN_RACE = UNLEARN["race"]
+UNLEARN_RACE_RUNS = [
+    f"{UNLEARN_OUT}/{d}/s{s}/race/{size}_{stratum}.csv"
+    for d in UNLEARN_RACE["datasets"]
+    if d in UNLEARN["datasets"]
+    for s in UNLEARN_SEEDS[: UNLEARN_RACE["n_seeds"]]
+    for size in UNLEARN_RACE["sizes"]
+    for stratum in (["uniform"] if size in ("record", "user") else UNLEARN_RACE["strata"])
+]
+
+
+rule unlearn_race:
+    input:
+        split=rules.unlearn_split.output[0],
+        original=rules.unlearn_original.output[0],
+    output:
+        f"{UNLEARN_OUT}/{{dataset}}/s{{seed}}/race/{{size}}_{{stratum}}.csv",
+    log:
+        f"{LOGS}/unlearn/{{dataset}}/race_s{{seed}}_{{size}}_{{stratum}}.log",
+    benchmark:
+        f"{BENCH}/unlearn/{{dataset}}/race_s{{seed}}_{{size}}_{{stratum}}.tsv"
+    wildcard_constraints:
+        size=r"record|user|[0-9.e-]+",
+        stratum="uniform|popular",
+    threads: UNLEARN["threads"]
+    params:
+        cfg=UNLEARN,
+        root_seed=ROOT_SEED,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/unlearn_race.py"
+
+
+rule unlearn_race_table:
+    input:
+        UNLEARN_RACE_RUNS,
+    output:
+        table=table_outputs("unlearn_race", "6. Paper B: Unlearn-ALS"),
+        figure=figure_outputs("unlearn_race_speedup", "6. Paper B: Unlearn-ALS"),
+    log:
+        f"{LOGS}/unlearn/race_table.log",
+    benchmark:
+        f"{BENCH}/unlearn/race_table.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/unlearn_race_table.py"
+
+
 UNLEARN_TARGETS = (
     rules.unlearn_tables.output.summary
     + rules.unlearn_tables.output.checks
+    + rules.unlearn_tables.output.paired
+    + (rules.unlearn_race_table.output.table + rules.unlearn_race_table.output.figure if UNLEARN_RACE_RUNS else [])
     + rules.unlearn_notebook.output.figures
     + [rules.unlearn_notebook.output.html]
 )

@@ -7,6 +7,11 @@ Interactions files
       ``item``, ``confidence``.
 Deletion files
     CSV with a header and columns ``user,item`` (pairs that are observed in the interactions).
+
+With ``--weighting`` (e.g. ``bm25``), ``confidence`` holds raw interactions (binary or counts) and
+the model computes the confidences; ``forget`` then recomputes them on the reduced data, as
+retraining would. The model file keeps a ledger of every forgotten pair: forgetting again from a
+forgotten model with the original interactions removes the earlier deletions too.
 """
 
 from __future__ import annotations
@@ -22,7 +27,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bilinrec.models.als import ALS, MODES, as_deletions
+from bilinrec.models.als import (
+    ALS,
+    MODES,
+    SCHEMES,
+    Weighting,
+    as_deletions,
+    as_weighting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +247,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
         shape = (args.n_users, args.n_items)
     C = read_interactions(args.interactions, shape=shape, feedback=args.feedback)
     model = ALS(factors=args.factors, regularization=args.regularization, feedback=args.feedback,
-                solver=args.solver, cg_steps=args.cg_steps, dtype=np.dtype(args.dtype), seed=args.seed,
+                solver=args.solver, cg_steps=args.cg_steps, dtype=np.dtype(args.dtype), iterations=args.iterations,
+                tol=args.tol, random_state=args.seed, weighting=_weighting(args),
                 use_bias=args.use_bias, scale_regularization=args.scale_regularization,
                 num_threads=args.threads)
     start = time.perf_counter()
-    model.fit(C, iterations=args.iterations, tol=args.tol, show_progress=not args.quiet)
+    model.fit(C, show_progress=not args.quiet)
     seconds = time.perf_counter() - start
     model.save(args.out)
     first, last = model.history_[0], model.history_[-1]
@@ -252,18 +265,25 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weighting(args: argparse.Namespace) -> Weighting | None:
+    if args.weighting == "none":
+        return None
+    return Weighting(scheme=args.weighting, scale=args.weight_scale, alpha=args.weight_alpha, K1=args.bm25_k1,
+                     B=args.bm25_b, rows=args.bm25_rows)
+
+
 def cmd_forget(args: argparse.Namespace) -> int:
     try:
         model = ALS.load(args.model)
     except (ValueError, FileNotFoundError) as exc:
         raise type(exc)(f"--model: {exc}") from None
-    shape = (model.user_factors.shape[0], model.item_factors.shape[0])
+    shape = (model.user_factors_.shape[0], model.item_factors_.shape[0])
     C = read_interactions(args.interactions, shape=shape, feedback=model.feedback)
     pairs = read_deletions(args.delete, shape, C)
     before = model.objective(C)
     start = time.perf_counter()
     forgotten = model.unlearn(C, pairs, mode=args.mode, max_iterations=args.max_iterations, tol=args.tol,
-                              show_progress=not args.quiet)
+                              show_progress=not args.quiet, frozen_weights=args.frozen_weights)
     seconds = time.perf_counter() - start
     forgotten.save(args.out)
     hist = forgotten.history_
@@ -278,9 +298,19 @@ def cmd_forget(args: argparse.Namespace) -> int:
     if hist[-1]["rel_change"] is not None:
         print(f"  last rel change {hist[-1]['rel_change']:.3g}")
     print(f"  time            {seconds:.2f} s")
-    if np.isfinite(retrain) and retrain > 0:
+    weighting = as_weighting(model.weighting)
+    if weighting is not None:
+        print(f"  confidences     {weighting.scheme}, "
+              + ("frozen (computed with the deleted records: NOT exact)" if args.frozen_weights and not weighting.cellwise
+                 else "recomputed on the reduced data"))
+    print(f"  ledger          {forgotten.forgotten_['count']} pair(s) forgotten in all, sha256 "
+          f"{forgotten.forgotten_['sha256'][:16]}...")
+    if len(pairs) == 0 and len(forgotten.history_) <= 1:
+        print("  retrain est.    none: nothing was deleted, the model is unchanged")
+    elif np.isfinite(retrain) and retrain > 0:
         print(f"  retrain est.    {retrain:.2f} s ({model.train_iterations_} sweeps x "
-              f"{1e3 * model.sweep_seconds_:.1f} ms, as trained) -> speedup {retrain / seconds:.1f}x")
+              f"{1e3 * model.sweep_seconds_:.1f} ms, as trained) -> wall-clock ratio {retrain / seconds:.1f}x "
+              "(an estimate; a fair race uses one stopping rule: benchmarks/bench_unlearn.py)")
     else:
         print("  retrain est.    unknown (the model stores no training time)")
     print(f"  model           {args.out}")
@@ -326,7 +356,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     fit.add_argument("--iterations", type=_positive_int, default=15)
     fit.add_argument("--tol", type=_non_negative_float, default=0.0, help="stop when the relative objective change is below")
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--seed", type=int, default=0, help="random_state of the initial factors")
+    fit.add_argument("--weighting", choices=("none", *SCHEMES), default="none",
+                     help="compute confidences from the interactions (recomputed when forgetting)")
+    fit.add_argument("--weight-scale", type=_non_negative_float, default=1.0, help="scale (schemes scale, bm25)")
+    fit.add_argument("--weight-alpha", type=_non_negative_float, default=40.0, help="alpha (scheme linear: 1 + alpha x)")
+    fit.add_argument("--bm25-k1", type=_non_negative_float, default=100.0)
+    fit.add_argument("--bm25-b", type=_non_negative_float, default=0.9)
+    fit.add_argument("--bm25-rows", choices=("items", "users"), default="items")
     fit.add_argument("--use-bias", action="store_true", help="explicit feedback: global mean + biases")
     fit.add_argument("--scale-regularization", action="store_true", help="ALS-WR count scaling")
     fit.add_argument("--threads", type=_positive_int, default=None, help="BLAS threads")
@@ -341,5 +378,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     forget.add_argument("--mode", choices=MODES, default="retrain")
     forget.add_argument("--max-iterations", type=_positive_int, default=10)
     forget.add_argument("--tol", type=_non_negative_float, default=0.0)
+    forget.add_argument("--frozen-weights", action="store_true",
+                        help="keep confidences computed with the deleted records (authors' shortcut; not exact)")
     forget.add_argument("--quiet", action="store_true", help="no progress bar")
     forget.set_defaults(func=cmd_forget)

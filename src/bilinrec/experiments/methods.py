@@ -93,6 +93,10 @@ METHODS: dict[str, Method] = {m.key: m for m in (
     Method("retrained", "Retrained from scratch", "#000000"),
     Method("unlearn_retrain", "Unlearn-ALS (retrain)", "#0072B2"),
     Method("unlearn_mask", "Unlearn-ALS (mask)", "#009E73"),
+    Method("unlearn_frozen", "Unlearn-ALS (frozen weights, not exact)", "#CC79A7"),
+    Method("retrain_exact", "Retrain (exact solver)", "#000000"),
+    Method("retrain_cg", "Retrain (CG, 3 steps)", "#E69F00"),
+    Method("retrain_implicit", "Retrain (implicit, CG)", "#56B4E9"),
     Method("naive", "Naive fine-tune", "#D55E00"),
 )}
 

@@ -138,10 +138,11 @@ def fit_item_features(
         feedback="explicit",
         use_bias=True,
         scale_regularization=scale_regularization,
-        seed=seed,
+        iterations=iterations,
+        random_state=seed,
     )
-    model.fit(R, iterations=iterations)
-    item_factors = np.asarray(model.item_factors, dtype=np.float64)
+    model.fit(R)
+    item_factors = np.asarray(model.item_factors_, dtype=np.float64)
     rms = np.sqrt(np.mean(item_factors[R.indices] ** 2, axis=0))
     return ItemFeatures(
         item_factors=item_factors,

@@ -7,8 +7,9 @@ held-out AUC per sweep), so later steps never need to re-run anything to plot or
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,7 +19,9 @@ from bilinrec.io import load_npz, save_npz
 from bilinrec.models.als import ALS
 
 #: Unlearning modes of :meth:`bilinrec.models.als.ALS.unlearn` and the model key of each.
-MODE_KEYS = {"retrain": "unlearn_retrain", "mask": "unlearn_mask", "naive": "naive"}
+MODE_KEYS = {"retrain": "unlearn_retrain", "frozen": "unlearn_frozen", "mask": "unlearn_mask", "naive": "naive"}
+#: Fields of a :class:`Trained` stored by :func:`save_models`.
+_FIELDS = ("user_factors", "item_factors", "objective", "seconds", "heldout_auc", "phase", "rows_solved")
 _PHASES = ("start", "local", "sweep")
 
 
@@ -32,6 +35,7 @@ class Trained:
     seconds: np.ndarray  # compute time of each record (0 for the start record)
     heldout_auc: np.ndarray
     phase: np.ndarray  # index into _PHASES
+    rows_solved: np.ndarray  # row solves of each record (a full sweep solves every user and item row)
 
     @property
     def compute_seconds(self) -> np.ndarray:
@@ -46,6 +50,11 @@ class Trained:
     def sweeps(self) -> int:
         return int(np.sum(self.phase == _PHASES.index("sweep")))
 
+    def sweep_equivalents(self, n_rows: int) -> np.ndarray:
+        """Cumulative row solves per record in units of full sweeps (``n_rows`` = users + items):
+        a deterministic cost measure (the local update of unlearning counts as a partial sweep)."""
+        return np.cumsum(self.rows_solved) / float(n_rows)
+
     def model(self, params: Mapping[str, Any]) -> ALS:
         return ALS.from_factors(self.user_factors, self.item_factors, **params)
 
@@ -53,8 +62,10 @@ class Trained:
         return np.einsum("nk,nk->n", self.user_factors[users], self.item_factors[items]).astype(np.float64)
 
 
-def als_params(cfg: Mapping[str, Any], seed: int, threads: int | None = None) -> dict[str, Any]:
-    """Constructor arguments of :class:`ALS` from the ``model`` config section."""
+def als_params(cfg: Mapping[str, Any], seed: int, threads: int | None = None,
+               weighting: Any = None) -> dict[str, Any]:
+    """Constructor arguments of :class:`ALS` from the ``model`` config section (+ the confidence
+    ``weighting``: the model then trains on binary positives and recomputes weights when forgetting)."""
     return {
         "factors": int(cfg["factors"]),
         "regularization": float(cfg["regularization"]),
@@ -62,8 +73,11 @@ def als_params(cfg: Mapping[str, Any], seed: int, threads: int | None = None) ->
         "solver": cfg["solver"],
         "cg_steps": int(cfg["cg_steps"]),
         "dtype": np.dtype(cfg["dtype"]),
-        "seed": int(seed),
+        "iterations": int(cfg["iterations"]),
+        "tol": float(cfg["tol"]),
+        "random_state": int(seed),
         "num_threads": threads,
+        "weighting": weighting,
     }
 
 
@@ -83,7 +97,7 @@ class _Recorder:
 
     def __call__(self, model: ALS, record: Mapping[str, Any]) -> dict[str, float]:
         if self.budget is not None and record["iteration"] == self.budget:
-            self.snapshot = (model.user_factors.copy(), model.item_factors.copy(), len(model.history_) + 1)
+            self.snapshot = (model.user_factors_.copy(), model.item_factors_.copy(), len(model.history_) + 1)
         return {"heldout_auc": self.auc_of(model)}
 
 
@@ -97,28 +111,28 @@ def _from_history(model: ALS, start_auc: float, n_records: int | None = None) ->
     aucs = np.array([rec.get("heldout_auc", np.nan) for rec in history], dtype=np.float64)
     aucs[0] = start_auc
     return Trained(
-        user_factors=model.user_factors,
-        item_factors=model.item_factors,
+        user_factors=model.user_factors_,
+        item_factors=model.item_factors_,
         objective=np.array([rec["objective"] for rec in history], dtype=np.float64),
         seconds=np.array([rec["seconds"] for rec in history], dtype=np.float64),
         heldout_auc=aucs,
         phase=np.array([_PHASES.index(rec["phase"]) for rec in history], dtype=np.int8),
+        rows_solved=np.array([rec.get("rows_solved", 0) for rec in history], dtype=np.int64),
     )
 
 
 def fit(
     C: sp.csr_matrix,
     params: Mapping[str, Any],
-    iterations: int,
-    tol: float = 0.0,
     heldout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> Trained:
-    """Train ALS from random factors (seeded by ``params["seed"]``) on confidences ``C``.
+    """Train ALS (``params``: constructor arguments, iterations and tol included) from random
+    factors seeded by ``params["random_state"]`` on confidences ``C``.
 
     The AUC of the random starting point is not recorded (NaN).
     """
     model = ALS(**params)
-    model.fit(C, iterations=iterations, tol=tol, callback=_Recorder(heldout, budget=None))
+    model.fit(C, callback=_Recorder(heldout, budget=None))
     return _from_history(model, float("nan"))
 
 
@@ -132,6 +146,7 @@ def unlearn(
     tol: float,
     budget: int,
     heldout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    frozen_weights: bool = False,
 ) -> tuple[Trained, Trained]:
     """Unlearn ``deletions`` (``(n, 2)`` user/item pairs of ``C``) with ALS ``mode``.
 
@@ -141,10 +156,10 @@ def unlearn(
     """
     if budget < 1:
         raise ValueError(f"budget must be a positive number of sweeps, got {budget}")
-    base = original.model(params)
+    base = original.model({**params, "iterations": max(max_iterations, budget), "tol": tol})
     recorder = _Recorder(heldout, budget=budget)
     result = base.unlearn(C, deletions, mode=mode, max_iterations=max(max_iterations, budget), tol=tol,
-                          callback=recorder)
+                          callback=recorder, frozen_weights=frozen_weights)
     start_auc = recorder.auc_of(base)
     converged = _from_history(result, start_auc)
     if recorder.snapshot is None:
@@ -159,7 +174,7 @@ def save_models(path: str | os.PathLike, models: Mapping[str, Trained]) -> None:
     for name, run in models.items():
         if "__" in name:
             raise ValueError(f"model name {name!r} must not contain '__'")
-        for key in ("user_factors", "item_factors", "objective", "seconds", "heldout_auc", "phase"):
+        for key in _FIELDS:
             arrays[f"{name}__{key}"] = getattr(run, key)
     save_npz(path, **arrays)
 
@@ -169,7 +184,6 @@ def load_models(path: str | os.PathLike) -> dict[str, Trained]:
     arrays = load_npz(path)
     names = sorted({key.split("__", 1)[0] for key in arrays})
     return {
-        name: Trained(**{key: arrays[f"{name}__{key}"] for key in
-                         ("user_factors", "item_factors", "objective", "seconds", "heldout_auc", "phase")})
+        name: Trained(**{key: arrays[f"{name}__{key}"] for key in _FIELDS})
         for name in names
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,7 +15,7 @@ from bilinrec.io import load_npz, read_json
 #: Models drawn as curves / distributions, in legend order.
 CURVE_MODELS = ["retrained", "unlearn_retrain", "unlearn_mask", "naive"]
 SCORE_MODELS = ["original", "retrained", "unlearn_retrain", "unlearn_mask", "naive"]
-UNLEARNERS = ["unlearn_retrain", "unlearn_mask", "naive"]
+UNLEARNERS = ["unlearn_retrain", "unlearn_frozen", "unlearn_mask", "naive"]
 
 
 def run_files(metrics_path: str | os.PathLike) -> tuple[dict, dict, dict]:
@@ -127,26 +127,25 @@ def plot_mia(summary: pd.DataFrame, strategy: str = "uniform", fraction: float =
 
 
 def plot_speedup(summary: pd.DataFrame) -> plt.Figure:
-    """Speedup over retraining: vs deletion fraction (uniform) and per strategy (other runs)."""
+    """Speedup over retraining under one stopping rule, in sweep equivalents (deterministic):
+    vs deletion fraction (uniform) and per strategy (other runs)."""
     datasets = sorted(summary["dataset"].unique())
     fig, axes = plt.subplots(2, len(datasets), figsize=(4.6 * len(datasets), 6.4), squeeze=False)
     for col, dataset in enumerate(datasets):
         rows = summary[summary["dataset"] == dataset]
         ax = axes[0, col]
         uniform = rows[rows["strategy"] == "uniform"]
-        for name in UNLEARNERS + [n + "_budget" for n in UNLEARNERS]:
+        for name in UNLEARNERS:
             r = uniform[uniform["model"] == name].sort_values("fraction")
             if r.empty:
                 continue
-            ax.errorbar(r["fraction"], r["speedup_mean"], yerr=r["speedup_std"].fillna(0), marker="o",
-                        color=method_color(name.removesuffix("_budget")), capsize=3,
-                        ls="--" if name.endswith("_budget") else "-",
-                        label=method_label(name.removesuffix("_budget")) + (" (budget)" if name.endswith("_budget") else ""))
+            ax.errorbar(r["fraction"], r["speedup_sweeps_mean"], yerr=r["speedup_sweeps_std"].fillna(0), marker="o",
+                        color=method_color(name), capsize=3, label=method_label(name))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_xlabel("deleted fraction (uniform)")
-        ax.set_ylabel("speedup over retraining")
+        ax.set_ylabel("speedup over retraining (sweeps)")
         ax.set_title(dataset)
         ax = axes[1, col]
         conv = rows[rows["model"].isin(UNLEARNERS)]
@@ -154,14 +153,13 @@ def plot_speedup(summary: pd.DataFrame) -> plt.Figure:
         width = 0.8 / len(UNLEARNERS)
         for u, name in enumerate(UNLEARNERS):
             r = conv[conv["model"] == name].set_index(["strategy", "fraction"]).reindex(labels)
-            x = np.arange(len(labels)) + (u - 1) * width
-            ax.bar(x, r["speedup_mean"], width, yerr=r["speedup_std"].fillna(0), color=method_color(name),
-                   label=method_label(name))
+            x = np.arange(len(labels)) + (u - (len(UNLEARNERS) - 1) / 2) * width
+            ax.bar(x, r["speedup_sweeps_mean"], width, yerr=r["speedup_sweeps_std"].fillna(0),
+                   color=method_color(name), label=method_label(name))
         ax.set_xticks(np.arange(len(labels)), [f"{s}\nf={f}" for s, f in labels], rotation=35, ha="right", fontsize=7)
         ax.set_yscale("log")
         ax.axhline(1.0, color="k", lw=0.8)
-        ax.set_ylabel("speedup (to convergence)")
+        ax.set_ylabel("speedup (sweeps, same stopping rule)")
     axes[0, 0].legend(fontsize=6.5, framealpha=0.7)
     axes[1, 0].legend(fontsize=6.5, framealpha=0.7)
     return fig
-

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from bilinrec.models.als.weighting import Weighting, bm25_weight  # noqa: F401  (bm25_weight re-exported)
+
 
 @dataclass(frozen=True)
 class ImplicitData:
@@ -105,28 +107,6 @@ def synthetic_low_rank_binary(
     return ImplicitData(binary=binary, timestamps=stamps)
 
 
-def bm25_weight(X: sp.spmatrix, K1: float = 100.0, B: float = 0.8) -> sp.csr_matrix:
-    """BM25-weight the rows of ``X`` exactly as ``implicit.nearest_neighbours.bm25_weight``.
-
-    Rows are "documents" (length-normalised by their sum), columns are "terms" (idf from
-    the number of stored entries per column). Returns a new CSR matrix.
-    """
-    if K1 < 0 or not 0.0 <= B <= 1.0:
-        raise ValueError(f"need K1 >= 0 and 0 <= B <= 1, got K1={K1}, B={B}")
-    X = sp.coo_matrix(X, dtype=np.float64)
-    n_rows = float(X.shape[0])
-    idf = np.log(n_rows) - np.log1p(np.bincount(X.col, minlength=X.shape[1]))
-    row_sums = np.ravel(X.sum(axis=1))
-    average_length = row_sums.mean()
-    if average_length <= 0:
-        raise ValueError("X has no positive entries; BM25 is undefined")
-    length_norm = (1.0 - B) + B * row_sums / average_length
-    data = X.data * (K1 + 1.0) / (K1 * length_norm[X.row] + X.data) * idf[X.col]
-    out = sp.csr_matrix((data, (X.row, X.col)), shape=X.shape)
-    out.sort_indices()
-    return out
-
-
 def confidence_matrix(
     binary: sp.csr_matrix,
     scheme: str = "bm25",
@@ -145,25 +125,13 @@ def confidence_matrix(
     BM25 weight (idf <= 0: a column stored in every row but at most one) keep a tiny floor
     so they remain stored positives.
     """
-    binary = sp.csr_matrix(binary, dtype=np.float64)
-    if scheme == "linear":
-        if alpha <= 0:
-            raise ValueError(f"alpha must be positive, got {alpha}")
-        conf = binary.copy()
-        conf.data = 1.0 + alpha * conf.data
-        return conf
-    if scheme != "bm25":
+    if scheme not in ("bm25", "linear"):
         raise ValueError(f"scheme must be 'bm25' or 'linear', got {scheme!r}")
-    if scale <= 0:
-        raise ValueError(f"scale must be positive, got {scale}")
-    if bm25_rows == "items":
-        conf = bm25_weight(binary.T, K1=K1, B=B).T.tocsr()
-    elif bm25_rows == "users":
-        conf = bm25_weight(binary, K1=K1, B=B)
-    else:
-        raise ValueError(f"bm25_rows must be 'items' or 'users', got {bm25_rows!r}")
-    conf.sort_indices()
-    conf.data = scale * conf.data
-    # A stored value <= 0 would silently turn a positive into a negative or unobserved cell.
-    conf.data = np.maximum(conf.data, np.finfo(np.float64).eps)
-    return conf
+    return confidence_weighting(scheme=scheme, scale=scale, K1=K1, B=B, bm25_rows=bm25_rows, alpha=alpha)(binary)
+
+
+def confidence_weighting(scheme: str = "bm25", scale: float = 5.0, K1: float = 100.0, B: float = 0.9,
+                         bm25_rows: str = "items", alpha: float = 40.0) -> Weighting:
+    """The :class:`~bilinrec.models.als.Weighting` of :func:`confidence_matrix` (same arguments):
+    the model carries it, so unlearning recomputes confidences on the reduced data."""
+    return Weighting(scheme=scheme, scale=float(scale), alpha=float(alpha), K1=float(K1), B=float(B), rows=bm25_rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,14 +18,16 @@ METRICS = [
     "jaccard_items_vs_original", "jaccard_users_vs_original", "jaccard_recs_vs_original",
     "jaccard_items_vs_retrained", "jaccard_users_vs_retrained", "jaccard_recs_vs_retrained",
     "mia_threshold_heldout", "mia_logistic_heldout", "mia_threshold_unobserved", "mia_logistic_unobserved",
-    "auc_in_band", "sweeps", "compute_seconds", "speedup",
+    "auc_in_band", "sweeps", "sweep_equivalents", "objective_gap", "compute_seconds", "speedup_sweeps",
+    "speedup_seconds_timing",
 ]
 SHOWN = [
     "heldout_auc", "deleted_mse", "deleted_accuracy", "jaccard_items_vs_retrained", "jaccard_recs_vs_retrained",
-    "mia_threshold_heldout", "mia_logistic_heldout", "speedup",
+    "mia_threshold_heldout", "mia_logistic_heldout", "objective_gap", "speedup_sweeps", "speedup_seconds_timing",
 ]
 #: Row order of the models in every table.
-MODEL_ORDER = ["original", "retrained", "unlearn_retrain", "unlearn_retrain_budget", "unlearn_mask",
+MODEL_ORDER = ["original", "retrained", "retrained_b1", "retrained_b2", "unlearn_retrain", "unlearn_retrain_budget",
+               "unlearn_frozen", "unlearn_frozen_budget", "unlearn_mask",
                "unlearn_mask_budget", "naive", "naive_budget"]
 
 
@@ -78,3 +80,18 @@ def write_checks(json_paths: Sequence[str | os.PathLike], csv_path: str | os.Pat
             shown[col] = shown[col].map(lambda v: f"{v:.2e}" if np.isfinite(v) else "n/a")
     write_table(checks, csv_path, display=shown, caption="Unlearn-ALS exactness checks per run.")
     return checks
+
+
+#: Columns of ``unlearn_paired`` (one row per run and model: what the claims pair per seed).
+PAIRED_COLUMNS = ["dataset", "strategy", "fraction", "seed", "model", "heldout_auc", "deleted_mean_score",
+                  "deleted_mse", "mia_threshold_heldout", "objective_gap", "sweep_equivalents", "compute_seconds"]
+
+
+def write_paired(json_paths: Sequence[str | os.PathLike], csv_path: str | os.PathLike) -> pd.DataFrame:
+    """``unlearn_paired``: per run (dataset, strategy, fraction, seed) and model, the statistics the
+    claims compare seed by seed (unlearned - retrained against retrained(seed a) - retrained(seed b))."""
+    models, _ = load_runs(json_paths)
+    paired = _ordered(models[PAIRED_COLUMNS]).sort_values(["dataset", "strategy", "fraction", "seed"],
+                                                         kind="stable").reset_index(drop=True)
+    write_table(paired, csv_path, caption="Unlearn-ALS: per-seed statistics the claims pair.")
+    return paired

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -108,3 +109,47 @@ def evaluate_step(split_path: PathLike, deletions_path: PathLike, original_path:
     save_npz(out_history, **history)
     write_json(out_json, {**dict(run), **metrics})
 
+
+
+def race_step(split_path: PathLike, original_path: PathLike, dataset: str, cfg: Mapping[str, Any],
+              root_seed: int, seed: int, out: PathLike, threads: int | None = None,
+              size: str | None = None, stratum: str | None = None) -> None:
+    """The fair race (unlearning vs three retraining peers) of (dataset, seed) -> ``out`` CSV: every
+    deletion size of ``cfg["race"]``, or only ``size`` (and ``stratum``) when given (one workflow job each)."""
+    from bilinrec.experiments.unlearn.models import als_params
+    from bilinrec.experiments.unlearn.race import run_race
+    from bilinrec.seeds import derive_rng
+
+    split = load_split(split_path)
+    params = {k: v for k, v in als_params(cfg["model"], seed, threads).items()
+              if k in ("factors", "regularization", "dtype", "num_threads", "feedback")}
+    original = load_models(original_path)["original"].model(
+        {**als_params(cfg["model"], seed, threads, split.weighting)})
+    race_cfg = dict(cfg["race"])
+    key = ("unlearn-race", dataset, int(seed))
+    if size is not None:
+        race_cfg["sizes"] = [size if size in ("record", "user") else float(size)]
+        race_cfg["strata"] = [stratum or "uniform"]
+        key = (*key, str(size), stratum or "uniform")
+    df = run_race(split.train, split.weighting, original, params, seed, race_cfg, derive_rng(root_seed, *key), log=log)
+    df.insert(0, "dataset", dataset)
+    out = os.fspath(out)
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    df.to_csv(out, index=False)
+
+
+def race_table_step(race_paths: Sequence[PathLike], table_csv: PathLike, figure_stem: PathLike) -> None:
+    """``unlearn_race`` table (mean over seeds) and the speedup-vs-deletion-size figure."""
+    import pandas as pd
+
+    from bilinrec.experiments.unlearn.race import SHOWN, plot_race, race_table
+    from bilinrec.plotting import savefig
+    from bilinrec.tables import write_table
+
+    df = pd.concat([pd.read_csv(p) for p in race_paths], ignore_index=True)
+    table = race_table(df)
+    speed_cols = [c for c in table.columns if c.startswith(("speedup_rule_sweeps_vs_", "speedup_rule_seconds_timing_vs_"))]
+    shown = table[["dataset", *[c for c in SHOWN if c in table.columns], *speed_cols]]
+    write_table(table, table_csv, display=shown.round(4),
+                caption="Fair race: unlearning vs retraining peers under one stopping rule.")
+    savefig(plot_race(table), figure_stem)

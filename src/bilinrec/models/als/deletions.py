@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple, Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,31 +24,24 @@ class ModifiedData(NamedTuple):
 
 
 def as_deletions(deletions: Any, shape: tuple[int, int]) -> np.ndarray:
-    """Normalise a deletion set to a sorted ``(n, 2)`` int64 array of (user, item) pairs.
+    """Normalise a deletion set to a sorted ``(n, 2)`` int64 array of (user, item) rows.
 
-    Accepts an ``(n, 2)`` array, a pair ``(users, items)`` of equal-length 1-D arrays, or a mapping
-    ``{user: items}`` (use :func:`user_history` to delete whole histories). Out-of-range ids,
-    non-integers and duplicate pairs raise ``ValueError`` naming ``deletions``.
+    The one accepted shape is ``(n, 2)``: one row per deleted (user, item) pair, integer ids (an
+    array, or a list of pairs). Anything else -- a pair of ``(users, items)`` arrays, a mapping,
+    float ids -- raises ``ValueError`` naming ``deletions`` (use :func:`user_history` to delete
+    whole histories, ``np.column_stack([users, items])`` for parallel arrays). Out-of-range ids
+    and duplicate pairs raise too.
     """
-    if isinstance(deletions, Mapping):
-        pairs = [(u, i) for u, items in deletions.items() for i in np.atleast_1d(items)]
-        arr = np.asarray(pairs).reshape(-1, 2)
-    elif isinstance(deletions, tuple) and len(deletions) == 2 and np.ndim(deletions[0]) == 1:
-        users, items = (np.asarray(a) for a in deletions)
-        if users.shape != items.shape:
-            raise ValueError(
-                f"deletions: users and items differ in length ({users.size} vs {items.size})"
-            )
-        arr = np.column_stack([users, items]) if users.size else np.empty((0, 2))
-    else:
-        arr = np.asarray(deletions)
-        if arr.size == 0:
-            arr = arr.reshape(0, 2)
-        if arr.ndim != 2 or arr.shape[1] != 2:
-            raise ValueError(f"deletions must be an (n, 2) array of (user, item) pairs; got shape {arr.shape}")
+    if isinstance(deletions, Mapping) or sp.issparse(deletions):
+        raise ValueError("deletions must be an (n, 2) integer array of (user, item) rows, "
+                         f"got a {type(deletions).__name__}")
+    arr = np.asarray(deletions)
+    if arr.size == 0:
+        arr = arr.reshape(0, 2)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"deletions must be an (n, 2) integer array of (user, item) rows; got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            raise ValueError("deletions must contain integer user and item ids")
+        raise ValueError(f"deletions must contain integer user and item ids, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
     for col, name, n in ((0, "user", shape[0]), (1, "item", shape[1])):
         bad = (arr[:, col] < 0) | (arr[:, col] >= n)
@@ -57,6 +52,24 @@ def as_deletions(deletions: Any, shape: tuple[int, int]) -> np.ndarray:
     if dup.any():
         raise ValueError(f"deletions: duplicate pair {tuple(arr[np.flatnonzero(dup)[0]])}")
     return arr
+
+
+def pairs_digest(pairs: np.ndarray) -> str:
+    """SHA-256 of a sorted ``(n, 2)`` int64 pair array (little-endian bytes): the ledger's fingerprint."""
+    arr = np.ascontiguousarray(np.asarray(pairs, dtype="<i8").reshape(-1, 2))
+    return hashlib.sha256(arr.tobytes()).hexdigest()
+
+
+def stored_pairs(C: Any, pairs: np.ndarray) -> np.ndarray:
+    """The rows of the ``(n, 2)`` ``pairs`` that are stored cells of the sparse matrix ``C``."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if len(pairs) == 0:
+        return pairs
+    C = _as_csr(C, "C")
+    coo = C.tocoo()
+    key = coo.row.astype(np.int64) * C.shape[1] + coo.col
+    found = np.isin(pairs[:, 0] * C.shape[1] + pairs[:, 1], key)
+    return pairs[found]
 
 
 def user_history(C: Any, users: Sequence[int] | np.ndarray) -> np.ndarray:

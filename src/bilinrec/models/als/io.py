@@ -6,7 +6,8 @@ A model file (written by :meth:`bilinrec.models.als.ALS.save`) is an ``.npz`` ar
   "global_mean": float, "train_iterations": int, "sweep_seconds": float | null, "history": [...]}``;
 * ``user_factors`` (users x f) and ``item_factors`` (items x f): finite float32/float64 arrays of the
   dtype named in ``params.dtype``, f = ``params.factors``;
-* ``user_bias`` / ``item_bias`` (1-D, one per user / item) exactly when ``params.use_bias``.
+* ``user_bias`` / ``item_bias`` (1-D, one per user / item) exactly when ``params.use_bias``;
+* ``deleted_pairs`` (optional): the (user, item) pairs the model has forgotten (its deletion ledger).
 
 Nothing is ever unpickled (``allow_pickle=False``). Every problem raises :class:`ModelFileError`
 naming the file, the entry or key, and what was expected.
@@ -159,6 +160,15 @@ def _check_arrays(path: Path, arrays: dict[str, np.ndarray], params: dict[str, A
                                  f"{name.split('_')[0]}), got {b.dtype} {b.shape}")
 
 
+def _check_ledger(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    if "deleted_pairs" not in arrays:
+        return
+    pairs = arrays["deleted_pairs"]
+    if not np.issubdtype(pairs.dtype, np.integer) or pairs.size % 2 or (pairs.size and pairs.min() < 0):
+        raise ModelFileError(f"{path}: entry 'deleted_pairs' must hold non-negative integer (user, item) pairs, "
+                             f"got {pairs.dtype} {pairs.shape}")
+
+
 def read_model_file(
     path: Any, model_format: str, param_names: Iterable[str] | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -171,4 +181,5 @@ def read_model_file(
     meta = _meta(path, arrays, model_format)
     params = _check_meta_keys(path, meta, param_names)
     _check_arrays(path, arrays, params)
+    _check_ledger(path, arrays)
     return arrays, meta

@@ -19,10 +19,10 @@ Two further kinds of cell are given as separate sparse matrices, never as stored
 :func:`apply_deletions` turns a deletion set into these matrices for the three unlearning modes, and
 :meth:`ALS.unlearn` runs warm-started exact ALS on the modified objective::
 
-    model = ALS(factors=100, regularization=0.01, seed=seed).fit(C, iterations=150)
+    model = ALS(factors=100, regularization=0.01, iterations=150, random_state=seed).fit(C)
     forgotten = model.unlearn(C, pairs, mode="retrain", max_iterations=10)     # new model
     data = apply_deletions(C, pairs, "retrain")                                # the reference:
-    retrained = ALS(factors=100, seed=seed).fit(data.C, mask=data.mask, negatives=data.negatives)"""
+    retrained = ALS(factors=100, iterations=150, random_state=seed).fit(data.C, mask=data.mask, negatives=data.negatives)"""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ import inspect
 import json
 import time
 import warnings
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -47,9 +48,10 @@ from .cells import (
     build_cells,
     log,
 )
-from .deletions import apply_deletions, as_deletions
+from .deletions import apply_deletions, as_deletions, pairs_digest, stored_pairs
 from .io import ModelFileError, read_model_file
 from .solvers import solve_rows
+from .weighting import Weighting, as_weighting
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,13 +70,26 @@ class ALS:
         conjugate-gradient steps per row and half-sweep, warm-started; as in ``implicit``; a
         Numba kernel, compiled on first use and cached on disk).
     dtype : ``np.float64`` or ``np.float32`` for factors and solves (objectives use float64).
-    seed : seed of the random initial factors (uniform on [0, 0.01), as in ``implicit``).
+    iterations : maximum number of full sweeps of :meth:`fit`.
+    tol : :meth:`fit` stops once a sweep changes the objective by a relative amount below ``tol``.
+    random_state : seed (or numpy ``Generator``) of the random initial factors (uniform on
+        [0, 0.01), as in ``implicit``).
     use_bias : explicit feedback only: learn a global mean and user/item biases.
     scale_regularization : multiply ``lambda`` by each row's number of observed cells (ALS-WR).
     num_threads : worker threads over row batches (``cg``: over rows) during fit/unlearn, each
         with single-threaded BLAS (results do not depend on it); ``None``: one worker, BLAS
         threads as configured.
     chunk_bytes : memory budget of one batch of gathered factors / normal matrices.
+    weighting : ``None`` (``C`` holds the confidences) or a :class:`Weighting` (or a mapping of
+        its fields, or a scheme name): ``C`` then holds raw interactions and the model computes
+        the confidences itself -- in :meth:`fit`, :meth:`objective` and :meth:`unlearn`, which
+        recomputes them on the reduced data (what retraining from scratch does).
+
+    Parameters are stored as given and checked by :meth:`fit`/:meth:`unlearn` (scikit-learn
+    convention). Fitted attributes end in ``_``: ``user_factors_``, ``item_factors_``,
+    ``history_``, ``train_iterations_``, ``sweep_seconds_`` (and ``user_bias_``, ``item_bias_``,
+    ``global_mean_`` with ``use_bias``), and the deletion ledger: ``deleted_pairs_`` (every
+    (user, item) pair forgotten so far) and ``ledger_`` (one record per :meth:`unlearn` call).
     """
 
     def __init__(
@@ -85,79 +100,111 @@ class ALS:
         solver: str = "cholesky",
         cg_steps: int = 3,
         dtype: Any = np.float64,
-        seed: int = 0,
+        iterations: int = 15,
+        tol: float = 0.0,
+        random_state: Any = 0,
         use_bias: bool = False,
         scale_regularization: bool = False,
         num_threads: int | None = None,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        weighting: Any = None,
     ):
-        if isinstance(factors, bool) or not isinstance(factors, (int, np.integer)) or factors < 1:
-            raise ValueError(f"factors must be a positive integer, got {factors!r}")
-        if not np.isfinite(regularization) or regularization < 0:
-            raise ValueError(f"regularization must be a finite number >= 0, got {regularization!r}")
-        _check_choice(feedback, FEEDBACKS, "feedback")
-        _check_choice(solver, SOLVERS, "solver")
-        if isinstance(cg_steps, bool) or not isinstance(cg_steps, (int, np.integer)) or cg_steps < 1:
-            raise ValueError(f"cg_steps must be a positive integer, got {cg_steps!r}")
-        if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
-        if use_bias and feedback != "explicit":
-            raise ValueError("use_bias is only available with feedback='explicit'")
-        if num_threads is not None and num_threads < 1:
-            raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
-        self.factors = int(factors)
-        self.regularization = float(regularization)
+        # scikit-learn convention: store the parameters as given; validation happens in fit/unlearn
+        self.factors = factors
+        self.regularization = regularization
         self.feedback = feedback
         self.solver = solver
-        self.cg_steps = int(cg_steps)
-        self.dtype = np.dtype(dtype)
-        self.seed = int(seed)
-        self.use_bias = bool(use_bias)
-        self.scale_regularization = bool(scale_regularization)
+        self.cg_steps = cg_steps
+        self.dtype = dtype
+        self.iterations = iterations
+        self.tol = tol
+        self.random_state = random_state
+        self.use_bias = use_bias
+        self.scale_regularization = scale_regularization
         self.num_threads = num_threads
-        self.chunk_bytes = int(chunk_bytes)
-        self.user_factors: np.ndarray | None = None
-        self.item_factors: np.ndarray | None = None
-        self.user_bias_: np.ndarray | None = None
-        self.item_bias_: np.ndarray | None = None
-        self.global_mean_: float = 0.0
-        self.history_: list[dict[str, Any]] = []
-        #: Full sweeps of the training that produced the factors, and their mean wall time.
-        self.train_iterations_: int = 0
-        self.sweep_seconds_: float = float("nan")
+        self.chunk_bytes = chunk_bytes
+        self.weighting = weighting
 
     # -- configuration -------------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-serialisable)."""
-        return {
-            "factors": self.factors,
-            "regularization": self.regularization,
-            "feedback": self.feedback,
-            "solver": self.solver,
-            "cg_steps": self.cg_steps,
-            "dtype": self.dtype.name,
-            "seed": self.seed,
-            "use_bias": self.use_bias,
-            "scale_regularization": self.scale_regularization,
-            "num_threads": self.num_threads,
-            "chunk_bytes": self.chunk_bytes,
-        }
+    _PARAM_NAMES = ("factors", "regularization", "feedback", "solver", "cg_steps", "dtype", "iterations", "tol",
+                    "random_state", "use_bias", "scale_regularization", "num_threads", "chunk_bytes", "weighting")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments, as given (scikit-learn convention)."""
+        return {name: getattr(self, name) for name in self._PARAM_NAMES}
+
+    def set_params(self, **params: Any) -> ALS:
+        """Set constructor arguments (validated at the next fit/unlearn); returns ``self``."""
+        for name, value in params.items():
+            if name not in self._PARAM_NAMES:
+                raise ValueError(f"invalid parameter {name!r} for ALS; valid: {', '.join(self._PARAM_NAMES)}")
+            setattr(self, name, value)
+        return self
+
+    def _json_params(self) -> dict[str, Any]:
+        """The parameters in JSON-serialisable form (for model files)."""
+        params = self.get_params()
+        params["dtype"] = np.dtype(params["dtype"]).name
+        rs = params["random_state"]
+        params["random_state"] = int(rs) if isinstance(rs, (int, np.integer)) else None
+        w = as_weighting(params["weighting"])
+        params["weighting"] = None if w is None else w.to_dict()
+        return params
+
+    def _validate_params(self) -> None:
+        """Check every parameter (called by fit and unlearn); normalises numeric types in place."""
+        factors, cg_steps = self.factors, self.cg_steps
+        if isinstance(factors, bool) or not isinstance(factors, (int, np.integer)) or factors < 1:
+            raise ValueError(f"factors must be a positive integer, got {factors!r}")
+        if not isinstance(self.regularization, (int, float, np.number)) or not np.isfinite(self.regularization) \
+                or self.regularization < 0:
+            raise ValueError(f"regularization must be a finite number >= 0, got {self.regularization!r}")
+        _check_choice(self.feedback, FEEDBACKS, "feedback")
+        _check_choice(self.solver, SOLVERS, "solver")
+        if isinstance(cg_steps, bool) or not isinstance(cg_steps, (int, np.integer)) or cg_steps < 1:
+            raise ValueError(f"cg_steps must be a positive integer, got {cg_steps!r}")
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError as err:
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}") from err
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        _check_iterations(self.iterations, "iterations")
+        _check_tol(self.tol)
+        rs = self.random_state
+        if not (rs is None or isinstance(rs, np.random.Generator)
+                or (isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) and rs >= 0)):
+            raise ValueError(f"random_state must be a non-negative integer, a numpy Generator or None, got {rs!r}")
+        if self.use_bias and self.feedback != "explicit":
+            raise ValueError("use_bias is only available with feedback='explicit'")
+        if self.num_threads is not None and (isinstance(self.num_threads, bool) or self.num_threads < 1):
+            raise ValueError(f"num_threads must be a positive integer or None, got {self.num_threads!r}")
+        if isinstance(self.chunk_bytes, bool) or not isinstance(self.chunk_bytes, (int, np.integer)) \
+                or self.chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes must be a positive integer, got {self.chunk_bytes!r}")
+        if as_weighting(self.weighting) is not None and self.feedback != "implicit":
+            raise ValueError("weighting is only available with feedback='implicit'")
+
+    def _confidences(self, X: Any) -> Any:
+        """Confidences of the interactions ``X`` under ``weighting`` (``X`` itself without one)."""
+        w = as_weighting(self.weighting)
+        if w is None:
+            return X
+        from .cells import _as_csr
+
+        return w(_as_csr(X, "C"))
+
+    @property
+    def _dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"ALS({args})"
 
     @property
-    def user_factors_(self) -> np.ndarray | None:
-        return self.user_factors
-
-    @property
-    def item_factors_(self) -> np.ndarray | None:
-        return self.item_factors
-
-    @property
     def is_fitted(self) -> bool:
-        return self.user_factors is not None and self.item_factors is not None
+        return getattr(self, "user_factors_", None) is not None and getattr(self, "item_factors_", None) is not None
 
     @classmethod
     def from_factors(
@@ -171,7 +218,7 @@ class ALS:
         train_iterations: int = 0,
         sweep_seconds: float = float("nan"),
         **params: Any,
-    ) -> "ALS":
+    ) -> ALS:
         """A model holding given factors (e.g. from an ``implicit`` model), ready to unlearn.
 
         ``params`` are constructor arguments; ``factors`` and ``dtype`` default to the factors'.
@@ -187,13 +234,13 @@ class ALS:
         params.setdefault("factors", U.shape[1])
         params.setdefault("dtype", U.dtype if U.dtype in (np.float32, np.float64) else np.float64)
         model = cls(**params)
+        model._validate_params()
         if model.factors != U.shape[1]:
             raise ValueError(f"factors={model.factors} does not match the factors' width {U.shape[1]}")
-        model.user_factors = np.array(U, dtype=model.dtype)
-        model.item_factors = np.array(V, dtype=model.dtype)
+        model._set_fitted(np.array(U, dtype=model._dtype), np.array(V, dtype=model._dtype))
         if model.use_bias:
-            model.user_bias_ = _bias(user_bias, U.shape[0], "user_bias", model.dtype)
-            model.item_bias_ = _bias(item_bias, V.shape[0], "item_bias", model.dtype)
+            model.user_bias_ = _bias(user_bias, U.shape[0], "user_bias", model._dtype)
+            model.item_bias_ = _bias(item_bias, V.shape[0], "item_bias", model._dtype)
             model.global_mean_ = float(global_mean)
         elif user_bias is not None or item_bias is not None:
             raise ValueError("user_bias/item_bias need use_bias=True (and feedback='explicit')")
@@ -201,31 +248,91 @@ class ALS:
         model.sweep_seconds_ = float(sweep_seconds)
         return model
 
-    def copy(self) -> "ALS":
-        """A deep copy (factors, biases, history)."""
+    @classmethod
+    def from_implicit(cls, model: Any, *, alpha: float | None = None, **params: Any) -> ALS:
+        """An exact copy of an ``implicit`` ALS model (``implicit.als.AlternatingLeastSquares``,
+        CPU or GPU), ready to unlearn with the interactions it was fitted on.
+
+        ``implicit`` (>= 0.5) multiplies the interactions by ``alpha`` before training: the model
+        gets ``weighting=Weighting("scale", scale=alpha)`` so :meth:`objective` and
+        :meth:`unlearn` take the same ``user_items`` matrix and minimise the same objective.
+        ``alpha`` defaults to ``model.alpha`` (1 for versions without it); pass it explicitly
+        if you scaled the matrix yourself. Factors, regularization, dtype, iterations and the
+        solver (CG with ``cg_steps`` or exact) are taken from the model; ``params`` override them.
+        """
+        if hasattr(model, "to_cpu") and not hasattr(model, "XtX"):
+            try:
+                model = model.to_cpu()
+            except Exception as err:  # noqa: BLE001 - CPU models of some versions also have to_cpu
+                log.debug("from_implicit: to_cpu() failed (%s); using the model as is", err)
+        U, V = getattr(model, "user_factors", None), getattr(model, "item_factors", None)
+        if U is None or V is None:
+            raise ValueError("from_implicit needs a fitted implicit model (user_factors/item_factors)")
+        U, V = np.asarray(U), np.asarray(V)
+        if alpha is None:
+            alpha = float(getattr(model, "alpha", 1.0))
+        if not np.isfinite(alpha) or alpha <= 0:
+            raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+        defaults = {
+            "regularization": float(model.regularization),
+            "iterations": int(getattr(model, "iterations", 15)),
+            "solver": "cg" if getattr(model, "use_cg", False) else "cholesky",
+            "cg_steps": int(getattr(model, "cg_steps", 3)),
+            "weighting": Weighting(scheme="scale", scale=float(alpha)),
+        }
+        rs = getattr(model, "random_state", None)
+        if isinstance(rs, (int, np.integer)) and not isinstance(rs, bool):
+            defaults["random_state"] = int(rs)
+        return cls.from_factors(U, V, **{**defaults, **params})
+
+    def _set_fitted(self, U: np.ndarray, V: np.ndarray) -> None:
+        """Fresh fitted state around the factors ``U``, ``V``."""
+        self.user_factors_ = U
+        self.item_factors_ = V
+        self.user_bias_ = None
+        self.item_bias_ = None
+        self.global_mean_ = 0.0
+        self.history_ = []
+        #: Full sweeps of the training that produced the factors, and their mean wall time.
+        self.train_iterations_ = 0
+        self.sweep_seconds_ = float("nan")
+        self.deleted_pairs_ = np.empty((0, 2), dtype=np.int64)
+        self.ledger_: list[dict[str, Any]] = []
+
+    @property
+    def forgotten_(self) -> dict[str, Any]:
+        """Summary of the deletion ledger: count and SHA-256 of all forgotten pairs, and the events."""
+        return {"count": len(self.deleted_pairs_), "sha256": pairs_digest(self.deleted_pairs_),
+                "events": [dict(e) for e in self.ledger_]}
+
+    def copy(self) -> ALS:
+        """A deep copy (parameters, factors, biases, history)."""
         model = type(self)(**self.get_params())
-        for name in ("user_factors", "item_factors", "user_bias_", "item_bias_"):
-            value = getattr(self, name)
+        if not self.is_fitted:
+            return model
+        model._set_fitted(self.user_factors_.copy(), self.item_factors_.copy())
+        for name in ("user_bias_", "item_bias_"):
+            value = getattr(self, name, None)
             setattr(model, name, None if value is None else value.copy())
         model.global_mean_ = self.global_mean_
         model.history_ = [dict(rec) for rec in self.history_]
         model.train_iterations_ = self.train_iterations_
         model.sweep_seconds_ = self.sweep_seconds_
+        model.deleted_pairs_ = self.deleted_pairs_.copy()
+        model.ledger_ = [dict(e) for e in self.ledger_]
         return model
 
     # -- training ------------------------------------------------------------------------
     def fit(
         self,
         C: Any,
-        iterations: int = 15,
-        tol: float = 0.0,
-        callback: Callable[["ALS", dict[str, Any]], Mapping[str, Any] | None] | None = None,
-        show_progress: bool = False,
         *,
         mask: Any = None,
         negatives: Any = None,
         warm_start: bool = False,
-    ) -> "ALS":
+        callback: Callable[[ALS, dict[str, Any]], Mapping[str, Any] | None] | None = None,
+        show_progress: bool = False,
+    ) -> ALS:
         """Train on ``C`` (users x items CSR of confidences, or ratings for explicit feedback).
 
         Runs full sweeps (users, then items) until ``iterations`` sweeps are done or the relative
@@ -236,18 +343,32 @@ class ALS:
         point) with ``iteration``, ``phase``, ``objective``, ``rel_change`` (None at the start),
         ``seconds`` (the sweep alone) and ``elapsed`` (since the start, objectives included).
         """
-        _check_iterations(iterations, "iterations")
-        _check_tol(tol)
-        cells = build_cells(C, self.feedback, mask, negatives)
+        self._validate_params()
+        cells = build_cells(self._confidences(C), self.feedback, mask, negatives)
         if warm_start:
             self._check_factors(cells.shape)
+            held = stored_pairs(C, self.deleted_pairs_)
+            if len(held):
+                u, i = held[0]
+                raise ValueError(
+                    f"C holds {len(held)} pair(s) this model has forgotten, e.g. ({u}, {i}); warm-started "
+                    "training on them would re-learn them. Remove them from C (see deleted_pairs_) or "
+                    "train from scratch (warm_start=False)")
+            U, V = self.user_factors_, self.item_factors_
+            ub, ib = getattr(self, "user_bias_", None), getattr(self, "item_bias_", None)
+            pairs, ledger = self.deleted_pairs_, self.ledger_
+            self._set_fitted(U, V)
+            self.user_bias_, self.item_bias_ = ub, ib
+            self.deleted_pairs_, self.ledger_ = pairs, ledger
+            if self.use_bias and (ub is None or ib is None):
+                self.user_bias_ = np.zeros(cells.shape[0], self._dtype)
+                self.item_bias_ = np.zeros(cells.shape[1], self._dtype)
         else:
             self._init_factors(cells.shape)
         if self.use_bias:
             self.global_mean_ = _weighted_mean(cells)
-        self.history_ = []
         with self._threads():
-            self._iterate(cells, iterations, tol, callback, show_progress, desc="ALS fit")
+            self._iterate(cells, int(self.iterations), float(self.tol), callback, show_progress, desc="ALS fit")
         sweeps = [r["seconds"] for r in self.history_ if r.get("phase") == "sweep"]
         self.train_iterations_ = len(sweeps)
         self.sweep_seconds_ = float(np.mean(sweeps)) if sweeps else float("nan")
@@ -260,44 +381,86 @@ class ALS:
         mode: str = "retrain",
         max_iterations: int = 10,
         tol: float = 0.0,
-        callback: Callable[["ALS", dict[str, Any]], Mapping[str, Any] | None] | None = None,
+        callback: Callable[[ALS, dict[str, Any]], Mapping[str, Any] | None] | None = None,
         show_progress: bool = False,
         *,
         mask: Any = None,
         negatives: Any = None,
         local_update: bool = True,
-    ) -> "ALS":
+        frozen_weights: bool = False,
+    ) -> ALS:
         """Forget ``deletions`` from a model trained on ``C``: a NEW model; ``self``/``C`` unchanged.
 
-        The data are modified as :func:`apply_deletions` does for ``mode``; then exact ALS runs
-        warm-started from the current factors on the modified objective. With ``local_update``
-        the rows whose normal equations changed are solved first (the deleted cells' users, then
-        their items: history phase ``"local"``), followed by up to ``max_iterations`` full sweeps
-        (stopping early when the relative objective change is below ``tol``). The solver is always
-        exact (Cholesky), whatever ``self.solver``. ``history_`` of the result starts with the
-        objective of the original factors on the modified data.
+        ``deletions`` is an ``(n, 2)`` integer array of (user, item) rows, each a stored cell of
+        ``C``. The data are modified as :func:`apply_deletions` does for ``mode``; with a
+        ``weighting`` the confidences are then recomputed on the reduced interactions, so in
+        ``retrain`` mode the objective is exactly the one retraining from scratch on the reduced
+        data minimises. ``frozen_weights=True`` keeps the confidences computed on ``C`` (the
+        authors' shortcut; *not exact* for data-dependent weightings such as BM25).
+
+        Deletion ledger: pairs forgotten earlier (``deleted_pairs_``) that ``C`` still holds are
+        removed again, under ``mode``, so passing the original data never re-learns them;
+        re-deleting a forgotten pair is an error. The result records this call in ``ledger_``.
+
+        Exact ALS (Cholesky, whatever ``self.solver``) runs warm-started from the current
+        factors. With ``local_update`` the rows of the deleted cells are solved first (users,
+        then items: history phase ``"local"``), then up to ``max_iterations`` full sweeps
+        (stopping early when the relative objective change is below ``tol``). ``history_`` of
+        the result starts with the objective of the original factors on the modified data; every
+        record counts the row solves of its phase (``rows_solved``).
         """
+        self._validate_params()
         _check_iterations(max_iterations, "max_iterations")
         _check_tol(tol)
         if not self.is_fitted:
             raise RuntimeError("unlearn needs a fitted model (fit it or use ALS.from_factors)")
         _check_choice(mode, MODES, "mode")
-        data = apply_deletions(C, deletions, mode, feedback=self.feedback, mask=mask, negatives=negatives)
-        pairs = as_deletions(deletions, data.C.shape)
+        from .cells import _as_csr
+
+        X = _as_csr(C, "C")
+        shape = X.shape
+        self._check_factors(shape)
+        new = as_deletions(deletions, shape)
+        earlier = self.deleted_pairs_
+        again = stored_pairs(_pairs_matrix(earlier, shape), new) if len(earlier) and len(new) else new[:0]
+        if len(again):
+            u, i = again[0]
+            raise ValueError(f"deletions: {len(again)} pair(s) were already forgotten by this model, e.g. ({u}, {i})")
+        held = stored_pairs(X, earlier)  # earlier deletions the data still holds: removed again
+        pairs = as_deletions(np.vstack([new, held]), shape)
+        weighting = as_weighting(self.weighting)
+        data = apply_deletions(self._confidences(X), pairs, mode, feedback=self.feedback, mask=mask,
+                               negatives=negatives)
+        recomputed = weighting is not None and not frozen_weights and len(pairs) > 0
+        if recomputed:
+            data = data._replace(C=weighting(apply_deletions(X, pairs, "retrain").C))
         model = self.copy()
         model.solver = "cholesky"
         cells = build_cells(data.C, self.feedback, data.mask, data.negatives)
-        model._check_factors(cells.shape)
         model.history_ = []
+        if len(new):
+            model.deleted_pairs_ = as_deletions(np.vstack([earlier, new]), shape)
+            model.ledger_.append({
+                "count": len(new), "sha256": pairs_digest(new), "mode": mode,
+                "weights": "none" if weighting is None else ("frozen" if frozen_weights else "recomputed"),
+                "weighting": None if weighting is None else weighting.to_dict(),
+                "exact": bool(mode == "retrain" and (weighting is None or not frozen_weights or weighting.cellwise)),
+                "reapplied": len(held),
+            })
         if len(pairs) == 0:
             msg = "unlearn: empty deletion set; returning an unchanged copy of the model"
             warnings.warn(msg, stacklevel=2)
             log.warning(msg)
             model.history_ = [model._record(cells, 0, "start", 0.0, 0.0, None)]
+            model.solver = self.solver
             return model
         if model.use_bias:
             model.global_mean_ = _weighted_mean(cells)
-        local = (np.unique(pairs[:, 0]), np.unique(pairs[:, 1])) if local_update else None
+        if local_update:
+            # recomputed data-dependent weights change every row: the local step is only a head start
+            local = (np.unique(pairs[:, 0]), np.unique(pairs[:, 1]))
+        else:
+            local = None
         with model._threads():
             model._iterate(cells, max_iterations, tol, callback, show_progress, desc=f"unlearn ({mode})",
                            local=local)
@@ -311,12 +474,14 @@ class ALS:
         record = self._record(cells, 0, "start", 0.0, 0.0, None)
         self.history_.append(record)
         previous = record["objective"]
+        full = cells.shape[0] + cells.shape[1]
         if local is not None:
             t0 = time.perf_counter()
             self._half_sweep(cells, users=local[0])
             self._half_sweep(cells, items=local[1])
             record = self._record(cells, 0, "local", time.perf_counter() - t0,
                                   time.perf_counter() - start, previous)
+            record["rows_solved"] = int(local[0].size + local[1].size)
             self.history_.append(record)
             previous = record["objective"]
         bar = tqdm(range(1, iterations + 1), desc=desc, disable=not show_progress, leave=False)
@@ -326,6 +491,7 @@ class ALS:
             self._half_sweep(cells, items=slice(None))
             seconds = time.perf_counter() - t0
             record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
+            record["rows_solved"] = full
             if callback is not None:
                 extra = callback(self, record)
                 if extra:
@@ -341,14 +507,14 @@ class ALS:
         objective = self._objective(cells)
         rel = None if previous is None else abs(previous - objective) / max(abs(previous), 1e-300)
         return {"iteration": iteration, "phase": phase, "objective": objective, "rel_change": rel,
-                "seconds": seconds, "elapsed": elapsed}
+                "seconds": seconds, "elapsed": elapsed, "rows_solved": 0}
 
     def _half_sweep(self, cells: Cells, users: Any = None, items: Any = None) -> None:
         """Re-solve all (``slice(None)``) or the given users' (or items') rows, the other side fixed."""
         axis = 0 if users is not None else 1
         which = users if axis == 0 else items
         rows = None if isinstance(which, slice) else np.asarray(which, dtype=np.int64)
-        own, other = (self.user_factors, self.item_factors) if axis == 0 else (self.item_factors, self.user_factors)
+        own, other = (self.user_factors_, self.item_factors_) if axis == 0 else (self.item_factors_, self.user_factors_)
         reg = self._reg(cells, axis)
         workers = self.num_threads or 1
 
@@ -362,7 +528,7 @@ class ALS:
                 cg_solve_rows(own, cg_rows, cells.csr(axis), other, cells.base, reg, self.cg_steps,
                               target_shift, workers)
             else:
-                batches = cells.plan(axis, rows, own.shape[1], self.dtype, self.chunk_bytes)
+                batches = cells.plan(axis, rows, own.shape[1], self._dtype, self.chunk_bytes)
                 solve_rows(own, batches, other, cells.base, reg, target_shift, workers)
 
         if not self.use_bias:
@@ -371,7 +537,7 @@ class ALS:
         # biases: solve [x_u, b_u] against [y_i, 1] with targets r - mu - b_i
         own_bias = self.user_bias_ if axis == 0 else self.item_bias_
         other_bias = self.item_bias_ if axis == 0 else self.user_bias_
-        ext_other = np.column_stack([other, np.ones(other.shape[0], self.dtype)])
+        ext_other = np.column_stack([other, np.ones(other.shape[0], self._dtype)])
         ext_own = np.column_stack([own, own_bias])
         solve(ext_own, ext_other, self.global_mean_ + other_bias)
         own[:] = ext_own[:, :-1]
@@ -385,14 +551,15 @@ class ALS:
 
     # -- objective and prediction ---------------------------------------------------------
     def objective(self, C: Any, *, mask: Any = None, negatives: Any = None) -> float:
-        """The training objective (float64) of the current factors on ``C`` (+ mask/negatives)."""
-        cells = build_cells(C, self.feedback, mask, negatives)
+        """The training objective (float64) of the current factors on ``C`` (+ mask/negatives);
+        with a ``weighting``, ``C`` holds interactions and is weighted first."""
+        cells = build_cells(self._confidences(C), self.feedback, mask, negatives)
         self._check_factors(cells.shape)
         return self._objective(cells)
 
     def _objective(self, cells: Cells) -> float:
-        X = self.user_factors.astype(np.float64)
-        Y = self.item_factors.astype(np.float64)
+        X = self.user_factors_.astype(np.float64)
+        Y = self.item_factors_.astype(np.float64)
         total = 0.0
         if cells.base:
             total += cells.base * float(np.sum((X.T @ X) * (Y.T @ Y)))
@@ -413,8 +580,8 @@ class ALS:
         users, items = np.asarray(users), np.asarray(items)
         if users.shape != items.shape:
             raise ValueError(f"users and items must have the same shape, got {users.shape} and {items.shape}")
-        for name, ids, n in (("users", users, self.user_factors.shape[0]),
-                             ("items", items, self.item_factors.shape[0])):
+        for name, ids, n in (("users", users, self.user_factors_.shape[0]),
+                             ("items", items, self.item_factors_.shape[0])):
             if ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() >= n):
                 raise ValueError(f"{name} must be integer ids in [0, {n})")
         flat = self._predict_pairs(users.ravel().astype(np.int64), items.ravel().astype(np.int64))
@@ -422,8 +589,8 @@ class ALS:
 
     def _predict_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Float64 scores of (user, item) pairs, in chunks of bounded memory."""
-        X = self.user_factors.astype(np.float64, copy=False)
-        Y = self.item_factors.astype(np.float64, copy=False)
+        X = self.user_factors_.astype(np.float64, copy=False)
+        Y = self.item_factors_.astype(np.float64, copy=False)
         out = np.empty(users.size, dtype=np.float64)
         step = max(1, min(self.chunk_bytes, CACHE_CHUNK_BYTES) // (16 * self.factors))
         for s in range(0, users.size, step):
@@ -440,26 +607,28 @@ class ALS:
             raise RuntimeError("save needs a fitted model")
         meta = {
             "format": MODEL_FORMAT,
-            "params": self.get_params(),
+            "params": self._json_params(),
             "global_mean": self.global_mean_,
             "train_iterations": self.train_iterations_,
             "sweep_seconds": None if np.isnan(self.sweep_seconds_) else self.sweep_seconds_,
             "history": self.history_,
+            "ledger": self.ledger_,
         }
-        arrays = {"user_factors": self.user_factors, "item_factors": self.item_factors,
+        arrays = {"user_factors": self.user_factors_, "item_factors": self.item_factors_,
+                  "deleted_pairs": np.asarray(self.deleted_pairs_, dtype=np.int64),
                   "meta": np.array(json.dumps(meta, allow_nan=True, default=float))}
         if self.use_bias:
             arrays.update(user_bias=self.user_bias_, item_bias=self.item_bias_)
         save_npz(path, **arrays)
 
     @classmethod
-    def load(cls, path: Any) -> "ALS":
-        """Read a model written by :meth:`save`; a bad file raises ``ModelFileError`` (a ``ValueError``)
-        naming the file and the entry or key (format tag, shapes, dtypes and metadata are checked; nothing
-        is unpickled)."""
-        arrays, meta = read_model_file(path, MODEL_FORMAT, inspect.signature(cls).parameters)
-        params = dict(meta["params"])
-        params["dtype"] = np.dtype(params["dtype"])
+    def load(cls, path: Any) -> ALS:
+        """Read a model written by :meth:`save` (files of older versions included); a bad file raises
+        ``ModelFileError`` (a ``ValueError``) naming the file and the entry or key (format tag, shapes,
+        dtypes and metadata are checked; nothing is unpickled)."""
+        names = [*inspect.signature(cls).parameters, *_LEGACY_PARAMS]
+        arrays, meta = read_model_file(path, MODEL_FORMAT, names)
+        params = _upgrade_params(meta["params"])
         sweep = meta.get("sweep_seconds")
         try:
             model = cls.from_factors(
@@ -471,24 +640,27 @@ class ALS:
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: meta.params is not valid: {exc}") from None
         model.history_ = meta.get("history", [])
+        model.ledger_ = meta.get("ledger", [])
+        if "deleted_pairs" in arrays:
+            model.deleted_pairs_ = np.asarray(arrays["deleted_pairs"], dtype=np.int64).reshape(-1, 2)
         return model
 
     # -- helpers --------------------------------------------------------------------------
     def _init_factors(self, shape: tuple[int, int]) -> None:
-        rng = np.random.default_rng(self.seed)
-        self.user_factors = (rng.random((shape[0], self.factors)) * 0.01).astype(self.dtype)
-        self.item_factors = (rng.random((shape[1], self.factors)) * 0.01).astype(self.dtype)
+        rng = np.random.default_rng(self.random_state)
+        self._set_fitted((rng.random((shape[0], self.factors)) * 0.01).astype(self._dtype),
+                         (rng.random((shape[1], self.factors)) * 0.01).astype(self._dtype))
         if self.use_bias:
-            self.user_bias_ = np.zeros(shape[0], self.dtype)
-            self.item_bias_ = np.zeros(shape[1], self.dtype)
+            self.user_bias_ = np.zeros(shape[0], self._dtype)
+            self.item_bias_ = np.zeros(shape[1], self._dtype)
 
     def _check_factors(self, shape: tuple[int, int]) -> None:
         if not self.is_fitted:
             raise RuntimeError("the model has no factors yet (fit it or use ALS.from_factors)")
-        if self.user_factors.shape[0] != shape[0] or self.item_factors.shape[0] != shape[1]:
+        if self.user_factors_.shape[0] != shape[0] or self.item_factors_.shape[0] != shape[1]:
             raise ValueError(
-                f"C has shape {shape} but the model has {self.user_factors.shape[0]} users and "
-                f"{self.item_factors.shape[0]} items"
+                f"C has shape {shape} but the model has {self.user_factors_.shape[0]} users and "
+                f"{self.item_factors_.shape[0]} items"
             )
 
     def _threads(self):
@@ -500,6 +672,28 @@ class ALS:
         from threadpoolctl import threadpool_limits
 
         return threadpool_limits(limits=1, user_api="blas")
+
+
+def _pairs_matrix(pairs: np.ndarray, shape: tuple[int, int]):
+    import scipy.sparse as sp
+
+    return sp.csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=shape)
+
+
+#: Constructor arguments of older model files, mapped by :func:`_upgrade_params`.
+_LEGACY_PARAMS = ("seed",)
+
+
+def _upgrade_params(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor arguments from a model file's metadata, old files included.
+
+    Files written before the scikit-learn-style interface store ``seed`` (now ``random_state``)
+    and no ``iterations``/``tol`` (the constructor defaults apply)."""
+    params = dict(saved)
+    if "seed" in params:
+        params.setdefault("random_state", params.pop("seed"))
+    params["dtype"] = np.dtype(params["dtype"])
+    return params
 
 
 def _weighted_mean(cells: Cells) -> float:
