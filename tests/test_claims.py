@@ -216,7 +216,7 @@ def test_readme_verdict_block_is_generated_from_the_results(tmp_path, thresholds
     from bilinrec.cli import main
     from bilinrec.io import write_json
 
-    tables = {"unlearn_summary": unlearn_summary(), "unlearn_checks": unlearn_checks()}
+    tables = {"unlearn_paired": unlearn_paired()}
     results = tmp_path / "results"
     write_claims(evaluate_claims(CLAIMS, tables, thresholds), results / "claims.csv", results / "claims.md")
     write_json(results / "provenance.json", {"git": {"commit": "0123456789abcdef", "dirty": False},
