@@ -71,7 +71,7 @@ CASES = {
                              ["unlearn.grid[0].datasets: unknown dataset 'ml100k'"]),
     "unlearn_dataset_without_grid_entry": ({"unlearn": {"datasets": ["synthetic-lowrank", "ml-100k", "ml-1m"]}},
                                            ["unlearn.datasets has 'ml-1m'", "unlearn.grid"]),
-    "unlearn_budget": ({"unlearn": {"unlearning": {"budget": 60}}},
+    "unlearn_budget": ({"unlearn": {"unlearning": {"budget": 60, "max_iterations": 50}}},
                        ["unlearn.unlearning.budget = 60", "unlearn.unlearning.max_iterations = 50"]),
     "unlearn_tiny_fraction": ({"unlearn": {"grid": [{"strategy": "uniform", "fractions": [0.00001]}]}},
                               ["unlearn.grid[0].fractions", "1e-05"]),
