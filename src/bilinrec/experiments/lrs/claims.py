@@ -6,14 +6,7 @@ import math
 
 import numpy as np
 
-from bilinrec.experiments.verdict import (
-    Claim,
-    Control,
-    Outcome,
-    Tables,
-    decide,
-    not_measured,
-)
+from bilinrec.experiments.verdict import Claim, Control, Outcome, Tables, decide, not_measured
 
 
 def _linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:

@@ -14,15 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bilinrec.experiments.verdict import (
-    UNINFORMATIVE,
-    Claim,
-    Control,
-    Outcome,
-    Tables,
-    decide,
-    not_measured,
-)
+from bilinrec.experiments.verdict import UNINFORMATIVE, Claim, Control, Outcome, Tables, decide, not_measured
 
 #: The dataset of the positive control (see :mod:`bilinrec.experiments.personalization.control`).
 CONTROL_DATASET = "synthetic-ml-sparse"

@@ -5,14 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bilinrec.experiments.storage.trained import crossing_size
-from bilinrec.experiments.verdict import (
-    Claim,
-    Control,
-    Outcome,
-    Tables,
-    decide,
-    not_measured,
-)
+from bilinrec.experiments.verdict import Claim, Control, Outcome, Tables, decide, not_measured
 
 
 def claim_a4(tables: Tables, min_ratio: float) -> Outcome:

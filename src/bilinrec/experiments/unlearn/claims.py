@@ -12,15 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bilinrec.experiments.verdict import (
-    Claim,
-    ClaimInputError,
-    Control,
-    Outcome,
-    Tables,
-    decide,
-    not_measured,
-)
+from bilinrec.experiments.verdict import Claim, ClaimInputError, Control, Outcome, Tables, decide, not_measured
 
 _RUN = ["dataset", "strategy", "fraction"]
 _SEED = [*_RUN, "seed"]
