@@ -367,6 +367,22 @@ class AMHTLRS:
         w = heads.W[0]
         return UserFit(w=w, b=b, theta=self.U_ @ w + b)
 
+    # -- persistence -----------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the fitted model to ``path`` (``.npz`` with JSON metadata, no pickles; see
+        :mod:`bilinrec.models.lrs.io`)."""
+        from .io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path) -> AMHTLRS:
+        """Read a model written by :meth:`save`; a bad file raises ``ModelFileError`` (a
+        ``ValueError``) naming the file and the entry."""
+        from .io import load_model
+
+        return load_model(cls, path)
+
     # -- forgetting ------------------------------------------------------------------
     def _check_forgettable(self) -> None:
         """Refuse settings under which the retraining iteration has no fixed point to reach."""
