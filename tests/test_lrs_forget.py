@@ -3,11 +3,17 @@ shortcut, the membership bound, and the time-to-forget curve."""
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bilinrec.experiments.forget.steps import CURVE_COLUMNS, lrs_forget_curve
+from bilinrec.experiments.forget.steps import (
+    CURVE_COLUMNS,
+    dp_forgetting_markdown,
+    dp_forgetting_table,
+    lrs_forget_curve,
+)
 from bilinrec.models.forgetting import Forgetting
 from bilinrec.models.lrs import (
     AMHTLRS,
@@ -271,3 +277,13 @@ def test_lrs_forget_curve_races_forgetting_against_retraining():
     assert (curve["gap"] < 1e-5).all()
     with pytest.raises(ValueError, match="n_forgotten"):
         lrs_forget_curve(P.X, P.y, P.users, rank=2, sparsity=1, n_forgotten=(30,))
+
+
+def test_docs_show_the_bounds_the_code_computes():
+    """docs/forgetting.md shows exactly the table the library computes (no hand-typed numbers)."""
+    table = dp_forgetting_table([1, 2, 4, 8], 1e-6)
+    assert (table["epsilon"] <= table["epsilon_target"] + 1e-9).all()
+    assert (table["gaussian_accuracy"] < table["accuracy"]).all()
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "forgetting.md").read_text(encoding="utf-8")
+    shown = doc.split("<!-- dp-forgetting-table:start -->\n")[1].split("\n<!-- dp-forgetting-table:end -->")[0]
+    assert shown == dp_forgetting_markdown(table)

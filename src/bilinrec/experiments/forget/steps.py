@@ -1,4 +1,5 @@
-"""Steps of the 'forget' part: how long forgetting takes against retraining from scratch.
+"""Steps of the 'forget' part: how long forgetting takes against retraining from scratch, and
+what the DP guarantee gives a departing user instead.
 
 Config-free: every function takes its settings as arguments, so the workflow rule (and a test)
 calls it with whatever the config says.
@@ -6,6 +7,7 @@ calls it with whatever the config says.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -13,7 +15,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bilinrec.models.lrs import AMHTLRS
+from bilinrec.models.lrs import (
+    AMHTLRS,
+    DPAMHTLRS,
+    PrivacyBudget,
+    calibrate_noise_multiplier,
+    dp_forgetting_bound,
+    training_epsilon,
+)
 from bilinrec.seeds import derive_rng
 
 CURVE_COLUMNS = ("model", "method", "n_forgotten", "seconds", "retrain_seconds", "rounds", "retrain_rounds", "gap")
@@ -50,3 +59,43 @@ def lrs_forget_curve(X, y, users, *, rank: int, sparsity: int, n_forgotten: Sequ
                      "seconds": record.seconds, "retrain_seconds": time.perf_counter() - start,
                      "rounds": record.details["rounds"], "retrain_rounds": retrain.n_rounds_, "gap": record.gap})
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+
+
+TABLE_COLUMNS = ("epsilon_target", "epsilon", "delta", "noise_multiplier", "posterior", "accuracy",
+                 "gaussian_accuracy")
+
+
+def dp_forgetting_table(epsilons: Sequence[float], delta: float, *, max_rounds: int = 10,
+                        accountant: str = "pld", prior: float = 0.5) -> pd.DataFrame:
+    """What the DP guarantee of a DP-AMHT-LRS fit (``max_rounds`` rounds, no Poisson sampling)
+    gives a departing user, per target epsilon: the noise multiplier the project's accountant
+    calibrates, the epsilon it certifies at ``delta``, and the membership bounds of
+    :func:`dp_forgetting_bound` for that epsilon. ``gaussian_accuracy`` is the tighter bound of
+    the mechanism actually used: the composed releases are one Gaussian mechanism of
+    sensitivity-to-noise ratio ``mu = sqrt(sum of statistics released) / noise_multiplier``,
+    against which no test guesses membership (prior 1/2) better than ``Phi(mu / 2)``."""
+    from scipy.stats import norm
+
+    releases = DPAMHTLRS(1, 0, max_rounds=max_rounds).release_schedule()
+    rows = []
+    for target in epsilons:
+        budget = PrivacyBudget(target, delta)
+        z = calibrate_noise_multiplier(budget, releases, 1.0, accountant)
+        epsilon = training_epsilon(z, releases, 1.0, delta, accountant)
+        bound = dp_forgetting_bound(epsilon, delta, prior)
+        mu = math.sqrt(sum(releases)) / z
+        rows.append({"epsilon_target": float(target), "epsilon": epsilon, "delta": delta, "noise_multiplier": z,
+                     "posterior": bound.posterior, "accuracy": bound.accuracy,
+                     "gaussian_accuracy": float(norm.cdf(mu / 2)) if prior == 0.5 else math.nan})
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+def dp_forgetting_markdown(table: pd.DataFrame) -> str:
+    """The table of :func:`dp_forgetting_table` as the Markdown that docs/forgetting.md shows."""
+    header = ("| target ε | certified ε (δ) | noise multiplier | posterior bound | accuracy bound (ε, δ) "
+              "| accuracy bound (Gaussian) |")
+    lines = [header, "| --- | --- | --- | --- | --- | --- |"]
+    for r in table.itertuples():
+        lines.append(f"| {r.epsilon_target:g} | {r.epsilon:.4f} ({r.delta:g}) | {r.noise_multiplier:.3f} "
+                     f"| {r.posterior:.4f} | {r.accuracy:.4f} | {r.gaussian_accuracy:.4f} |")
+    return "\n".join(lines)
