@@ -1,4 +1,4 @@
-"""The ``bilinrec`` command line: ``bilinrec data``, ``als``, ``claims`` and ``readme-verdict``.
+"""The ``bilinrec`` command line: ``bilinrec data``, ``als``, ``lrs``, ``claims`` and ``readme-verdict``.
 
 Each command group lives next to the code it drives and registers itself here through an
 ``add_parser(subparsers)`` function, so the CLI shares its code with the workflow rules.
@@ -14,7 +14,8 @@ import sys
 from bilinrec import __version__
 
 #: Modules that contribute a command group: each defines ``add_parser(subparsers)``.
-COMMAND_MODULES = ("bilinrec.cli.data", "bilinrec.cli.als", "bilinrec.cli.claims", "bilinrec.cli.readme")
+COMMAND_MODULES = ("bilinrec.cli.data", "bilinrec.cli.als", "bilinrec.cli.lrs", "bilinrec.cli.claims",
+                   "bilinrec.cli.readme")
 
 
 def build_parser() -> argparse.ArgumentParser:

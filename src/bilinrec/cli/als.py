@@ -19,14 +19,21 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from bilinrec.cli.common import (
+    at_row,
+    id_column,
+    non_negative_float,
+    npz_arrays,
+    number_column,
+    positive_int,
+    read_csv_table,
+)
 from bilinrec.models.als import (
     ALS,
     MODES,
@@ -43,97 +50,6 @@ INTERACTION_COLUMNS = ("user", "item", "confidence")
 _SPARSE_KEYS = ({"data", "indices", "indptr", "shape", "format"}, {"row", "col", "data", "shape"})
 
 
-def _read_csv(path: Path, option: str, columns: tuple[str, ...], allow_empty: bool = False,
-              text: bool = False) -> pd.DataFrame:
-    """Read a CSV with a header; every problem names ``option``, the file and what was expected.
-
-    ``text=False`` is the fast read (typed columns, blank lines skipped); ``text=True`` reads every
-    field as text with blank lines kept (then dropped), so that row ``i`` is line ``i + 2``: it is
-    used to name the exact line when the fast read's values fail a check.
-    """
-    expected = f"a CSV file with a header line {','.join(columns)}"
-    if not path.exists():
-        raise FileNotFoundError(f"{option}: {path} does not exist")
-    if not path.is_file():
-        raise ValueError(f"{option}: {path} is not a file; expected {expected}")
-    try:
-        if text:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8")
-        else:
-            frame = pd.read_csv(path, encoding="utf-8")
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{option}: {path} is empty; expected {expected}") from None
-    except pd.errors.ParserError as exc:
-        detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
-        raise ValueError(f"{option}: {path}: {detail}; expected {expected}") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{option}: {path}: byte {exc.object[exc.start:exc.end]!r} at offset {exc.start} is not "
-                         f"UTF-8; expected {expected} (UTF-8 text)") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = sorted(c for c in columns if c not in frame.columns)
-    if missing:
-        raise ValueError(f"{option}: {path}:1: header {list(frame.columns)} lacks column(s) {', '.join(missing)}; "
-                         f"expected {expected}")
-    if text:
-        blank = (frame[list(columns)] == "").all(axis=1)
-        frame = frame.loc[~blank, list(columns)]
-    else:
-        frame = frame[list(columns)]
-    if frame.empty and not allow_empty:
-        raise ValueError(f"{option}: {path} has a header but no rows; expected at least one {','.join(columns)} row")
-    return frame
-
-
-def _at(where: str, row: int) -> str:
-    """``file:line`` of CSV row ``row`` (header on line 1), or ``file row N`` of NPZ arrays."""
-    return f"{where} {row}" if where.endswith(" row") else f"{where}:{row + 2}"
-
-
-def _shown(value: object) -> str:
-    missing = value is None or value == "" or (isinstance(value, float) and np.isnan(value))
-    return "a missing value" if missing else repr(value)
-
-
-def _ids(values: pd.Series, name: str, where: str) -> np.ndarray:
-    """Non-negative integer ids; the first bad value is named with its line."""
-    if pd.api.types.is_integer_dtype(values.dtype) and (values.empty or values.min() >= 0):
-        return values.to_numpy(dtype=np.int64)
-    text = values.astype(str).str.strip()
-    ok = text.str.fullmatch(r"\+?\d+") & values.notna()
-    if not ok.all():
-        row = ok.index[~ok.to_numpy()][0]
-        raise ValueError(f"{_at(where, row)}: column {name!r} must be a non-negative integer id, "
-                         f"got {_shown(values[row])}")
-    return text.astype(np.int64).to_numpy()
-
-
-def _values(values: pd.Series, name: str, where: str, positive: bool) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        numbers = values.to_numpy(dtype=np.float64)
-    else:
-        numbers = pd.to_numeric(values.astype(str).str.strip(), errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(numbers) | ((numbers <= 0) if positive else False)
-    if bad.any():
-        row = values.index[bad][0]
-        need = "a finite number > 0 (implicit feedback)" if positive else "a finite number"
-        raise ValueError(f"{_at(where, row)}: column {name!r} must be {need}, got {_shown(values[row])}")
-    return numbers
-
-
-def _npz_arrays(path: Path, option: str) -> dict[str, np.ndarray]:
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{option}: {path} is not an .npz archive (truncated, or another format); expected a "
-                         f"scipy.sparse.save_npz matrix or arrays user, item, confidence")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except ValueError as exc:
-        raise ValueError(f"{option}: {path} holds pickled objects ({exc}); bilinrec never unpickles input "
-                         f"files") from None
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-        raise ValueError(f"{option}: {path} is a corrupt or truncated .npz ({exc})") from None
-
-
 def read_interactions(path: str | Path, shape: tuple[int, int] | None = None,
                       feedback: str = "implicit") -> sp.csr_matrix:
     """Read an interactions CSV/NPZ (see module docstring) as a users x items CSR matrix.
@@ -145,7 +61,7 @@ def read_interactions(path: str | Path, shape: tuple[int, int] | None = None,
     option = "--interactions"
     positive = feedback == "implicit"
     if path.suffix == ".npz" and path.is_file():
-        arrays = _npz_arrays(path, option)
+        arrays = npz_arrays(path, option, "a scipy.sparse.save_npz matrix or arrays user, item, confidence")
         keys = set(arrays)
         if any(k <= keys for k in _SPARSE_KEYS):
             try:
@@ -171,21 +87,21 @@ def read_interactions(path: str | Path, shape: tuple[int, int] | None = None,
         if frame.empty:
             raise ValueError(f"{option}: {path}: the arrays are empty; nothing to fit")
         return _interactions(frame, f"{option}: {path} row", path, shape, positive)
-    frame = _read_csv(path, option, INTERACTION_COLUMNS)
+    frame = read_csv_table(path, option, INTERACTION_COLUMNS)
     try:
         return _interactions(frame, f"{option}: {path}", path, shape, positive)
     except ValueError:
         # Name the exact line: check again on the text of every field, blank lines counted.
-        _interactions(_read_csv(path, option, INTERACTION_COLUMNS, text=True), f"{option}: {path}", path, shape,
+        _interactions(read_csv_table(path, option, INTERACTION_COLUMNS, text=True), f"{option}: {path}", path, shape,
                       positive)
         raise
 
 
 def _interactions(frame: pd.DataFrame, where: str, path: Path, shape: tuple[int, int] | None,
                   positive: bool) -> sp.csr_matrix:
-    users = _ids(frame["user"], "user", where)
-    items = _ids(frame["item"], "item", where)
-    values = _values(frame["confidence"], "confidence", where, positive)
+    users = id_column(frame["user"], "user", where)
+    items = id_column(frame["item"], "item", where)
+    values = number_column(frame["confidence"], "confidence", where, positive)
     if shape is None:
         shape = (int(users.max()) + 1, int(items.max()) + 1)
     else:
@@ -193,7 +109,7 @@ def _interactions(frame: pd.DataFrame, where: str, path: Path, shape: tuple[int,
             bad = np.flatnonzero(ids >= n)
             if bad.size:
                 row = frame.index[bad[0]]
-                raise ValueError(f"{_at(where, row)}: {name} id {ids[bad[0]]} is out of range; the model has "
+                raise ValueError(f"{at_row(where, row)}: {name} id {ids[bad[0]]} is out of range; the model has "
                                  f"{n} {name}s (ids 0..{n - 1})")
     keys = users * max(shape[1], 1) + items
     _, first, counts = np.unique(keys, return_index=True, return_counts=True)
@@ -201,7 +117,7 @@ def _interactions(frame: pd.DataFrame, where: str, path: Path, shape: tuple[int,
         dup = np.flatnonzero(np.isin(keys, keys[first[counts > 1]]))
         first, again = (int(frame.index[i]) for i in dup[:2])
         first_at = f"row {first}" if where.endswith(" row") else f"line {first + 2}"
-        raise ValueError(f"{_at(where, again)}: the pair (user {users[dup[0]]}, item {items[dup[0]]}) is listed "
+        raise ValueError(f"{at_row(where, again)}: the pair (user {users[dup[0]]}, item {items[dup[0]]}) is listed "
                          f"again (first at {first_at}); each pair may appear once")
     return sp.csr_matrix((values, (users, items)), shape=shape)
 
@@ -210,27 +126,27 @@ def read_deletions(path: str | Path, shape: tuple[int, int], C: sp.csr_matrix | 
     """Read a deletion CSV (``user,item``) as validated (n, 2) pairs (observed cells of ``C`` if given)."""
     path = Path(path)
     option = "--delete"
-    frame = _read_csv(path, option, ("user", "item"), allow_empty=True)
+    frame = read_csv_table(path, option, ("user", "item"), allow_empty=True)
     try:
         return _deletions(frame, f"{option}: {path}", shape, C)
     except ValueError:
-        _deletions(_read_csv(path, option, ("user", "item"), allow_empty=True, text=True), f"{option}: {path}",
+        _deletions(read_csv_table(path, option, ("user", "item"), allow_empty=True, text=True), f"{option}: {path}",
                    shape, C)
         raise
 
 
 def _deletions(frame: pd.DataFrame, where: str, shape: tuple[int, int], C: sp.csr_matrix | None) -> np.ndarray:
-    pairs = np.column_stack([_ids(frame["user"], "user", where), _ids(frame["item"], "item", where)])
+    pairs = np.column_stack([id_column(frame["user"], "user", where), id_column(frame["item"], "item", where)])
     for col, (name, n) in enumerate((("user", shape[0]), ("item", shape[1]))):
         bad = np.flatnonzero(pairs[:, col] >= n)
         if bad.size:
-            raise ValueError(f"{_at(where, frame.index[bad[0]])}: {name} id {pairs[bad[0], col]} is out of range "
+            raise ValueError(f"{at_row(where, frame.index[bad[0]])}: {name} id {pairs[bad[0], col]} is out of range "
                              f"(the model has {n} {name}s)")
     if C is not None and len(pairs):
         observed = np.asarray(C[pairs[:, 0], pairs[:, 1]]).ravel() != 0
         if not observed.all():
             i = int(np.flatnonzero(~observed)[0])
-            raise ValueError(f"{_at(where, frame.index[i])}: ({pairs[i, 0]}, {pairs[i, 1]}) is not an observed "
+            raise ValueError(f"{at_row(where, frame.index[i])}: ({pairs[i, 0]}, {pairs[i, 1]}) is not an observed "
                              f"cell of --interactions; only observed interactions can be forgotten "
                              f"({int((~observed).sum())} such rows)")
     try:
@@ -317,26 +233,6 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not np.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``als fit`` and ``als forget`` on the ``bilinrec`` command line."""
     als = subparsers.add_parser("als", help="train ALS models and unlearn interactions",
@@ -346,27 +242,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit = sub.add_parser("fit", help="train an ALS model on an interactions file")
     fit.add_argument("--interactions", required=True, help="CSV (user,item,confidence) or .npz")
     fit.add_argument("--out", required=True, help="model file to write (.npz)")
-    fit.add_argument("--n-users", type=_positive_int, default=None, help="number of users (default: largest id + 1)")
-    fit.add_argument("--n-items", type=_positive_int, default=None, help="number of items (default: largest id + 1)")
-    fit.add_argument("--factors", type=_positive_int, default=100)
-    fit.add_argument("--regularization", type=_non_negative_float, default=0.01)
+    fit.add_argument("--n-users", type=positive_int, default=None, help="number of users (default: largest id + 1)")
+    fit.add_argument("--n-items", type=positive_int, default=None, help="number of items (default: largest id + 1)")
+    fit.add_argument("--factors", type=positive_int, default=100)
+    fit.add_argument("--regularization", type=non_negative_float, default=0.01)
     fit.add_argument("--feedback", choices=("implicit", "explicit"), default="implicit")
     fit.add_argument("--solver", choices=("cholesky", "cg"), default="cholesky")
-    fit.add_argument("--cg-steps", type=_positive_int, default=3)
+    fit.add_argument("--cg-steps", type=positive_int, default=3)
     fit.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    fit.add_argument("--iterations", type=_positive_int, default=15)
-    fit.add_argument("--tol", type=_non_negative_float, default=0.0, help="stop when the relative objective change is below")
+    fit.add_argument("--iterations", type=positive_int, default=15)
+    fit.add_argument("--tol", type=non_negative_float, default=0.0, help="stop when the relative objective change is below")
     fit.add_argument("--seed", type=int, default=0, help="random_state of the initial factors")
     fit.add_argument("--weighting", choices=("none", *SCHEMES), default="none",
                      help="compute confidences from the interactions (recomputed when forgetting)")
-    fit.add_argument("--weight-scale", type=_non_negative_float, default=1.0, help="scale (schemes scale, bm25)")
-    fit.add_argument("--weight-alpha", type=_non_negative_float, default=40.0, help="alpha (scheme linear: 1 + alpha x)")
-    fit.add_argument("--bm25-k1", type=_non_negative_float, default=100.0)
-    fit.add_argument("--bm25-b", type=_non_negative_float, default=0.9)
+    fit.add_argument("--weight-scale", type=non_negative_float, default=1.0, help="scale (schemes scale, bm25)")
+    fit.add_argument("--weight-alpha", type=non_negative_float, default=40.0, help="alpha (scheme linear: 1 + alpha x)")
+    fit.add_argument("--bm25-k1", type=non_negative_float, default=100.0)
+    fit.add_argument("--bm25-b", type=non_negative_float, default=0.9)
     fit.add_argument("--bm25-rows", choices=("items", "users"), default="items")
     fit.add_argument("--use-bias", action="store_true", help="explicit feedback: global mean + biases")
     fit.add_argument("--scale-regularization", action="store_true", help="ALS-WR count scaling")
-    fit.add_argument("--threads", type=_positive_int, default=None, help="BLAS threads")
+    fit.add_argument("--threads", type=positive_int, default=None, help="BLAS threads")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(func=cmd_fit)
 
@@ -376,8 +272,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     forget.add_argument("--delete", required=True, help="CSV with columns user,item")
     forget.add_argument("--out", required=True, help="model file to write (.npz)")
     forget.add_argument("--mode", choices=MODES, default="retrain")
-    forget.add_argument("--max-iterations", type=_positive_int, default=10)
-    forget.add_argument("--tol", type=_non_negative_float, default=0.0)
+    forget.add_argument("--max-iterations", type=positive_int, default=10)
+    forget.add_argument("--tol", type=non_negative_float, default=0.0)
     forget.add_argument("--frozen-weights", action="store_true",
                         help="keep confidences computed with the deleted records (authors' shortcut; not exact)")
     forget.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -15,86 +15,17 @@ naming the file, the entry or key, and what was expected.
 
 from __future__ import annotations
 
-import json
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from ..model_file import ModelFileError, read_entries, read_meta
+
 #: Entries of a model file; the biases only with ``params.use_bias``.
 FACTOR_ENTRIES = ("user_factors", "item_factors")
 BIAS_ENTRIES = ("user_bias", "item_bias")
 _FLOAT_DTYPES = ("float32", "float64")
-
-
-class ModelFileError(ValueError):
-    """A model file is missing, corrupt, not a bilinrec ALS model, or inconsistent."""
-
-
-def _kind_of(path: Path) -> str:
-    """A guess of what a non-zip file is, for the message."""
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if not head:
-        return "an empty file"
-    if head[:1] == b"\x80":
-        return "a Python pickle (bilinrec never unpickles model files)"
-    if head[:6] == b"\x93NUMPY":
-        return "a single .npy array"
-    if head[:2] == b"PK":
-        return "a truncated or corrupt zip archive"
-    return "not an .npz archive"
-
-
-def _read_entries(path: Path) -> dict[str, np.ndarray]:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: model file not found")
-    if not path.is_file():
-        raise ModelFileError(f"{path}: is not a file (expected a model .npz written by `bilinrec als fit`)")
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path}: {_kind_of(path)}, not a model file written by `bilinrec als fit` "
-                             f"(an .npz archive)")
-    arrays: dict[str, np.ndarray] = {}
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            for name in data.files:
-                try:
-                    arrays[name] = data[name]
-                except ValueError as exc:
-                    if "pickle" in str(exc).lower() or "object" in str(exc).lower():
-                        raise ModelFileError(
-                            f"{path}: entry {name!r} holds pickled Python objects; bilinrec never unpickles model "
-                            f"files (refit the model with `bilinrec als fit`)"
-                        ) from None
-                    raise ModelFileError(f"{path}: entry {name!r} cannot be read: {exc}") from None
-    except ModelFileError:
-        raise
-    except (zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: corrupt or truncated model file ({exc}); write it again") from None
-    return arrays
-
-
-def _meta(path: Path, arrays: dict[str, np.ndarray], model_format: str) -> dict[str, Any]:
-    if "meta" not in arrays:
-        raise ModelFileError(f"{path}: not an ALS model file (no 'meta' entry; entries: {sorted(arrays)})")
-    raw = arrays["meta"]
-    if raw.shape != () or raw.dtype.kind not in "US":
-        raise ModelFileError(f"{path}: entry 'meta' must be a JSON string, got a {raw.dtype} array of shape {raw.shape}")
-    text = raw.item()
-    text = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else str(text)
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: entry 'meta' is not valid JSON ({exc.msg} at line {exc.lineno} column "
-                             f"{exc.colno}): {text[:80]!r}") from None
-    if not isinstance(meta, dict):
-        raise ModelFileError(f"{path}: entry 'meta' must be a JSON object, got {type(meta).__name__}")
-    if meta.get("format") != model_format:
-        raise ModelFileError(f"{path}: unknown model format {meta.get('format')!r} in meta.format (expected "
-                             f"{model_format!r}); written by another program or version")
-    return meta
 
 
 def _check_meta_keys(path: Path, meta: dict[str, Any], param_names: Iterable[str] | None) -> dict[str, Any]:
@@ -177,8 +108,8 @@ def read_model_file(
     ``param_names`` (the constructor's arguments) restricts the keys of ``meta.params``.
     """
     path = Path(path)
-    arrays = _read_entries(path)
-    meta = _meta(path, arrays, model_format)
+    arrays = read_entries(path, "bilinrec als fit")
+    meta = read_meta(path, arrays, model_format, "ALS")
     params = _check_meta_keys(path, meta, param_names)
     _check_arrays(path, arrays, params)
     _check_ledger(path, arrays)

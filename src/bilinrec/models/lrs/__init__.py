@@ -9,10 +9,12 @@
 """
 
 from .accounting import (
+    DPForgettingBound,
     PrivacyBudget,
     accounting_cache,
     calibrate_noise_multiplier,
     compute_epsilon,
+    dp_forgetting_bound,
     load_accounting_cache,
     release_event,
     training_epsilon,
@@ -45,6 +47,7 @@ __all__ = [
     "AMHTLRS",
     "ClipBounds",
     "DPAMHTLRS",
+    "DPForgettingBound",
     "DPGlobalModel",
     "GaussianAggregator",
     "LRSData",
@@ -60,6 +63,7 @@ __all__ = [
     "clipped_global_statistics",
     "compute_epsilon",
     "default_clip_bounds",
+    "dp_forgetting_bound",
     "load_accounting_cache",
     "moment_statistics",
     "normal_equation_statistics",

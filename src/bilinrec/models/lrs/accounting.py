@@ -223,3 +223,49 @@ def load_accounting_cache(cache: dict) -> None:
     _EPSILONS.update(eps)
 
 
+
+
+# --------------------------------------------------------------------------------------
+# What the guarantee gives a departing user
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DPForgettingBound:
+    """What an (epsilon, delta) user-level guarantee tells an adversary who believes with
+    probability ``prior`` that a user was in the training set and then sees the release.
+
+    ``accuracy``: the largest probability with which any test on the release guesses the
+    user's membership correctly, ``max over (FPR, TPR) in R`` of
+    ``prior * TPR + (1 - prior) * (1 - FPR)``, where ``R`` is the region every
+    (epsilon, delta)-DP mechanism's tests lie in: ``TPR <= e^eps FPR + delta`` and
+    ``1 - FPR <= e^eps (1 - TPR) + delta`` (tight: some mechanism attains it).
+    ``posterior``: the pure-epsilon posterior bound ``e^eps prior / (e^eps prior + 1 - prior)``
+    on "was in the training set" given any output (exact for delta = 0; with delta > 0 it can
+    fail on outputs of small probability, which ``accuracy`` accounts for).
+    ``no_information``: ``max(prior, 1 - prior)``, the accuracy without the release.
+    """
+
+    epsilon: float
+    delta: float
+    prior: float
+    posterior: float
+    accuracy: float
+    no_information: float
+
+
+def dp_forgetting_bound(epsilon: float, delta: float, prior: float = 0.5) -> DPForgettingBound:
+    """The membership bounds an (``epsilon``, ``delta``) guarantee gives (see
+    :class:`DPForgettingBound`); for ``prior = 1/2`` the accuracy is ``(e^eps + delta) / (e^eps + 1)``."""
+    budget = PrivacyBudget(epsilon, delta)  # validates epsilon > 0 and 0 < delta < 1
+    if isinstance(prior, bool) or not 0 < prior < 1:
+        raise ValueError(f"prior must lie strictly between 0 and 1, got {prior!r}")
+    if not budget.is_private:
+        return DPForgettingBound(budget.epsilon, budget.delta, prior, 1.0, 1.0, max(prior, 1 - prior))
+    e = math.exp(budget.epsilon)
+    d = budget.delta
+    # the objective is linear, so its maximum over the polygon R is at a vertex (FPR, TPR)
+    corner = ((1 - d) / (e + 1), e * (1 - d) / (e + 1) + d)
+    vertices = ((0.0, 0.0), (0.0, d), corner, (1 - d, 1.0), (1.0, 1.0))
+    accuracy = max(prior * tpr + (1 - prior) * (1 - fpr) for fpr, tpr in vertices)
+    posterior = e * prior / (e * prior + 1 - prior)
+    return DPForgettingBound(budget.epsilon, d, float(prior), posterior, min(1.0, accuracy),
+                             max(prior, 1 - prior))

@@ -16,6 +16,7 @@ sample count, and per-user solves are stacked ``(t, p, p)`` solves."""
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from dataclasses import dataclass
@@ -23,7 +24,15 @@ from typing import Callable
 
 import numpy as np
 
+from ..forgetting import ForgetRecord, Forgetting, check_forget_method
 from .data import LRSData, _as_user_ids, prepare_data
+from .forget import (
+    GAP_MEASURE,
+    clear_users,
+    copy_heads,
+    fixed_point_gap,
+    forget_selection,
+)
 from .statistics import SumAggregator
 from .user_step import (
     _Heads,
@@ -241,27 +250,39 @@ class AMHTLRS:
 
         start = time.perf_counter()
         U = initial_subspace(init_data, self.rank, aggregator)
-        heads = None
-        self.history_ = []
+        U, heads, residual, self.history_, converged = self._run_rounds(
+            data, round_data, U, None, aggregator, threshold0, self.max_rounds, self.tol, start=start)
+        self.n_rounds_ = len(self.history_)
+        self.converged_ = converged
+        self.fit_seconds_ = time.perf_counter() - start
+        self.train_loss_ = float(np.mean(residual**2))
+        self.forgotten_users_ = np.zeros(0, dtype=np.int64)
+        self.forgotten_samples_ = np.zeros(0, dtype=np.int64)
+        self._set_fitted(U, heads)
+        return self
+
+    def _run_rounds(self, data: LRSData, round_data: list[LRSData], U: np.ndarray, heads: _Heads | None,
+                    aggregator, threshold0: float | None, max_rounds: int, tol: float, *,
+                    first_round: int = 0, start: float) -> tuple:
+        """The rounds of a fit (per-user step, stopping test, U step) from ``(U, heads)``: shared
+        by :meth:`fit` and :meth:`forget`, so that a warm-started re-fit obeys the same stopping
+        rule as a fit from scratch. Returns ``U, heads, residual, history, converged``; the
+        heads always belong to the returned ``U`` (a final per-user step follows an unconverged
+        run or sample splitting)."""
+        history = []
         previous_loss = np.nan  # no comparison in the first round
         converged = False
-        for rnd in range(self.max_rounds):
+        for rnd in range(first_round, first_round + max_rounds):
             batch = round_data[rnd % len(round_data)]
-            options = self._user_options(threshold0, rnd)
-            fitted = fit_user_parameters(batch, U, self.sparsity, heads, **options)
-            if self.restarts and heads is not None and self.sparsity:
-                fitted = keep_better_fit(
-                    batch, fitted, fit_user_parameters(batch, U, self.sparsity, None, **options)
-                )
-            heads, residual, inner = fitted
+            heads, residual, inner = self._user_step(batch, U, heads, threshold0, rnd)
             loss = float(np.mean(residual**2))
             record = {"round": rnd, "loss": loss, "inner_iterations": inner,
                       "seconds": time.perf_counter() - start}
             if self.callback is not None:
                 record.update(self.callback(U, heads.W, heads.sparse_matrix(data.dim)))
-            self.history_.append(record)
+            history.append(record)
             exact_fit = loss <= self.min_loss * np.mean(batch.y**2)
-            if not self.fixed_rounds and (exact_fit or abs(previous_loss - loss) <= self.tol * previous_loss):
+            if not self.fixed_rounds and (exact_fit or abs(previous_loss - loss) <= tol * previous_loss):
                 converged = True
                 break
             previous_loss = loss
@@ -278,14 +299,19 @@ class AMHTLRS:
             U, heads.W = solve_shared_factor(batch, heads, aggregator, U, weights, cg_tol=cg_tol)
         if self.sample_splitting or not converged:
             heads, residual, _ = fit_user_parameters(
-                data, U, self.sparsity, heads, **self._user_options(threshold0, len(self.history_))
+                data, U, self.sparsity, heads, **self._user_options(threshold0, first_round + len(history))
             )
-        self.n_rounds_ = len(self.history_)
-        self.converged_ = converged
-        self.fit_seconds_ = time.perf_counter() - start
-        self.train_loss_ = float(np.mean(residual**2))
-        self._set_fitted(U, heads)
-        return self
+        return U, heads, residual, history, converged
+
+    def _user_step(self, data: LRSData, U: np.ndarray, heads: _Heads | None, threshold0: float | None,
+                   rnd: int) -> tuple:
+        """Every user's step of round ``rnd`` (with ``restarts``, the better of the warm and the
+        cold fit per user): ``(heads, residual, inner_iterations)``."""
+        options = self._user_options(threshold0, rnd)
+        fitted = fit_user_parameters(data, U, self.sparsity, heads, **options)
+        if self.restarts and heads is not None and self.sparsity:
+            fitted = keep_better_fit(data, fitted, fit_user_parameters(data, U, self.sparsity, None, **options))
+        return fitted
 
     def _user_options(self, threshold0: float | None, rnd: int) -> dict:
         """Options of the per-user step in round ``rnd`` (``threshold0=None``: top-k only)."""
@@ -318,6 +344,10 @@ class AMHTLRS:
             raise ValueError(f"X and users must have the same length, got {len(X)} and {len(users)}")
         if len(users) and users.max() >= self.n_users_:
             raise ValueError(f"users contains id {users.max()} but the model has {self.n_users_} users")
+        forgotten = users[np.isin(users, getattr(self, "forgotten_users_", ()))]
+        if forgotten.size:
+            raise ValueError(f"users contains forgotten user {forgotten[0]}: its parameters were deleted by "
+                             "forget (fit_user gives a departed user who returns a fresh model)")
         if not np.all(np.isfinite(X)):
             raise ValueError("X contains NaN or infinite values")
         return np.einsum("nd,nd->n", X, self.theta_[users])
@@ -336,3 +366,121 @@ class AMHTLRS:
         b = heads.dense_sparse_part(self.n_features_in_)[0]
         w = heads.W[0]
         return UserFit(w=w, b=b, theta=self.U_ @ w + b)
+
+    # -- persistence -----------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the fitted model to ``path`` (``.npz`` with JSON metadata, no pickles; see
+        :mod:`bilinrec.models.lrs.io`)."""
+        from .io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path) -> AMHTLRS:
+        """Read a model written by :meth:`save`; a bad file raises ``ModelFileError`` (a
+        ``ValueError``) naming the file and the entry."""
+        from .io import load_model
+
+        return load_model(cls, path)
+
+    # -- forgetting ------------------------------------------------------------------
+    def _check_forgettable(self) -> None:
+        """Refuse settings under which the retraining iteration has no fixed point to reach."""
+        self._check_fitted()
+        if self.sample_splitting:
+            raise ValueError("sample_splitting: the rounds cycle through sample folds, so the retraining "
+                             "iteration has no fixed point; forget needs sample_splitting=None (or refit)")
+        if self.threshold == "value":
+            raise ValueError("threshold='value' changes the thresholding every round, so the retraining "
+                             "iteration has no fixed point; forget needs threshold='topk' (or refit)")
+        if self.aggregator is not None and not isinstance(self.aggregator, SumAggregator):
+            raise ValueError("forget needs the exact (non-private) aggregator; a private model forgets "
+                             "through DPAMHTLRS.forget")
+
+    def _training_data(self, X, y, users) -> LRSData:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X must have shape (N, {self.n_features_in_}) (the training data), got {X.shape}")
+        users = _as_user_ids(users)
+        if len(users) and users.max() >= self.n_users_:
+            raise ValueError(f"users contains id {users.max()} but the model has {self.n_users_} users")
+        return prepare_data(X, y, users, self.n_users_)
+
+    def fixed_point_gap(self, X, y, users) -> float:
+        """How far the model is from a fixed point of the retraining iteration on ``X, y, users``:
+        the largest relative change of ``U``, ``W``, ``B`` in one further exact round, over the
+        users with samples (see :mod:`bilinrec.models.lrs.forget`)."""
+        self._check_forgettable()
+        return fixed_point_gap(self, self._training_data(X, y, users), self.U_, self._heads)
+
+    def forget(self, X, y, users, *, forget_users=None, forget_samples=None, method: str = "exact",
+               max_rounds: int | None = None, tol: float | None = None) -> Forgetting:
+        """Forget whole users and/or single samples exactly; ``self`` is left unchanged.
+
+        ``X, y, users`` are the original training data (as passed to :meth:`fit`; samples
+        forgotten earlier, listed in ``forgotten_samples_`` and ``forgotten_users_``, stay
+        forgotten). ``forget_users``: user ids whose every sample goes; ``forget_samples``: a
+        boolean mask over the rows of ``X`` or an array of row indices. The rounds of
+        :meth:`fit` (same per-user step, U step and stopping rule: ``tol`` and ``max_rounds``,
+        by default the model's) run on the remaining data, warm-started from the current
+        ``U``, ``W``, ``B``. A user left without samples is deleted: its row of ``W_``,
+        ``B_`` and ``theta_`` is zero, it is listed in ``forgotten_users_``, and ``predict``
+        refuses it. The record's ``gap`` is the fixed-point gap reached (``gap_measure``).
+        """
+        check_forget_method(method, ("exact",))
+        self._check_forgettable()
+        start = time.perf_counter()
+        X = np.asarray(X, dtype=np.float64)
+        sample_users = _as_user_ids(users)
+        if X.ndim != 2 or len(X) != len(sample_users):
+            raise ValueError(f"X must be 2-D with one row per entry of users, got {X.shape} and {len(sample_users)}")
+        new_users, keep = forget_selection(len(X), self.n_users_, sample_users, forget_users, forget_samples)
+        if self.forgotten_samples_.size and self.forgotten_samples_.max() >= len(X):
+            raise ValueError(f"X has {len(X)} samples but the model already forgot row "
+                             f"{self.forgotten_samples_.max()}: pass the original training data")
+        earlier = np.isin(sample_users, self.forgotten_users_)
+        earlier[self.forgotten_samples_] = True
+        n_new = int(np.sum(~keep & ~earlier))
+        keep &= ~earlier
+        if not keep.any():
+            raise ValueError("forget_users/forget_samples select every remaining sample: forgetting all users "
+                             "leaves nothing to fit")
+        data = self._training_data(X[keep], np.asarray(y, dtype=np.float64)[keep], sample_users[keep])
+        if not self.fixed_rounds:
+            self._check_data(data)
+        max_rounds = self.max_rounds if max_rounds is None else max_rounds
+        tol = self.tol if tol is None else tol
+        if isinstance(max_rounds, bool) or not isinstance(max_rounds, (int, np.integer)) or max_rounds < 1:
+            raise ValueError(f"max_rounds must be a positive integer, got {max_rounds!r}")
+        if not tol >= 0:
+            raise ValueError(f"tol must be non-negative, got {tol!r}")
+
+        heads = copy_heads(self._heads)
+        gone = np.flatnonzero(data.counts == 0)
+        clear_users(heads, gone)
+        aggregator = self.aggregator or SumAggregator(self.u_solver)
+        U, heads, residual, history, converged = self._run_rounds(
+            data, [data], self.U_.copy(), heads, aggregator, None, max_rounds, tol, start=start)
+        clear_users(heads, gone)
+        forgotten = np.union1d(np.union1d(self.forgotten_users_, new_users), np.setdiff1d(gone, self.empty_users_))
+        model = copy.copy(self)
+        model.history_ = history
+        model.n_rounds_ = len(history)
+        model.converged_ = converged
+        model.train_loss_ = float(np.mean(residual**2))
+        model.fit_seconds_ = time.perf_counter() - start
+        model.empty_users_ = np.setdiff1d(self.empty_users_, forgotten)
+        model.forgotten_users_ = forgotten
+        model.forgotten_samples_ = np.flatnonzero(~keep & ~np.isin(sample_users, forgotten))
+        model._set_fitted(U, heads)
+        seconds = time.perf_counter() - start
+        gap = fixed_point_gap(model, data, U, heads)
+        record = ForgetRecord(
+            model="amht_lrs", method="exact", users=np.setdiff1d(forgotten, self.forgotten_users_).tolist(),
+            records=n_new, gap=gap, gap_measure=GAP_MEASURE, bound=None,
+            rows_touched=int(np.sum(data.counts > 0)), seconds=seconds,
+            details={"rounds": len(history), "converged": converged, "tol": float(tol),
+                     "max_rounds": int(max_rounds), "requested_users": new_users.tolist(),
+                     "gap_seconds": time.perf_counter() - start - seconds},
+        )
+        return Forgetting(model, record)

@@ -39,13 +39,16 @@ the released ``U`` exactly), so a simulation is *not* a private release, whateve
 
 from __future__ import annotations
 
+import copy
 import math
 import secrets
+import time
 import warnings
 
 import numpy as np
 
 from ...seeds import derive_seed
+from ..forgetting import ForgetRecord, Forgetting, check_forget_method
 from .accounting import (
     PrivacyBudget,
     _check_accountant,
@@ -55,6 +58,7 @@ from .accounting import (
 )
 from .amht import AMHTLRS, UserFit
 from .data import LRSData, _as_user_ids, count_users, prepare_data
+from .forget import clear_users, copy_heads, forget_selection
 from .mechanism import (
     ClipBounds,
     GaussianAggregator,
@@ -63,6 +67,7 @@ from .mechanism import (
     poisson_sample,
     symmetric_gaussian_noise,
 )
+from .user_step import fit_user_parameters
 
 
 # --------------------------------------------------------------------------------------
@@ -409,3 +414,92 @@ class DPAMHTLRS:
     def fit_user(self, X_u, y_u) -> UserFit:
         """A new user's ``(w, b)`` from its own samples and the released ``U_`` (no privacy cost)."""
         return self._fitted().fit_user(X_u, y_u)
+
+    # -- forgetting ----------------------------------------------------------------------
+    def forget(self, X, y, users, *, forget_users=None, forget_samples=None, method: str = "dp") -> Forgetting:
+        """Forget whole users and/or single samples; ``self`` is left unchanged.
+
+        ``X, y, users``: the original training data; ``forget_users`` / ``forget_samples`` as in
+        :meth:`AMHTLRS.forget`. ``method="dp"`` keeps the released ``U_`` (bit-identical): by the
+        joint-DP guarantee of the fit it is already (``epsilon_``, ``delta_``)-indistinguishable
+        from a ``U`` trained without any one departing user. A departing user's own ``(w_i, b_i)``
+        is deleted (row zero, ``predict`` refuses it); a user who loses only some samples gets
+        its ``(w_i, b_i)`` re-fitted from its remaining samples and the kept ``U_`` (as
+        :meth:`fit_user` does; no privacy cost). No gap is measured (``gap`` is NaN).
+        ``method="exact"`` is a fresh private fit on the remaining data: a new release with its
+        own (``epsilon``, ``delta``) accounting; in ``mode="simulation"`` its ``noise_seed`` is
+        derived from this model's and the forgotten selection. A non-private fit forgets
+        exactly through :meth:`AMHTLRS.forget` (``method="exact"`` only).
+        """
+        inner = self._fitted()
+        check_forget_method(method, ("exact", "dp"))
+        if self.release_ == "non-private":
+            if method == "dp":
+                raise ValueError("method='dp' needs a private fit; this one is non-private (epsilon_ = inf): "
+                                 "use method='exact'")
+            model, record = inner.forget(X, y, users, forget_users=forget_users, forget_samples=forget_samples)
+            out = copy.copy(self)
+            out.model_ = model
+            record.model = "dp_amht_lrs"
+            return Forgetting(out, record)
+        start = time.perf_counter()
+        X = np.asarray(X, dtype=np.float64)
+        sample_users = _as_user_ids(users)
+        if X.ndim != 2 or X.shape[1] != inner.n_features_in_ or len(X) != len(sample_users):
+            raise ValueError(f"X must have shape (N, {inner.n_features_in_}) with one row per entry of users, "
+                             f"got {X.shape} and {len(sample_users)}")
+        if len(sample_users) and sample_users.max() >= inner.n_users_:
+            raise ValueError(f"users contains id {sample_users.max()} but the model has {inner.n_users_} users")
+        new_users, keep = forget_selection(len(X), inner.n_users_, sample_users, forget_users, forget_samples)
+        if inner.forgotten_samples_.size and inner.forgotten_samples_.max() >= len(X):
+            raise ValueError(f"X has {len(X)} samples but the model already forgot row "
+                             f"{inner.forgotten_samples_.max()}: pass the original training data")
+        earlier = np.isin(sample_users, inner.forgotten_users_)
+        earlier[inner.forgotten_samples_] = True
+        n_new = int(np.sum(~keep & ~earlier))
+        keep &= ~earlier
+        if not keep.any():
+            raise ValueError("forget_users/forget_samples select every remaining sample: forgetting all users "
+                             "leaves nothing to fit")
+        counts_before = np.bincount(sample_users[~earlier], minlength=inner.n_users_)
+        counts = np.bincount(sample_users[keep], minlength=inner.n_users_)
+        gone = np.union1d(new_users, np.flatnonzero((counts == 0) & (counts_before > 0)))
+        forgotten = np.union1d(inner.forgotten_users_, gone)
+        details = {"requested_users": new_users.tolist(), "release": self.release_}
+        if method == "exact":
+            out = copy.copy(self)
+            if self.mode == "simulation":
+                out.noise_seed = derive_seed(int(self.noise_seed), "forget", tuple(forgotten.tolist()),
+                                             tuple(np.flatnonzero(~keep & ~np.isin(sample_users, forgotten)).tolist()))
+                details["noise_seed"] = out.noise_seed
+            out.fit(X[keep], np.asarray(y, dtype=np.float64)[keep], sample_users[keep], n_users=inner.n_users_)
+            model = out.model_
+            heads = copy_heads(model._heads)
+            rows_touched = int(np.sum(counts > 0))
+            details.update(new_release=True, epsilon=out.epsilon_, delta=out.delta_,
+                           note="a fresh private fit on the remaining data: a new release, accounted on its own")
+            gap, gap_measure = 0.0, "none: a fresh fit on the remaining data (distributed as a retrain)"
+        else:
+            out, model = copy.copy(self), copy.copy(inner)
+            out.model_ = model
+            heads = copy_heads(inner._heads)
+            changed = np.flatnonzero((counts > 0) & (counts < counts_before))
+            if changed.size:
+                rows = np.isin(sample_users, changed) & keep
+                part = prepare_data(X[rows], np.asarray(y, dtype=np.float64)[rows],
+                                    np.searchsorted(changed, sample_users[rows]), n_users=changed.size)
+                fitted, _, _ = fit_user_parameters(part, inner.U_, inner.sparsity, **inner._user_options(None, 0))
+                heads.put(changed, fitted)
+            rows_touched = int(changed.size)
+            details.update(new_release=False, epsilon=self.epsilon_, delta=self.delta_,
+                           note="U_ kept: covered by the (epsilon, delta) joint-DP guarantee of the fit")
+            gap, gap_measure = math.nan, "not measured: the released U_ is kept under the DP guarantee"
+        clear_users(heads, forgotten)
+        model.forgotten_users_ = forgotten
+        model.forgotten_samples_ = np.flatnonzero(~keep & ~np.isin(sample_users, forgotten))
+        model._set_fitted(inner.U_.copy() if method == "dp" else model.U_, heads)
+        record = ForgetRecord(
+            model="dp_amht_lrs", method=method, users=np.setdiff1d(forgotten, inner.forgotten_users_).tolist(),
+            records=n_new, gap=gap, gap_measure=gap_measure, bound=None, rows_touched=rows_touched,
+            seconds=time.perf_counter() - start, details=details)
+        return Forgetting(out, record)

@@ -1,0 +1,91 @@
+"""Exact forgetting for AMHT-LRS: the selection of what to forget and the fixed-point gap.
+
+A fitted AMHT-LRS model is the end state of the retraining iteration ``T``: one round is the
+U step (least squares over all users given their ``(w_i, b_i)``, QR-normalised) followed by
+every user's step (``(w_i, b_i)`` given the new ``U``). Forgetting re-runs these rounds on the
+remaining data, warm-started from the current model; the result is *exact* when it is a fixed
+point of ``T`` on the remaining data. :func:`fixed_point_gap` measures how far a state is from
+one: the largest relative change (Frobenius norm) of ``U``, ``W`` and ``B`` in one further
+round whose U step is solved exactly (dense normal equations, or conjugate gradients to a
+relative residual of 1e-12 when ``d r`` is large), over the users that have samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data import LRSData, _as_user_ids
+from .statistics import SumAggregator
+from .user_step import _Heads, residual_weights, solve_shared_factor
+
+#: How :func:`fixed_point_gap` measures (the ``gap_measure`` of a ``ForgetRecord``).
+GAP_MEASURE = ("max relative Frobenius change of U, W, B in one further round "
+               "(exact U step + every user's step) on the remaining data")
+#: Largest ``d * r`` whose U step the gap solves with dense normal equations (else CG to 1e-12).
+_DENSE_U_STEP = 2048
+
+
+def copy_heads(heads: _Heads) -> _Heads:
+    """An independent copy (the per-user step updates heads in place)."""
+    return _Heads(heads.W.copy(), heads.S.copy(), heads.V.copy(), heads.active.copy())
+
+
+def clear_users(heads: _Heads, users: np.ndarray) -> None:
+    """Delete the parameters of ``users``: ``w = 0`` and no active sparse entry."""
+    heads.W[users] = 0.0
+    heads.V[users] = 0.0
+    heads.active[users] = False
+
+
+def forget_selection(n_samples: int, n_users: int, sample_users: np.ndarray, forget_users, forget_samples,
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the selection: ``(users, keep)`` with the forgotten user ids (sorted, unique) and
+    a boolean mask of the samples kept. ``forget_samples`` is a boolean mask of length
+    ``n_samples`` or an array of sample (row) indices."""
+    users = np.zeros(0, dtype=np.int64)
+    if forget_users is not None:
+        users = np.unique(_as_user_ids(np.atleast_1d(forget_users), "forget_users"))
+        if users.size and users.max() >= n_users:
+            raise ValueError(f"forget_users contains id {users.max()} but the model has {n_users} users "
+                             f"(ids 0..{n_users - 1})")
+    keep = ~np.isin(sample_users, users)
+    if forget_samples is not None:
+        rows = np.atleast_1d(np.asarray(forget_samples))
+        if rows.dtype == bool:
+            if rows.shape != (n_samples,):
+                raise ValueError(f"forget_samples as a boolean mask must have one entry per sample "
+                                 f"({n_samples}), got shape {rows.shape}")
+            rows = np.flatnonzero(rows)
+        else:
+            rows = _as_user_ids(rows, "forget_samples")
+            if rows.size and rows.max() >= n_samples:
+                raise ValueError(f"forget_samples contains row {rows.max()} but X has {n_samples} samples "
+                                 f"(rows 0..{n_samples - 1})")
+        keep[rows] = False
+    return users, keep
+
+
+def fixed_point_gap(model, data: LRSData, U: np.ndarray, heads: _Heads) -> float:
+    """The fixed-point gap of ``(U, heads)`` on ``data`` (see the module docstring); users
+    without samples in ``data`` are left out (their parameters are deleted first)."""
+    heads = copy_heads(heads)
+    empty = data.counts == 0
+    clear_users(heads, empty)
+    B = heads.dense_sparse_part(data.dim)
+    d, r = U.shape
+    weights = None
+    if model.robust_cutoff is not None:
+        residual = data.y - np.einsum("nd,nd->n", data.X, (heads.W @ U.T + B)[data.row_user])
+        weights = residual_weights(data, residual, model.robust_cutoff)
+    solver = "exact" if d * r <= _DENSE_U_STEP else "cg"
+    U1, W1 = solve_shared_factor(data, copy_heads(heads), SumAggregator(solver), U, weights,
+                                 cg_tol=1e-12, cg_maxiter=max(200, d * r))
+    moved = copy_heads(heads)
+    moved.W = W1
+    moved, _, _ = model._user_step(data, U1, moved, None, 0)
+    clear_users(moved, empty)
+
+    def change(new, old):
+        return float(np.linalg.norm(new - old) / max(np.linalg.norm(old), np.finfo(float).tiny))
+
+    return max(change(U1, U), change(moved.W, heads.W), change(moved.dense_sparse_part(d), B))
