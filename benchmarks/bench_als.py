@@ -23,14 +23,10 @@ CG run's whole-process peak over 2 GB; <= 1 is met.
 from __future__ import annotations
 
 import argparse
-import io
-import os
 import resource
 import time
 import tracemalloc
 import warnings
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,35 +34,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from bilinrec.models.als import ALS
-
-
-def movielens_100k() -> sp.csr_matrix:
-    from implicit.nearest_neighbours import bm25_weight
-
-    data_dir = os.environ.get("BILINREC_DATA_DIR")
-    if not data_dir or not (Path(data_dir) / "ml-100k.zip").exists():
-        raise SystemExit("set BILINREC_DATA_DIR to a directory holding ml-100k.zip")
-    with zipfile.ZipFile(Path(data_dir) / "ml-100k.zip") as archive:
-        table = np.loadtxt(io.BytesIO(archive.read("ml-100k/u.data")), dtype=np.int64)
-    table = table[table[:, 2] >= 3]
-    binary = sp.csr_matrix((np.ones(len(table)), (table[:, 0] - 1, table[:, 1] - 1)))
-    return (5 * bm25_weight(binary, K1=100, B=0.9)).tocsr()
-
-
-def synthetic_20m(seed: int = 0) -> sp.csr_matrix:
-    n_users, n_items, n_cells = 138_493, 26_744, 20_000_000
-    rng = np.random.default_rng(seed)
-    user_weight = rng.lognormal(0.0, 1.0, n_users)
-    item_weight = 1.0 / np.arange(1, n_items + 1) ** 0.9
-    keys = np.empty(0, dtype=np.int64)
-    while keys.size < n_cells:
-        draw = 2 * (n_cells - keys.size) + 1000
-        users = rng.choice(n_users, draw, p=user_weight / user_weight.sum())
-        items = rng.choice(n_items, draw, p=item_weight / item_weight.sum())
-        keys = np.unique(np.concatenate([keys, users * n_items + items]))
-    keys = np.sort(rng.choice(keys, n_cells, replace=False))
-    conf = 1.0 + 4.0 * rng.random(n_cells)
-    return sp.csr_matrix((conf, (keys // n_items, keys % n_items)), shape=(n_users, n_items))
+from common import movielens_100k, synthetic_20m
 
 
 def run_once(method: str, C: sp.csr_matrix, U: np.ndarray, V: np.ndarray, sweeps: int,

@@ -23,28 +23,10 @@ import sys
 import time
 
 import numpy as np
+from common import gemm_rate, peak_rss_bytes
 
 TARGET_FIT_S = 30.0
 TARGET_RSS_GB = 3.0
-
-
-def peak_rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def gemm_rate(n: int = 2000, repeats: int = 3) -> float:
-    a = np.random.default_rng(0).standard_normal((n, n))
-    a @ a
-    start = time.process_time()
-    for _ in range(repeats):
-        a @ a
-    return repeats * 2 * n**3 / (time.process_time() - start)
-
-
 def floor_flops(n_users: int, n_samples: int, dim: int, rank: int, rounds: int) -> float:
     moment = 2 * n_samples * dim**2
     per_round = 2 * n_samples * dim**2 + rank * (rank + 1) * n_users * dim**2

@@ -26,34 +26,15 @@ import sys
 import time
 
 import numpy as np
+from common import gemm_rate, peak_rss_bytes
 from threadpoolctl import threadpool_limits
 
 from bilinrec.models.lrs import AMHTLRS
 from bilinrec.models.lrs.synthetic import make_problem
 
 
-def gemm_rate(n: int = 2000, repeats: int = 3) -> float:
-    """Achieved FLOP per CPU second of a square float64 matrix product (CPU time, so that a
-    busy shared machine does not distort it)."""
-    a = np.random.default_rng(0).standard_normal((n, n))
-    a @ a
-    start = time.process_time()
-    for _ in range(repeats):
-        a @ a
-    return repeats * 2 * n**3 / (time.process_time() - start)
-
-
 def floor_flops(n_samples: int, dim: int, rank: int, sparsity: int) -> float:
     return 4 * n_samples * dim * rank + 2 * n_samples * dim + n_samples * (rank + sparsity) ** 2
-
-
-def peak_rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
 
 def bench(n_users: int, rounds: int, dim=100, rank=5, sparsity=5, samples=20, seed=0) -> dict:
     problem = make_problem(n_users, dim, rank, sparsity, samples, seed=seed)

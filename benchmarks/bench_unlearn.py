@@ -19,41 +19,16 @@ values are taken as binary interactions.
 from __future__ import annotations
 
 import argparse
-import io
 import logging
-import os
 import resource
-import sys
 import time
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
+from common import movielens_100k_binary, synthetic_20m_binary
 
 from bilinrec.experiments.unlearn.race import run_race
 from bilinrec.models.als import ALS, Weighting
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-
-def movielens_100k_binary() -> sp.csr_matrix:
-    data_dir = os.environ.get("BILINREC_DATA_DIR")
-    if not data_dir or not (Path(data_dir) / "ml-100k.zip").exists():
-        raise SystemExit("set BILINREC_DATA_DIR to a directory holding ml-100k.zip")
-    with zipfile.ZipFile(Path(data_dir) / "ml-100k.zip") as archive:
-        table = np.loadtxt(io.BytesIO(archive.read("ml-100k/u.data")), dtype=np.int64)
-    table = table[table[:, 2] >= 3]
-    return sp.csr_matrix((np.ones(len(table)), (table[:, 0] - 1, table[:, 1] - 1)))
-
-
-def synthetic_20m_binary() -> sp.csr_matrix:
-    from bench_als import synthetic_20m
-
-    X = synthetic_20m()
-    X.data[:] = 1.0
-    return X
 
 
 def main(argv: list[str] | None = None) -> None:
