@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bilinrec.experiments.forget.steps import (
-    CURVE_COLUMNS,
+    FORGET_COLUMNS,
     dp_forgetting_markdown,
     dp_forgetting_table,
     lrs_forget_curve,
@@ -269,14 +269,24 @@ def test_dp_forgetting_bound_with_other_priors_and_bad_inputs():
 # -- time to forget -------------------------------------------------------------------------
 def test_lrs_forget_curve_races_forgetting_against_retraining():
     P = make_problem(n_users=30, dim=6, rank=2, sparsity=1, samples=40, noise=0.05, seed=4)
-    curve = lrs_forget_curve(P.X, P.y, P.users, rank=2, sparsity=1, n_forgotten=(1, 3), max_rounds=100, tol=1e-10)
-    assert tuple(curve.columns) == CURVE_COLUMNS and curve["n_forgotten"].tolist() == [1, 3]
-    assert (curve["model"] == "amht_lrs").all() and (curve["method"] == "exact").all()
-    assert (curve[["seconds", "retrain_seconds"]] > 0).all().all()
-    assert (curve["rounds"] >= 1).all() and (curve["retrain_rounds"] >= 1).all()
-    assert (curve["gap"] < 1e-5).all()
+    curve = lrs_forget_curve(P.X, P.y, P.users, rank=2, sparsity=1, n_forgotten=(1, 3), max_rounds=100, tol=1e-10,
+                             dp_privacy=PrivacyBudget(4.0, 1e-6), dp_clip=default_clip_bounds(6, 40, 2.0), dp_rounds=3)
+    assert tuple(curve.columns) == FORGET_COLUMNS
+    runs = curve.set_index(["model", "method", "n_forgotten"])
+    assert sorted(set(runs.index.droplevel(2))) == [("amht_lrs", "exact"), ("amht_lrs", "retrain"),
+                                                      ("dp_amht_lrs", "dp"), ("dp_amht_lrs", "exact")]
+    exact, retrain = runs.loc[("amht_lrs", "exact")], runs.loc[("amht_lrs", "retrain")]
+    assert exact.index.tolist() == [1, 3] and (exact["iterations"] >= 1).all() and (retrain["iterations"] >= 1).all()
+    assert (exact["gap"] < 1e-5).all() and (retrain["gap"] < 1e-5).all()
+    # the negative control: the untouched model is not a fixed point on the remaining data
+    assert (exact["control_gap"] > 100 * exact["gap"]).all()
+    covered = runs.loc[("dp_amht_lrs", "dp")]
+    assert covered["gap"].isna().all() and (covered["rows_touched"] == 0).all()
+    assert curve.loc[curve["model"] == "dp_amht_lrs", "release"].str.startswith("simulation").all()
     with pytest.raises(ValueError, match="n_forgotten"):
         lrs_forget_curve(P.X, P.y, P.users, rank=2, sparsity=1, n_forgotten=(30,))
+    with pytest.raises(ValueError, match="dp_clip"):
+        lrs_forget_curve(P.X, P.y, P.users, rank=2, sparsity=1, n_forgotten=(1,), dp_privacy=PrivacyBudget(4.0, 1e-6))
 
 
 def test_docs_show_the_bounds_the_code_computes():

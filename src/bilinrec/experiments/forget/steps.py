@@ -20,45 +20,93 @@ from bilinrec.models.lrs import (
     DPAMHTLRS,
     PrivacyBudget,
     calibrate_noise_multiplier,
+    ClipBounds,
     dp_forgetting_bound,
     training_epsilon,
 )
-from bilinrec.seeds import derive_rng
+from bilinrec.seeds import derive_rng, derive_seed
 
-CURVE_COLUMNS = ("model", "method", "n_forgotten", "seconds", "retrain_seconds", "rounds", "retrain_rounds", "gap")
+#: One row per (model, method, number of users forgotten). ``gap`` is the forgotten (or retrained)
+#: model's distance from the retraining fixed point on the remaining data (``gap_measure``);
+#: ``control_gap`` the same for the untouched original model: the negative control, which must
+#: be far from the fixed point for a small ``gap`` to mean anything. ``seconds`` is timing only.
+FORGET_COLUMNS = ("model", "method", "n_forgotten", "seconds", "iterations", "rows_touched", "gap", "gap_measure",
+                  "bound", "certified", "control_gap", "release")
+
+
+def forget_row(record, n: int, control_gap: float, release: str = "non-private") -> dict:
+    """A :data:`FORGET_COLUMNS` row from a :class:`~bilinrec.models.forgetting.ForgetRecord`."""
+    return {"model": record.model, "method": record.method, "n_forgotten": int(n), "seconds": record.seconds,
+            "iterations": int(record.details.get("rounds", record.details.get("iterations", 0))),
+            "rows_touched": int(record.rows_touched), "gap": record.gap, "gap_measure": record.gap_measure,
+            "bound": math.nan if record.bound is None else record.bound, "certified": record.certified,
+            "control_gap": control_gap, "release": release}
+
+
+def forgotten_users(present: np.ndarray, n: int, seed: int, key: str) -> np.ndarray:
+    """``n`` users drawn among ``present`` (users with data) from ``derive_rng(seed, key, n)``."""
+    if not 0 < n < present.size:
+        raise ValueError(f"n_forgotten must lie in 1..{present.size - 1} (users with data), got {n}")
+    return np.sort(derive_rng(seed, key, int(n)).choice(present, size=int(n), replace=False))
 
 
 def lrs_forget_curve(X, y, users, *, rank: int, sparsity: int, n_forgotten: Sequence[int] = (1, 2, 4, 8),
                      seed: int = 0, max_rounds: int = 50, tol: float = 1e-6, u_solver: str = "exact",
-                     **options) -> pd.DataFrame:
-    """Time to forget ``n`` users exactly (:meth:`AMHTLRS.forget`, warm-started) against
-    retraining from scratch on the same remaining data under the same stopping rule
-    (``max_rounds``, ``tol``), for every ``n`` in ``n_forgotten``.
+                     dp_privacy: PrivacyBudget | None = None, dp_clip: ClipBounds | None = None,
+                     dp_rounds: int = 10, **options) -> pd.DataFrame:
+    """Time to forget ``n`` users of AMHT-LRS, for every ``n`` in ``n_forgotten``: exact
+    forgetting (:meth:`AMHTLRS.forget`, warm-started) against retraining from scratch on the same
+    remaining data under the same stopping rule (``max_rounds``, ``tol``); with ``dp_privacy``
+    also DP-AMHT-LRS (``dp_rounds`` rounds, clip bounds ``dp_clip`` fixed a priori, *simulation*
+    noise seeded from ``seed``): forgetting
+    covered by the DP guarantee (``dp``: the user's own parameters deleted) and a fresh private
+    re-fit (``exact``, a new release).
 
-    One model is fitted on all data; for each ``n`` the forgotten users are drawn (among users
-    with samples) from ``derive_rng(seed, "forget-curve", n)``. Columns: :data:`CURVE_COLUMNS`;
-    ``gap`` is the fixed-point gap the forgotten model reached. ``options`` go to :class:`AMHTLRS`.
+    One model (of each kind) is fitted on all data; the forgotten users are drawn by
+    :func:`forgotten_users`. Columns: :data:`FORGET_COLUMNS`. ``options`` go to :class:`AMHTLRS`.
     """
     users = np.asarray(users)
+    y = np.asarray(y)
     params = dict(max_rounds=max_rounds, tol=tol, u_solver=u_solver, random_state=seed, **options)
     n_users = int(users.max()) + 1
     model = AMHTLRS(rank, sparsity, **params).fit(X, y, users, n_users=n_users)
+    dp_model = None
+    if dp_privacy is not None:
+        if dp_clip is None:
+            raise ValueError("dp_clip: give the clip bounds (from public quantities) with dp_privacy")
+        dp_model = DPAMHTLRS(rank, sparsity, privacy=dp_privacy, clip=dp_clip, max_rounds=dp_rounds, random_state=seed,
+                             mode="simulation", noise_seed=derive_seed(seed, "forget-dp-noise"),
+                             amht_options={"u_solver": u_solver, **options}).fit(X, y, users, n_users=n_users)
     present = np.unique(users)
     rows = []
     for n in n_forgotten:
-        if not 0 < n < present.size:
-            raise ValueError(f"n_forgotten must lie in 1..{present.size - 1} (users with samples), got {n}")
-        gone = np.sort(derive_rng(seed, "forget-curve", int(n)).choice(present, size=int(n), replace=False))
-        _, record = model.forget(X, y, users, forget_users=gone)
+        gone = forgotten_users(present, int(n), seed, "forget-curve")
         keep = ~np.isin(users, gone)
+        remaining = (X[keep], y[keep], users[keep])
+        control = model.fixed_point_gap(*remaining)
+        _, record = model.forget(X, y, users, forget_users=gone)
+        rows.append(forget_row(record, n, control))
         start = time.perf_counter()
         with warnings.catch_warnings():  # the forgotten users are users without samples
             warnings.simplefilter("ignore", UserWarning)
-            retrain = AMHTLRS(rank, sparsity, **params).fit(X[keep], np.asarray(y)[keep], users[keep], n_users=n_users)
-        rows.append({"model": record.model, "method": record.method, "n_forgotten": int(n),
-                     "seconds": record.seconds, "retrain_seconds": time.perf_counter() - start,
-                     "rounds": record.details["rounds"], "retrain_rounds": retrain.n_rounds_, "gap": record.gap})
-    return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+            retrain = AMHTLRS(rank, sparsity, **params).fit(*remaining, n_users=n_users)
+        seconds = time.perf_counter() - start
+        rows.append({"model": record.model, "method": "retrain", "n_forgotten": int(n), "seconds": seconds,
+                     "iterations": retrain.n_rounds_, "rows_touched": int(present.size - gone.size),
+                     "gap": _retrain_gap(retrain, remaining), "gap_measure": record.gap_measure, "bound": math.nan,
+                     "certified": False, "control_gap": control, "release": "non-private"})
+        if dp_model is not None:
+            for method in ("dp", "exact"):
+                _, record = dp_model.forget(X, y, users, forget_users=gone, method=method)
+                rows.append(forget_row(record, n, math.nan, release=dp_model.release_))
+    return pd.DataFrame(rows, columns=list(FORGET_COLUMNS))
+
+
+def _retrain_gap(model: AMHTLRS, remaining) -> float:
+    """The retrained model's own fixed-point gap on the data it was trained on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return model.fixed_point_gap(*remaining)
 
 
 TABLE_COLUMNS = ("epsilon_target", "epsilon", "delta", "noise_multiplier", "posterior", "accuracy",

@@ -476,7 +476,7 @@ class DPAMHTLRS:
             model = out.model_
             heads = copy_heads(model._heads)
             rows_touched = int(np.sum(counts > 0))
-            details.update(new_release=True, epsilon=out.epsilon_, delta=out.delta_,
+            details.update(new_release=True, epsilon=out.epsilon_, delta=out.delta_, rounds=out.max_rounds,
                            note="a fresh private fit on the remaining data: a new release, accounted on its own")
             gap, gap_measure = 0.0, "none: a fresh fit on the remaining data (distributed as a retrain)"
         else:
