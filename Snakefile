@@ -1,6 +1,6 @@
 # bilinrec: reproduce AMHT-LRS (Paper A) and Unlearn-ALS (Paper B) end to end.
 # `snakemake --cores all` runs everything; named targets: datasets, unlearn, lrs, dp,
-# personalization, storage, claims (see README).
+# personalization, storage, forget, claims (see README).
 
 from snakemake.utils import min_version, validate
 
@@ -17,7 +17,7 @@ report: "workflow/report/workflow.rst"
 
 validate(config, "workflow/schemas/config.schema.yaml")
 # Section schemas are validated once more on their own so that their defaults are filled in.
-for _section in ("data", "unlearn", "lrs", "dp", "personalization", "storage", "claims"):
+for _section in ("data", "unlearn", "lrs", "dp", "personalization", "storage", "forget", "claims"):
     validate(config.setdefault(_section, {}), f"workflow/schemas/{_section}.schema.yaml")
 # Then the rules that relate several keys (rank vs dim, dataset names, ...), all before any job runs.
 check_config(config)
@@ -30,6 +30,7 @@ include: "workflow/rules/lrs.smk"
 include: "workflow/rules/dp.smk"
 include: "workflow/rules/personalization.smk"
 include: "workflow/rules/storage.smk"
+include: "workflow/rules/forget.smk"
 include: "workflow/rules/report.smk"
 
 

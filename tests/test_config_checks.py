@@ -14,7 +14,7 @@ from bilinrec.experiments.config_checks import (
     config_problems,
 )
 
-SECTIONS = ("data", "unlearn", "lrs", "dp", "personalization", "storage", "claims")
+SECTIONS = ("data", "unlearn", "lrs", "dp", "personalization", "storage", "forget", "claims")
 
 
 def _merge(base, override):
@@ -105,6 +105,12 @@ CASES = {
                         ["data.custom.mine.encoding", "utf-9"]),
     "custom_missing_file": ({"datasets": ["mine"], "data": {"custom": {"mine": {**CUSTOM, "path": "nope.csv"}}}},
                             ["data.custom.mine.path", "nope.csv"]),
+    "forget_als_dataset": ({"forget": {"als": {"datasets": ["ml-7m"]}}},
+                           ["forget.als.datasets: unknown dataset 'ml-7m'", "data.custom"]),
+    "forget_rank_vs_dim": ({"forget": {"lrs": {"problem": {"dim": 4}}}},
+                           ["forget.lrs.problem.rank + sparsity = 5", "forget.lrs.problem.dim = 4"]),
+    "forget_too_many_users": ({"forget": {"n_forgotten": [1, 400]}},
+                              ["forget.n_forgotten = 400", "forget.lrs.problem.n_users = 400"]),
     "synthetic_ml_counts": ({"data": {"synthetic_ml": {"min_ratings_per_user": 2000}}},
                             ["data.synthetic_ml.min_ratings_per_user"]),
 }

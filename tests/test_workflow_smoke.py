@@ -90,6 +90,12 @@ def smoke_config(tmp_path):
             "trained": {"dims": [16, 64], "n_users": 20, "rank": 1, "sparsity": 1, "samples": 12, "max_rounds": 3},
             "models": [{"name": "network P=1e4", "parameters": 10000, "layers": 2, "last_layer_parameters": 1000}],
         },
+        "forget": {
+            "n_forgotten": [1, 3],
+            "als": {"datasets": ["tiny"]},
+            "lrs": {"problem": {"n_users": 30, "dim": 6, "rank": 2, "sparsity": 1, "samples": 20}, "max_rounds": 20},
+            "dp": {"rounds": 3},
+        },
     }
 
 
@@ -116,12 +122,12 @@ FIGURES = [
     "unlearn_race_speedup",
     "lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise", "dp_utility", "dp_users",
     "personalization_rmse_vs_m", "personalization_paired", "storage_scaling", "storage_vs_rmse", "lrs_m50",
-    "storage_trained",
+    "storage_trained", "forget_time",
 ]
 TABLES = [
     "datasets", "unlearn_summary", "unlearn_checks", "unlearn_paired", "unlearn_race", "lrs_sample_complexity",
     "lrs_phase_transition", "dp_utility", "dp_audit", "personalization", "personalization_buckets",
-    "personalization_paired", "storage", "lrs_m50", "storage_trained",
+    "personalization_paired", "storage", "lrs_m50", "storage_trained", "forget",
 ]
 NOTEBOOKS = ["datasets", "unlearn", "lrs", "dp", "personalization", "storage"]
 

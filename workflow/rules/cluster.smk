@@ -38,6 +38,7 @@ CLUSTER_LOCALRULES = [
     "personalization_tables",
     "personalization_notebook",
     "storage_notebook",
+    "forget_table",
     "provenance",
     "claims",
     "report",
@@ -104,6 +105,8 @@ CLUSTER_RESOURCES = {
     ("personalization_run",): (_mem_from_input(1000, 50, "ratings"), _fixed(240)),
     ("storage_measure",): (_fixed(1000), _fixed(30)),
     ("storage_trained",): (_fixed(2000), _fixed(30)),  # measured 0.74 GB peak on the default config
+    ("forget_als",): (_mem_from_input(1000, 20, "split"), _fixed(120)),
+    ("forget_lrs",): (_fixed(1000), _fixed(60)),
     # local rules: what they use on the machine that runs Snakemake
     ("datasets_fetch",): (_fixed(1000), _fixed(60)),
     ("datasets_table",): (_fixed(1000), _fixed(30)),
@@ -118,6 +121,7 @@ CLUSTER_RESOURCES = {
     ("personalization_tables",): (_fixed(1000), _fixed(30)),
     ("personalization_notebook",): (_fixed(1000), _fixed(30)),
     ("storage_notebook",): (_fixed(1000), _fixed(30)),
+    ("forget_table",): (_fixed(1000), _fixed(30)),
     ("provenance",): (_fixed(1000), _fixed(30)),
     ("claims",): (_fixed(1000), _fixed(30)),
     ("report",): (_fixed(1000), _fixed(30)),

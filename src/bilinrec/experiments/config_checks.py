@@ -330,6 +330,29 @@ def check_unlearn(config: Config) -> list[str]:
     return problems
 
 
+def check_forget(config: Config) -> list[str]:
+    """forget.als.datasets are known datasets (the forget part trains them as the unlearn part does);
+    the synthetic problem has rank + sparsity within its dimension; every forget.n_forgotten
+    leaves at least one user of the synthetic problem."""
+    forget = _section(config, "forget")
+    problems = []
+    known = [*_known_datasets(config), UNLEARN_SYNTHETIC]
+    for name in _section(forget, "als").get("datasets") or []:
+        if name not in known:
+            problems.append(f"forget.als.datasets: unknown dataset {name!r} (known: {_fmt(known)}; "
+                            "add your own under data.custom)")
+    problem = _section(_section(forget, "lrs"), "problem")
+    dim, rank, sparsity = problem.get("dim"), problem.get("rank"), problem.get("sparsity")
+    if all(isinstance(v, int) for v in (dim, rank, sparsity)) and rank + sparsity > dim:
+        problems.append(f"forget.lrs.problem.rank + sparsity = {rank + sparsity} exceeds forget.lrs.problem.dim = {dim}")
+    n_users = problem.get("n_users")
+    counts = [n for n in forget.get("n_forgotten") or [] if isinstance(n, int)]
+    if isinstance(n_users, int) and counts and max(counts) >= n_users:
+        problems.append(f"forget.n_forgotten = {max(counts)} must be below forget.lrs.problem.n_users = {n_users} "
+                        "(someone must remain to re-fit on)")
+    return problems
+
+
 #: Every cross-key rule, in the order they are reported.
 RULES: tuple[Callable[[Config], list[str]], ...] = (
     check_dataset_names,
@@ -342,6 +365,7 @@ RULES: tuple[Callable[[Config], list[str]], ...] = (
     check_personalization,
     check_storage,
     check_unlearn,
+    check_forget,
 )
 
 

@@ -36,8 +36,12 @@ FORGET_COLUMNS = ("model", "method", "n_forgotten", "seconds", "iterations", "ro
 
 def forget_row(record, n: int, control_gap: float, release: str = "non-private") -> dict:
     """A :data:`FORGET_COLUMNS` row from a :class:`~bilinrec.models.forgetting.ForgetRecord`."""
-    return {"model": record.model, "method": record.method, "n_forgotten": int(n), "seconds": record.seconds,
-            "iterations": int(record.details.get("rounds", record.details.get("iterations", 0))),
+    details = record.details
+    # rounds (AMHT-LRS), sweeps (ALS exact) or rounds of row re-solves (ALS certified)
+    iterations = next((details[k] for k in ("iterations", "sweeps", "rounds")
+                       if isinstance(details.get(k), (int, np.integer))), 0)
+    return {"model": record.model.lower(), "method": record.method, "n_forgotten": int(n), "seconds": record.seconds,
+            "iterations": int(iterations),
             "rows_touched": int(record.rows_touched), "gap": record.gap, "gap_measure": record.gap_measure,
             "bound": math.nan if record.bound is None else record.bound, "certified": record.certified,
             "control_gap": control_gap, "release": release}
@@ -102,6 +106,44 @@ def lrs_forget_curve(X, y, users, *, rank: int, sparsity: int, n_forgotten: Sequ
     return pd.DataFrame(rows, columns=list(FORGET_COLUMNS))
 
 
+def als_forget_curve(C, params: dict, *, n_forgotten: Sequence[int], seed: int,
+                     methods: Sequence[str] = ("certified", "exact")) -> pd.DataFrame:
+    """Time to forget ``n`` users' whole histories of an ALS model, for every ``n`` in
+    ``n_forgotten``: each of ``methods`` (:meth:`ALS.forget`) against retraining from scratch on
+    the reduced data, both under the model's stopping rule (``params``: ``iterations``, ``tol``).
+
+    One model ``ALS(**params)`` is fitted on ``C``; the users are drawn by :func:`forgotten_users`
+    among users with stored cells. ``gap`` is the largest row residual on the reduced data
+    (:meth:`ALS.row_residuals`) of the forgotten or retrained model; ``bound`` the certificate's
+    (the original model's largest row residual on ``C``); ``control_gap`` the untouched model's
+    largest row residual on the reduced data. Columns: :data:`FORGET_COLUMNS`.
+    """
+    from bilinrec.models.als import ALS
+    from bilinrec.models.als.deletions import apply_deletions
+
+    C = C.tocsr()
+    model = ALS(**params).fit(C)
+    present = np.flatnonzero(np.diff(C.indptr))
+    rows = []
+    for n in n_forgotten:
+        gone = forgotten_users(present, int(n), seed, "forget-als")
+        cells = C[gone].tocoo()
+        reduced = apply_deletions(C, np.column_stack([gone[cells.row], cells.col]), "retrain").C
+        control = float(max(r.max(initial=0.0) for r in model.row_residuals(reduced)))
+        for method in methods:
+            _, record = model.forget(C, users=gone, method=method)
+            rows.append(forget_row(record, n, control))
+        start = time.perf_counter()
+        retrain = ALS(**params).fit(reduced)
+        seconds = time.perf_counter() - start
+        gap = float(max(r.max(initial=0.0) for r in retrain.row_residuals(reduced)))
+        rows.append({"model": "als", "method": "retrain", "n_forgotten": int(n), "seconds": seconds,
+                     "iterations": int(retrain.train_iterations_), "rows_touched": int(sum(reduced.shape)),
+                     "gap": gap, "gap_measure": record.gap_measure, "bound": math.nan, "certified": False,
+                     "control_gap": control, "release": "non-private"})
+    return pd.DataFrame(rows, columns=list(FORGET_COLUMNS))
+
+
 def _retrain_gap(model: AMHTLRS, remaining) -> float:
     """The retrained model's own fixed-point gap on the data it was trained on."""
     with warnings.catch_warnings():
@@ -147,3 +189,62 @@ def dp_forgetting_markdown(table: pd.DataFrame) -> str:
         lines.append(f"| {r.epsilon_target:g} | {r.epsilon:.4f} ({r.delta:g}) | {r.noise_multiplier:.3f} "
                      f"| {r.posterior:.4f} | {r.accuracy:.4f} | {r.gaussian_accuracy:.4f} |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Workflow steps (called by workflow/scripts/forget_*.py)
+# --------------------------------------------------------------------------------------------
+def lrs_forget_step(cfg: dict, seed: int, out) -> None:
+    """Rule forget_lrs: :func:`lrs_forget_curve` on the configured synthetic problem -> ``out`` CSV."""
+    from bilinrec.models.lrs import default_clip_bounds
+    from bilinrec.models.lrs.synthetic import make_problem
+
+    lrs, dp = cfg["lrs"], cfg["dp"]
+    p = lrs["problem"]
+    problem = make_problem(n_users=p["n_users"], dim=p["dim"], rank=p["rank"], sparsity=p["sparsity"],
+                           samples=p["samples"], noise=p["noise"], seed=derive_seed(seed, "problem"))
+    clip = default_clip_bounds(p["dim"], p["samples"], dp["response_scale"])  # public quantities only
+    curve = lrs_forget_curve(problem.X, problem.y, problem.users, rank=p["rank"], sparsity=p["sparsity"],
+                             n_forgotten=cfg["n_forgotten"], seed=seed, max_rounds=lrs["max_rounds"], tol=lrs["tol"],
+                             dp_privacy=PrivacyBudget(dp["epsilon"], dp["delta"]), dp_clip=clip, dp_rounds=dp["rounds"])
+    curve.insert(0, "dataset", "synthetic-lrs")
+    _write_csv(curve, out)
+
+
+def als_forget_step(split_path, dataset: str, cfg: dict, model_cfg: dict, seed: int, out,
+                    threads: int | None = None) -> None:
+    """Rule forget_als: :func:`als_forget_curve` on the unlearn part's training positives of
+    ``dataset`` with the confidence ``cfg["als"]["confidence"]`` (cell-wise) -> ``out`` CSV."""
+    from bilinrec.experiments.unlearn.experiment import load_split
+    from bilinrec.experiments.unlearn.models import als_params
+    from bilinrec.models.als import Weighting
+
+    split = load_split(split_path)
+    weighting = Weighting(**cfg["als"]["confidence"])
+    curve = als_forget_curve(split.train, als_params(model_cfg, seed, threads, weighting),
+                             n_forgotten=cfg["n_forgotten"], seed=seed, methods=cfg["als"]["methods"])
+    curve.insert(0, "dataset", dataset)
+    _write_csv(curve, out)
+
+
+def forget_table_step(curve_paths: Sequence, table_csv, figure_stem) -> None:
+    """Rule forget_table: every curve -> the ``forget`` table and the time-to-forget figure."""
+    from bilinrec.experiments.forget.plots import plot_forget_time
+    from bilinrec.plotting import savefig
+    from bilinrec.tables import write_table
+
+    table = pd.concat([pd.read_csv(p) for p in curve_paths], ignore_index=True)
+    shown = table.drop(columns=["gap_measure"])
+    write_table(table, table_csv, display=shown,
+                caption="Forgetting whole users: time, rows re-solved and distance from the retraining fixed point, "
+                        "against retraining under the same stopping rule (control_gap: the untouched model).")
+    savefig(plot_forget_time(table), figure_stem)
+
+
+def _write_csv(df: pd.DataFrame, out) -> None:
+    import os
+
+    from bilinrec.tables import write_table
+
+    os.makedirs(os.path.dirname(os.fspath(out)) or ".", exist_ok=True)
+    write_table(df, out, formats=("csv",))
