@@ -1,0 +1,277 @@
+"""Row residuals of the ALS normal equations, and the certified local forget.
+
+**Row residual.** With the other side's factors ``Y`` fixed, row ``u`` of the objective (see
+:mod:`.model`) is minimised by the solution of its normal equations ``A_u x_u = b_u`` with::
+
+    A_u = base * Y^T Y + sum_{i in S_u} (c_ui - base) y_i y_i^T + reg_u I,   b_u = sum_{i in S_u} c_ui p_ui y_i
+
+over the row's stored cells ``S_u`` (implicit feedback: ``base = 1``, the Gramian trick for the
+unstored cells ``c = 1, p = 0``; explicit: ``base = 0``, ``c = 1``, ``p`` = rating). The row
+residual is ``r_u = A_u x_u - b_u`` -- half the gradient of the objective with respect to
+``x_u`` -- and its measure is the Euclidean norm ``|r_u|``. Items likewise, with ``X`` fixed.
+With biases (explicit feedback) the row is ``[x_u, b_u]`` against ``[y_i, 1]`` with targets
+``p_ui - mu - b_i``. A fixed point of ALS is exactly a point where every row residual is 0.
+
+In matrix form, with ``W`` the sparse matrix of per-cell coefficients
+``w_ui = (c_ui - base) x_u.y_i - c_ui p_ui``, all residuals at once are
+``R_X = base X (Y^T Y) + reg * X + W Y`` and ``R_Y = base Y (X^T X) + reg * Y + W^T X``: one pass
+over the cells (``O(nnz k)``) and two GEMMs.
+
+**Certified forget** (:func:`certified_forget`): the per-row residual vectors of the original
+model are known (computed once, see ``ALS.residual_bound``). Deleting cells changes the
+equations of their users and items only, so only those residuals are recomputed; then, largest
+first, the rows over the bound are re-solved exactly on the reduced data, one side per round, and
+every residual is kept exact by updates: re-solving rows ``S`` changes the other side's Gramian
+by ``dG = X'_S^T X'_S - X_S^T X_S`` (every other-side residual moves by ``base * Y dG``, one
+GEMM) and the cell terms of the rows' own cells (``O(cells of S * k)``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .cells import CACHE_CHUNK_BYTES
+from .solvers import plan_rows, solve_rows
+
+#: The measure of ``ForgetRecord.gap`` for ALS.
+RESIDUAL_MEASURE = "max row residual |A_row x_row - b_row|_2 of the normal equations on the reduced data"
+
+
+def _cell_dots(own: np.ndarray, own_rows: np.ndarray, other: np.ndarray, other_rows: np.ndarray) -> np.ndarray:
+    """``own[own_rows[n]] . other[other_rows[n]]`` per cell, in chunks of bounded memory."""
+    out = np.empty(own_rows.size, dtype=np.float64)
+    step = max(1, CACHE_CHUNK_BYTES // (16 * max(own.shape[1], 1)))
+    for s in range(0, own_rows.size, step):
+        out[s:s + step] = np.einsum("nk,nk->n", own[own_rows[s:s + step]], other[other_rows[s:s + step]])
+    return out
+
+
+def _reg(regularization: float, scaled: bool, counts: np.ndarray) -> np.ndarray:
+    if not scaled:
+        return np.full(counts.size, float(regularization))
+    return regularization * np.maximum(counts, 1.0)
+
+
+def full_residuals(conf: sp.csr_matrix, U: np.ndarray, V: np.ndarray, *, base: float, explicit: bool,
+                   regularization: float, scaled: bool, bias: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Residual vectors of every user and item row (float64) on the data ``conf`` (confidences,
+    or ratings for explicit feedback); ``bias = (user_bias, item_bias, global_mean)`` extends the
+    rows by the bias coordinate."""
+    X, Y = np.asarray(U, np.float64), np.asarray(V, np.float64)
+    rows = np.repeat(np.arange(conf.shape[0]), np.diff(conf.indptr))
+    cols = conf.indices
+    c, p = (np.ones(conf.nnz), conf.data) if explicit else (conf.data, np.ones(conf.nnz))
+    dots = _cell_dots(X, rows, Y, cols)
+    against_y, against_x = Y, X  # what a row's coordinates multiply in a prediction
+    if bias is not None:  # rows [x_u, b_u] against [y_i, 1]: the bias coordinate predicts itself
+        bu, bi, mu = np.asarray(bias[0], np.float64), np.asarray(bias[1], np.float64), float(bias[2])
+        dots = dots + bu[rows] + bi[cols]
+        p = p - mu
+        against_y, against_x = (np.column_stack([Y, np.ones(Y.shape[0])]), np.column_stack([X, np.ones(X.shape[0])]))
+        X, Y = np.column_stack([X, bu]), np.column_stack([Y, bi])
+    W = sp.csr_matrix(((c - base) * dots - c * p, cols, conf.indptr), shape=conf.shape)
+    reg_u = _reg(regularization, scaled, np.diff(conf.indptr).astype(np.float64))
+    reg_i = _reg(regularization, scaled, np.bincount(cols, minlength=conf.shape[1]).astype(np.float64))
+    R_U = reg_u[:, None] * X + W @ against_y
+    R_I = reg_i[:, None] * Y + W.T @ against_x
+    if base:
+        R_U += base * (X @ (Y.T @ Y))
+        R_I += base * (Y @ (X.T @ X))
+    return R_U, R_I
+
+
+def norms(R: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("nk,nk->n", R, R))
+
+
+class LocalRows:
+    """Cells of chosen users or items on the reduced data (``X`` minus the deleted ``pairs``), as
+    compact CSR blocks; users are sliced from the CSR, items found by one pass over its columns.
+    ``confidences`` maps raw stored values to confidences (a cell-wise weighting)."""
+
+    def __init__(self, X: sp.csr_matrix, pairs: np.ndarray, confidences: Callable[[np.ndarray], np.ndarray],
+                 explicit: bool):
+        self.X, self.confidences, self.explicit = X, confidences, explicit
+        self.deleted = np.sort(pairs[:, 0] * X.shape[1] + pairs[:, 1])
+        self.cache: dict[tuple[int, int], tuple] = {}
+
+    def get(self, axis: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr, indices, conf, target) of ``rows`` (compact: row j of the block is ``rows[j]``)."""
+        missing = np.array([r for r in rows.tolist() if (axis, r) not in self.cache], dtype=np.int64)
+        if missing.size:
+            self._load(axis, missing)
+        parts = [self.cache[(axis, r)] for r in rows.tolist()]
+        lengths = np.array([len(q[0]) for q in parts], dtype=np.int64)
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        cat = (lambda j, dt: np.concatenate([q[j] for q in parts]).astype(dt)) if parts else \
+            (lambda j, dt: np.empty(0, dt))
+        return indptr, cat(0, np.int64), cat(1, np.float64), cat(2, np.float64)
+
+    def _load(self, axis: int, rows: np.ndarray) -> None:
+        X, n_items = self.X, self.X.shape[1]
+        if axis == 0:
+            lo, hi = X.indptr[rows], X.indptr[rows + 1]
+            pos = np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())]).astype(np.int64)
+            owner = np.repeat(rows, hi - lo)
+            other = X.indices[pos].astype(np.int64)
+            keys = owner * n_items + other
+        else:
+            lookup = np.full(n_items, -1, dtype=np.int64)
+            lookup[rows] = np.arange(rows.size)
+            pos = np.flatnonzero(lookup[X.indices] >= 0)
+            owner = X.indices[pos].astype(np.int64)
+            other = (np.searchsorted(X.indptr, pos, side="right") - 1).astype(np.int64)
+            keys = other * n_items + owner
+        if self.deleted.size:
+            at = np.minimum(np.searchsorted(self.deleted, keys), self.deleted.size - 1)
+            keep = self.deleted[at] != keys
+            owner, other, pos = owner[keep], other[keep], pos[keep]
+        values = self.confidences(X.data[pos])
+        c, p = (np.ones(values.size), values) if self.explicit else (values, np.ones(values.size))
+        order = np.argsort(owner, kind="stable")  # grouped by row, the other side ascending within
+        owner, other, c, p = owner[order], other[order], c[order], p[order]
+        starts, stops = np.searchsorted(owner, rows), np.searchsorted(owner, rows, side="right")
+        for r, lo_, hi_ in zip(rows.tolist(), starts.tolist(), stops.tolist()):
+            self.cache[(axis, r)] = (other[lo_:hi_], c[lo_:hi_], p[lo_:hi_])
+
+
+def _block_coefficients(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray,
+                        target: np.ndarray, other: np.ndarray, base: float) -> sp.csr_matrix:
+    """The compact block's per-cell coefficients ``(c - base) x.y - c p`` as a (rows x n_other) CSR."""
+    local = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    dots = _cell_dots(own, local, other, indices)
+    return sp.csr_matrix(((conf - base) * dots - conf * target, indices, indptr),
+                         shape=(indptr.size - 1, other.shape[0]))
+
+
+def certified_forget(U: np.ndarray, V: np.ndarray, R_U: np.ndarray, R_I: np.ndarray, local: LocalRows,
+                     pairs: np.ndarray, *, bound: float, base: float, regularization: float, scaled: bool,
+                     max_iterations: int, batch_rows: int | None, chunk_bytes: int, workers: int) -> dict[str, Any]:
+    """Re-solve rows, largest residual first, until every row residual is ``<= bound``.
+
+    ``U``, ``V`` (the model's factors) and ``R_U``, ``R_I`` (float64 residual vectors of every row
+    of the original model on the original data) are updated in place; on return they are the new
+    factors and their exact residual vectors on the reduced data. A round re-solves, on the side
+    holding the largest residual, the rows over ``bound`` (at most ``batch_rows``, largest
+    first); at most ``max_iterations`` rounds. Returns the loop's statistics.
+    """
+    sides = ((U, V, R_U), (V, U, R_I))
+    touched: list[set[int]] = [set(), set()]
+    rounds: list[dict[str, Any]] = []
+
+    def local_residuals(axis: int, rows: np.ndarray) -> np.ndarray:
+        own, other, _ = sides[axis]
+        indptr, indices, conf, target = local.get(axis, rows)
+        x, y = own[rows].astype(np.float64), other.astype(np.float64, copy=False)
+        W = _block_coefficients(x, indptr, indices, conf, target, y, base)
+        R = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))[:, None] * x + W @ y
+        if base:
+            R += base * (x @ (y.T @ y))
+        return R
+
+    t0 = time.perf_counter()
+    for axis, ids in ((0, np.unique(pairs[:, 0])), (1, np.unique(pairs[:, 1]))):
+        sides[axis][2][ids] = local_residuals(axis, ids)
+    setup = time.perf_counter() - t0
+    while True:
+        top = [float(norms(R).max(initial=0.0)) for R in (R_U, R_I)]
+        if max(top) <= bound or len(rounds) >= max_iterations:
+            break
+        axis = 0 if top[0] >= top[1] else 1
+        own, other, R = sides[axis]
+        n = norms(R)
+        over = np.flatnonzero(n > bound)
+        over = over[np.argsort(-n[over], kind="stable")][:batch_rows]
+        t1 = time.perf_counter()
+        indptr, indices, conf, target = local.get(axis, over)
+        old = own[over].astype(np.float64)
+        solved = np.empty((over.size, own.shape[1]), dtype=own.dtype)
+        batches = plan_rows(np.arange(over.size), indptr, indices, conf, target, base, own.shape[1], own.dtype,
+                            chunk_bytes)
+        reg = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))
+        solve_rows(solved, batches, other, base, reg, None, workers)
+        own[over] = solved
+        new = own[over].astype(np.float64)
+        # the other side: Gramian change (every row, one GEMM) and the cell terms of the solved rows
+        y = other.astype(np.float64, copy=False)
+        W_new = _block_coefficients(new, indptr, indices, conf, target, y, base)
+        W_old = _block_coefficients(old, indptr, indices, conf, target, y, base)
+        opposite = sides[1 - axis][2]
+        opposite += W_new.T @ new - W_old.T @ old
+        if base:
+            opposite += base * (y @ (new.T @ new - old.T @ old))
+        R[over] = local_residuals(axis, over)
+        touched[axis].update(over.tolist())
+        rounds.append({"side": "users" if axis == 0 else "items", "rows": int(over.size),
+                       "cells": int(indices.size), "max_before": top[axis], "seconds": time.perf_counter() - t1})
+    return {"rounds": rounds, "setup_seconds": setup, "users_touched": len(touched[0]),
+            "items_touched": len(touched[1]), "rows_touched": len(touched[0]) + len(touched[1])}
+
+
+_ROW_MIX, _COL_MIX = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def _cell_hashes(rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-cell uint64 hashes; their sum (mod 2**64) fingerprints a set of stored cells."""
+    with np.errstate(over="ignore"):
+        f = (rows.astype(np.uint64) * _ROW_MIX) | np.uint64(1)
+        g = ((cols.astype(np.uint64) + np.uint64(1)) * _COL_MIX) ^ np.ascontiguousarray(values, np.float64).view(np.uint64)
+        return f * g
+
+
+def fingerprint(X: sp.csr_matrix) -> tuple[int, int, int, int]:
+    """(rows, columns, stored cells, hash sum) of a canonical CSR matrix: cells can be subtracted
+    (:func:`without_cells`), so the fingerprint of reduced data costs only the deleted cells."""
+    with np.errstate(over="ignore"):
+        total = _cell_hashes(np.repeat(np.arange(X.shape[0]), np.diff(X.indptr)), X.indices, X.data).sum(
+            dtype=np.uint64)
+    return (X.shape[0], X.shape[1], X.nnz, int(total))
+
+
+def cell_values(X: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
+    """Stored values of the ``(n, 2)`` ``pairs`` (each a stored cell of the canonical CSR ``X``)."""
+    out = np.empty(len(pairs))
+    for u in np.unique(pairs[:, 0]).tolist():
+        sel = np.flatnonzero(pairs[:, 0] == u)
+        lo, hi = X.indptr[u], X.indptr[u + 1]
+        out[sel] = X.data[lo + np.searchsorted(X.indices[lo:hi], pairs[sel, 1])]
+    return out
+
+
+def stored_mask(X: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
+    """Which rows of the ``(n, 2)`` ``pairs`` are stored cells of the canonical CSR ``X`` (reads only their rows)."""
+    out = np.zeros(len(pairs), dtype=bool)
+    for u in np.unique(pairs[:, 0]).tolist():
+        sel = np.flatnonzero(pairs[:, 0] == u)
+        row = X.indices[X.indptr[u]:X.indptr[u + 1]]
+        if row.size:
+            out[sel] = row[np.minimum(np.searchsorted(row, pairs[sel, 1]), row.size - 1)] == pairs[sel, 1]
+    return out
+
+
+def without_cells(fp: tuple[int, int, int, int], X: sp.csr_matrix, pairs: np.ndarray) -> tuple[int, int, int, int]:
+    """The fingerprint of ``X`` with the stored cells ``pairs`` removed, from ``fp`` = that of ``X``."""
+    if len(pairs) == 0:
+        return fp
+    with np.errstate(over="ignore"):
+        removed = _cell_hashes(pairs[:, 0], pairs[:, 1], cell_values(X, pairs)).sum(dtype=np.uint64)
+        total = np.uint64(fp[3]) - removed
+    return (fp[0], fp[1], fp[2] - len(pairs), int(total))
+
+
+def checksum(*arrays: np.ndarray | None) -> tuple:
+    """A cheap fingerprint of factor arrays (identity and bit sums): stale caches are detected."""
+    out = []
+    for a in arrays:
+        if a is None:
+            out.append(None)
+            continue
+        bits = np.ascontiguousarray(a).reshape(-1).view(np.uint32 if a.dtype.itemsize == 4 else np.uint64)
+        with np.errstate(over="ignore"):
+            out.append((id(a), a.shape, int(bits.sum(dtype=np.uint64))))
+    return tuple(out)
