@@ -32,22 +32,39 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
-from .cells import CACHE_CHUNK_BYTES
 from .solvers import plan_rows, solve_rows
 
 #: The measure of ``ForgetRecord.gap`` for ALS.
 RESIDUAL_MEASURE = "max row residual |A_row x_row - b_row|_2 of the normal equations on the reduced data"
 
 
-def _cell_dots(own: np.ndarray, own_rows: np.ndarray, other: np.ndarray, other_rows: np.ndarray) -> np.ndarray:
-    """``own[own_rows[n]] . other[other_rows[n]]`` per cell, in chunks of bounded memory."""
-    out = np.empty(own_rows.size, dtype=np.float64)
-    step = max(1, CACHE_CHUNK_BYTES // (16 * max(own.shape[1], 1)))
-    for s in range(0, own_rows.size, step):
-        out[s:s + step] = np.einsum("nk,nk->n", own[own_rows[s:s + step]], other[other_rows[s:s + step]])
+@numba.njit(cache=True, parallel=True)
+def _row_dots(own, indptr, indices, other, out):  # pragma: no cover - compiled
+    for r in numba.prange(indptr.size - 1):
+        for n in range(indptr[r], indptr[r + 1]):
+            j = indices[n]
+            total = 0.0
+            for f in range(own.shape[1]):
+                total += own[r, f] * other[j, f]
+            out[n] = total
+
+
+def _cell_dots(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, other: np.ndarray,
+               workers: int = 1) -> np.ndarray:
+    """``own[r] . other[indices[n]]`` for every cell ``n`` of row ``r`` of a CSR layout (float64),
+    read straight from the factors (compiled; rows in parallel over ``workers`` threads)."""
+    out = np.empty(indices.size, dtype=np.float64)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        _row_dots(np.ascontiguousarray(own, np.float64), indptr.astype(np.int64, copy=False),
+                  indices.astype(np.int64, copy=False), np.ascontiguousarray(other, np.float64), out)
+    finally:
+        numba.set_num_threads(previous)
     return out
 
 
@@ -58,7 +75,8 @@ def _reg(regularization: float, scaled: bool, counts: np.ndarray) -> np.ndarray:
 
 
 def full_residuals(conf: sp.csr_matrix, U: np.ndarray, V: np.ndarray, *, base: float, explicit: bool,
-                   regularization: float, scaled: bool, bias: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   regularization: float, scaled: bool, bias: tuple | None = None,
+                   workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Residual vectors of every user and item row (float64) on the data ``conf`` (confidences,
     or ratings for explicit feedback); ``bias = (user_bias, item_bias, global_mean)`` extends the
     rows by the bias coordinate."""
@@ -66,7 +84,7 @@ def full_residuals(conf: sp.csr_matrix, U: np.ndarray, V: np.ndarray, *, base: f
     rows = np.repeat(np.arange(conf.shape[0]), np.diff(conf.indptr))
     cols = conf.indices
     c, p = (np.ones(conf.nnz), conf.data) if explicit else (conf.data, np.ones(conf.nnz))
-    dots = _cell_dots(X, rows, Y, cols)
+    dots = _cell_dots(X, conf.indptr, cols, Y, workers)
     against_y, against_x = Y, X  # what a row's coordinates multiply in a prediction
     if bias is not None:  # rows [x_u, b_u] against [y_i, 1]: the bias coordinate predicts itself
         bu, bi, mu = np.asarray(bias[0], np.float64), np.asarray(bias[1], np.float64), float(bias[2])
@@ -141,48 +159,77 @@ class LocalRows:
 
 
 def _block_coefficients(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray,
-                        target: np.ndarray, other: np.ndarray, base: float) -> sp.csr_matrix:
+                        target: np.ndarray, other: np.ndarray, base: float, workers: int) -> sp.csr_matrix:
     """The compact block's per-cell coefficients ``(c - base) x.y - c p`` as a (rows x n_other) CSR."""
-    local = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
-    dots = _cell_dots(own, local, other, indices)
+    dots = _cell_dots(own, indptr, indices, other, workers)
     return sp.csr_matrix(((conf - base) * dots - conf * target, indices, indptr),
                          shape=(indptr.size - 1, other.shape[0]))
 
 
+#: A re-solved row is moved until its residual is this fraction of the bound (or as low as it goes).
+RELAX = 0.9
+
+
+def _relaxation(r0: np.ndarray, delta: np.ndarray, target: float) -> np.ndarray:
+    """Per row, the least ``t`` in [0, 1] with ``|r0 + t delta| <= target``; where none exists,
+    the ``t`` in [0, 1] minimising ``|r0 + t delta|``."""
+    a = np.einsum("nk,nk->n", delta, delta)
+    b = np.einsum("nk,nk->n", r0, delta)
+    c = np.einsum("nk,nk->n", r0, r0) - target**2
+    safe = np.where(a > 0, a, 1.0)
+    disc = b * b - a * c
+    root = (-b - np.sqrt(np.maximum(disc, 0.0))) / safe
+    best = np.clip(-b / safe, 0.0, 1.0)
+    reach = (a > 0) & (disc >= 0) & (root <= 1.0)
+    return np.where(reach, np.clip(root, 0.0, 1.0), np.where(a > 0, best, 1.0))
+
+
 def certified_forget(U: np.ndarray, V: np.ndarray, R_U: np.ndarray, R_I: np.ndarray, local: LocalRows,
                      pairs: np.ndarray, *, bound: float, base: float, regularization: float, scaled: bool,
-                     max_iterations: int, batch_rows: int | None, chunk_bytes: int, workers: int) -> dict[str, Any]:
+                     max_iterations: int, batch_rows: int | None, chunk_bytes: int, workers: int,
+                     cg_steps: int | None = None) -> dict[str, Any]:
     """Re-solve rows, largest residual first, until every row residual is ``<= bound``.
 
     ``U``, ``V`` (the model's factors) and ``R_U``, ``R_I`` (float64 residual vectors of every row
     of the original model on the original data) are updated in place; on return they are the new
     factors and their exact residual vectors on the reduced data. A round re-solves, on the side
     holding the largest residual, the rows over ``bound`` (at most ``batch_rows``, largest
-    first); at most ``max_iterations`` rounds. Returns the loop's statistics.
+    first; with rows over it on both sides, the sides alternate as in ALS, users first); at most
+    ``max_iterations`` rounds. A re-solve is exact (Cholesky, ``O(cells k^2)`` a
+    row) or, with ``cg_steps``, that many warm-started CG steps (``O(cells k)`` a step; the
+    residual shrinks but is not 0, so rows may return in later rounds); the row then moves only as
+    far towards the re-solved value as brings its residual to ``RELAX * bound``. Returns the loop's
+    statistics.
     """
     sides = ((U, V, R_U), (V, U, R_I))
     touched: list[set[int]] = [set(), set()]
     rounds: list[dict[str, Any]] = []
 
-    def local_residuals(axis: int, rows: np.ndarray) -> np.ndarray:
-        own, other, _ = sides[axis]
-        indptr, indices, conf, target = local.get(axis, rows)
-        x, y = own[rows].astype(np.float64), other.astype(np.float64, copy=False)
-        W = _block_coefficients(x, indptr, indices, conf, target, y, base)
+    def block_residuals(x: np.ndarray, y: np.ndarray, W: sp.csr_matrix, indptr: np.ndarray) -> np.ndarray:
+        """Residuals of the block's rows ``x`` from their coefficient matrix ``W``."""
         R = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))[:, None] * x + W @ y
         if base:
             R += base * (x @ (y.T @ y))
         return R
 
+    def local_residuals(axis: int, rows: np.ndarray) -> np.ndarray:
+        own, other, _ = sides[axis]
+        indptr, indices, conf, target = local.get(axis, rows)
+        x, y = own[rows].astype(np.float64), other.astype(np.float64, copy=False)
+        return block_residuals(x, y, _block_coefficients(x, indptr, indices, conf, target, y, base, workers), indptr)
+
     t0 = time.perf_counter()
     for axis, ids in ((0, np.unique(pairs[:, 0])), (1, np.unique(pairs[:, 1]))):
         sides[axis][2][ids] = local_residuals(axis, ids)
     setup = time.perf_counter() - t0
+    last = 1  # the first round with rows over the bound on both sides re-solves users
     while True:
         top = [float(norms(R).max(initial=0.0)) for R in (R_U, R_I)]
         if max(top) <= bound or len(rounds) >= max_iterations:
             break
-        axis = 0 if top[0] >= top[1] else 1
+        over_bound = [t > bound for t in top]
+        axis = 0 if not over_bound[1] else 1 if not over_bound[0] else 1 - last  # both: alternate, as ALS
+        last = axis
         own, other, R = sides[axis]
         n = norms(R)
         over = np.flatnonzero(n > bound)
@@ -190,24 +237,37 @@ def certified_forget(U: np.ndarray, V: np.ndarray, R_U: np.ndarray, R_I: np.ndar
         t1 = time.perf_counter()
         indptr, indices, conf, target = local.get(axis, over)
         old = own[over].astype(np.float64)
-        solved = np.empty((over.size, own.shape[1]), dtype=own.dtype)
-        batches = plan_rows(np.arange(over.size), indptr, indices, conf, target, base, own.shape[1], own.dtype,
-                            chunk_bytes)
         reg = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))
-        solve_rows(solved, batches, other, base, reg, None, workers)
-        own[over] = solved
+        if cg_steps:
+            from .cg import cg_solve_rows  # compiles on first use (cached on disk)
+
+            solved = np.ascontiguousarray(own[over])
+            cg_solve_rows(solved, np.arange(over.size), (indptr, indices, conf, target), np.ascontiguousarray(other),
+                          base, reg, cg_steps, None, workers)
+        else:
+            solved = np.empty((over.size, own.shape[1]), dtype=own.dtype)
+            batches = plan_rows(np.arange(over.size), indptr, indices, conf, target, base, own.shape[1], own.dtype,
+                                chunk_bytes)
+            solve_rows(solved, batches, other, base, reg, None, workers)
+        # relax: move each row only as far along old -> solved as brings its residual to RELAX * bound
+        # (the residual is affine in the row), so rows barely over the bound barely move
+        y = other.astype(np.float64, copy=False)
+        solved = solved.astype(np.float64)
+        W = _block_coefficients(solved, indptr, indices, conf, target, y, base, workers)
+        step = _relaxation(R[over], block_residuals(solved, y, W, indptr) - R[over], RELAX * bound)
+        own[over] = old + step[:, None] * (solved - old)
         new = own[over].astype(np.float64)
         # the other side: Gramian change (every row, one GEMM) and the cell terms of the solved rows
-        y = other.astype(np.float64, copy=False)
-        W_new = _block_coefficients(new, indptr, indices, conf, target, y, base)
-        W_old = _block_coefficients(old, indptr, indices, conf, target, y, base)
+        W_new = _block_coefficients(new, indptr, indices, conf, target, y, base, workers)
+        W_old = _block_coefficients(old, indptr, indices, conf, target, y, base, workers)
         opposite = sides[1 - axis][2]
         opposite += W_new.T @ new - W_old.T @ old
         if base:
             opposite += base * (y @ (new.T @ new - old.T @ old))
-        R[over] = local_residuals(axis, over)
+        R[over] = block_residuals(new, y, W_new, indptr)
         touched[axis].update(over.tolist())
         rounds.append({"side": "users" if axis == 0 else "items", "rows": int(over.size),
+                       "mean_step": float(step.mean()),
                        "cells": int(indices.size), "max_before": top[axis], "seconds": time.perf_counter() - t1})
     return {"rounds": rounds, "setup_seconds": setup, "users_touched": len(touched[0]),
             "items_touched": len(touched[1]), "rows_touched": len(touched[0]) + len(touched[1])}

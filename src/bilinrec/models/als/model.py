@@ -519,7 +519,8 @@ class ALS:
         bias = (self.user_bias_, self.item_bias_, self.global_mean_) if self.use_bias else None
         return certify.full_residuals(conf, self.user_factors_, self.item_factors_, base=float(self.feedback == "implicit"),
                                       explicit=self.feedback == "explicit", regularization=self.regularization,
-                                      scaled=bool(self.scale_regularization), bias=bias)
+                                      scaled=bool(self.scale_regularization), bias=bias,
+                                      workers=self.num_threads or 1)
 
     def _residual_key(self, fingerprint: tuple) -> tuple:
         return (fingerprint, json.dumps(self._json_params(), sort_keys=True),
@@ -568,7 +569,9 @@ class ALS:
           residual first (rounds of at most ``batch_rows`` rows on one side; at most
           ``max_iterations`` rounds, default 100) until every row residual on the reduced data is
           at most ``record.bound``, the largest row residual of the original model on its own data
-          (:meth:`residual_bound`). ``record.gap`` is the largest residual over *all* rows, kept
+          (:meth:`residual_bound`). Rows are re-solved exactly (``solver="cholesky"``) or by
+          ``cg_steps`` warm CG steps (``solver="cg"``: cheaper per row, more rounds).
+          ``record.gap`` is the largest residual over *all* rows, kept
           exact by updates (see :mod:`.certify`); ``record.certified`` is False when the rounds ran
           out first. Not implemented with biases or a data-dependent weighting (BM25), whose
           deletion disturbs every row: use ``method="exact"``.
@@ -612,7 +615,8 @@ class ALS:
             model.user_factors_, model.item_factors_, R_U, R_I, local, every, bound=bound,
             base=float(self.feedback == "implicit"), regularization=self.regularization,
             scaled=bool(self.scale_regularization), max_iterations=100 if max_iterations is None else max_iterations,
-            batch_rows=batch_rows, chunk_bytes=self.chunk_bytes, workers=self.num_threads or 1)
+            batch_rows=batch_rows, chunk_bytes=self.chunk_bytes, workers=self.num_threads or 1,
+            cg_steps=self.cg_steps if self.solver == "cg" else None)
         gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
         model._residuals = (model._residual_key(certify.without_cells(origin["fingerprint"], X, new)), R_U, R_I)
         model.residual_bound_ = gap
@@ -621,7 +625,8 @@ class ALS:
                            "seconds": seconds, "elapsed": seconds, "rows_solved": stats["rows_touched"]}]
         details = {"residual_measure": certify.RESIDUAL_MEASURE, "bound_source": origin["source"],
                    "bound_seconds": origin["seconds"], "iterations": len(stats["rounds"]),
-                   "max_iterations": 100 if max_iterations is None else max_iterations, **stats,
+                   "max_iterations": 100 if max_iterations is None else max_iterations,
+                   "row_solver": "cg" if self.solver == "cg" else "cholesky", **stats,
                    "reapplied": len(held), "residuals": "every row's residual vector updated exactly"}
         record = ForgetRecord(model="ALS", method="certified", users=_user_list(users), records=len(new),
                               gap=gap, gap_measure=certify.RESIDUAL_MEASURE, bound=bound,
