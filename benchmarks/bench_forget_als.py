@@ -100,7 +100,6 @@ def main(argv: list[str] | None = None) -> None:
     typical = int(np.argmin(np.abs(counts - counts.mean())))
     heavy = int(np.argmax(counts))
     forgetter = model.copy().set_params(solver=args.certified_solver, cg_steps=args.certified_cg_steps)
-    forgetter._residuals = model._residuals  # the bound's cache (the factors are equal): not recomputed
     rows, retrain_sweep = [], None
     for label, user in (("typical", typical), ("heavy", heavy)):
         pairs = user_history(C, [user])

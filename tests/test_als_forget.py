@@ -70,6 +70,20 @@ def test_certified_forget_of_one_user_holds_its_certificate(fitted):
     assert again.details["bound_source"] == "cached" and again.bound == pytest.approx(record.gap, rel=1e-12)
 
 
+def test_the_residual_cache_never_goes_stale(fitted):
+    C, model = fitted
+    bound = model.residual_bound(C)
+    assert model.copy().forget(C, users=[5]).record.details["bound_source"] == "cached"
+    moved = model.copy()
+    moved.user_factors_[0, 0] += 1.0  # in place: the cache key (a checksum of the factors) changes
+    record = moved.forget(C, users=[5]).record
+    assert record.details["bound_source"] == "computed" and record.bound > bound
+    assert record.bound == pytest.approx(dense_residuals(moved, C), rel=1e-9)
+    other = C.copy()
+    other.data[0] += 1.0  # other data: recomputed too
+    assert model.forget(other, users=[5]).record.details["bound_source"] == "computed"
+
+
 def test_the_certificate_fails_without_the_stopping_rule(fitted):
     C, model = fitted
     reduced = apply_deletions(C, user_history(C, [5])).C

@@ -325,7 +325,7 @@ def without_cells(fp: tuple[int, int, int, int], X: sp.csr_matrix, pairs: np.nda
 
 
 def checksum(*arrays: np.ndarray | None) -> tuple:
-    """A cheap fingerprint of factor arrays (identity and bit sums): stale caches are detected."""
+    """A cheap fingerprint of factor arrays (shape, dtype and bit sums): stale caches are detected."""
     out = []
     for a in arrays:
         if a is None:
@@ -333,5 +333,5 @@ def checksum(*arrays: np.ndarray | None) -> tuple:
             continue
         bits = np.ascontiguousarray(a).reshape(-1).view(np.uint32 if a.dtype.itemsize == 4 else np.uint64)
         with np.errstate(over="ignore"):
-            out.append((id(a), a.shape, int(bits.sum(dtype=np.uint64))))
+            out.append((a.shape, a.dtype.name, int(bits.sum(dtype=np.uint64))))
     return tuple(out)

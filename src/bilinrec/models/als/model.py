@@ -331,6 +331,7 @@ class ALS:
         model.sweep_seconds_ = self.sweep_seconds_
         model.deleted_pairs_ = self.deleted_pairs_.copy()
         model.ledger_ = [dict(e) for e in self.ledger_]
+        model.residual_bound_, model._residuals = self.residual_bound_, self._residuals  # keyed: never stale
         return model
 
     # -- training ------------------------------------------------------------------------
@@ -523,7 +524,11 @@ class ALS:
                                       workers=self.num_threads or 1)
 
     def _residual_key(self, fingerprint: tuple) -> tuple:
-        return (fingerprint, json.dumps(self._json_params(), sort_keys=True),
+        """What the row residuals depend on: the data, the objective's parameters and the factors."""
+        params = self._json_params()
+        objective = {k: params[k] for k in ("feedback", "regularization", "scale_regularization", "use_bias",
+                                            "weighting")}
+        return (fingerprint, json.dumps(objective, sort_keys=True),
                 certify.checksum(self.user_factors_, self.item_factors_, getattr(self, "user_bias_", None),
                                  getattr(self, "item_bias_", None)), self.global_mean_)
 
