@@ -94,6 +94,17 @@ def test_the_certificate_fails_without_the_stopping_rule(fitted):
         assert record.details["iterations"] == rounds
 
 
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_certificate_holds_for_float32_factors_and_both_row_solvers(solver):
+    C = random_implicit(seed=10)
+    model = ALS(factors=4, regularization=0.3, iterations=20, random_state=3, dtype=np.float32, solver=solver).fit(C)
+    out, record = model.forget(C, users=[0, 11])
+    reduced = apply_deletions(C, user_history(C, [0, 11])).C
+    assert record.certified and record.details["row_solver"] == solver
+    assert out.user_factors_.dtype == np.float32
+    assert record.gap == pytest.approx(dense_residuals(out, reduced), rel=1e-9)
+
+
 @pytest.mark.parametrize("kind", ["explicit", "scaled-weighted", "pairs"])
 def test_certificate_holds_for_explicit_feedback_weighting_scaling_and_records(kind):
     if kind == "explicit":

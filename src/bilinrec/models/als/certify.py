@@ -192,9 +192,9 @@ def certified_forget(U: np.ndarray, V: np.ndarray, R_U: np.ndarray, R_I: np.ndar
 
     ``U``, ``V`` (the model's factors) and ``R_U``, ``R_I`` (float64 residual vectors of every row
     of the original model on the original data) are updated in place; on return they are the new
-    factors and their exact residual vectors on the reduced data. A round re-solves, on the side
-    holding the largest residual, the rows over ``bound`` (at most ``batch_rows``, largest
-    first; with rows over it on both sides, the sides alternate as in ALS, users first); at most
+    factors and their exact residual vectors on the reduced data. A round re-solves, on one side,
+    the rows over ``bound`` (at most ``batch_rows``, largest first; with rows over it on both
+    sides, the sides alternate as in ALS, users first); at most
     ``max_iterations`` rounds. A re-solve is exact (Cholesky, ``O(cells k^2)`` a
     row) or, with ``cg_steps``, that many warm-started CG steps (``O(cells k)`` a step; the
     residual shrinks but is not 0, so rows may return in later rounds); the row then moves only as
@@ -250,16 +250,20 @@ def certified_forget(U: np.ndarray, V: np.ndarray, R_U: np.ndarray, R_I: np.ndar
                                 chunk_bytes)
             solve_rows(solved, batches, other, base, reg, None, workers)
         # relax: move each row only as far along old -> solved as brings its residual to RELAX * bound
-        # (the residual is affine in the row), so rows barely over the bound barely move
+        # (the residual and the cell coefficients are affine in the row), so rows barely over it barely move
         y = other.astype(np.float64, copy=False)
         solved = solved.astype(np.float64)
         W = _block_coefficients(solved, indptr, indices, conf, target, y, base, workers)
         step = _relaxation(R[over], block_residuals(solved, y, W, indptr) - R[over], RELAX * bound)
         own[over] = old + step[:, None] * (solved - old)
         new = own[over].astype(np.float64)
-        # the other side: Gramian change (every row, one GEMM) and the cell terms of the solved rows
-        W_new = _block_coefficients(new, indptr, indices, conf, target, y, base, workers)
         W_old = _block_coefficients(old, indptr, indices, conf, target, y, base, workers)
+        if own.dtype == np.float64:  # new is old + step (solved - old) exactly as stored
+            W_new = W_old.copy()
+            W_new.data += np.repeat(step, np.diff(indptr)) * (W.data - W_old.data)
+        else:  # the stored row is rounded: its coefficients are recomputed
+            W_new = _block_coefficients(new, indptr, indices, conf, target, y, base, workers)
+        # the other side: Gramian change (every row, one GEMM) and the cell terms of the solved rows
         opposite = sides[1 - axis][2]
         opposite += W_new.T @ new - W_old.T @ old
         if base:

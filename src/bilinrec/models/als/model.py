@@ -22,7 +22,13 @@ Two further kinds of cell are given as separate sparse matrices, never as stored
     model = ALS(factors=100, regularization=0.01, iterations=150, random_state=seed).fit(C)
     forgotten = model.unlearn(C, pairs, mode="retrain", max_iterations=10)     # new model
     data = apply_deletions(C, pairs, "retrain")                                # the reference:
-    retrained = ALS(factors=100, iterations=150, random_state=seed).fit(data.C, mask=data.mask, negatives=data.negatives)"""
+    retrained = ALS(factors=100, iterations=150, random_state=seed).fit(data.C, mask=data.mask, negatives=data.negatives)
+
+:meth:`ALS.forget` is the shared forgetting interface (:mod:`bilinrec.models.forgetting`): exact
+(``unlearn``) or certified (only disturbed rows re-solved until every row residual is within the
+original model's largest; :mod:`.certify`)::
+
+    forgotten, record = model.forget(C, users=[u])          # record.gap <= record.bound if certified"""
 
 from __future__ import annotations
 
@@ -568,7 +574,8 @@ class ALS:
         (only the cache of :meth:`residual_bound` may be filled). Returns ``Forgetting(model, record)``.
 
         * ``method="exact"``: :meth:`unlearn`, warm-started full sweeps to retraining's stopping rule
-          (``max_iterations``/``tol`` default to ``iterations``/``tol``); ``record.gap`` is the
+          (``max_iterations``/``tol`` default to ``iterations``/``tol``; ``tol`` and
+          ``show_progress`` apply to this method only); ``record.gap`` is the
           largest row residual of the result on the reduced data; no bound is claimed.
         * ``method="certified"``: only the rows the deletion disturbed are re-solved, largest row
           residual first (rounds of at most ``batch_rows`` rows on one side; at most
