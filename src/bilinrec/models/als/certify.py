@@ -29,7 +29,8 @@ GEMM) and the cell terms of the rows' own cells (``O(cells of S * k)``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numba
@@ -53,19 +54,61 @@ def _row_dots(own, indptr, indices, other, out):  # pragma: no cover - compiled
             out[n] = total
 
 
+@numba.njit(cache=True, parallel=True)
+def _block_kernel(own, indptr, indices, conf, target, other, base, coef, wy):  # pragma: no cover - compiled
+    for r in numba.prange(indptr.size - 1):
+        for n in range(indptr[r], indptr[r + 1]):
+            j = indices[n]
+            dot = 0.0
+            for f in range(own.shape[1]):
+                dot += own[r, f] * other[j, f]
+            w = (conf[n] - base) * dot - conf[n] * target[n]
+            coef[n] = w
+            for f in range(own.shape[1]):
+                wy[r, f] += w * other[j, f]
+
+
+@numba.njit(cache=True)
+def _scatter_kernel(out, indptr, indices, coef_new, new, coef_old, old):  # pragma: no cover - compiled
+    for r in range(indptr.size - 1):
+        for n in range(indptr[r], indptr[r + 1]):
+            j = indices[n]
+            for f in range(new.shape[1]):
+                out[j, f] += coef_new[n] * new[r, f] - coef_old[n] * old[r, f]
+
+
+@contextmanager
+def _with_workers(workers: int) -> Iterator[None]:
+    """Run compiled kernels over ``workers`` threads (restored afterwards)."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
 def _cell_dots(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, other: np.ndarray,
                workers: int = 1) -> np.ndarray:
     """``own[r] . other[indices[n]]`` for every cell ``n`` of row ``r`` of a CSR layout (float64),
     read straight from the factors (compiled; rows in parallel over ``workers`` threads)."""
     out = np.empty(indices.size, dtype=np.float64)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS)))
-    try:
+    with _with_workers(workers):
         _row_dots(np.ascontiguousarray(own, np.float64), indptr.astype(np.int64, copy=False),
                   indices.astype(np.int64, copy=False), np.ascontiguousarray(other, np.float64), out)
-    finally:
-        numba.set_num_threads(previous)
     return out
+
+
+def _block(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray, target: np.ndarray,
+           other: np.ndarray, base: float, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """A compact block's per-cell coefficients ``w = (c - base) x.y - c p`` and the rows' cell
+    terms ``sum_j w_j y_j`` (one compiled pass over the cells)."""
+    coef = np.empty(indices.size, dtype=np.float64)
+    wy = np.zeros((indptr.size - 1, other.shape[1]), dtype=np.float64)
+    with _with_workers(workers):
+        _block_kernel(np.ascontiguousarray(own, np.float64), indptr, indices, conf, target,
+                      np.ascontiguousarray(other, np.float64), float(base), coef, wy)
+    return coef, wy
 
 
 def _reg(regularization: float, scaled: bool, counts: np.ndarray) -> np.ndarray:
@@ -128,7 +171,7 @@ class LocalRows:
         indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         cat = (lambda j, dt: np.concatenate([q[j] for q in parts]).astype(dt)) if parts else \
             (lambda j, dt: np.empty(0, dt))
-        return indptr, cat(0, np.int64), cat(1, np.float64), cat(2, np.float64)
+        return indptr, cat(0, np.int64), cat(1, np.float64), cat(2, np.float64)  # contiguous, kernel-ready
 
     def _load(self, axis: int, rows: np.ndarray) -> None:
         X, n_items = self.X, self.X.shape[1]
@@ -139,9 +182,9 @@ class LocalRows:
             other = X.indices[pos].astype(np.int64)
             keys = owner * n_items + other
         else:
-            lookup = np.full(n_items, -1, dtype=np.int64)
-            lookup[rows] = np.arange(rows.size)
-            pos = np.flatnonzero(lookup[X.indices] >= 0)
+            flag = np.zeros(n_items, dtype=bool)
+            flag[rows] = True
+            pos = np.flatnonzero(flag[X.indices])
             owner = X.indices[pos].astype(np.int64)
             other = (np.searchsorted(X.indptr, pos, side="right") - 1).astype(np.int64)
             keys = other * n_items + owner
@@ -156,14 +199,6 @@ class LocalRows:
         starts, stops = np.searchsorted(owner, rows), np.searchsorted(owner, rows, side="right")
         for r, lo_, hi_ in zip(rows.tolist(), starts.tolist(), stops.tolist()):
             self.cache[(axis, r)] = (other[lo_:hi_], c[lo_:hi_], p[lo_:hi_])
-
-
-def _block_coefficients(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray,
-                        target: np.ndarray, other: np.ndarray, base: float, workers: int) -> sp.csr_matrix:
-    """The compact block's per-cell coefficients ``(c - base) x.y - c p`` as a (rows x n_other) CSR."""
-    dots = _cell_dots(own, indptr, indices, other, workers)
-    return sp.csr_matrix(((conf - base) * dots - conf * target, indices, indptr),
-                         shape=(indptr.size - 1, other.shape[0]))
 
 
 #: A re-solved row is moved until its residual is this fraction of the bound (or as low as it goes).
@@ -204,21 +239,23 @@ def certified_forget(U: np.ndarray, V: np.ndarray, R_U: np.ndarray, R_I: np.ndar
     sides = ((U, V, R_U), (V, U, R_I))
     touched: list[set[int]] = [set(), set()]
     rounds: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    # float64 Gramians X^T X, Y^T Y, kept current by the same updates as the residuals
+    grams = [base * (F64.T @ F64) for F64 in (U.astype(np.float64, copy=False), V.astype(np.float64, copy=False))]
 
-    def block_residuals(x: np.ndarray, y: np.ndarray, W: sp.csr_matrix, indptr: np.ndarray) -> np.ndarray:
-        """Residuals of the block's rows ``x`` from their coefficient matrix ``W``."""
-        R = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))[:, None] * x + W @ y
+    def block_residuals(axis: int, x: np.ndarray, wy: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+        """Residuals of side ``axis``'s block rows ``x`` from their cell terms ``wy``."""
+        R = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))[:, None] * x + wy
         if base:
-            R += base * (x @ (y.T @ y))
+            R += x @ grams[1 - axis]
         return R
 
     def local_residuals(axis: int, rows: np.ndarray) -> np.ndarray:
         own, other, _ = sides[axis]
         indptr, indices, conf, target = local.get(axis, rows)
-        x, y = own[rows].astype(np.float64), other.astype(np.float64, copy=False)
-        return block_residuals(x, y, _block_coefficients(x, indptr, indices, conf, target, y, base, workers), indptr)
+        x = own[rows].astype(np.float64)
+        return block_residuals(axis, x, _block(x, indptr, indices, conf, target, other, base, workers)[1], indptr)
 
-    t0 = time.perf_counter()
     for axis, ids in ((0, np.unique(pairs[:, 0])), (1, np.unique(pairs[:, 1]))):
         sides[axis][2][ids] = local_residuals(axis, ids)
     setup = time.perf_counter() - t0
@@ -251,24 +288,25 @@ def certified_forget(U: np.ndarray, V: np.ndarray, R_U: np.ndarray, R_I: np.ndar
             solve_rows(solved, batches, other, base, reg, None, workers)
         # relax: move each row only as far along old -> solved as brings its residual to RELAX * bound
         # (the residual and the cell coefficients are affine in the row), so rows barely over it barely move
-        y = other.astype(np.float64, copy=False)
         solved = solved.astype(np.float64)
-        W = _block_coefficients(solved, indptr, indices, conf, target, y, base, workers)
-        step = _relaxation(R[over], block_residuals(solved, y, W, indptr) - R[over], RELAX * bound)
+        coef_s, wy_s = _block(solved, indptr, indices, conf, target, other, base, workers)
+        step = _relaxation(R[over], block_residuals(axis, solved, wy_s, indptr) - R[over], RELAX * bound)
         own[over] = old + step[:, None] * (solved - old)
         new = own[over].astype(np.float64)
-        W_old = _block_coefficients(old, indptr, indices, conf, target, y, base, workers)
-        if own.dtype == np.float64:  # new is old + step (solved - old) exactly as stored
-            W_new = W_old.copy()
-            W_new.data += np.repeat(step, np.diff(indptr)) * (W.data - W_old.data)
-        else:  # the stored row is rounded: its coefficients are recomputed
-            W_new = _block_coefficients(new, indptr, indices, conf, target, y, base, workers)
+        coef_old, wy_old = _block(old, indptr, indices, conf, target, other, base, workers)
+        if own.dtype == np.float64:  # new is old + step (solved - old) exactly as stored: all affine in it
+            coef_new = coef_old + np.repeat(step, np.diff(indptr)) * (coef_s - coef_old)
+            wy_new = wy_old + step[:, None] * (wy_s - wy_old)
+        else:  # the stored row is rounded: its terms are recomputed
+            coef_new, wy_new = _block(new, indptr, indices, conf, target, other, base, workers)
         # the other side: Gramian change (every row, one GEMM) and the cell terms of the solved rows
         opposite = sides[1 - axis][2]
-        opposite += W_new.T @ new - W_old.T @ old
+        _scatter_kernel(opposite, indptr, indices, coef_new, new, coef_old, old)
         if base:
-            opposite += base * (y @ (new.T @ new - old.T @ old))
-        R[over] = block_residuals(new, y, W_new, indptr)
+            change = base * (new.T @ new - old.T @ old)
+            opposite += other.astype(np.float64, copy=False) @ change
+            grams[axis] += change
+        R[over] = block_residuals(axis, new, wy_new, indptr)
         touched[axis].update(over.tolist())
         rounds.append({"side": "users" if axis == 0 else "items", "rows": int(over.size),
                        "mean_step": float(step.mean()),
@@ -277,23 +315,35 @@ def certified_forget(U: np.ndarray, V: np.ndarray, R_U: np.ndarray, R_I: np.ndar
             "items_touched": len(touched[1]), "rows_touched": len(touched[0]) + len(touched[1])}
 
 
-_ROW_MIX, _COL_MIX = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
+_ROW_MIX, _COL_MIX = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F
 
 
-def _cell_hashes(rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Per-cell uint64 hashes; their sum (mod 2**64) fingerprints a set of stored cells."""
-    with np.errstate(over="ignore"):
-        f = (rows.astype(np.uint64) * _ROW_MIX) | np.uint64(1)
-        g = ((cols.astype(np.uint64) + np.uint64(1)) * _COL_MIX) ^ np.ascontiguousarray(values, np.float64).view(np.uint64)
-        return f * g
+@numba.njit(cache=True)
+def _hash_sum(rows, cols, bits):  # pragma: no cover - compiled
+    total = numba.uint64(0)
+    for n in range(cols.size):
+        f = (numba.uint64(rows[n]) * numba.uint64(_ROW_MIX)) | numba.uint64(1)
+        g = ((numba.uint64(cols[n]) + numba.uint64(1)) * numba.uint64(_COL_MIX)) ^ bits[n]
+        total += f * g
+    return total
+
+
+@numba.njit(cache=True)
+def _csr_hash_sum(indptr, cols, bits):  # pragma: no cover - compiled
+    total = numba.uint64(0)
+    for r in range(indptr.size - 1):
+        f = (numba.uint64(r) * numba.uint64(_ROW_MIX)) | numba.uint64(1)
+        for n in range(indptr[r], indptr[r + 1]):
+            total += f * (((numba.uint64(cols[n]) + numba.uint64(1)) * numba.uint64(_COL_MIX)) ^ bits[n])
+    return total
 
 
 def fingerprint(X: sp.csr_matrix) -> tuple[int, int, int, int]:
-    """(rows, columns, stored cells, hash sum) of a canonical CSR matrix: cells can be subtracted
-    (:func:`without_cells`), so the fingerprint of reduced data costs only the deleted cells."""
-    with np.errstate(over="ignore"):
-        total = _cell_hashes(np.repeat(np.arange(X.shape[0]), np.diff(X.indptr)), X.indices, X.data).sum(
-            dtype=np.uint64)
+    """(rows, columns, stored cells, hash sum) of a canonical CSR matrix: the sum (mod 2**64) of
+    per-cell hashes of (row, column, value bits), so cells can be subtracted (:func:`without_cells`)
+    and the fingerprint of reduced data costs only the deleted cells."""
+    total = _csr_hash_sum(X.indptr.astype(np.int64, copy=False), X.indices.astype(np.int64, copy=False),
+                          np.ascontiguousarray(X.data, np.float64).view(np.uint64))
     return (X.shape[0], X.shape[1], X.nnz, int(total))
 
 
@@ -322,10 +372,9 @@ def without_cells(fp: tuple[int, int, int, int], X: sp.csr_matrix, pairs: np.nda
     """The fingerprint of ``X`` with the stored cells ``pairs`` removed, from ``fp`` = that of ``X``."""
     if len(pairs) == 0:
         return fp
-    with np.errstate(over="ignore"):
-        removed = _cell_hashes(pairs[:, 0], pairs[:, 1], cell_values(X, pairs)).sum(dtype=np.uint64)
-        total = np.uint64(fp[3]) - removed
-    return (fp[0], fp[1], fp[2] - len(pairs), int(total))
+    removed = int(_hash_sum(pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64),
+                            cell_values(X, pairs).view(np.uint64)))
+    return (fp[0], fp[1], fp[2] - len(pairs), (fp[3] - removed) % 2**64)
 
 
 def checksum(*arrays: np.ndarray | None) -> tuple:

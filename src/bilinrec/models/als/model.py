@@ -548,7 +548,8 @@ class ALS:
         if self._residuals is None or self._residuals[0] != key:
             source = "computed"
             data = apply_deletions(X, held, "retrain").C if len(held) else X
-            R_U, R_I = self._full_residuals(self._confidences(data))
+            with self._threads():
+                R_U, R_I = self._full_residuals(self._confidences(data))
             self._residuals = (key, R_U, R_I)
             self.residual_bound_ = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
         _, R_U, R_I = self._residuals
@@ -623,12 +624,14 @@ class ALS:
             def confidences(v):
                 return weighting(sp.csr_matrix((v, np.arange(v.size), [0, v.size]), shape=(1, max(v.size, 1)))).data
         local = certify.LocalRows(X, every, confidences, self.feedback == "explicit")
-        stats = certify.certified_forget(
-            model.user_factors_, model.item_factors_, R_U, R_I, local, every, bound=bound,
-            base=float(self.feedback == "implicit"), regularization=self.regularization,
-            scaled=bool(self.scale_regularization), max_iterations=100 if max_iterations is None else max_iterations,
-            batch_rows=batch_rows, chunk_bytes=self.chunk_bytes, workers=self.num_threads or 1,
-            cg_steps=self.cg_steps if self.solver == "cg" else None)
+        with self._threads():  # compiled kernels over num_threads workers: single-threaded BLAS, as in fit
+            stats = certify.certified_forget(
+                model.user_factors_, model.item_factors_, R_U, R_I, local, every, bound=bound,
+                base=float(self.feedback == "implicit"), regularization=self.regularization,
+                scaled=bool(self.scale_regularization),
+                max_iterations=100 if max_iterations is None else max_iterations, batch_rows=batch_rows,
+                chunk_bytes=self.chunk_bytes, workers=self.num_threads or 1,
+                cg_steps=self.cg_steps if self.solver == "cg" else None)
         gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
         model._residuals = (model._residual_key(certify.without_cells(origin["fingerprint"], X, new)), R_U, R_I)
         model.residual_bound_ = gap
