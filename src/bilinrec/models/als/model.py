@@ -314,7 +314,7 @@ class ALS:
         self.ledger_: list[dict[str, Any]] = []
         #: Largest row residual on the data last measured (:meth:`residual_bound`; None: not yet).
         self.residual_bound_: float | None = None
-        self._residuals: tuple | None = None  # (key, user residuals, item residuals): see _residual_state
+        self._residuals: tuple | None = None  # (key, user/item residuals, column index): see _residual_state
 
     @property
     def forgotten_(self) -> dict[str, Any]:
@@ -540,7 +540,8 @@ class ALS:
 
     def _residual_state(self, X: Any, held: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Residual vectors (copies) of every row on ``X`` minus the cells ``held``; from the cache
-        when its key matches, else computed on that data and cached (sets ``residual_bound_``)."""
+        when its key matches, else computed on that data and cached (sets ``residual_bound_``),
+        with the column index of ``X`` (:func:`certify.column_index`) when ``held`` is empty."""
         t0 = time.perf_counter()
         fp = certify.without_cells(certify.fingerprint(X), X, held)
         key = self._residual_key(fp)
@@ -550,10 +551,11 @@ class ALS:
             data = apply_deletions(X, held, "retrain").C if len(held) else X
             with self._threads():
                 R_U, R_I = self._full_residuals(self._confidences(data))
-            self._residuals = (key, R_U, R_I)
+            self._residuals = (key, R_U, R_I, None if len(held) else certify.column_index(X))
             self.residual_bound_ = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
-        _, R_U, R_I = self._residuals
-        return R_U.copy(), R_I.copy(), {"source": source, "seconds": time.perf_counter() - t0, "fingerprint": fp}
+        _, R_U, R_I, columns = self._residuals
+        return R_U.copy(), R_I.copy(), {"source": source, "seconds": time.perf_counter() - t0, "fingerprint": fp,
+                                        "columns": None if len(held) else columns}
 
     def forget(
         self,
@@ -623,7 +625,7 @@ class ALS:
         else:
             def confidences(v):
                 return weighting(sp.csr_matrix((v, np.arange(v.size), [0, v.size]), shape=(1, max(v.size, 1)))).data
-        local = certify.LocalRows(X, every, confidences, self.feedback == "explicit")
+        local = certify.LocalRows(X, every, confidences, self.feedback == "explicit", origin["columns"])
         with self._threads():  # compiled kernels over num_threads workers: single-threaded BLAS, as in fit
             stats = certify.certified_forget(
                 model.user_factors_, model.item_factors_, R_U, R_I, local, every, bound=bound,
@@ -633,7 +635,7 @@ class ALS:
                 chunk_bytes=self.chunk_bytes, workers=self.num_threads or 1,
                 cg_steps=self.cg_steps if self.solver == "cg" else None)
         gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
-        model._residuals = (model._residual_key(certify.without_cells(origin["fingerprint"], X, new)), R_U, R_I)
+        model._residuals = (model._residual_key(certify.without_cells(origin["fingerprint"], X, new)), R_U, R_I, None)
         model.residual_bound_ = gap
         seconds = time.perf_counter() - start
         model.history_ = [{"iteration": 0, "phase": "certified", "objective": None, "rel_change": None,
@@ -658,7 +660,7 @@ class ALS:
         data = apply_deletions(X, every, "retrain").C
         R_U, R_I = model._full_residuals(model._confidences(data))
         gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
-        model._residuals = (model._residual_key(certify.fingerprint(data)), R_U, R_I)
+        model._residuals = (model._residual_key(certify.fingerprint(data)), R_U, R_I, None)
         model.residual_bound_ = gap
         sweeps = [r for r in model.history_ if r["phase"] == "sweep"]
         details = {"residual_measure": certify.RESIDUAL_MEASURE, "sweeps": len(sweeps),
