@@ -101,3 +101,41 @@ def test_forget_with_bm25_weighting_recomputes_and_keeps_a_ledger(tmp_path, inte
     assert "recomputed on the reduced data" in text and "6 pair(s) forgotten in all" in text
     final = ALS.load(src)
     assert len(final.deleted_pairs_) == 6 and final.ledger_[-1]["reapplied"] == 3
+
+
+def test_forget_certify_by_users_saves_the_certificate(tmp_path, interactions, capsys):
+    import json
+
+    from bilinrec.models.als import user_history
+
+    path, C = interactions
+    model_path, out_path = tmp_path / "m.npz", tmp_path / "m2.npz"
+    assert main(["als", "fit", "--interactions", str(path), "--out", str(model_path), "--factors", "3",
+                 "--iterations", "10", "--regularization", "0.3", "--n-users", "25", "--n-items", "20",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["als", "forget", "--model", str(model_path), "--interactions", str(path), "--users", "2,5",
+                 "--out", str(out_path), "--certify"]) == 0
+    out = capsys.readouterr().out
+    certificate = json.loads((tmp_path / "m2.certificate.json").read_text())
+    assert "certified       yes" in out and str(tmp_path / "m2.certificate.json") in out
+    assert certificate["certified"] and certificate["method"] == "certified" and certificate["users"] == [2, 5]
+    assert certificate["gap"] <= certificate["bound"]
+    expected = ALS.load(model_path).forget(C, users=[2, 5]).model
+    forgotten = ALS.load(out_path)
+    np.testing.assert_array_equal(forgotten.user_factors_, expected.user_factors_)
+    np.testing.assert_array_equal(forgotten.deleted_pairs_, user_history(C, [2, 5]))
+    # --users without --certify: Unlearn-ALS on the users' histories
+    assert main(["als", "forget", "--model", str(model_path), "--interactions", str(path), "--users", "2",
+                 "--out", str(tmp_path / "m3.npz"), "--max-iterations", "2", "--quiet"]) == 0
+    assert f"{C[2].nnz} deleted cells" in capsys.readouterr().out
+    # errors name the source, no tracebacks
+    for extra, message in ((["--users", "2,x"], "--users: expected comma-separated"),
+                           (["--users", "99"], "--users: user id 99 is out of range"),
+                           ([], "forget needs --delete"),
+                           (["--users", "2", "--certify", "--mode", "mask"], "--certify forgets under retraining")):
+        assert main(["als", "forget", "--model", str(model_path), "--interactions", str(path),
+                     "--out", str(tmp_path / "bad.npz"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not (tmp_path / "bad.npz").exists()

@@ -6,7 +6,12 @@ Interactions files
     * ``.npz`` written by ``scipy.sparse.save_npz`` (users x items), or with arrays ``user``,
       ``item``, ``confidence``.
 Deletion files
-    CSV with a header and columns ``user,item`` (pairs that are observed in the interactions).
+    CSV with a header and columns ``user,item`` (pairs that are observed in the interactions);
+    ``--users 3,17`` forgets whole user histories instead (or as well).
+
+``forget --certify`` re-solves only the rows the deletion disturbed, until every row residual of
+the normal equations is within the original model's largest (its own convergence level), and
+writes that certificate as JSON beside the model (``OUT`` with suffix ``.certificate.json``).
 
 With ``--weighting`` (e.g. ``bm25``), ``confidence`` holds raw interactions (binary or counts) and
 the model computes the confidences; ``forget`` then recomputes them on the reduced data, as
@@ -17,6 +22,7 @@ forgotten model with the original interactions removes the earlier deletions too
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from pathlib import Path
@@ -41,6 +47,7 @@ from bilinrec.models.als import (
     Weighting,
     as_deletions,
     as_weighting,
+    user_history,
 )
 
 log = logging.getLogger(__name__)
@@ -188,6 +195,62 @@ def _weighting(args: argparse.Namespace) -> Weighting | None:
                      B=args.bm25_b, rows=args.bm25_rows)
 
 
+def parse_users(text: str, n_users: int) -> np.ndarray:
+    """``--users``: comma-separated user ids, each in range and stored at most once."""
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or any(not p.isdigit() for p in parts):
+        raise ValueError(f"--users: expected comma-separated non-negative integer user ids, got {text!r}")
+    users = np.array([int(p) for p in parts], dtype=np.int64)
+    if users.max() >= n_users:
+        raise ValueError(f"--users: user id {users.max()} is out of range (the model has {n_users} users)")
+    if np.unique(users).size < users.size:
+        raise ValueError(f"--users: a user id is listed twice in {text!r}")
+    return users
+
+
+def _selection(args: argparse.Namespace, shape: tuple[int, int], C: sp.csr_matrix) -> tuple:
+    """(users, pairs) chosen by ``--users`` and ``--delete`` (either may be None, not both)."""
+    if args.delete is None and args.users is None:
+        raise ValueError("forget needs --delete (a CSV of user,item pairs) or --users (user ids), or both")
+    users = None if args.users is None else parse_users(args.users, shape[0])
+    if users is not None:
+        empty = users[np.diff(C.indptr)[users] == 0]
+        if empty.size:
+            raise ValueError(f"--users: user {empty[0]} has no stored cells in --interactions; nothing to forget")
+    pairs = None if args.delete is None else read_deletions(args.delete, shape, C)
+    return users, pairs
+
+
+def _certified(args: argparse.Namespace, model: ALS, C: sp.csr_matrix, users, pairs) -> int:
+    """``forget --certify``: the certified local forget; the certificate is printed and saved as JSON."""
+    if args.mode != "retrain" or args.frozen_weights:
+        raise ValueError("--certify forgets under retraining semantics: it cannot be combined with "
+                         f"{'--frozen-weights' if args.frozen_weights else f'--mode {args.mode}'}")
+    if pairs is not None and len(pairs) == 0 and users is None:
+        raise ValueError(f"--delete: {args.delete} lists no pairs; nothing to forget")
+    if pairs is not None and len(pairs) == 0:
+        pairs = None
+    forgotten, record = model.forget(C, users=users, pairs=pairs, method="certified",
+                                     max_iterations=100 if args.max_iterations is None else args.max_iterations)
+    forgotten.save(args.out)
+    certificate = Path(args.out).with_suffix(".certificate.json")
+    certificate.write_text(json.dumps(record.to_dict(), indent=2, default=float) + "\n", encoding="utf-8")
+    d = record.details
+    print(f"ALS forget (certified): {record.records} cells of {C.nnz}, {len(record.users)} whole user(s)")
+    print(f"  bound           {record.bound:.6g}: the original model's largest row residual "
+          f"({d['bound_source']}, {d['bound_seconds']:.2f} s)")
+    print(f"  gap             {record.gap:.6g}: the largest row residual after forgetting, over all rows")
+    print(f"  certified       {'yes' if record.certified else 'NO: the rounds ran out before the bound held'}")
+    print(f"  rows re-solved  {record.rows_touched} ({d['users_touched']} users, {d['items_touched']} items) in "
+          f"{d['iterations']} rounds")
+    print(f"  time            {record.seconds:.2f} s")
+    print(f"  ledger          {forgotten.forgotten_['count']} pair(s) forgotten in all, sha256 "
+          f"{forgotten.forgotten_['sha256'][:16]}...")
+    print(f"  certificate     {certificate}")
+    print(f"  model           {args.out}")
+    return 0
+
+
 def cmd_forget(args: argparse.Namespace) -> int:
     try:
         model = ALS.load(args.model)
@@ -195,11 +258,17 @@ def cmd_forget(args: argparse.Namespace) -> int:
         raise type(exc)(f"--model: {exc}") from None
     shape = (model.user_factors_.shape[0], model.item_factors_.shape[0])
     C = read_interactions(args.interactions, shape=shape, feedback=model.feedback)
-    pairs = read_deletions(args.delete, shape, C)
+    users, pairs = _selection(args, shape, C)
+    if args.certify:
+        return _certified(args, model, C, users, pairs)
+    if users is not None:
+        pairs = as_deletions(np.unique(np.vstack([p for p in (pairs, user_history(C, users)) if p is not None]),
+                                       axis=0), shape)
     before = model.objective(C)
     start = time.perf_counter()
-    forgotten = model.unlearn(C, pairs, mode=args.mode, max_iterations=args.max_iterations, tol=args.tol,
-                              show_progress=not args.quiet, frozen_weights=args.frozen_weights)
+    forgotten = model.unlearn(C, pairs, mode=args.mode,
+                              max_iterations=10 if args.max_iterations is None else args.max_iterations,
+                              tol=args.tol, show_progress=not args.quiet, frozen_weights=args.frozen_weights)
     seconds = time.perf_counter() - start
     forgotten.save(args.out)
     hist = forgotten.history_
@@ -269,10 +338,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     forget = sub.add_parser("forget", help="unlearn deleted interactions from a trained model")
     forget.add_argument("--model", required=True, help="model file written by 'als fit'")
     forget.add_argument("--interactions", required=True, help="the training interactions (CSV or .npz)")
-    forget.add_argument("--delete", required=True, help="CSV with columns user,item")
+    forget.add_argument("--delete", default=None, help="CSV with columns user,item")
+    forget.add_argument("--users", default=None, help="comma-separated user ids whose whole history is forgotten")
     forget.add_argument("--out", required=True, help="model file to write (.npz)")
     forget.add_argument("--mode", choices=MODES, default="retrain")
-    forget.add_argument("--max-iterations", type=positive_int, default=10)
+    forget.add_argument("--certify", action="store_true",
+                        help="certified local forget: re-solve only disturbed rows until every row residual is "
+                             "within the original model's largest; writes OUT's stem + .certificate.json")
+    forget.add_argument("--max-iterations", type=positive_int, default=None,
+                        help="full sweeps (default 10); with --certify: rounds (default 100)")
     forget.add_argument("--tol", type=non_negative_float, default=0.0)
     forget.add_argument("--frozen-weights", action="store_true",
                         help="keep confidences computed with the deleted records (authors' shortcut; not exact)")

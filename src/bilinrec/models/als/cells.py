@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,17 +27,21 @@ MODEL_FORMAT = "bilinrec-als-1"
 # --------------------------------------------------------------------------------------------
 # Input checking and the cell representation
 # --------------------------------------------------------------------------------------------
-def _as_csr(matrix: Any, name: str, shape: tuple[int, int] | None = None) -> sp.csr_matrix:
-    """Canonical float64 CSR copy of a scipy sparse matrix, with a clear error otherwise."""
+def _as_csr(matrix: Any, name: str, shape: tuple[int, int] | None = None, copy: bool = True) -> sp.csr_matrix:
+    """Canonical float64 CSR copy of a scipy sparse matrix, with a clear error otherwise.
+
+    ``copy=False`` returns ``matrix`` itself when it already is one (read it, never write it)."""
     if not sp.issparse(matrix):
         raise TypeError(f"{name} must be a scipy sparse matrix, got {type(matrix).__name__}")
     if matrix.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got {matrix.ndim}-D")
-    csr = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+    csr = sp.csr_matrix(matrix, dtype=np.float64, copy=copy)
     if shape is not None and csr.shape != tuple(shape):
         raise ValueError(f"{name} has shape {csr.shape}, expected {tuple(shape)}")
-    csr.sum_duplicates()
-    csr.sort_indices()
+    if not csr.has_canonical_format:
+        csr = csr.copy() if csr is matrix else csr
+        csr.sum_duplicates()
+        csr.sort_indices()
     if not np.all(np.isfinite(csr.data)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return csr
@@ -70,7 +75,7 @@ class Cells:
             return self.indptr, self.indices, self.conf, self.target
         return self.t_indptr, self.t_indices, self.t_conf, self.t_target
 
-    def plan(self, axis: int, rows: np.ndarray | None, width: int, dtype: Any, budget: int) -> list["RowBatch"]:
+    def plan(self, axis: int, rows: np.ndarray | None, width: int, dtype: Any, budget: int) -> list[RowBatch]:
         """Padded row batches of users (axis 0) or items (axis 1); all rows (cached) if ``rows`` is None."""
         arrays = self.csr(axis)
         if rows is not None:

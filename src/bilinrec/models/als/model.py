@@ -22,7 +22,13 @@ Two further kinds of cell are given as separate sparse matrices, never as stored
     model = ALS(factors=100, regularization=0.01, iterations=150, random_state=seed).fit(C)
     forgotten = model.unlearn(C, pairs, mode="retrain", max_iterations=10)     # new model
     data = apply_deletions(C, pairs, "retrain")                                # the reference:
-    retrained = ALS(factors=100, iterations=150, random_state=seed).fit(data.C, mask=data.mask, negatives=data.negatives)"""
+    retrained = ALS(factors=100, iterations=150, random_state=seed).fit(data.C, mask=data.mask, negatives=data.negatives)
+
+:meth:`ALS.forget` is the shared forgetting interface (:mod:`bilinrec.models.forgetting`): exact
+(``unlearn``) or certified (only disturbed rows re-solved until every row residual is within the
+original model's largest; :mod:`.certify`)::
+
+    forgotten, record = model.forget(C, users=[u])          # record.gap <= record.bound if certified"""
 
 from __future__ import annotations
 
@@ -34,8 +40,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from ...io import save_npz
+from ..forgetting import ForgetRecord, Forgetting, check_forget_method
+from . import certify
 from .cells import (
     CACHE_CHUNK_BYTES,
     DEFAULT_CHUNK_BYTES,
@@ -195,6 +204,11 @@ class ALS:
         return w(_as_csr(X, "C"))
 
     @property
+    def _shape(self) -> tuple[int, int]:
+        """(users, items) of the fitted factors."""
+        return self.user_factors_.shape[0], self.item_factors_.shape[0]
+
+    @property
     def _dtype(self) -> np.dtype:
         return np.dtype(self.dtype)
 
@@ -298,6 +312,9 @@ class ALS:
         self.sweep_seconds_ = float("nan")
         self.deleted_pairs_ = np.empty((0, 2), dtype=np.int64)
         self.ledger_: list[dict[str, Any]] = []
+        #: Largest row residual on the data last measured (:meth:`residual_bound`; None: not yet).
+        self.residual_bound_: float | None = None
+        self._residuals: tuple | None = None  # (key, user/item residuals, column index): see _residual_state
 
     @property
     def forgotten_(self) -> dict[str, Any]:
@@ -320,6 +337,7 @@ class ALS:
         model.sweep_seconds_ = self.sweep_seconds_
         model.deleted_pairs_ = self.deleted_pairs_.copy()
         model.ledger_ = [dict(e) for e in self.ledger_]
+        model.residual_bound_, model._residuals = self.residual_bound_, self._residuals  # keyed: never stale
         return model
 
     # -- training ------------------------------------------------------------------------
@@ -418,35 +436,17 @@ class ALS:
         from .cells import _as_csr
 
         X = _as_csr(C, "C")
-        shape = X.shape
-        self._check_factors(shape)
-        new = as_deletions(deletions, shape)
-        earlier = self.deleted_pairs_
-        again = stored_pairs(_pairs_matrix(earlier, shape), new) if len(earlier) and len(new) else new[:0]
-        if len(again):
-            u, i = again[0]
-            raise ValueError(f"deletions: {len(again)} pair(s) were already forgotten by this model, e.g. ({u}, {i})")
-        held = stored_pairs(X, earlier)  # earlier deletions the data still holds: removed again
-        pairs = as_deletions(np.vstack([new, held]), shape)
+        self._check_factors(X.shape)
+        new, held, pairs = self._deletion_sets(X, as_deletions(deletions, X.shape))
         weighting = as_weighting(self.weighting)
         data = apply_deletions(self._confidences(X), pairs, mode, feedback=self.feedback, mask=mask,
                                negatives=negatives)
         recomputed = weighting is not None and not frozen_weights and len(pairs) > 0
         if recomputed:
             data = data._replace(C=weighting(apply_deletions(X, pairs, "retrain").C))
-        model = self.copy()
+        model = self._copy_with_ledger(new, held, mode, frozen_weights)
         model.solver = "cholesky"
         cells = build_cells(data.C, self.feedback, data.mask, data.negatives)
-        model.history_ = []
-        if len(new):
-            model.deleted_pairs_ = as_deletions(np.vstack([earlier, new]), shape)
-            model.ledger_.append({
-                "count": len(new), "sha256": pairs_digest(new), "mode": mode,
-                "weights": "none" if weighting is None else ("frozen" if frozen_weights else "recomputed"),
-                "weighting": None if weighting is None else weighting.to_dict(),
-                "exact": bool(mode == "retrain" and (weighting is None or not frozen_weights or weighting.cellwise)),
-                "reapplied": len(held),
-            })
         if len(pairs) == 0:
             msg = "unlearn: empty deletion set; returning an unchanged copy of the model"
             warnings.warn(msg, stacklevel=2)
@@ -466,6 +466,211 @@ class ALS:
                            local=local)
         model.solver = self.solver
         return model
+
+    def _deletion_sets(self, X: Any, new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(new, held, all) deletion pairs: ``new`` checked against the ledger (re-deleting a
+        forgotten pair is an error), ``held`` the earlier deletions ``X`` still stores (removed
+        again), ``all`` their union."""
+        shape = X.shape
+        earlier = self.deleted_pairs_
+        again = stored_pairs(_pairs_matrix(earlier, shape), new) if len(earlier) and len(new) else new[:0]
+        if len(again):
+            u, i = again[0]
+            raise ValueError(f"deletions: {len(again)} pair(s) were already forgotten by this model, e.g. ({u}, {i})")
+        held = stored_pairs(X, earlier)  # earlier deletions the data still holds: removed again
+        return new, held, as_deletions(np.vstack([new, held]), shape)
+
+    def _copy_with_ledger(self, new: np.ndarray, held: np.ndarray, mode: str, frozen_weights: bool) -> ALS:
+        """A copy of the model with ``new`` added to the deletion ledger (and an empty history)."""
+        weighting = as_weighting(self.weighting)
+        model = self.copy()
+        model.history_ = []
+        if len(new):
+            model.deleted_pairs_ = as_deletions(np.vstack([self.deleted_pairs_, new]), self._shape)
+            model.ledger_.append({
+                "count": len(new), "sha256": pairs_digest(new), "mode": mode,
+                "weights": "none" if weighting is None else ("frozen" if frozen_weights else "recomputed"),
+                "weighting": None if weighting is None else weighting.to_dict(),
+                "exact": bool(mode == "retrain" and (weighting is None or not frozen_weights or weighting.cellwise)),
+                "reapplied": len(held),
+            })
+        return model
+
+    # -- certified forgetting -------------------------------------------------------------
+    def row_residuals(self, C: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Norms of every user's and every item's row residual on ``C`` (a fixed point: all 0).
+
+        The row residual is ``A_row x_row - b_row`` of the row's normal equations, half the
+        gradient of the objective with respect to the row; :mod:`.certify` defines it for implicit
+        and explicit feedback and biases. With a ``weighting``, ``C`` holds interactions."""
+        from .cells import _as_csr
+
+        X = _as_csr(C, "C", copy=False)
+        self._check_factors(X.shape)
+        R_U, R_I = self._full_residuals(self._confidences(X))
+        return certify.norms(R_U), certify.norms(R_I)
+
+    def residual_bound(self, C: Any) -> float:
+        """The largest row residual of the model on ``C``: the bound a certified :meth:`forget`
+        is held to. Computed once (``O(nnz k)``) and cached with the per-row residuals, keyed by a
+        fingerprint of ``C``, the parameters and the factors; also stored as ``residual_bound_``."""
+        from .cells import _as_csr
+
+        self._validate_params()
+        X = _as_csr(C, "C", copy=False)
+        self._check_factors(X.shape)
+        R_U, R_I, _ = self._residual_state(X, np.empty((0, 2), dtype=np.int64))
+        return max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
+
+    def _full_residuals(self, conf: Any) -> tuple[np.ndarray, np.ndarray]:
+        bias = (self.user_bias_, self.item_bias_, self.global_mean_) if self.use_bias else None
+        return certify.full_residuals(conf, self.user_factors_, self.item_factors_, base=float(self.feedback == "implicit"),
+                                      explicit=self.feedback == "explicit", regularization=self.regularization,
+                                      scaled=bool(self.scale_regularization), bias=bias,
+                                      workers=self.num_threads or 1)
+
+    def _residual_key(self, fingerprint: tuple) -> tuple:
+        """What the row residuals depend on: the data, the objective's parameters and the factors."""
+        params = self._json_params()
+        objective = {k: params[k] for k in ("feedback", "regularization", "scale_regularization", "use_bias",
+                                            "weighting")}
+        return (fingerprint, json.dumps(objective, sort_keys=True),
+                certify.checksum(self.user_factors_, self.item_factors_, getattr(self, "user_bias_", None),
+                                 getattr(self, "item_bias_", None)), self.global_mean_)
+
+    def _residual_state(self, X: Any, held: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Residual vectors (copies) of every row on ``X`` minus the cells ``held``; from the cache
+        when its key matches, else computed on that data and cached (sets ``residual_bound_``),
+        with the column index of ``X`` (:func:`certify.column_index`) when ``held`` is empty."""
+        t0 = time.perf_counter()
+        fp = certify.without_cells(certify.fingerprint(X), X, held)
+        key = self._residual_key(fp)
+        source = "cached"
+        if self._residuals is None or self._residuals[0] != key:
+            source = "computed"
+            data = apply_deletions(X, held, "retrain").C if len(held) else X
+            with self._threads():
+                R_U, R_I = self._full_residuals(self._confidences(data))
+            self._residuals = (key, R_U, R_I, None if len(held) else certify.column_index(X))
+            self.residual_bound_ = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
+        _, R_U, R_I, columns = self._residuals
+        return R_U.copy(), R_I.copy(), {"source": source, "seconds": time.perf_counter() - t0, "fingerprint": fp,
+                                        "columns": None if len(held) else columns}
+
+    def forget(
+        self,
+        C: Any,
+        *,
+        users: Any = None,
+        pairs: Any = None,
+        method: str = "certified",
+        max_iterations: int | None = None,
+        tol: float | None = None,
+        batch_rows: int | None = None,
+        show_progress: bool = False,
+    ) -> Forgetting:
+        """Forget whole user histories (``users``) and/or (user, item) records (``pairs``) of ``C``.
+
+        Deletion semantics are :meth:`unlearn`'s ``mode="retrain"`` (the retraining objective on
+        the reduced data, confidences recomputed with a ``weighting``; the ledger is updated and
+        earlier deletions ``C`` still holds are removed again). ``self`` and ``C`` are unchanged
+        (only the cache of :meth:`residual_bound` may be filled). Returns ``Forgetting(model, record)``.
+
+        * ``method="exact"``: :meth:`unlearn`, warm-started full sweeps to retraining's stopping rule
+          (``max_iterations``/``tol`` default to ``iterations``/``tol``; ``tol`` and
+          ``show_progress`` apply to this method only); ``record.gap`` is the
+          largest row residual of the result on the reduced data; no bound is claimed.
+        * ``method="certified"``: only the rows the deletion disturbed are re-solved, largest row
+          residual first (rounds of at most ``batch_rows`` rows on one side; at most
+          ``max_iterations`` rounds, default 100) until every row residual on the reduced data is
+          at most ``record.bound``, the largest row residual of the original model on its own data
+          (:meth:`residual_bound`). Rows are re-solved exactly (``solver="cholesky"``) or by
+          ``cg_steps`` warm CG steps (``solver="cg"``: cheaper per row, more rounds).
+          ``record.gap`` is the largest residual over *all* rows, kept
+          exact by updates (see :mod:`.certify`); ``record.certified`` is False when the rounds ran
+          out first. Not implemented with biases or a data-dependent weighting (BM25), whose
+          deletion disturbs every row: use ``method="exact"``.
+        """
+        from .cells import _as_csr
+
+        check_forget_method(method, ("exact", "certified"))
+        self._validate_params()
+        if not self.is_fitted:
+            raise RuntimeError("forget needs a fitted model (fit it or use ALS.from_factors)")
+        if max_iterations is not None:
+            _check_iterations(max_iterations, "max_iterations")
+        if tol is not None:
+            _check_tol(tol)
+        if batch_rows is not None and (isinstance(batch_rows, bool) or not isinstance(batch_rows, (int, np.integer))
+                                       or batch_rows < 1):
+            raise ValueError(f"batch_rows must be a positive integer or None, got {batch_rows!r}")
+        X = _as_csr(C, "C", copy=False)
+        self._check_factors(X.shape)
+        chosen = _forget_selection(X, users, pairs)
+        start = time.perf_counter()
+        if method == "exact":
+            return self._forget_exact(X, chosen, users, max_iterations, tol, show_progress, start)
+        weighting = as_weighting(self.weighting)
+        if self.use_bias or (weighting is not None and not weighting.cellwise):
+            why = "biases (the global mean moves)" if self.use_bias else f"the {weighting.scheme} weighting"
+            raise NotImplementedError(f"certified forget is not implemented with {why}: a deletion disturbs every "
+                                      "row; use method='exact'")
+        new, held, every = self._deletion_sets(X, chosen)
+        R_U, R_I, origin = self._residual_state(X, held)
+        bound = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
+        model = self._copy_with_ledger(new, held, "retrain", False)
+        if weighting is None:
+            def confidences(v):
+                return v
+        else:
+            def confidences(v):
+                return weighting(sp.csr_matrix((v, np.arange(v.size), [0, v.size]), shape=(1, max(v.size, 1)))).data
+        local = certify.LocalRows(X, every, confidences, self.feedback == "explicit", origin["columns"])
+        with self._threads():  # compiled kernels over num_threads workers: single-threaded BLAS, as in fit
+            stats = certify.certified_forget(
+                model.user_factors_, model.item_factors_, R_U, R_I, local, every, bound=bound,
+                base=float(self.feedback == "implicit"), regularization=self.regularization,
+                scaled=bool(self.scale_regularization),
+                max_iterations=100 if max_iterations is None else max_iterations, batch_rows=batch_rows,
+                chunk_bytes=self.chunk_bytes, workers=self.num_threads or 1,
+                cg_steps=self.cg_steps if self.solver == "cg" else None)
+        gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
+        model._residuals = (model._residual_key(certify.without_cells(origin["fingerprint"], X, new)), R_U, R_I, None)
+        model.residual_bound_ = gap
+        seconds = time.perf_counter() - start
+        model.history_ = [{"iteration": 0, "phase": "certified", "objective": None, "rel_change": None,
+                           "seconds": seconds, "elapsed": seconds, "rows_solved": stats["rows_touched"]}]
+        details = {"residual_measure": certify.RESIDUAL_MEASURE, "bound_source": origin["source"],
+                   "bound_seconds": origin["seconds"], "iterations": len(stats["rounds"]),
+                   "max_iterations": 100 if max_iterations is None else max_iterations,
+                   "row_solver": "cg" if self.solver == "cg" else "cholesky", **stats,
+                   "reapplied": len(held), "residuals": "every row's residual vector updated exactly"}
+        record = ForgetRecord(model="ALS", method="certified", users=_user_list(users), records=len(new),
+                              gap=gap, gap_measure=certify.RESIDUAL_MEASURE, bound=bound,
+                              rows_touched=stats["rows_touched"], seconds=seconds, details=details)
+        return Forgetting(model, record)
+
+    def _forget_exact(self, X, chosen, users, max_iterations, tol, show_progress, start) -> Forgetting:
+        """``forget(method="exact")``: :meth:`unlearn` in retrain mode, and the gap it leaves."""
+        _, _, every = self._deletion_sets(X, chosen)
+        model = self.unlearn(X, chosen, mode="retrain",
+                             max_iterations=self.iterations if max_iterations is None else max_iterations,
+                             tol=self.tol if tol is None else tol, show_progress=show_progress)
+        seconds = time.perf_counter() - start
+        data = apply_deletions(X, every, "retrain").C
+        R_U, R_I = model._full_residuals(model._confidences(data))
+        gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
+        model._residuals = (model._residual_key(certify.fingerprint(data)), R_U, R_I, None)
+        model.residual_bound_ = gap
+        sweeps = [r for r in model.history_ if r["phase"] == "sweep"]
+        details = {"residual_measure": certify.RESIDUAL_MEASURE, "sweeps": len(sweeps),
+                   "last_rel_change": sweeps[-1]["rel_change"] if sweeps else None,
+                   "tol": self.tol if tol is None else tol, "gap_seconds": time.perf_counter() - start - seconds}
+        record = ForgetRecord(model="ALS", method="exact", users=_user_list(users), records=len(chosen),
+                              gap=gap, gap_measure=certify.RESIDUAL_MEASURE, bound=None,
+                              rows_touched=int(sum(r.get("rows_solved", 0) for r in model.history_)),
+                              seconds=seconds, details=details)
+        return Forgetting(model, record)
 
     def _iterate(self, cells, iterations, tol, callback, show_progress, desc, local=None):
         from tqdm.auto import tqdm
@@ -674,9 +879,47 @@ class ALS:
         return threadpool_limits(limits=1, user_api="blas")
 
 
-def _pairs_matrix(pairs: np.ndarray, shape: tuple[int, int]):
-    import scipy.sparse as sp
+def _forget_selection(X: Any, users: Any, pairs: Any) -> np.ndarray:
+    """The (n, 2) stored cells of ``X`` that ``forget`` is asked to forget; errors name the argument."""
+    if users is None and pairs is None:
+        raise ValueError("forget needs users= (whole histories) or pairs= ((user, item) records)")
+    chosen = []
+    if users is not None:
+        ids = np.asarray(users)
+        if ids.ndim == 0:
+            ids = ids.reshape(1)
+        if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"users must be a non-empty 1-D sequence of integer user ids, got {users!r}")
+        bad = (ids < 0) | (ids >= X.shape[0])
+        if bad.any():
+            raise ValueError(f"users: user id {ids[bad][0]} out of range [0, {X.shape[0]})")
+        ids = np.unique(ids.astype(np.int64))
+        counts = X.indptr[ids + 1] - X.indptr[ids]
+        if (counts == 0).any():
+            raise ValueError(f"users: user {ids[counts == 0][0]} has no stored cells in C; nothing to forget")
+        chosen.append(np.column_stack([np.repeat(ids, counts),
+                                       np.concatenate([X.indices[X.indptr[u]:X.indptr[u + 1]] for u in ids])]))
+    if pairs is not None:
+        try:
+            given = as_deletions(pairs, X.shape)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("deletions", "pairs", 1)) from None
+        if len(given) == 0:
+            raise ValueError("pairs is empty; nothing to forget")
+        stored = certify.stored_mask(X, given)
+        if not stored.all():
+            u, i = given[~stored][0]
+            raise ValueError(f"pairs: {int((~stored).sum())} pair(s) are not stored cells of C, e.g. ({u}, {i})")
+        chosen.append(given)
+    return np.unique(np.vstack(chosen).astype(np.int64), axis=0)
 
+
+def _user_list(users: Any) -> list[int]:
+    """Users whose whole history ``forget`` was asked to forget."""
+    return [] if users is None else sorted(set(np.unique(np.asarray(users, dtype=np.int64)).tolist()))
+
+
+def _pairs_matrix(pairs: np.ndarray, shape: tuple[int, int]):
     return sp.csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=shape)
 
 

@@ -1,0 +1,403 @@
+"""Row residuals of the ALS normal equations, and the certified local forget.
+
+**Row residual.** With the other side's factors ``Y`` fixed, row ``u`` of the objective (see
+:mod:`.model`) is minimised by the solution of its normal equations ``A_u x_u = b_u`` with::
+
+    A_u = base * Y^T Y + sum_{i in S_u} (c_ui - base) y_i y_i^T + reg_u I,   b_u = sum_{i in S_u} c_ui p_ui y_i
+
+over the row's stored cells ``S_u`` (implicit feedback: ``base = 1``, the Gramian trick for the
+unstored cells ``c = 1, p = 0``; explicit: ``base = 0``, ``c = 1``, ``p`` = rating). The row
+residual is ``r_u = A_u x_u - b_u`` -- half the gradient of the objective with respect to
+``x_u`` -- and its measure is the Euclidean norm ``|r_u|``. Items likewise, with ``X`` fixed.
+With biases (explicit feedback) the row is ``[x_u, b_u]`` against ``[y_i, 1]`` with targets
+``p_ui - mu - b_i``. A fixed point of ALS is exactly a point where every row residual is 0.
+
+In matrix form, with ``W`` the sparse matrix of per-cell coefficients
+``w_ui = (c_ui - base) x_u.y_i - c_ui p_ui``, all residuals at once are
+``R_X = base X (Y^T Y) + reg * X + W Y`` and ``R_Y = base Y (X^T X) + reg * Y + W^T X``: one pass
+over the cells (``O(nnz k)``) and two GEMMs.
+
+**Certified forget** (:func:`certified_forget`): the per-row residual vectors of the original
+model are known (computed once, see ``ALS.residual_bound``). Deleting cells changes the
+equations of their users and items only, so only those residuals are recomputed; then, largest
+first, the rows over the bound are re-solved exactly on the reduced data, one side per round, and
+every residual is kept exact by updates: re-solving rows ``S`` changes the other side's Gramian
+by ``dG = X'_S^T X'_S - X_S^T X_S`` (every other-side residual moves by ``base * Y dG``, one
+GEMM) and the cell terms of the rows' own cells (``O(cells of S * k)``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+from .solvers import plan_rows, solve_rows
+
+#: The measure of ``ForgetRecord.gap`` for ALS.
+RESIDUAL_MEASURE = "max row residual |A_row x_row - b_row|_2 of the normal equations on the reduced data"
+
+
+@numba.njit(cache=True, parallel=True)
+def _row_dots(own, indptr, indices, other, out):  # pragma: no cover - compiled
+    for r in numba.prange(indptr.size - 1):
+        for n in range(indptr[r], indptr[r + 1]):
+            j = indices[n]
+            total = 0.0
+            for f in range(own.shape[1]):
+                total += own[r, f] * other[j, f]
+            out[n] = total
+
+
+@numba.njit(cache=True, parallel=True)
+def _block_kernel(own, indptr, indices, conf, target, other, base, coef, wy):  # pragma: no cover - compiled
+    for r in numba.prange(indptr.size - 1):
+        for n in range(indptr[r], indptr[r + 1]):
+            j = indices[n]
+            dot = 0.0
+            for f in range(own.shape[1]):
+                dot += own[r, f] * other[j, f]
+            w = (conf[n] - base) * dot - conf[n] * target[n]
+            coef[n] = w
+            for f in range(own.shape[1]):
+                wy[r, f] += w * other[j, f]
+
+
+@numba.njit(cache=True)
+def _scatter_kernel(out, indptr, indices, coef_new, new, coef_old, old):  # pragma: no cover - compiled
+    for r in range(indptr.size - 1):
+        for n in range(indptr[r], indptr[r + 1]):
+            j = indices[n]
+            for f in range(new.shape[1]):
+                out[j, f] += coef_new[n] * new[r, f] - coef_old[n] * old[r, f]
+
+
+@contextmanager
+def _with_workers(workers: int) -> Iterator[None]:
+    """Run compiled kernels over ``workers`` threads (restored afterwards)."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _cell_dots(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, other: np.ndarray,
+               workers: int = 1) -> np.ndarray:
+    """``own[r] . other[indices[n]]`` for every cell ``n`` of row ``r`` of a CSR layout (float64),
+    read straight from the factors (compiled; rows in parallel over ``workers`` threads)."""
+    out = np.empty(indices.size, dtype=np.float64)
+    with _with_workers(workers):
+        _row_dots(np.ascontiguousarray(own, np.float64), indptr.astype(np.int64, copy=False),
+                  indices.astype(np.int64, copy=False), np.ascontiguousarray(other, np.float64), out)
+    return out
+
+
+def column_index(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr, positions) of the stored cells of ``X`` by column: column ``j``'s cells are
+    ``X.data[positions[indptr[j]:indptr[j + 1]]]``, rows ascending (one stable sort, done once)."""
+    order = np.argsort(X.indices, kind="stable").astype(np.int32 if X.nnz < 2**31 else np.int64)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(X.indices, minlength=X.shape[1]))]).astype(np.int64)
+    return indptr, order
+
+
+def _block(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray, target: np.ndarray,
+           other: np.ndarray, base: float, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """A compact block's per-cell coefficients ``w = (c - base) x.y - c p`` and the rows' cell
+    terms ``sum_j w_j y_j`` (one compiled pass over the cells)."""
+    coef = np.empty(indices.size, dtype=np.float64)
+    wy = np.zeros((indptr.size - 1, other.shape[1]), dtype=np.float64)
+    with _with_workers(workers):
+        _block_kernel(np.ascontiguousarray(own, np.float64), indptr, indices, conf, target,
+                      np.ascontiguousarray(other, np.float64), float(base), coef, wy)
+    return coef, wy
+
+
+def _reg(regularization: float, scaled: bool, counts: np.ndarray) -> np.ndarray:
+    if not scaled:
+        return np.full(counts.size, float(regularization))
+    return regularization * np.maximum(counts, 1.0)
+
+
+def full_residuals(conf: sp.csr_matrix, U: np.ndarray, V: np.ndarray, *, base: float, explicit: bool,
+                   regularization: float, scaled: bool, bias: tuple | None = None,
+                   workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Residual vectors of every user and item row (float64) on the data ``conf`` (confidences,
+    or ratings for explicit feedback); ``bias = (user_bias, item_bias, global_mean)`` extends the
+    rows by the bias coordinate."""
+    X, Y = np.asarray(U, np.float64), np.asarray(V, np.float64)
+    rows = np.repeat(np.arange(conf.shape[0]), np.diff(conf.indptr))
+    cols = conf.indices
+    c, p = (np.ones(conf.nnz), conf.data) if explicit else (conf.data, np.ones(conf.nnz))
+    dots = _cell_dots(X, conf.indptr, cols, Y, workers)
+    against_y, against_x = Y, X  # what a row's coordinates multiply in a prediction
+    if bias is not None:  # rows [x_u, b_u] against [y_i, 1]: the bias coordinate predicts itself
+        bu, bi, mu = np.asarray(bias[0], np.float64), np.asarray(bias[1], np.float64), float(bias[2])
+        dots = dots + bu[rows] + bi[cols]
+        p = p - mu
+        against_y, against_x = (np.column_stack([Y, np.ones(Y.shape[0])]), np.column_stack([X, np.ones(X.shape[0])]))
+        X, Y = np.column_stack([X, bu]), np.column_stack([Y, bi])
+    W = sp.csr_matrix(((c - base) * dots - c * p, cols, conf.indptr), shape=conf.shape)
+    reg_u = _reg(regularization, scaled, np.diff(conf.indptr).astype(np.float64))
+    reg_i = _reg(regularization, scaled, np.bincount(cols, minlength=conf.shape[1]).astype(np.float64))
+    R_U = reg_u[:, None] * X + W @ against_y
+    R_I = reg_i[:, None] * Y + W.T @ against_x
+    if base:
+        R_U += base * (X @ (Y.T @ Y))
+        R_I += base * (Y @ (X.T @ X))
+    return R_U, R_I
+
+
+def norms(R: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("nk,nk->n", R, R))
+
+
+class LocalRows:
+    """Cells of chosen users or items on the reduced data (``X`` minus the deleted ``pairs``), as
+    compact CSR blocks; users are sliced from the CSR, items from the ``columns`` index of ``X``
+    (:func:`column_index`) or else found by one pass over its column indices. ``confidences``
+    maps raw stored values to confidences (a cell-wise weighting)."""
+
+    def __init__(self, X: sp.csr_matrix, pairs: np.ndarray, confidences: Callable[[np.ndarray], np.ndarray],
+                 explicit: bool, columns: tuple[np.ndarray, np.ndarray] | None = None):
+        self.X, self.confidences, self.explicit, self.columns = X, confidences, explicit, columns
+        self.deleted = np.sort(pairs[:, 0] * X.shape[1] + pairs[:, 1])
+        self.cache: dict[tuple[int, int], tuple] = {}
+
+    def get(self, axis: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr, indices, conf, target) of ``rows`` (compact: row j of the block is ``rows[j]``)."""
+        missing = np.array([r for r in rows.tolist() if (axis, r) not in self.cache], dtype=np.int64)
+        if missing.size:
+            self._load(axis, missing)
+        parts = [self.cache[(axis, r)] for r in rows.tolist()]
+        lengths = np.array([len(q[0]) for q in parts], dtype=np.int64)
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        cat = (lambda j, dt: np.concatenate([q[j] for q in parts]).astype(dt)) if parts else \
+            (lambda j, dt: np.empty(0, dt))
+        return indptr, cat(0, np.int64), cat(1, np.float64), cat(2, np.float64)  # contiguous, kernel-ready
+
+    def _load(self, axis: int, rows: np.ndarray) -> None:
+        X, n_items = self.X, self.X.shape[1]
+        if axis == 0:
+            lo, hi = X.indptr[rows], X.indptr[rows + 1]
+            pos = np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())]).astype(np.int64)
+            owner = np.repeat(rows, hi - lo)
+            other = X.indices[pos].astype(np.int64)
+            keys = owner * n_items + other
+        elif self.columns is not None:
+            col_indptr, order = self.columns
+            pos = np.concatenate([order[a:b] for a, b in zip(col_indptr[rows].tolist(),
+                                                              col_indptr[rows + 1].tolist())]).astype(np.int64)
+        else:
+            flag = np.zeros(n_items, dtype=bool)
+            flag[rows] = True
+            pos = np.flatnonzero(flag[X.indices])
+        if axis == 1:
+            owner = X.indices[pos].astype(np.int64)
+            other = (np.searchsorted(X.indptr, pos, side="right") - 1).astype(np.int64)
+            keys = other * n_items + owner
+        if self.deleted.size:
+            at = np.minimum(np.searchsorted(self.deleted, keys), self.deleted.size - 1)
+            keep = self.deleted[at] != keys
+            owner, other, pos = owner[keep], other[keep], pos[keep]
+        values = self.confidences(X.data[pos])
+        c, p = (np.ones(values.size), values) if self.explicit else (values, np.ones(values.size))
+        order = np.argsort(owner, kind="stable")  # grouped by row, the other side ascending within
+        owner, other, c, p = owner[order], other[order], c[order], p[order]
+        starts, stops = np.searchsorted(owner, rows), np.searchsorted(owner, rows, side="right")
+        for r, lo_, hi_ in zip(rows.tolist(), starts.tolist(), stops.tolist()):
+            self.cache[(axis, r)] = (other[lo_:hi_], c[lo_:hi_], p[lo_:hi_])
+
+
+#: A re-solved row is moved until its residual is this fraction of the bound (or as low as it goes).
+RELAX = 0.9
+
+
+def _relaxation(r0: np.ndarray, delta: np.ndarray, target: float) -> np.ndarray:
+    """Per row, the least ``t`` in [0, 1] with ``|r0 + t delta| <= target``; where none exists,
+    the ``t`` in [0, 1] minimising ``|r0 + t delta|``."""
+    a = np.einsum("nk,nk->n", delta, delta)
+    b = np.einsum("nk,nk->n", r0, delta)
+    c = np.einsum("nk,nk->n", r0, r0) - target**2
+    safe = np.where(a > 0, a, 1.0)
+    disc = b * b - a * c
+    root = (-b - np.sqrt(np.maximum(disc, 0.0))) / safe
+    best = np.clip(-b / safe, 0.0, 1.0)
+    reach = (a > 0) & (disc >= 0) & (root <= 1.0)
+    return np.where(reach, np.clip(root, 0.0, 1.0), np.where(a > 0, best, 1.0))
+
+
+def certified_forget(U: np.ndarray, V: np.ndarray, R_U: np.ndarray, R_I: np.ndarray, local: LocalRows,
+                     pairs: np.ndarray, *, bound: float, base: float, regularization: float, scaled: bool,
+                     max_iterations: int, batch_rows: int | None, chunk_bytes: int, workers: int,
+                     cg_steps: int | None = None) -> dict[str, Any]:
+    """Re-solve rows, largest residual first, until every row residual is ``<= bound``.
+
+    ``U``, ``V`` (the model's factors) and ``R_U``, ``R_I`` (float64 residual vectors of every row
+    of the original model on the original data) are updated in place; on return they are the new
+    factors and their exact residual vectors on the reduced data. A round re-solves, on one side,
+    the rows over ``bound`` (at most ``batch_rows``, largest first; with rows over it on both
+    sides, the sides alternate as in ALS, users first); at most
+    ``max_iterations`` rounds. A re-solve is exact (Cholesky, ``O(cells k^2)`` a
+    row) or, with ``cg_steps``, that many warm-started CG steps (``O(cells k)`` a step; the
+    residual shrinks but is not 0, so rows may return in later rounds); the row then moves only as
+    far towards the re-solved value as brings its residual to ``RELAX * bound``. Returns the loop's
+    statistics.
+    """
+    sides = ((U, V, R_U), (V, U, R_I))
+    touched: list[set[int]] = [set(), set()]
+    rounds: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    # float64 Gramians X^T X, Y^T Y, kept current by the same updates as the residuals
+    grams = [base * (F64.T @ F64) for F64 in (U.astype(np.float64, copy=False), V.astype(np.float64, copy=False))]
+
+    def block_residuals(axis: int, x: np.ndarray, wy: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+        """Residuals of side ``axis``'s block rows ``x`` from their cell terms ``wy``."""
+        R = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))[:, None] * x + wy
+        if base:
+            R += x @ grams[1 - axis]
+        return R
+
+    def local_residuals(axis: int, rows: np.ndarray) -> np.ndarray:
+        own, other, _ = sides[axis]
+        indptr, indices, conf, target = local.get(axis, rows)
+        x = own[rows].astype(np.float64)
+        return block_residuals(axis, x, _block(x, indptr, indices, conf, target, other, base, workers)[1], indptr)
+
+    for axis, ids in ((0, np.unique(pairs[:, 0])), (1, np.unique(pairs[:, 1]))):
+        sides[axis][2][ids] = local_residuals(axis, ids)
+    setup = time.perf_counter() - t0
+    last = 1  # the first round with rows over the bound on both sides re-solves users
+    while True:
+        top = [float(norms(R).max(initial=0.0)) for R in (R_U, R_I)]
+        if max(top) <= bound or len(rounds) >= max_iterations:
+            break
+        over_bound = [t > bound for t in top]
+        axis = 0 if not over_bound[1] else 1 if not over_bound[0] else 1 - last  # both: alternate, as ALS
+        last = axis
+        own, other, R = sides[axis]
+        n = norms(R)
+        over = np.flatnonzero(n > bound)
+        over = over[np.argsort(-n[over], kind="stable")][:batch_rows]
+        t1 = time.perf_counter()
+        indptr, indices, conf, target = local.get(axis, over)
+        old = own[over].astype(np.float64)
+        reg = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))
+        if cg_steps:
+            from .cg import cg_solve_rows  # compiles on first use (cached on disk)
+
+            solved = np.ascontiguousarray(own[over])
+            cg_solve_rows(solved, np.arange(over.size), (indptr, indices, conf, target), np.ascontiguousarray(other),
+                          base, reg, cg_steps, None, workers)
+        else:
+            solved = np.empty((over.size, own.shape[1]), dtype=own.dtype)
+            batches = plan_rows(np.arange(over.size), indptr, indices, conf, target, base, own.shape[1], own.dtype,
+                                chunk_bytes)
+            solve_rows(solved, batches, other, base, reg, None, workers)
+        # relax: move each row only as far along old -> solved as brings its residual to RELAX * bound
+        # (the residual and the cell coefficients are affine in the row), so rows barely over it barely move
+        solved = solved.astype(np.float64)
+        coef_s, wy_s = _block(solved, indptr, indices, conf, target, other, base, workers)
+        step = _relaxation(R[over], block_residuals(axis, solved, wy_s, indptr) - R[over], RELAX * bound)
+        own[over] = old + step[:, None] * (solved - old)
+        new = own[over].astype(np.float64)
+        coef_old, wy_old = _block(old, indptr, indices, conf, target, other, base, workers)
+        if own.dtype == np.float64:  # new is old + step (solved - old) exactly as stored: all affine in it
+            coef_new = coef_old + np.repeat(step, np.diff(indptr)) * (coef_s - coef_old)
+            wy_new = wy_old + step[:, None] * (wy_s - wy_old)
+        else:  # the stored row is rounded: its terms are recomputed
+            coef_new, wy_new = _block(new, indptr, indices, conf, target, other, base, workers)
+        # the other side: Gramian change (every row, one GEMM) and the cell terms of the solved rows
+        opposite = sides[1 - axis][2]
+        _scatter_kernel(opposite, indptr, indices, coef_new, new, coef_old, old)
+        if base:
+            change = base * (new.T @ new - old.T @ old)
+            opposite += other.astype(np.float64, copy=False) @ change
+            grams[axis] += change
+        R[over] = block_residuals(axis, new, wy_new, indptr)
+        touched[axis].update(over.tolist())
+        rounds.append({"side": "users" if axis == 0 else "items", "rows": int(over.size),
+                       "mean_step": float(step.mean()),
+                       "cells": int(indices.size), "max_before": top[axis], "seconds": time.perf_counter() - t1})
+    return {"rounds": rounds, "setup_seconds": setup, "users_touched": len(touched[0]),
+            "items_touched": len(touched[1]), "rows_touched": len(touched[0]) + len(touched[1])}
+
+
+_ROW_MIX, _COL_MIX = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F
+
+
+@numba.njit(cache=True)
+def _hash_sum(rows, cols, bits):  # pragma: no cover - compiled
+    total = numba.uint64(0)
+    for n in range(cols.size):
+        f = (numba.uint64(rows[n]) * numba.uint64(_ROW_MIX)) | numba.uint64(1)
+        g = ((numba.uint64(cols[n]) + numba.uint64(1)) * numba.uint64(_COL_MIX)) ^ bits[n]
+        total += f * g
+    return total
+
+
+@numba.njit(cache=True)
+def _csr_hash_sum(indptr, cols, bits):  # pragma: no cover - compiled
+    total = numba.uint64(0)
+    for r in range(indptr.size - 1):
+        f = (numba.uint64(r) * numba.uint64(_ROW_MIX)) | numba.uint64(1)
+        for n in range(indptr[r], indptr[r + 1]):
+            total += f * (((numba.uint64(cols[n]) + numba.uint64(1)) * numba.uint64(_COL_MIX)) ^ bits[n])
+    return total
+
+
+def fingerprint(X: sp.csr_matrix) -> tuple[int, int, int, int]:
+    """(rows, columns, stored cells, hash sum) of a canonical CSR matrix: the sum (mod 2**64) of
+    per-cell hashes of (row, column, value bits), so cells can be subtracted (:func:`without_cells`)
+    and the fingerprint of reduced data costs only the deleted cells."""
+    total = _csr_hash_sum(X.indptr, X.indices, np.ascontiguousarray(X.data, np.float64).view(np.uint64))
+    return (X.shape[0], X.shape[1], X.nnz, int(total))
+
+
+def cell_values(X: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
+    """Stored values of the ``(n, 2)`` ``pairs`` (each a stored cell of the canonical CSR ``X``)."""
+    out = np.empty(len(pairs))
+    for u in np.unique(pairs[:, 0]).tolist():
+        sel = np.flatnonzero(pairs[:, 0] == u)
+        lo, hi = X.indptr[u], X.indptr[u + 1]
+        out[sel] = X.data[lo + np.searchsorted(X.indices[lo:hi], pairs[sel, 1])]
+    return out
+
+
+def stored_mask(X: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
+    """Which rows of the ``(n, 2)`` ``pairs`` are stored cells of the canonical CSR ``X`` (reads only their rows)."""
+    out = np.zeros(len(pairs), dtype=bool)
+    for u in np.unique(pairs[:, 0]).tolist():
+        sel = np.flatnonzero(pairs[:, 0] == u)
+        row = X.indices[X.indptr[u]:X.indptr[u + 1]]
+        if row.size:
+            out[sel] = row[np.minimum(np.searchsorted(row, pairs[sel, 1]), row.size - 1)] == pairs[sel, 1]
+    return out
+
+
+def without_cells(fp: tuple[int, int, int, int], X: sp.csr_matrix, pairs: np.ndarray) -> tuple[int, int, int, int]:
+    """The fingerprint of ``X`` with the stored cells ``pairs`` removed, from ``fp`` = that of ``X``."""
+    if len(pairs) == 0:
+        return fp
+    removed = int(_hash_sum(pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64),
+                            cell_values(X, pairs).view(np.uint64)))
+    return (fp[0], fp[1], fp[2] - len(pairs), (fp[3] - removed) % 2**64)
+
+
+def checksum(*arrays: np.ndarray | None) -> tuple:
+    """A cheap fingerprint of factor arrays (shape, dtype and bit sums): stale caches are detected."""
+    out = []
+    for a in arrays:
+        if a is None:
+            out.append(None)
+            continue
+        bits = np.ascontiguousarray(a).reshape(-1).view(np.uint32 if a.dtype.itemsize == 4 else np.uint64)
+        with np.errstate(over="ignore"):
+            out.append((a.shape, a.dtype.name, int(bits.sum(dtype=np.uint64))))
+    return tuple(out)

@@ -1,0 +1,221 @@
+"""ALS.forget: the certified local forget (and its certificate) and the exact one, on small data."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from bilinrec.models.als import ALS, Weighting, apply_deletions, user_history
+from bilinrec.models.forgetting import ForgetRecord
+
+
+def random_implicit(n_users=40, n_items=30, density=0.25, seed=0):
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_users, n_items)) < density) * (0.5 + 5 * rng.random((n_users, n_items)))
+    return sp.csr_matrix(dense)
+
+
+def random_ratings(n_users=40, n_items=30, density=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_users, n_items)) < density) * rng.integers(1, 6, (n_users, n_items))
+    return sp.csr_matrix(dense.astype(float))
+
+
+def dense_residuals(model, C):
+    """Max row residual |A x - b| of every user and item row, from dense per-cell weights (independent
+    of the library's residual code): A_u = sum_i c_ui y_i y_i^T + reg_u I, b_u = sum_i c_ui p_ui y_i."""
+    confidences = model._confidences(C).toarray()
+    stored = C.toarray() != 0
+    if model.feedback == "implicit":
+        conf, target = np.where(stored, confidences, 1.0), stored.astype(float)
+    else:
+        conf, target = stored.astype(float), confidences
+    X, Y = model.user_factors_.astype(float), model.item_factors_.astype(float)
+    lam = model.regularization
+    reg_u = lam * np.maximum(stored.sum(1), 1) if model.scale_regularization else np.full(X.shape[0], lam)
+    reg_i = lam * np.maximum(stored.sum(0), 1) if model.scale_regularization else np.full(Y.shape[0], lam)
+    worst = 0.0
+    for own, other, cw, tw, reg in ((X, Y, conf, target, reg_u), (Y, X, conf.T, target.T, reg_i)):
+        for r in range(own.shape[0]):
+            A = (other * cw[r][:, None]).T @ other + reg[r] * np.eye(own.shape[1])
+            b = other.T @ (cw[r] * tw[r])
+            worst = max(worst, float(np.linalg.norm(A @ own[r] - b)))
+    return worst
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    C = random_implicit(seed=3)
+    return C, ALS(factors=4, regularization=0.3, iterations=25, random_state=1).fit(C)
+
+
+def test_certified_forget_of_one_user_holds_its_certificate(fitted):
+    C, model = fitted
+    result = model.forget(C, users=[5])
+    assert isinstance(result.record, ForgetRecord)
+    model2, record = result
+    reduced = apply_deletions(C, user_history(C, [5])).C
+    assert record.method == "certified" and record.users == [5] and record.records == C[5].nnz
+    assert record.bound == pytest.approx(dense_residuals(model, C), rel=1e-9)
+    assert record.gap == pytest.approx(dense_residuals(model2, reduced), rel=1e-9, abs=1e-12)
+    assert record.certified and record.gap <= record.bound
+    assert record.to_dict()["certified"] is True
+    details = record.details
+    assert details["iterations"] >= 2 and details["rounds"][0]["side"] == "users"
+    assert 0 < record.rows_touched == details["users_touched"] + details["items_touched"] < sum(C.shape)
+    # the whole history is gone: the user's row moves towards its solution without cells (0 for implicit
+    # feedback), as far as the certificate needs
+    assert np.linalg.norm(model2.user_factors_[5]) < 0.5 * np.linalg.norm(model.user_factors_[5])
+    # the residuals of the result are cached for a second forget on the reduced data
+    again = model2.forget(reduced, users=[7]).record
+    assert again.details["bound_source"] == "cached" and again.bound == pytest.approx(record.gap, rel=1e-12)
+
+
+def test_the_residual_cache_never_goes_stale(fitted):
+    C, model = fitted
+    bound = model.residual_bound(C)
+    assert model.copy().forget(C, users=[5]).record.details["bound_source"] == "cached"
+    moved = model.copy()
+    moved.user_factors_[0, 0] += 1.0  # in place: the cache key (a checksum of the factors) changes
+    record = moved.forget(C, users=[5]).record
+    assert record.details["bound_source"] == "computed" and record.bound > bound
+    assert record.bound == pytest.approx(dense_residuals(moved, C), rel=1e-9)
+    other = C.copy()
+    other.data[0] += 1.0  # other data: recomputed too
+    assert model.forget(other, users=[5]).record.details["bound_source"] == "computed"
+
+
+def test_the_certificate_fails_without_the_stopping_rule(fitted):
+    C, model = fitted
+    reduced = apply_deletions(C, user_history(C, [5])).C
+    for rounds in (0, 1):  # nothing re-solved; only the user's own row re-solved
+        out, record = model.forget(C, users=[5], max_iterations=rounds)
+        assert not record.certified and record.gap > record.bound
+        assert record.gap == pytest.approx(dense_residuals(out, reduced), rel=1e-9)
+        assert record.details["iterations"] == rounds
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_certificate_holds_for_float32_factors_and_both_row_solvers(solver):
+    C = random_implicit(seed=10)
+    model = ALS(factors=4, regularization=0.3, iterations=20, random_state=3, dtype=np.float32, solver=solver).fit(C)
+    out, record = model.forget(C, users=[0, 11])
+    reduced = apply_deletions(C, user_history(C, [0, 11])).C
+    assert record.certified and record.details["row_solver"] == solver
+    assert out.user_factors_.dtype == np.float32
+    assert record.gap == pytest.approx(dense_residuals(out, reduced), rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["explicit", "scaled-weighted", "pairs"])
+def test_certificate_holds_for_explicit_feedback_weighting_scaling_and_records(kind):
+    if kind == "explicit":
+        C = random_ratings(seed=4)
+        model = ALS(factors=3, regularization=0.5, feedback="explicit", iterations=30, random_state=2).fit(C)
+        pairs = user_history(C, [2])
+    else:
+        C = random_implicit(seed=5)
+        params = {"scale_regularization": True, "weighting": Weighting("linear", alpha=2.0)} \
+            if kind == "scaled-weighted" else {}
+        model = ALS(factors=3, regularization=0.05, iterations=30, random_state=2, **params).fit(C)
+        pairs = np.vstack([user_history(C, [2])[:2], user_history(C, [9])[-1:]])
+    out, record = model.forget(C, pairs=pairs, batch_rows=3)
+    reduced = apply_deletions(C, pairs).C
+    assert record.certified and record.users == [] and record.records == len(pairs)
+    assert record.gap == pytest.approx(dense_residuals(out, reduced), rel=1e-9, abs=1e-12)
+    assert record.bound == pytest.approx(dense_residuals(model, C), rel=1e-9)
+    assert max(r["rows"] for r in record.details["rounds"]) <= 3
+
+
+def test_exact_forget_reaches_the_fixed_point_of_retraining():
+    C = random_implicit(n_users=25, n_items=20, seed=6)
+    model = ALS(factors=3, regularization=0.5, iterations=2000, tol=1e-15, random_state=1).fit(C)
+    out, record = model.forget(C, users=[4], method="exact")
+    reduced = apply_deletions(C, user_history(C, [4])).C
+    retrained = ALS(factors=3, regularization=0.5, iterations=2000, tol=1e-15, random_state=7).fit(reduced)
+    check = out.copy().set_params(iterations=1, tol=0.0).fit(reduced, warm_start=True)
+    assert abs(check.history_[1]["objective"] - check.history_[0]["objective"]) / check.history_[0]["objective"] < 1e-9
+    assert out.objective(reduced) == pytest.approx(retrained.objective(reduced), rel=1e-9)
+    np.testing.assert_allclose(out.predict(*np.nonzero(np.ones(C.shape))),
+                               retrained.predict(*np.nonzero(np.ones(C.shape))), atol=1e-6)
+    assert record.method == "exact" and record.bound is None and not record.certified
+    assert record.gap == pytest.approx(dense_residuals(out, reduced), rel=1e-6, abs=1e-12) and record.gap < 1e-6
+    assert record.details["sweeps"] >= 1 and record.rows_touched >= sum(C.shape)
+    # the certified forget, continued by exact sweeps, meets the same fixed point
+    certified = model.forget(C, users=[4]).model
+    assert certified.objective(reduced) >= out.objective(reduced) - 1e-12
+
+
+@pytest.mark.parametrize("method", ["certified", "exact"])
+def test_forget_leaves_self_and_data_unchanged_and_updates_the_ledger(fitted, method):
+    C, model = fitted
+    C_before = C.copy()
+    U, V = model.user_factors_.copy(), model.item_factors_.copy()
+    history, ledger = [dict(r) for r in model.history_], [dict(e) for e in model.ledger_]
+    out, record = model.forget(C, users=[1, 8], method=method, max_iterations=3)
+    np.testing.assert_array_equal(model.user_factors_, U)
+    np.testing.assert_array_equal(model.item_factors_, V)
+    assert model.history_ == history and model.ledger_ == ledger and len(model.deleted_pairs_) == 0
+    assert (C != C_before).nnz == 0 and np.array_equal(C.indices, C_before.indices)
+    expected = user_history(C, [1, 8])
+    np.testing.assert_array_equal(out.deleted_pairs_, expected)
+    assert out.ledger_[-1]["count"] == len(expected) and out.ledger_[-1]["mode"] == "retrain"
+    assert record.users == [1, 8] and record.records == len(expected)
+    # forgetting again with the ORIGINAL data removes the earlier deletions too and never re-learns them
+    twice, second = out.forget(C, users=[3], method=method, max_iterations=3)
+    assert second.details.get("reapplied", len(expected)) == len(expected)
+    assert len(twice.deleted_pairs_) == len(expected) + C[3].nnz and twice.ledger_[-1]["reapplied"] == len(expected)
+    if method == "certified":
+        both = apply_deletions(C, np.vstack([expected, user_history(C, [3])])).C
+        assert second.gap == pytest.approx(dense_residuals(twice, both), rel=1e-9)
+    with pytest.raises(ValueError, match="already forgotten"):
+        out.forget(C, users=[1], method=method)
+
+
+def test_bad_arguments_name_the_argument(fitted):
+    C, model = fitted
+    free = np.argwhere(C.toarray() == 0)[:1]
+    with pytest.raises(ValueError, match="method must be one of 'exact', 'certified'"):
+        model.forget(C, users=[0], method="dp")
+    with pytest.raises(ValueError, match="users= .* or pairs="):
+        model.forget(C)
+    with pytest.raises(ValueError, match=r"users: user id 40 out of range \[0, 40\)"):
+        model.forget(C, users=[40])
+    with pytest.raises(ValueError, match="users must be a non-empty 1-D sequence"):
+        model.forget(C, users=[[1, 2]])
+    with pytest.raises(ValueError, match="pairs: 1 pair.s. are not stored cells of C"):
+        model.forget(C, pairs=free)
+    with pytest.raises(ValueError, match=r"pairs must be an \(n, 2\) integer array"):
+        model.forget(C, pairs=[1, 2, 3])
+    with pytest.raises(ValueError, match="pairs: duplicate pair"):
+        model.forget(C, pairs=np.vstack([user_history(C, [0])[:1]] * 2))
+    with pytest.raises(ValueError, match="pairs is empty"):
+        model.forget(C, pairs=np.empty((0, 2), dtype=int))
+    with pytest.raises(ValueError, match="max_iterations must be"):
+        model.forget(C, users=[0], max_iterations=-1)
+    with pytest.raises(ValueError, match="batch_rows must be"):
+        model.forget(C, users=[0], batch_rows=0)
+    with pytest.raises(ValueError, match="C has shape"):
+        model.forget(C[:, :-1], users=[0])
+    with pytest.raises(RuntimeError, match="fitted"):
+        ALS().forget(C, users=[0])
+
+
+def test_a_user_without_stored_cells_is_an_error(fitted):
+    C, model = fitted
+    empty = C.tolil()
+    empty[6, :] = 0
+    empty = sp.csr_matrix(empty)
+    empty.eliminate_zeros()
+    with pytest.raises(ValueError, match="users: user 6 has no stored cells in C; nothing to forget"):
+        model.forget(empty, users=[6])
+
+
+def test_certified_is_not_claimed_where_it_is_not_implemented():
+    C = random_ratings(seed=8)
+    biased = ALS(factors=2, feedback="explicit", use_bias=True, iterations=3).fit(C)
+    with pytest.raises(NotImplementedError, match="biases.*method='exact'"):
+        biased.forget(C, users=[0])
+    assert biased.forget(C, users=[0], method="exact", max_iterations=2).record.gap >= 0
+    X = sp.csr_matrix((random_implicit(seed=9).toarray() > 0).astype(float))
+    bm25 = ALS(factors=2, iterations=3, weighting=Weighting("bm25")).fit(X)
+    with pytest.raises(NotImplementedError, match="bm25 weighting"):
+        bm25.forget(X, users=[0])
