@@ -180,3 +180,17 @@ def test_same_config_gives_the_same_verdicts(tmp_path):
         df = evaluate_claims(b_claims, {"unlearn_paired": paired}, thresholds)
         verdicts.append(df[["id", "verdict", "value", "controls"]])
     assert verdicts[0].equals(verdicts[1])
+
+
+def test_top_k_beyond_the_matrix_is_undefined_not_an_error(caplog):
+    """The default config asks for top-200 lists; on a matrix with at most 200 items (users) those
+    overlaps are undefined: NaN and a warning, and every other metric is still computed."""
+    cfg = {**CFG, "synthetic": {"n_users": 60, "n_items": 30, "rank": 3, "density": 0.2},
+           "unlearning": {**CFG["unlearning"], "modes": ["retrain"]},
+           "evaluation": {**CFG["evaluation"], "top_k": [10, 30]}}
+    with caplog.at_level("WARNING"):
+        metrics, _, _ = run_experiment(SYNTHETIC, None, cfg, root_seed=11, seed=5, strategy="uniform", fraction=0.1)
+    row = metrics["models"]["unlearn_retrain"]
+    assert np.isnan(row["jaccard_items_vs_retrained_k30"]) and np.isnan(row["jaccard_recs_vs_retrained_k30"])
+    assert 0.0 <= row["jaccard_users_vs_retrained_k30"] <= 1.0 and 0.0 <= row["jaccard_items_vs_retrained"] <= 1.0
+    assert "evaluation.top_k = 30" in caplog.text
