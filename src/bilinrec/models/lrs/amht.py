@@ -31,7 +31,7 @@ from .forget import (
     clear_users,
     copy_heads,
     fixed_point_gap,
-    forget_selection,
+    remaining_samples,
 )
 from .statistics import SumAggregator
 from .user_step import (
@@ -430,21 +430,8 @@ class AMHTLRS:
         check_forget_method(method, ("exact",))
         self._check_forgettable()
         start = time.perf_counter()
-        X = np.asarray(X, dtype=np.float64)
-        sample_users = _as_user_ids(users)
-        if X.ndim != 2 or len(X) != len(sample_users):
-            raise ValueError(f"X must be 2-D with one row per entry of users, got {X.shape} and {len(sample_users)}")
-        new_users, keep = forget_selection(len(X), self.n_users_, sample_users, forget_users, forget_samples)
-        if self.forgotten_samples_.size and self.forgotten_samples_.max() >= len(X):
-            raise ValueError(f"X has {len(X)} samples but the model already forgot row "
-                             f"{self.forgotten_samples_.max()}: pass the original training data")
-        earlier = np.isin(sample_users, self.forgotten_users_)
-        earlier[self.forgotten_samples_] = True
-        n_new = int(np.sum(~keep & ~earlier))
-        keep &= ~earlier
-        if not keep.any():
-            raise ValueError("forget_users/forget_samples select every remaining sample: forgetting all users "
-                             "leaves nothing to fit")
+        X, sample_users, new_users, keep, earlier, n_new = remaining_samples(self, X, users, forget_users,
+                                                                              forget_samples)
         data = self._training_data(X[keep], np.asarray(y, dtype=np.float64)[keep], sample_users[keep])
         if not self.fixed_rounds:
             self._check_data(data)

@@ -58,7 +58,7 @@ from .accounting import (
 )
 from .amht import AMHTLRS, UserFit
 from .data import LRSData, _as_user_ids, count_users, prepare_data
-from .forget import clear_users, copy_heads, forget_selection
+from .forget import clear_users, copy_heads, remaining_samples
 from .mechanism import (
     ClipBounds,
     GaussianAggregator,
@@ -443,24 +443,8 @@ class DPAMHTLRS:
             record.model = "dp_amht_lrs"
             return Forgetting(out, record)
         start = time.perf_counter()
-        X = np.asarray(X, dtype=np.float64)
-        sample_users = _as_user_ids(users)
-        if X.ndim != 2 or X.shape[1] != inner.n_features_in_ or len(X) != len(sample_users):
-            raise ValueError(f"X must have shape (N, {inner.n_features_in_}) with one row per entry of users, "
-                             f"got {X.shape} and {len(sample_users)}")
-        if len(sample_users) and sample_users.max() >= inner.n_users_:
-            raise ValueError(f"users contains id {sample_users.max()} but the model has {inner.n_users_} users")
-        new_users, keep = forget_selection(len(X), inner.n_users_, sample_users, forget_users, forget_samples)
-        if inner.forgotten_samples_.size and inner.forgotten_samples_.max() >= len(X):
-            raise ValueError(f"X has {len(X)} samples but the model already forgot row "
-                             f"{inner.forgotten_samples_.max()}: pass the original training data")
-        earlier = np.isin(sample_users, inner.forgotten_users_)
-        earlier[inner.forgotten_samples_] = True
-        n_new = int(np.sum(~keep & ~earlier))
-        keep &= ~earlier
-        if not keep.any():
-            raise ValueError("forget_users/forget_samples select every remaining sample: forgetting all users "
-                             "leaves nothing to fit")
+        X, sample_users, new_users, keep, earlier, n_new = remaining_samples(inner, X, users, forget_users,
+                                                                              forget_samples)
         counts_before = np.bincount(sample_users[~earlier], minlength=inner.n_users_)
         counts = np.bincount(sample_users[keep], minlength=inner.n_users_)
         gone = np.union1d(new_users, np.flatnonzero((counts == 0) & (counts_before > 0)))

@@ -65,6 +65,33 @@ def forget_selection(n_samples: int, n_users: int, sample_users: np.ndarray, for
     return users, keep
 
 
+def remaining_samples(model, X, users, forget_users, forget_samples):
+    """Check the original training data ``X, users`` against the fitted AMHT-LRS ``model`` and
+    select what remains after this forget and every earlier one (``forgotten_users_``,
+    ``forgotten_samples_``). Returns ``(X, sample_users, new_users, keep, earlier, n_new)``:
+    float64 ``X``, the user id of every sample, the users named now, the mask of samples kept,
+    the mask of samples forgotten before, and the number of samples forgotten now."""
+    X = np.asarray(X, dtype=np.float64)
+    sample_users = _as_user_ids(users)
+    if X.ndim != 2 or X.shape[1] != model.n_features_in_ or len(X) != len(sample_users):
+        raise ValueError(f"X must have shape (N, {model.n_features_in_}) with one row per entry of users, "
+                         f"got {X.shape} and {len(sample_users)}")
+    if len(sample_users) and sample_users.max() >= model.n_users_:
+        raise ValueError(f"users contains id {sample_users.max()} but the model has {model.n_users_} users")
+    new_users, keep = forget_selection(len(X), model.n_users_, sample_users, forget_users, forget_samples)
+    if model.forgotten_samples_.size and model.forgotten_samples_.max() >= len(X):
+        raise ValueError(f"X has {len(X)} samples but the model already forgot row "
+                         f"{model.forgotten_samples_.max()}: pass the original training data")
+    earlier = np.isin(sample_users, model.forgotten_users_)
+    earlier[model.forgotten_samples_] = True
+    n_new = int(np.sum(~keep & ~earlier))
+    keep &= ~earlier
+    if not keep.any():
+        raise ValueError("forget_users/forget_samples select every remaining sample: forgetting all users "
+                         "leaves nothing to fit")
+    return X, sample_users, new_users, keep, earlier, n_new
+
+
 def fixed_point_gap(model, data: LRSData, U: np.ndarray, heads: _Heads) -> float:
     """The fixed-point gap of ``(U, heads)`` on ``data`` (see the module docstring); users
     without samples in ``data`` are left out (their parameters are deleted first)."""
