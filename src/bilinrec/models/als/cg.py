@@ -111,12 +111,14 @@ def cg_solve_rows(
     steps: int,
     target_shift: np.ndarray | None = None,
     workers: int = 1,
+    gram: np.ndarray | None = None,
 ) -> None:
     """Update ``out[rows]`` in place by ``steps`` CG steps each; ``csr`` = (indptr, indices, conf,
-    target) of the rows' cells, ``other`` the fixed factors (C-contiguous, same dtype as ``out``)."""
+    target) of the rows' cells, ``other`` the fixed factors (C-contiguous, same dtype as ``out``);
+    ``gram``: ``base * other^T other`` when the caller keeps it (else computed, one GEMM)."""
     indptr, indices, conf, target = csr
     dtype = other.dtype
-    gram = np.ascontiguousarray(base * (other.T @ other), dtype=dtype)
+    gram = np.ascontiguousarray(base * (other.T @ other) if gram is None else gram, dtype=dtype)
     shift = np.zeros(other.shape[0], dtype) if target_shift is None else np.asarray(target_shift, dtype)
     threads = max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
     rows = np.asarray(rows, np.int64)
