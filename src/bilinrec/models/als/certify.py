@@ -88,13 +88,26 @@ def _block_pair_kernel(old, new, indptr, indices, conf, target, other, base, coe
                 wy_new[r, f] += w_new * other[j, f]
 
 
-@numba.njit(cache=True)
-def _scatter_kernel(out, indptr, indices, coef_new, new, coef_old, old):  # pragma: no cover - compiled
-    for r in range(indptr.size - 1):
-        for n in range(indptr[r], indptr[r + 1]):
-            j = indices[n]
-            for f in range(new.shape[1]):
-                out[j, f] += coef_new[n] * new[r, f] - coef_old[n] * old[r, f]
+@numba.njit(cache=True, parallel=True)
+def _scatter_kernel(out, indptr, indices, coef_new, new, coef_old, old, n_parts):  # pragma: no cover - compiled
+    # part c owns the destination rows j = c (mod n_parts): no two threads write one row, and each
+    # row receives its terms in the same (cell) order whatever n_parts is
+    for c in numba.prange(n_parts):
+        for r in range(indptr.size - 1):
+            for n in range(indptr[r], indptr[r + 1]):
+                j = indices[n]
+                if j % n_parts != c:
+                    continue
+                for f in range(new.shape[1]):
+                    out[j, f] += coef_new[n] * new[r, f] - coef_old[n] * old[r, f]
+
+
+def _scatter(out, indptr, indices, coef_new, new, coef_old, old, workers: int) -> None:
+    """``out[j] += coef_new[n] new[r] - coef_old[n] old[r]`` for every cell ``n`` (row ``r``,
+    column ``j``) of a compact block; destination rows split over ``workers`` threads."""
+    parts = max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
+    with _with_workers(parts):
+        _scatter_kernel(out, indptr, indices, coef_new, new, coef_old, old, parts)
 
 
 @contextmanager
@@ -119,12 +132,15 @@ def _cell_dots(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, other: 
     return out
 
 
-def column_index(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-    """(indptr, positions) of the stored cells of ``X`` by column: column ``j``'s cells are
-    ``X.data[positions[indptr[j]:indptr[j + 1]]]``, rows ascending (one stable sort, done once)."""
+def column_index(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr, positions, rows) of the stored cells of ``X`` by column: column ``j``'s cells are
+    ``X.data[positions[indptr[j]:indptr[j + 1]]]``, in the rows ``rows[indptr[j]:indptr[j + 1]]``
+    (ascending; one stable sort, done once)."""
     order = np.argsort(X.indices, kind="stable").astype(np.int32 if X.nnz < 2**31 else np.int64)
     indptr = np.concatenate([[0], np.cumsum(np.bincount(X.indices, minlength=X.shape[1]))]).astype(np.int64)
-    return indptr, order
+    rows = np.repeat(np.arange(X.shape[0], dtype=np.int32 if X.shape[0] < 2**31 else np.int64),
+                     np.diff(X.indptr))[order]
+    return indptr, order, rows
 
 
 def _block(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray, target: np.ndarray,
@@ -199,7 +215,7 @@ class LocalRows:
     maps raw stored values to confidences (a cell-wise weighting)."""
 
     def __init__(self, X: sp.csr_matrix, pairs: np.ndarray, confidences: Callable[[np.ndarray], np.ndarray],
-                 explicit: bool, columns: tuple[np.ndarray, np.ndarray] | None = None):
+                 explicit: bool, columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
         self.X, self.confidences, self.explicit, self.columns = X, confidences, explicit, columns
         self.deleted = np.sort(pairs[:, 0] * X.shape[1] + pairs[:, 1])
         self.cache: dict[tuple[int, int], tuple] = {}
@@ -218,35 +234,69 @@ class LocalRows:
 
     def _load(self, axis: int, rows: np.ndarray) -> None:
         X, n_items = self.X, self.X.shape[1]
-        if axis == 0:
-            lo, hi = X.indptr[rows], X.indptr[rows + 1]
-            pos = np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())]).astype(np.int64)
-            owner = np.repeat(rows, hi - lo)
-            other = X.indices[pos].astype(np.int64)
-            keys = owner * n_items + other
-        elif self.columns is not None:
-            col_indptr, order = self.columns
-            pos = np.concatenate([order[a:b] for a, b in zip(col_indptr[rows].tolist(),
-                                                              col_indptr[rows + 1].tolist())]).astype(np.int64)
+        if axis == 0 or self.columns is not None:  # the rows' cells in runs, one per row (in ``rows`` order)
+            if axis == 0:
+                lo, hi = X.indptr[rows], X.indptr[rows + 1]
+                pos = _spans(lo, hi)
+                other = X.indices[pos].astype(np.int64)
+                keys = np.repeat(rows, hi - lo) * n_items + other
+            else:
+                col_indptr, order, col_rows = self.columns
+                lo, hi = col_indptr[rows], col_indptr[rows + 1]
+                pos = _runs(order, lo, hi)
+                other = _runs(col_rows, lo, hi)
+                keys = other * n_items + np.repeat(rows, hi - lo)
+            run = np.repeat(np.arange(rows.size), hi - lo)
+            if self.deleted.size:
+                at = np.minimum(np.searchsorted(self.deleted, keys), self.deleted.size - 1)
+                keep = self.deleted[at] != keys
+                other, pos, run = other[keep], pos[keep], run[keep]
+            bounds = np.concatenate([[0], np.cumsum(np.bincount(run, minlength=rows.size))])
+            starts, stops = bounds[:-1], bounds[1:]
         else:
             flag = np.zeros(n_items, dtype=bool)
             flag[rows] = True
             pos = np.flatnonzero(flag[X.indices])
-        if axis == 1:
             owner = X.indices[pos].astype(np.int64)
             other = (np.searchsorted(X.indptr, pos, side="right") - 1).astype(np.int64)
             keys = other * n_items + owner
-        if self.deleted.size:
-            at = np.minimum(np.searchsorted(self.deleted, keys), self.deleted.size - 1)
-            keep = self.deleted[at] != keys
-            owner, other, pos = owner[keep], other[keep], pos[keep]
+            if self.deleted.size:
+                at = np.minimum(np.searchsorted(self.deleted, keys), self.deleted.size - 1)
+                keep = self.deleted[at] != keys
+                owner, other, pos = owner[keep], other[keep], pos[keep]
+            order = np.argsort(owner, kind="stable")  # grouped by row, the other side ascending within
+            owner, other, pos = owner[order], other[order], pos[order]
+            starts, stops = np.searchsorted(owner, rows), np.searchsorted(owner, rows, side="right")
         values = self.confidences(X.data[pos])
         c, p = (np.ones(values.size), values) if self.explicit else (values, np.ones(values.size))
-        order = np.argsort(owner, kind="stable")  # grouped by row, the other side ascending within
-        owner, other, c, p = owner[order], other[order], c[order], p[order]
-        starts, stops = np.searchsorted(owner, rows), np.searchsorted(owner, rows, side="right")
         for r, lo_, hi_ in zip(rows.tolist(), starts.tolist(), stops.tolist()):
             self.cache[(axis, r)] = (other[lo_:hi_], c[lo_:hi_], p[lo_:hi_])
+
+    def counts(self, axis: int, rows: np.ndarray) -> np.ndarray:
+        """Stored cells of ``rows`` on the reduced data."""
+        X = self.X
+        if axis == 0:
+            stored = X.indptr[rows + 1] - X.indptr[rows]
+        elif self.columns is not None:
+            stored = self.columns[0][rows + 1] - self.columns[0][rows]
+        else:
+            stored = np.bincount(X.indices, minlength=X.shape[1])[rows]
+        ids = self.deleted // X.shape[1] if axis == 0 else self.deleted % X.shape[1]
+        return (stored - np.bincount(ids, minlength=X.shape[axis])[rows]).astype(np.float64)
+
+
+def _spans(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``range(lo[0], hi[0]), range(lo[1], hi[1]), ...`` concatenated (int64)."""
+    lengths = (hi - lo).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(lo.astype(np.int64) - starts, lengths)
+
+
+def _runs(source: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``source[lo[0]:hi[0]], source[lo[1]:hi[1]], ...`` concatenated (int64)."""
+    if lo.size == 0:
+        return np.empty(0, np.int64)
+    return np.concatenate([source[a:b] for a, b in zip(lo.tolist(), hi.tolist())]).astype(np.int64)
 
 
 #: A re-solved row is moved until its residual is this fraction of the bound (or as low as it goes).
@@ -364,7 +414,8 @@ class SideResiduals:
 def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: list[np.ndarray], local: LocalRows,
                      pairs: np.ndarray, *, bound: float, base: float, regularization: float, scaled: bool,
                      max_iterations: int, batch_rows: int | None, chunk_bytes: int, workers: int,
-                     cg_steps: int | None = None) -> dict[str, Any]:
+                     cg_steps: int | None = None,
+                     removed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """Re-solve rows, largest residual first, until every row residual is ``<= bound``.
 
     ``sides_state`` holds the users' and the items' factors (the model's arrays) and residual
@@ -381,6 +432,11 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
     bound are found exactly: every row whose rigorous upper bound exceeds it is computed exactly
     (:meth:`SideResiduals.over`). Returns the loop's statistics, with ``gap``, the exact largest
     residual of every row at the end.
+
+    The residuals given are on the reduced data plus the cells ``removed`` = ``(pairs, conf,
+    target)`` (then only those cells' terms are taken out of their rows' residuals, ``O(k)`` a
+    cell) or, when ``removed`` is None, on data whose difference from the reduced one lies in
+    the rows of ``pairs`` (their residuals are recomputed from their cells).
     """
     U, V = sides_state[0].F, sides_state[1].F
     sides = ((U, V, sides_state[0]), (V, U, sides_state[1]))
@@ -402,8 +458,24 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
         x = own[rows].astype(np.float64)
         return block_residuals(axis, x, _block(x, indptr, indices, conf, target, other, base, workers)[1], indptr)
 
-    for axis, ids in ((0, np.unique(pairs[:, 0])), (1, np.unique(pairs[:, 1]))):
-        sides[axis][2].set(ids, local_residuals(axis, ids))
+    if removed is None:  # the disturbed rows' residuals from their cells on the reduced data
+        for axis, ids in ((0, np.unique(pairs[:, 0])), (1, np.unique(pairs[:, 1]))):
+            sides[axis][2].set(ids, local_residuals(axis, ids))
+    elif len(removed[0]):  # or by taking the removed cells' terms out (a residual is a sum over cells)
+        cells, c, p = removed
+        x, y = U[cells[:, 0]].astype(np.float64), V[cells[:, 1]].astype(np.float64)
+        w = (c - base) * np.einsum("nk,nk->n", x, y) - c * p
+        for axis, partner in ((0, y), (1, x)):
+            ids, inv = np.unique(cells[:, axis], return_inverse=True)
+            delta = np.zeros((ids.size, partner.shape[1]))
+            np.add.at(delta, inv, w[:, None] * partner)
+            R = sides[axis][2].exact(ids) - delta
+            if scaled:  # the regularization follows the row's count
+                after = local.counts(axis, ids)
+                before = after + np.bincount(inv, minlength=ids.size)
+                change = regularization * (np.maximum(after, 1.0) - np.maximum(before, 1.0))
+                R += change[:, None] * sides[axis][0][ids].astype(np.float64)
+            sides[axis][2].set(ids, R)
     setup = time.perf_counter() - t0
     last = 1  # the first round with rows over the bound on both sides re-solves users
     while len(rounds) < max_iterations:
@@ -449,7 +521,7 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
         # the other side: the cell terms of the solved rows' cells (those rows re-measured), and the
         # Gramian change, which moves every row: recorded as pending (see SideResiduals)
         opposite = sides[1 - axis][2]
-        _scatter_kernel(opposite.R, indptr, indices, coef_new, new, coef_old, old)
+        _scatter(opposite.R, indptr, indices, coef_new, new, coef_old, old, workers)
         opposite.refresh(np.unique(indices))
         if base:
             change = base * (new.T @ new - old.T @ old)

@@ -642,6 +642,10 @@ class ALS:
             def confidences(v):
                 return weighting(sp.csr_matrix((v, np.arange(v.size), [0, v.size]), shape=(1, max(v.size, 1)))).data
         local = certify.LocalRows(X, every, confidences, self.feedback == "explicit", origin["columns"])
+        # the state is on X minus held: the new deletions' cells are taken out of it
+        values = confidences(certify.cell_values(X, new)) if len(new) else np.empty(0)
+        ones = np.ones(values.size)
+        removed = (new, ones, values) if self.feedback == "explicit" else (new, values, ones)
         # the forget's own residual state (the cache of self is left as it is)
         sides = tuple(certify.SideResiduals(F, state["R"][a].copy(), state["D"][a].copy(), state["rn"][a].copy(),
                                             state["fn"][a].copy())
@@ -654,7 +658,7 @@ class ALS:
                 scaled=bool(self.scale_regularization),
                 max_iterations=100 if max_iterations is None else max_iterations, batch_rows=batch_rows,
                 chunk_bytes=self.chunk_bytes, workers=self.num_threads or 1,
-                cg_steps=self.cg_steps if self.solver == "cg" else None)
+                cg_steps=self.cg_steps if self.solver == "cg" else None, removed=removed)
         gap = stats.pop("gap")
         touched = stats.pop("touched_users"), stats.pop("touched_items")
         # the new factors' checksum from the original's: only the re-solved rows changed
