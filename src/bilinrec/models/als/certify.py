@@ -493,13 +493,14 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
         t1 = time.perf_counter()
         indptr, indices, conf, target = local.get(axis, over)
         old = own[over].astype(np.float64)
+        r_old = state.exact(over)
         reg = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))
         if cg_steps:
             from .cg import cg_solve_rows  # compiles on first use (cached on disk)
 
             solved = np.ascontiguousarray(own[over])
             cg_solve_rows(solved, np.arange(over.size), (indptr, indices, conf, target), np.ascontiguousarray(other),
-                          base, reg, cg_steps, None, workers, gram=grams[1 - axis])
+                          base, reg, cg_steps, None, workers, gram=grams[1 - axis], residuals=r_old)
         else:
             solved = np.empty((over.size, own.shape[1]), dtype=own.dtype)
             batches = plan_rows(np.arange(over.size), indptr, indices, conf, target, base, own.shape[1], own.dtype,
@@ -509,7 +510,6 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
         # (the residual and the cell coefficients are affine in the row), so rows barely over it barely move
         solved = solved.astype(np.float64)
         coef_old, wy_old, coef_s, wy_s = _block_pair(old, solved, indptr, indices, conf, target, other, base, workers)
-        r_old = state.exact(over)
         step = _relaxation(r_old, block_residuals(axis, solved, wy_s, indptr) - r_old, RELAX * bound)
         own[over] = old + step[:, None] * (solved - old)
         new = own[over].astype(np.float64)
