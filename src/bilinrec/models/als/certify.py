@@ -522,7 +522,9 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
         # Gramian change, which moves every row: recorded as pending (see SideResiduals)
         opposite = sides[1 - axis][2]
         _scatter(opposite.R, indptr, indices, coef_new, new, coef_old, old, workers)
-        opposite.refresh(np.unique(indices))
+        hit = np.zeros(opposite.rn.size, dtype=bool)
+        hit[indices] = True  # the rows the scatter wrote (a mask: no sort of the cells)
+        opposite.refresh(np.flatnonzero(hit))
         if base:
             change = base * (new.T @ new - old.T @ old)
             opposite.add_gram(change)
