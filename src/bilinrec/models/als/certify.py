@@ -19,11 +19,14 @@ over the cells (``O(nnz k)``) and two GEMMs.
 
 **Certified forget** (:func:`certified_forget`): the per-row residual vectors of the original
 model are known (computed once, see ``ALS.residual_bound``). Deleting cells changes the
-equations of their users and items only, so only those residuals are recomputed; then, largest
-first, the rows over the bound are re-solved exactly on the reduced data, one side per round, and
-every residual is kept exact by updates: re-solving rows ``S`` changes the other side's Gramian
-by ``dG = X'_S^T X'_S - X_S^T X_S`` (every other-side residual moves by ``base * Y dG``, one
-GEMM) and the cell terms of the rows' own cells (``O(cells of S * k)``).
+equations of their users and items only: the deleted cells' terms are taken out of those
+residuals (``O(k)`` a cell); then, largest first, the rows over the bound are re-solved on the
+reduced data, one side per round, and every residual is kept exact: re-solving rows ``S``
+changes the cell terms of the rows' own cells (applied, ``O(cells of S * k)``) and the other
+side's Gramian by ``dG = X'_S^T X'_S - X_S^T X_S``, which moves every other-side residual by
+``base * y_i dG``. That term is kept pending (:class:`SideResiduals`: ``r_i = R_i + y_i D``),
+and rows are screened by the rigorous bound ``|R_i| + |y_i| |D|_2``; only rows whose bound
+exceeds a level are computed exactly, so no row is left unchecked and the final maximum is exact.
 """
 
 from __future__ import annotations
