@@ -219,3 +219,56 @@ def test_certified_is_not_claimed_where_it_is_not_implemented():
     bm25 = ALS(factors=2, iterations=3, weighting=Weighting("bm25")).fit(X)
     with pytest.raises(NotImplementedError, match="bm25 weighting"):
         bm25.forget(X, users=[0])
+
+
+def test_pending_gramian_bound_triggers_exact_recompute():
+    """SideResiduals screens rows by |R_u| + |x_u| |D|_2: a row whose stored residual is under the
+    level but whose pending Gramian term lifts it over must be computed exactly and reported."""
+    from bilinrec.models.als.certify import SideResiduals, norms
+
+    rng = np.random.default_rng(0)
+    F = rng.normal(size=(50, 3))
+    R = rng.normal(scale=0.1, size=(50, 3))
+    F[7] = [10.0, 0.0, 0.0]  # a large factor row ...
+    R[7] = [0.5, 0.0, 0.0]  # ... whose stored residual (0.5) is under the level 1
+    D = np.diag([0.2, 0.0, 0.0])  # the pending term adds F[7] D = [2, 0, 0]: exact residual 2.5
+    side = SideResiduals(F, R.copy(), D.copy(), norms(R), norms(F))
+    exact = norms(R + F @ D)
+    assert norms(R)[7] < 1.0 < side.upper()[7] and exact[7] == pytest.approx(2.5)
+    rows, n = side.over(1.0)
+    np.testing.assert_array_equal(rows, np.flatnonzero(exact > 1.0))
+    np.testing.assert_allclose(n, exact[rows], rtol=1e-12)
+    assert 7 in rows.tolist()
+    # the bound is rigorous for every row, and the exact maximum is found by computing few rows
+    assert (side.upper() >= exact).all()
+    top, computed = side.max()
+    assert top == pytest.approx(exact.max(), rel=1e-12) and 1 <= computed <= 50
+    # a pending term that cancels the stored residual: the row drops under the level exactly
+    side.set(np.array([7]), np.zeros((1, 3)))
+    np.testing.assert_allclose(side.exact(np.array([7])), 0.0, atol=1e-12)
+    assert 7 not in side.over(1.0)[0].tolist()
+    side.add_gram(-D)  # nothing pending: the stored residuals are exact again
+    assert side.dnorm == 0.0 and side.max()[0] == pytest.approx(norms(side.R).max())
+
+
+def test_certified_forget_state_chains_with_pending_gramian(fitted):
+    """The residual state a certified forget leaves (residual vectors with a pending Gramian term)
+    is exact: materialised, it matches a from-scratch pass on the reduced data, and a further
+    forget uses it as its cached bound."""
+    from bilinrec.models.als import certify
+
+    C, model = fitted
+    out, record = model.forget(C, users=[5])
+    reduced = apply_deletions(C, user_history(C, [5])).C
+    state = out._residuals[1]
+    assert any(np.abs(d).max() > 0 for d in state["D"])  # the users' re-solve left a pending term
+    sides = [certify.SideResiduals(F, R.copy(), D.copy(), rn.copy(), fn.copy())
+             for F, R, D, rn, fn in zip((out.user_factors_, out.item_factors_), state["R"], state["D"],
+                                        state["rn"], state["fn"])]
+    fresh = out._full_residuals(out._confidences(reduced))
+    for side, R in zip(sides, fresh):
+        np.testing.assert_allclose(side.materialized(), R, rtol=1e-9, atol=1e-11)
+    assert out.residual_bound(reduced) == pytest.approx(record.gap, rel=1e-12)
+    assert out._residuals[1] is state  # cached: the key (data fingerprint, factor checksum) matched
+    again = out.forget(C, users=[9]).record
+    assert again.details["bound_source"] == "cached" and again.certified

@@ -19,11 +19,14 @@ over the cells (``O(nnz k)``) and two GEMMs.
 
 **Certified forget** (:func:`certified_forget`): the per-row residual vectors of the original
 model are known (computed once, see ``ALS.residual_bound``). Deleting cells changes the
-equations of their users and items only, so only those residuals are recomputed; then, largest
-first, the rows over the bound are re-solved exactly on the reduced data, one side per round, and
-every residual is kept exact by updates: re-solving rows ``S`` changes the other side's Gramian
-by ``dG = X'_S^T X'_S - X_S^T X_S`` (every other-side residual moves by ``base * Y dG``, one
-GEMM) and the cell terms of the rows' own cells (``O(cells of S * k)``).
+equations of their users and items only: the deleted cells' terms are taken out of those
+residuals (``O(k)`` a cell); then, largest first, the rows over the bound are re-solved on the
+reduced data, one side per round, and every residual is kept exact: re-solving rows ``S``
+changes the cell terms of the rows' own cells (applied, ``O(cells of S * k)``) and the other
+side's Gramian by ``dG = X'_S^T X'_S - X_S^T X_S``, which moves every other-side residual by
+``base * y_i dG``. That term is kept pending (:class:`SideResiduals`: ``r_i = R_i + y_i D``),
+and rows are screened by the rigorous bound ``|R_i| + |y_i| |D|_2``; only rows whose bound
+exceeds a level are computed exactly, so no row is left unchecked and the final maximum is exact.
 """
 
 from __future__ import annotations
@@ -68,13 +71,46 @@ def _block_kernel(own, indptr, indices, conf, target, other, base, coef, wy):  #
                 wy[r, f] += w * other[j, f]
 
 
-@numba.njit(cache=True)
-def _scatter_kernel(out, indptr, indices, coef_new, new, coef_old, old):  # pragma: no cover - compiled
-    for r in range(indptr.size - 1):
+@numba.njit(cache=True, parallel=True)
+def _block_pair_kernel(old, new, indptr, indices, conf, target, other, base, coef_old, wy_old, coef_new,
+                       wy_new):  # pragma: no cover - compiled
+    for r in numba.prange(indptr.size - 1):
         for n in range(indptr[r], indptr[r + 1]):
             j = indices[n]
-            for f in range(new.shape[1]):
-                out[j, f] += coef_new[n] * new[r, f] - coef_old[n] * old[r, f]
+            d_old = 0.0
+            d_new = 0.0
+            for f in range(old.shape[1]):
+                d_old += old[r, f] * other[j, f]
+                d_new += new[r, f] * other[j, f]
+            w_old = (conf[n] - base) * d_old - conf[n] * target[n]
+            w_new = (conf[n] - base) * d_new - conf[n] * target[n]
+            coef_old[n] = w_old
+            coef_new[n] = w_new
+            for f in range(old.shape[1]):
+                wy_old[r, f] += w_old * other[j, f]
+                wy_new[r, f] += w_new * other[j, f]
+
+
+@numba.njit(cache=True, parallel=True)
+def _scatter_kernel(out, indptr, indices, coef_new, new, coef_old, old, n_parts):  # pragma: no cover - compiled
+    # part c owns the destination rows j = c (mod n_parts): no two threads write one row, and each
+    # row receives its terms in the same (cell) order whatever n_parts is
+    for c in numba.prange(n_parts):
+        for r in range(indptr.size - 1):
+            for n in range(indptr[r], indptr[r + 1]):
+                j = indices[n]
+                if j % n_parts != c:
+                    continue
+                for f in range(new.shape[1]):
+                    out[j, f] += coef_new[n] * new[r, f] - coef_old[n] * old[r, f]
+
+
+def _scatter(out, indptr, indices, coef_new, new, coef_old, old, workers: int) -> None:
+    """``out[j] += coef_new[n] new[r] - coef_old[n] old[r]`` for every cell ``n`` (row ``r``,
+    column ``j``) of a compact block; destination rows split over ``workers`` threads."""
+    parts = max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
+    with _with_workers(parts):
+        _scatter_kernel(out, indptr, indices, coef_new, new, coef_old, old, parts)
 
 
 @contextmanager
@@ -99,12 +135,15 @@ def _cell_dots(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, other: 
     return out
 
 
-def column_index(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-    """(indptr, positions) of the stored cells of ``X`` by column: column ``j``'s cells are
-    ``X.data[positions[indptr[j]:indptr[j + 1]]]``, rows ascending (one stable sort, done once)."""
+def column_index(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr, positions, rows) of the stored cells of ``X`` by column: column ``j``'s cells are
+    ``X.data[positions[indptr[j]:indptr[j + 1]]]``, in the rows ``rows[indptr[j]:indptr[j + 1]]``
+    (ascending; one stable sort, done once)."""
     order = np.argsort(X.indices, kind="stable").astype(np.int32 if X.nnz < 2**31 else np.int64)
     indptr = np.concatenate([[0], np.cumsum(np.bincount(X.indices, minlength=X.shape[1]))]).astype(np.int64)
-    return indptr, order
+    rows = np.repeat(np.arange(X.shape[0], dtype=np.int32 if X.shape[0] < 2**31 else np.int64),
+                     np.diff(X.indptr))[order]
+    return indptr, order, rows
 
 
 def _block(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray, target: np.ndarray,
@@ -117,6 +156,20 @@ def _block(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.nd
         _block_kernel(np.ascontiguousarray(own, np.float64), indptr, indices, conf, target,
                       np.ascontiguousarray(other, np.float64), float(base), coef, wy)
     return coef, wy
+
+
+def _block_pair(old: np.ndarray, new: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray,
+                target: np.ndarray, other: np.ndarray, base: float, workers: int) -> tuple[np.ndarray, ...]:
+    """:func:`_block` of two versions of the same rows in one pass over the cells:
+    ``(coef_old, wy_old, coef_new, wy_new)``."""
+    coef_old, coef_new = np.empty(indices.size), np.empty(indices.size)
+    wy_old = np.zeros((indptr.size - 1, other.shape[1]))
+    wy_new = np.zeros((indptr.size - 1, other.shape[1]))
+    with _with_workers(workers):
+        _block_pair_kernel(np.ascontiguousarray(old, np.float64), np.ascontiguousarray(new, np.float64), indptr,
+                           indices, conf, target, np.ascontiguousarray(other, np.float64), float(base), coef_old,
+                           wy_old, coef_new, wy_new)
+    return coef_old, wy_old, coef_new, wy_new
 
 
 def _reg(regularization: float, scaled: bool, counts: np.ndarray) -> np.ndarray:
@@ -165,7 +218,7 @@ class LocalRows:
     maps raw stored values to confidences (a cell-wise weighting)."""
 
     def __init__(self, X: sp.csr_matrix, pairs: np.ndarray, confidences: Callable[[np.ndarray], np.ndarray],
-                 explicit: bool, columns: tuple[np.ndarray, np.ndarray] | None = None):
+                 explicit: bool, columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
         self.X, self.confidences, self.explicit, self.columns = X, confidences, explicit, columns
         self.deleted = np.sort(pairs[:, 0] * X.shape[1] + pairs[:, 1])
         self.cache: dict[tuple[int, int], tuple] = {}
@@ -184,35 +237,69 @@ class LocalRows:
 
     def _load(self, axis: int, rows: np.ndarray) -> None:
         X, n_items = self.X, self.X.shape[1]
-        if axis == 0:
-            lo, hi = X.indptr[rows], X.indptr[rows + 1]
-            pos = np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())]).astype(np.int64)
-            owner = np.repeat(rows, hi - lo)
-            other = X.indices[pos].astype(np.int64)
-            keys = owner * n_items + other
-        elif self.columns is not None:
-            col_indptr, order = self.columns
-            pos = np.concatenate([order[a:b] for a, b in zip(col_indptr[rows].tolist(),
-                                                              col_indptr[rows + 1].tolist())]).astype(np.int64)
+        if axis == 0 or self.columns is not None:  # the rows' cells in runs, one per row (in ``rows`` order)
+            if axis == 0:
+                lo, hi = X.indptr[rows], X.indptr[rows + 1]
+                pos = _spans(lo, hi)
+                other = X.indices[pos].astype(np.int64)
+                keys = np.repeat(rows, hi - lo) * n_items + other
+            else:
+                col_indptr, order, col_rows = self.columns
+                lo, hi = col_indptr[rows], col_indptr[rows + 1]
+                pos = _runs(order, lo, hi)
+                other = _runs(col_rows, lo, hi)
+                keys = other * n_items + np.repeat(rows, hi - lo)
+            run = np.repeat(np.arange(rows.size), hi - lo)
+            if self.deleted.size:
+                at = np.minimum(np.searchsorted(self.deleted, keys), self.deleted.size - 1)
+                keep = self.deleted[at] != keys
+                other, pos, run = other[keep], pos[keep], run[keep]
+            bounds = np.concatenate([[0], np.cumsum(np.bincount(run, minlength=rows.size))])
+            starts, stops = bounds[:-1], bounds[1:]
         else:
             flag = np.zeros(n_items, dtype=bool)
             flag[rows] = True
             pos = np.flatnonzero(flag[X.indices])
-        if axis == 1:
             owner = X.indices[pos].astype(np.int64)
             other = (np.searchsorted(X.indptr, pos, side="right") - 1).astype(np.int64)
             keys = other * n_items + owner
-        if self.deleted.size:
-            at = np.minimum(np.searchsorted(self.deleted, keys), self.deleted.size - 1)
-            keep = self.deleted[at] != keys
-            owner, other, pos = owner[keep], other[keep], pos[keep]
+            if self.deleted.size:
+                at = np.minimum(np.searchsorted(self.deleted, keys), self.deleted.size - 1)
+                keep = self.deleted[at] != keys
+                owner, other, pos = owner[keep], other[keep], pos[keep]
+            order = np.argsort(owner, kind="stable")  # grouped by row, the other side ascending within
+            owner, other, pos = owner[order], other[order], pos[order]
+            starts, stops = np.searchsorted(owner, rows), np.searchsorted(owner, rows, side="right")
         values = self.confidences(X.data[pos])
         c, p = (np.ones(values.size), values) if self.explicit else (values, np.ones(values.size))
-        order = np.argsort(owner, kind="stable")  # grouped by row, the other side ascending within
-        owner, other, c, p = owner[order], other[order], c[order], p[order]
-        starts, stops = np.searchsorted(owner, rows), np.searchsorted(owner, rows, side="right")
         for r, lo_, hi_ in zip(rows.tolist(), starts.tolist(), stops.tolist()):
             self.cache[(axis, r)] = (other[lo_:hi_], c[lo_:hi_], p[lo_:hi_])
+
+    def counts(self, axis: int, rows: np.ndarray) -> np.ndarray:
+        """Stored cells of ``rows`` on the reduced data."""
+        X = self.X
+        if axis == 0:
+            stored = X.indptr[rows + 1] - X.indptr[rows]
+        elif self.columns is not None:
+            stored = self.columns[0][rows + 1] - self.columns[0][rows]
+        else:
+            stored = np.bincount(X.indices, minlength=X.shape[1])[rows]
+        ids = self.deleted // X.shape[1] if axis == 0 else self.deleted % X.shape[1]
+        return (stored - np.bincount(ids, minlength=X.shape[axis])[rows]).astype(np.float64)
+
+
+def _spans(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``range(lo[0], hi[0]), range(lo[1], hi[1]), ...`` concatenated (int64)."""
+    lengths = (hi - lo).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(lo.astype(np.int64) - starts, lengths)
+
+
+def _runs(source: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``source[lo[0]:hi[0]], source[lo[1]:hi[1]], ...`` concatenated (int64)."""
+    if lo.size == 0:
+        return np.empty(0, np.int64)
+    return np.concatenate([source[a:b] for a, b in zip(lo.tolist(), hi.tolist())]).astype(np.int64)
 
 
 #: A re-solved row is moved until its residual is this fraction of the bound (or as low as it goes).
@@ -233,29 +320,133 @@ def _relaxation(r0: np.ndarray, delta: np.ndarray, target: float) -> np.ndarray:
     return np.where(reach, np.clip(root, 0.0, 1.0), np.where(a > 0, best, 1.0))
 
 
-def certified_forget(U: np.ndarray, V: np.ndarray, R_U: np.ndarray, R_I: np.ndarray, local: LocalRows,
+#: Relative slack of the residual upper bounds (rounding of the norms they are built from).
+BOUND_SLACK = 1e-9
+
+
+def spectral_norm(D: np.ndarray) -> float:
+    """``|D|_2`` of a symmetric matrix (largest absolute eigenvalue)."""
+    if not D.any():
+        return 0.0
+    return float(np.abs(np.linalg.eigvalsh(D)).max())
+
+
+class SideResiduals:
+    """Residual vectors of one side's rows, exact up to one pending Gramian term.
+
+    Row ``u``'s residual is ``R[u] + base F[u] D`` with ``D`` the change of the other side's
+    Gramian not yet folded in (``base`` included in ``D``): a re-solve on the other side moves
+    *every* row of this side by ``F D``, which is recorded in ``D`` (``O(k^2)``) instead of
+    applied (a GEMM over all rows). ``rn`` holds the norms of the rows of ``R``, ``fn`` those of
+    the factor rows ``F``. Then ``|R[u] + F[u] D| <= rn[u] + fn[u] |D|_2`` (triangle inequality,
+    spectral norm): a rigorous upper bound on every row's residual norm, and only rows whose
+    bound exceeds a level are computed exactly (:meth:`over`, :meth:`max`). Nothing is skipped:
+    a row below the level by its upper bound is below it exactly.
+    """
+
+    def __init__(self, F: np.ndarray, R: np.ndarray, D: np.ndarray, rn: np.ndarray, fn: np.ndarray):
+        self.F, self.R, self.D, self.rn, self.fn = F, R, D, rn, fn
+        self.dnorm = spectral_norm(D)
+
+    def exact(self, rows: np.ndarray) -> np.ndarray:
+        """The exact residual vectors of ``rows`` (float64)."""
+        R = self.R[rows]
+        if self.dnorm:
+            R += self.F[rows].astype(np.float64, copy=False) @ self.D
+        return R
+
+    def set(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Rows whose exact residuals are ``vectors`` (after ``F[rows]`` was updated)."""
+        F = self.F[rows].astype(np.float64, copy=False)
+        stored = vectors - F @ self.D if self.dnorm else vectors
+        self.R[rows] = stored
+        self.rn[rows] = norms(stored)
+        self.fn[rows] = norms(F)
+
+    def refresh(self, rows: np.ndarray) -> None:
+        """Re-measure ``rn`` of ``rows`` after ``R[rows]`` was changed in place."""
+        self.rn[rows] = norms(self.R[rows])
+
+    def add_gram(self, change: np.ndarray) -> None:
+        self.D += change
+        self.dnorm = spectral_norm(self.D)
+
+    def upper(self) -> np.ndarray:
+        """Upper bounds of every row's residual norm (exact when nothing is pending)."""
+        if not self.dnorm:
+            return self.rn
+        return (self.rn + self.fn * self.dnorm) * (1.0 + BOUND_SLACK)
+
+    def over(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, exact residual norms) of every row whose residual exceeds ``level``, ascending rows."""
+        cand = np.flatnonzero(self.upper() > level)
+        if not self.dnorm:
+            n = self.rn[cand]
+        else:
+            n = norms(self.exact(cand))
+        keep = n > level
+        return cand[keep], n[keep]
+
+    def max(self, chunk: int = 4096) -> tuple[float, int]:
+        """(exact largest residual norm, rows computed exactly for it): rows by decreasing upper
+        bound, until the next bound is no more than the largest exact norm found."""
+        if self.rn.size == 0:
+            return 0.0, 0
+        if not self.dnorm:
+            return float(self.rn.max()), 0
+        ub = self.upper()
+        low = float((self.rn - self.fn * self.dnorm).max()) * (1.0 - BOUND_SLACK)
+        cand = np.flatnonzero(ub >= low)
+        cand = cand[np.argsort(-ub[cand], kind="stable")]
+        best, done = 0.0, 0
+        for start in range(0, cand.size, chunk):
+            if ub[cand[start]] <= best:
+                break
+            rows = cand[start:start + chunk]
+            best = max(best, float(norms(self.exact(rows)).max()))
+            done += rows.size
+        return best, done
+
+    def materialized(self) -> np.ndarray:
+        """Every row's exact residual vector (one GEMM when a Gramian change is pending)."""
+        if not self.dnorm:
+            return self.R.copy()
+        return self.R + self.F.astype(np.float64, copy=False) @ self.D
+
+
+def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: list[np.ndarray], local: LocalRows,
                      pairs: np.ndarray, *, bound: float, base: float, regularization: float, scaled: bool,
                      max_iterations: int, batch_rows: int | None, chunk_bytes: int, workers: int,
-                     cg_steps: int | None = None) -> dict[str, Any]:
+                     cg_steps: int | None = None,
+                     removed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """Re-solve rows, largest residual first, until every row residual is ``<= bound``.
 
-    ``U``, ``V`` (the model's factors) and ``R_U``, ``R_I`` (float64 residual vectors of every row
-    of the original model on the original data) are updated in place; on return they are the new
-    factors and their exact residual vectors on the reduced data. A round re-solves, on one side,
+    ``sides_state`` holds the users' and the items' factors (the model's arrays) and residual
+    vectors of the original model on the original data (:class:`SideResiduals`); ``grams`` the
+    float64 Gramians ``base X^T X`` and ``base Y^T Y``. All are updated in place; on return they
+    are the new factors, their residuals on the reduced data (exact up to the pending Gramian
+    term each side records) and Gramians. A round re-solves, on one side,
     the rows over ``bound`` (at most ``batch_rows``, largest first; with rows over it on both
     sides, the sides alternate as in ALS, users first); at most
     ``max_iterations`` rounds. A re-solve is exact (Cholesky, ``O(cells k^2)`` a
     row) or, with ``cg_steps``, that many warm-started CG steps (``O(cells k)`` a step; the
     residual shrinks but is not 0, so rows may return in later rounds); the row then moves only as
-    far towards the re-solved value as brings its residual to ``RELAX * bound``. Returns the loop's
-    statistics.
+    far towards the re-solved value as brings its residual to ``RELAX * bound``. Rows over the
+    bound are found exactly: every row whose rigorous upper bound exceeds it is computed exactly
+    (:meth:`SideResiduals.over`). Returns the loop's statistics, with ``gap``, the exact largest
+    residual of every row at the end.
+
+    The residuals given are on the reduced data plus the cells ``removed`` = ``(pairs, conf,
+    target)`` (then only those cells' terms are taken out of their rows' residuals, ``O(k)`` a
+    cell) or, when ``removed`` is None, on data whose difference from the reduced one lies in
+    the rows of ``pairs`` (their residuals are recomputed from their cells).
     """
-    sides = ((U, V, R_U), (V, U, R_I))
+    U, V = sides_state[0].F, sides_state[1].F
+    sides = ((U, V, sides_state[0]), (V, U, sides_state[1]))
     touched: list[set[int]] = [set(), set()]
     rounds: list[dict[str, Any]] = []
+    exact_rows = 0
     t0 = time.perf_counter()
-    # float64 Gramians X^T X, Y^T Y, kept current by the same updates as the residuals
-    grams = [base * (F64.T @ F64) for F64 in (U.astype(np.float64, copy=False), V.astype(np.float64, copy=False))]
 
     def block_residuals(axis: int, x: np.ndarray, wy: np.ndarray, indptr: np.ndarray) -> np.ndarray:
         """Residuals of side ``axis``'s block rows ``x`` from their cell terms ``wy``."""
@@ -270,31 +461,49 @@ def certified_forget(U: np.ndarray, V: np.ndarray, R_U: np.ndarray, R_I: np.ndar
         x = own[rows].astype(np.float64)
         return block_residuals(axis, x, _block(x, indptr, indices, conf, target, other, base, workers)[1], indptr)
 
-    for axis, ids in ((0, np.unique(pairs[:, 0])), (1, np.unique(pairs[:, 1]))):
-        sides[axis][2][ids] = local_residuals(axis, ids)
+    if removed is None:  # the disturbed rows' residuals from their cells on the reduced data
+        for axis, ids in ((0, np.unique(pairs[:, 0])), (1, np.unique(pairs[:, 1]))):
+            sides[axis][2].set(ids, local_residuals(axis, ids))
+    elif len(removed[0]):  # or by taking the removed cells' terms out (a residual is a sum over cells)
+        cells, c, p = removed
+        x, y = U[cells[:, 0]].astype(np.float64), V[cells[:, 1]].astype(np.float64)
+        w = (c - base) * np.einsum("nk,nk->n", x, y) - c * p
+        for axis, partner in ((0, y), (1, x)):
+            ids, inv = np.unique(cells[:, axis], return_inverse=True)
+            delta = np.zeros((ids.size, partner.shape[1]))
+            np.add.at(delta, inv, w[:, None] * partner)
+            R = sides[axis][2].exact(ids) - delta
+            if scaled:  # the regularization follows the row's count
+                after = local.counts(axis, ids)
+                before = after + np.bincount(inv, minlength=ids.size)
+                change = regularization * (np.maximum(after, 1.0) - np.maximum(before, 1.0))
+                R += change[:, None] * sides[axis][0][ids].astype(np.float64)
+            sides[axis][2].set(ids, R)
     setup = time.perf_counter() - t0
     last = 1  # the first round with rows over the bound on both sides re-solves users
-    while True:
-        top = [float(norms(R).max(initial=0.0)) for R in (R_U, R_I)]
-        if max(top) <= bound or len(rounds) >= max_iterations:
+    while len(rounds) < max_iterations:
+        found = [state.over(bound) for _, _, state in sides]
+        exact_rows += sum(f[0].size for f in found)
+        over_bound = [f[0].size > 0 for f in found]
+        if not any(over_bound):
             break
-        over_bound = [t > bound for t in top]
         axis = 0 if not over_bound[1] else 1 if not over_bound[0] else 1 - last  # both: alternate, as ALS
         last = axis
-        own, other, R = sides[axis]
-        n = norms(R)
-        over = np.flatnonzero(n > bound)
-        over = over[np.argsort(-n[over], kind="stable")][:batch_rows]
+        own, other, state = sides[axis]
+        over, n = found[axis]
+        top = float(n.max())
+        over = over[np.argsort(-n, kind="stable")][:batch_rows]
         t1 = time.perf_counter()
         indptr, indices, conf, target = local.get(axis, over)
         old = own[over].astype(np.float64)
+        r_old = state.exact(over)
         reg = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))
         if cg_steps:
             from .cg import cg_solve_rows  # compiles on first use (cached on disk)
 
             solved = np.ascontiguousarray(own[over])
             cg_solve_rows(solved, np.arange(over.size), (indptr, indices, conf, target), np.ascontiguousarray(other),
-                          base, reg, cg_steps, None, workers)
+                          base, reg, cg_steps, None, workers, gram=grams[1 - axis], residuals=r_old)
         else:
             solved = np.empty((over.size, own.shape[1]), dtype=own.dtype)
             batches = plan_rows(np.arange(over.size), indptr, indices, conf, target, base, own.shape[1], own.dtype,
@@ -303,30 +512,38 @@ def certified_forget(U: np.ndarray, V: np.ndarray, R_U: np.ndarray, R_I: np.ndar
         # relax: move each row only as far along old -> solved as brings its residual to RELAX * bound
         # (the residual and the cell coefficients are affine in the row), so rows barely over it barely move
         solved = solved.astype(np.float64)
-        coef_s, wy_s = _block(solved, indptr, indices, conf, target, other, base, workers)
-        step = _relaxation(R[over], block_residuals(axis, solved, wy_s, indptr) - R[over], RELAX * bound)
+        coef_old, wy_old, coef_s, wy_s = _block_pair(old, solved, indptr, indices, conf, target, other, base, workers)
+        step = _relaxation(r_old, block_residuals(axis, solved, wy_s, indptr) - r_old, RELAX * bound)
         own[over] = old + step[:, None] * (solved - old)
         new = own[over].astype(np.float64)
-        coef_old, wy_old = _block(old, indptr, indices, conf, target, other, base, workers)
         if own.dtype == np.float64:  # new is old + step (solved - old) exactly as stored: all affine in it
             coef_new = coef_old + np.repeat(step, np.diff(indptr)) * (coef_s - coef_old)
             wy_new = wy_old + step[:, None] * (wy_s - wy_old)
         else:  # the stored row is rounded: its terms are recomputed
             coef_new, wy_new = _block(new, indptr, indices, conf, target, other, base, workers)
-        # the other side: Gramian change (every row, one GEMM) and the cell terms of the solved rows
+        # the other side: the cell terms of the solved rows' cells (those rows re-measured), and the
+        # Gramian change, which moves every row: recorded as pending (see SideResiduals)
         opposite = sides[1 - axis][2]
-        _scatter_kernel(opposite, indptr, indices, coef_new, new, coef_old, old)
+        _scatter(opposite.R, indptr, indices, coef_new, new, coef_old, old, workers)
+        hit = np.zeros(opposite.rn.size, dtype=bool)
+        hit[indices] = True  # the rows the scatter wrote (a mask: no sort of the cells)
+        opposite.refresh(np.flatnonzero(hit))
         if base:
             change = base * (new.T @ new - old.T @ old)
-            opposite += other.astype(np.float64, copy=False) @ change
+            opposite.add_gram(change)
             grams[axis] += change
-        R[over] = block_residuals(axis, new, wy_new, indptr)
+        state.set(over, block_residuals(axis, new, wy_new, indptr))
         touched[axis].update(over.tolist())
         rounds.append({"side": "users" if axis == 0 else "items", "rows": int(over.size),
                        "mean_step": float(step.mean()),
-                       "cells": int(indices.size), "max_before": top[axis], "seconds": time.perf_counter() - t1})
+                       "cells": int(indices.size), "max_before": top, "seconds": time.perf_counter() - t1})
+    tops = [state.max() for _, _, state in sides]
+    exact_rows += sum(t[1] for t in tops)
     return {"rounds": rounds, "setup_seconds": setup, "users_touched": len(touched[0]),
-            "items_touched": len(touched[1]), "rows_touched": len(touched[0]) + len(touched[1])}
+            "items_touched": len(touched[1]), "rows_touched": len(touched[0]) + len(touched[1]),
+            "gap": max(t[0] for t in tops), "rows_measured_exactly": exact_rows,
+            "touched_users": np.array(sorted(touched[0]), dtype=np.int64),
+            "touched_items": np.array(sorted(touched[1]), dtype=np.int64)}
 
 
 _ROW_MIX, _COL_MIX = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F
@@ -342,21 +559,33 @@ def _hash_sum(rows, cols, bits):  # pragma: no cover - compiled
     return total
 
 
-@numba.njit(cache=True)
-def _csr_hash_sum(indptr, cols, bits):  # pragma: no cover - compiled
-    total = numba.uint64(0)
-    for r in range(indptr.size - 1):
-        f = (numba.uint64(r) * numba.uint64(_ROW_MIX)) | numba.uint64(1)
-        for n in range(indptr[r], indptr[r + 1]):
-            total += f * (((numba.uint64(cols[n]) + numba.uint64(1)) * numba.uint64(_COL_MIX)) ^ bits[n])
-    return total
+@numba.njit(cache=True, parallel=True)
+def _csr_hash_sum(indptr, cols, bits, n_parts):  # pragma: no cover - compiled
+    # rows in n_parts contiguous parts (one per thread); the sum mod 2**64 is order-free
+    partial = np.zeros(n_parts, dtype=np.uint64)
+    n_rows = indptr.size - 1
+    for c in numba.prange(n_parts):
+        total = numba.uint64(0)
+        for r in range(c * n_rows // n_parts, (c + 1) * n_rows // n_parts):
+            f = (numba.uint64(r) * numba.uint64(_ROW_MIX)) | numba.uint64(1)
+            for n in range(indptr[r], indptr[r + 1]):
+                total += f * (((numba.uint64(cols[n]) + numba.uint64(1)) * numba.uint64(_COL_MIX)) ^ bits[n])
+        partial[c] = total
+    out = numba.uint64(0)
+    for c in range(n_parts):
+        out += partial[c]
+    return out
 
 
-def fingerprint(X: sp.csr_matrix) -> tuple[int, int, int, int]:
+def fingerprint(X: sp.csr_matrix, workers: int = 1) -> tuple[int, int, int, int]:
     """(rows, columns, stored cells, hash sum) of a canonical CSR matrix: the sum (mod 2**64) of
     per-cell hashes of (row, column, value bits), so cells can be subtracted (:func:`without_cells`)
-    and the fingerprint of reduced data costs only the deleted cells."""
-    total = _csr_hash_sum(X.indptr, X.indices, np.ascontiguousarray(X.data, np.float64).view(np.uint64))
+    and the fingerprint of reduced data costs only the deleted cells. One compiled pass over the
+    cells, rows split over ``workers`` threads (the sum does not depend on the split)."""
+    workers = max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
+    with _with_workers(workers):
+        total = _csr_hash_sum(X.indptr, X.indices, np.ascontiguousarray(X.data, np.float64).view(np.uint64),
+                              workers)
     return (X.shape[0], X.shape[1], X.nnz, int(total))
 
 
@@ -390,6 +619,19 @@ def without_cells(fp: tuple[int, int, int, int], X: sp.csr_matrix, pairs: np.nda
     return (fp[0], fp[1], fp[2] - len(pairs), (fp[3] - removed) % 2**64)
 
 
+def _bit_sum(a: np.ndarray) -> int:
+    bits = np.ascontiguousarray(a).reshape(-1).view(np.uint32 if a.dtype.itemsize == 4 else np.uint64)
+    with np.errstate(over="ignore"):
+        return int(bits.sum(dtype=np.uint64))
+
+
+def checksum_update(entry: tuple, old_rows: np.ndarray, new_rows: np.ndarray) -> tuple:
+    """The :func:`checksum` entry of an array whose rows ``old_rows`` were replaced by ``new_rows``
+    (same dtype), from ``entry``, that of the array before: its bit sum moves by theirs (mod 2**64)."""
+    shape, dtype, total = entry
+    return (shape, dtype, (total - _bit_sum(old_rows) + _bit_sum(new_rows)) % 2**64)
+
+
 def checksum(*arrays: np.ndarray | None) -> tuple:
     """A cheap fingerprint of factor arrays (shape, dtype and bit sums): stale caches are detected."""
     out = []
@@ -397,7 +639,5 @@ def checksum(*arrays: np.ndarray | None) -> tuple:
         if a is None:
             out.append(None)
             continue
-        bits = np.ascontiguousarray(a).reshape(-1).view(np.uint32 if a.dtype.itemsize == 4 else np.uint64)
-        with np.errstate(over="ignore"):
-            out.append((a.shape, a.dtype.name, int(bits.sum(dtype=np.uint64))))
+        out.append((a.shape, a.dtype.name, _bit_sum(a)))
     return tuple(out)

@@ -49,7 +49,8 @@ def _dot(a, b, zero):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def _solve_rows(out, rows, indptr, indices, conf, target, other, gram, reg, base, shift, steps, zero, n_parts):
+def _solve_rows(out, rows, indptr, indices, conf, target, other, gram, reg, base, shift, steps, zero, n_parts, init,
+                use_init):
     # ``zero`` (of the factors' dtype) types every accumulator: float32 factors, float32 arithmetic.
     # Part ``c`` takes rows c, c + n_parts, ...: interleaving balances skewed row costs (popular
     # items have many cells) across threads, and each part allocates its work vectors once.
@@ -63,13 +64,21 @@ def _solve_rows(out, rows, indptr, indices, conf, target, other, gram, reg, base
             start, stop = indptr[u], indptr[u + 1]
             lam = reg[u]
             x[:] = out[u]
-            # residual r = b - A x in one pass over the row's cells (as implicit does)
-            for f in range(k):
-                acc = lam * x[f]
-                for g in range(k):
-                    acc += gram[f, g] * x[g]
-                r[f] = -acc
             has_target = False
+            if use_init:  # the caller knows the residual A x - b of the row: no pass over its cells
+                for f in range(k):
+                    r[f] = -init[j, f]
+                for n in range(start, stop):
+                    if conf[n] * (target[n] - shift[indices[n]]) != 0:
+                        has_target = True
+                        break
+                start = stop  # nothing left to accumulate below
+            else:  # residual r = b - A x in one pass over the row's cells (as implicit does)
+                for f in range(k):
+                    acc = lam * x[f]
+                    for g in range(k):
+                        acc += gram[f, g] * x[g]
+                    r[f] = -acc
             for n in range(start, stop):
                 i = indices[n]
                 cn = conf[n] * (target[n] - shift[i])
@@ -83,6 +92,7 @@ def _solve_rows(out, rows, indptr, indices, conf, target, other, gram, reg, base
             if not has_target:  # e.g. no positive cell: b = 0 and the exact solution is 0
                 out[u, :] = zero
                 continue
+            start, stop = indptr[u], indptr[u + 1]
             p[:] = r
             rs = _dot(r, r, zero)
             for _ in range(steps):
@@ -111,12 +121,17 @@ def cg_solve_rows(
     steps: int,
     target_shift: np.ndarray | None = None,
     workers: int = 1,
+    gram: np.ndarray | None = None,
+    residuals: np.ndarray | None = None,
 ) -> None:
     """Update ``out[rows]`` in place by ``steps`` CG steps each; ``csr`` = (indptr, indices, conf,
-    target) of the rows' cells, ``other`` the fixed factors (C-contiguous, same dtype as ``out``)."""
+    target) of the rows' cells, ``other`` the fixed factors (C-contiguous, same dtype as ``out``);
+    ``gram``: ``base * other^T other`` when the caller keeps it (else computed, one GEMM);
+    ``residuals``: the rows' current residuals ``A x - b`` (one per entry of ``rows``) when the
+    caller keeps them (else computed, one pass over the cells)."""
     indptr, indices, conf, target = csr
     dtype = other.dtype
-    gram = np.ascontiguousarray(base * (other.T @ other), dtype=dtype)
+    gram = np.ascontiguousarray(base * (other.T @ other) if gram is None else gram, dtype=dtype)
     shift = np.zeros(other.shape[0], dtype) if target_shift is None else np.asarray(target_shift, dtype)
     threads = max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
     rows = np.asarray(rows, np.int64)
@@ -125,6 +140,8 @@ def cg_solve_rows(
     try:
         _solve_rows(out, rows, indptr, indices, conf.astype(dtype), target.astype(dtype),
                     np.ascontiguousarray(other), gram, reg.astype(dtype), dtype.type(base), shift, int(steps),
-                    dtype.type(0), max(1, min(rows.size, threads * _PARTS_PER_THREAD)))
+                    dtype.type(0), max(1, min(rows.size, threads * _PARTS_PER_THREAD)),
+                    np.zeros((0, other.shape[1]), dtype) if residuals is None else
+                    np.ascontiguousarray(residuals, dtype), residuals is not None)
     finally:
         numba.set_num_threads(previous)

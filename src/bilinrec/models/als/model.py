@@ -314,7 +314,7 @@ class ALS:
         self.ledger_: list[dict[str, Any]] = []
         #: Largest row residual on the data last measured (:meth:`residual_bound`; None: not yet).
         self.residual_bound_: float | None = None
-        self._residuals: tuple | None = None  # (key, user/item residuals, column index): see _residual_state
+        self._residuals: tuple | None = None  # (key, residual state): see _residual_state
 
     @property
     def forgotten_(self) -> dict[str, Any]:
@@ -519,8 +519,7 @@ class ALS:
         self._validate_params()
         X = _as_csr(C, "C", copy=False)
         self._check_factors(X.shape)
-        R_U, R_I, _ = self._residual_state(X, np.empty((0, 2), dtype=np.int64))
-        return max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
+        return self._residual_state(X, np.empty((0, 2), dtype=np.int64))[0]["max"]
 
     def _full_residuals(self, conf: Any) -> tuple[np.ndarray, np.ndarray]:
         bias = (self.user_bias_, self.item_bias_, self.global_mean_) if self.use_bias else None
@@ -529,21 +528,37 @@ class ALS:
                                       scaled=bool(self.scale_regularization), bias=bias,
                                       workers=self.num_threads or 1)
 
-    def _residual_key(self, fingerprint: tuple) -> tuple:
-        """What the row residuals depend on: the data, the objective's parameters and the factors."""
+    def _residual_key(self, fingerprint: tuple, factors: tuple | None = None) -> tuple:
+        """What the row residuals depend on: the data, the objective's parameters and the factors
+        (``factors``: their :func:`certify.checksum` when known, else computed)."""
         params = self._json_params()
         objective = {k: params[k] for k in ("feedback", "regularization", "scale_regularization", "use_bias",
                                             "weighting")}
-        return (fingerprint, json.dumps(objective, sort_keys=True),
-                certify.checksum(self.user_factors_, self.item_factors_, getattr(self, "user_bias_", None),
-                                 getattr(self, "item_bias_", None)), self.global_mean_)
+        if factors is None:
+            factors = certify.checksum(self.user_factors_, self.item_factors_, getattr(self, "user_bias_", None),
+                                       getattr(self, "item_bias_", None))
+        return (fingerprint, json.dumps(objective, sort_keys=True), factors, self.global_mean_)
 
-    def _residual_state(self, X: Any, held: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        """Residual vectors (copies) of every row on ``X`` minus the cells ``held``; from the cache
-        when its key matches, else computed on that data and cached (sets ``residual_bound_``),
-        with the column index of ``X`` (:func:`certify.column_index`) when ``held`` is empty."""
+    def _fresh_residual_state(self, R_U: np.ndarray, R_I: np.ndarray, columns: Any) -> dict[str, Any]:
+        """The cached residual state of exact residual vectors ``R_U``, ``R_I`` of the current
+        factors: with their row norms, the factors' row norms and the Gramians (nothing pending)."""
+        base = float(self.feedback == "implicit")
+        U = self.user_factors_.astype(np.float64, copy=False)
+        V = self.item_factors_.astype(np.float64, copy=False)
+        k = U.shape[1]
+        rn = (certify.norms(R_U), certify.norms(R_I))
+        return {"R": (R_U, R_I), "D": (np.zeros((k, k)), np.zeros((k, k))), "rn": rn,
+                "fn": (certify.norms(U), certify.norms(V)),
+                "grams": (base * (U.T @ U), base * (V.T @ V)) if base else (np.zeros((k, k)), np.zeros((k, k))),
+                "max": max(float(n.max(initial=0.0)) for n in rn), "columns": columns}
+
+    def _residual_state(self, X: Any, held: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The cached residual state (see :meth:`_fresh_residual_state`; ``"max"`` is the largest
+        row residual) of the model on ``X`` minus the cells ``held`` when its key matches, else
+        computed on that data and cached (sets ``residual_bound_``), with the column index of
+        ``X`` (:func:`certify.column_index`) when ``held`` is empty. Read-only: callers copy."""
         t0 = time.perf_counter()
-        fp = certify.without_cells(certify.fingerprint(X), X, held)
+        fp = certify.without_cells(certify.fingerprint(X, self.num_threads or 1), X, held)
         key = self._residual_key(fp)
         source = "cached"
         if self._residuals is None or self._residuals[0] != key:
@@ -551,11 +566,12 @@ class ALS:
             data = apply_deletions(X, held, "retrain").C if len(held) else X
             with self._threads():
                 R_U, R_I = self._full_residuals(self._confidences(data))
-            self._residuals = (key, R_U, R_I, None if len(held) else certify.column_index(X))
-            self.residual_bound_ = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
-        _, R_U, R_I, columns = self._residuals
-        return R_U.copy(), R_I.copy(), {"source": source, "seconds": time.perf_counter() - t0, "fingerprint": fp,
-                                        "columns": None if len(held) else columns}
+                state = self._fresh_residual_state(R_U, R_I, None if len(held) else certify.column_index(X))
+            self._residuals = (key, state)
+            self.residual_bound_ = state["max"]
+        state = self._residuals[1]
+        return state, {"source": source, "seconds": time.perf_counter() - t0, "fingerprint": fp, "key": key,
+                       "columns": None if len(held) else state["columns"]}
 
     def forget(
         self,
@@ -616,8 +632,8 @@ class ALS:
             raise NotImplementedError(f"certified forget is not implemented with {why}: a deletion disturbs every "
                                       "row; use method='exact'")
         new, held, every = self._deletion_sets(X, chosen)
-        R_U, R_I, origin = self._residual_state(X, held)
-        bound = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
+        state, origin = self._residual_state(X, held)
+        bound = state["max"]
         model = self._copy_with_ledger(new, held, "retrain", False)
         if weighting is None:
             def confidences(v):
@@ -626,16 +642,34 @@ class ALS:
             def confidences(v):
                 return weighting(sp.csr_matrix((v, np.arange(v.size), [0, v.size]), shape=(1, max(v.size, 1)))).data
         local = certify.LocalRows(X, every, confidences, self.feedback == "explicit", origin["columns"])
+        # the state is on X minus held: the new deletions' cells are taken out of it
+        values = confidences(certify.cell_values(X, new)) if len(new) else np.empty(0)
+        ones = np.ones(values.size)
+        removed = (new, ones, values) if self.feedback == "explicit" else (new, values, ones)
+        # the forget's own residual state (the cache of self is left as it is)
+        sides = tuple(certify.SideResiduals(F, state["R"][a].copy(), state["D"][a].copy(), state["rn"][a].copy(),
+                                            state["fn"][a].copy())
+                      for a, F in enumerate((model.user_factors_, model.item_factors_)))
+        grams = [g.copy() for g in state["grams"]]
         with self._threads():  # compiled kernels over num_threads workers: single-threaded BLAS, as in fit
             stats = certify.certified_forget(
-                model.user_factors_, model.item_factors_, R_U, R_I, local, every, bound=bound,
+                sides, grams, local, every, bound=bound,
                 base=float(self.feedback == "implicit"), regularization=self.regularization,
                 scaled=bool(self.scale_regularization),
                 max_iterations=100 if max_iterations is None else max_iterations, batch_rows=batch_rows,
                 chunk_bytes=self.chunk_bytes, workers=self.num_threads or 1,
-                cg_steps=self.cg_steps if self.solver == "cg" else None)
-        gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
-        model._residuals = (model._residual_key(certify.without_cells(origin["fingerprint"], X, new)), R_U, R_I, None)
+                cg_steps=self.cg_steps if self.solver == "cg" else None, removed=removed)
+        gap = stats.pop("gap")
+        touched = stats.pop("touched_users"), stats.pop("touched_items")
+        # the new factors' checksum from the original's: only the re-solved rows changed
+        sums = origin["key"][2]
+        factor_sums = (certify.checksum_update(sums[0], self.user_factors_[touched[0]], model.user_factors_[touched[0]]),
+                       certify.checksum_update(sums[1], self.item_factors_[touched[1]], model.item_factors_[touched[1]]),
+                       *sums[2:])
+        model._residuals = (model._residual_key(certify.without_cells(origin["fingerprint"], X, new), factor_sums),
+                            {"R": tuple(s.R for s in sides), "D": tuple(s.D for s in sides),
+                             "rn": tuple(s.rn for s in sides), "fn": tuple(s.fn for s in sides),
+                             "grams": tuple(grams), "max": gap, "columns": None})
         model.residual_bound_ = gap
         seconds = time.perf_counter() - start
         model.history_ = [{"iteration": 0, "phase": "certified", "objective": None, "rel_change": None,
@@ -644,7 +678,9 @@ class ALS:
                    "bound_seconds": origin["seconds"], "iterations": len(stats["rounds"]),
                    "max_iterations": 100 if max_iterations is None else max_iterations,
                    "row_solver": "cg" if self.solver == "cg" else "cholesky", **stats,
-                   "reapplied": len(held), "residuals": "every row's residual vector updated exactly"}
+                   "reapplied": len(held),
+                   "residuals": "every row's residual vector kept exact up to a pending Gramian term; rows over "
+                                "the bound found exactly (rigorous upper bounds screen the rest); gap exact"}
         record = ForgetRecord(model="ALS", method="certified", users=_user_list(users), records=len(new),
                               gap=gap, gap_measure=certify.RESIDUAL_MEASURE, bound=bound,
                               rows_touched=stats["rows_touched"], seconds=seconds, details=details)
@@ -660,7 +696,9 @@ class ALS:
         data = apply_deletions(X, every, "retrain").C
         R_U, R_I = model._full_residuals(model._confidences(data))
         gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
-        model._residuals = (model._residual_key(certify.fingerprint(data)), R_U, R_I, None)
+        with model._threads():
+            model._residuals = (model._residual_key(certify.fingerprint(data, model.num_threads or 1)),
+                                model._fresh_residual_state(R_U, R_I, None))
         model.residual_bound_ = gap
         sweeps = [r for r in model.history_ if r["phase"] == "sweep"]
         details = {"residual_measure": certify.RESIDUAL_MEASURE, "sweeps": len(sweeps),
