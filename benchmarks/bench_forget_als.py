@@ -6,7 +6,7 @@ Run on demand (not part of the test suite)::
     python benchmarks/bench_forget_als.py                   # 138,493 x 26,744, ~20M cells
 
 Data: a random implicit-feedback matrix of ML-20M shape (skewed user and item popularity, as
-``bench_als.synthetic_20m``; ``--scale`` shrinks users, items and cells alike), confidences
+``common.synthetic_20m``; ``--scale`` shrinks users, items and cells alike), confidences
 uniform in [1, 5]. Model: 64 factors, float64, regularization 0.01, built by ``--cg-sweeps``
 (default 12) warm CG sweeps (3 CG steps per row) from random factors followed by
 ``--exact-sweeps`` (default 2) exact (Cholesky) sweeps -- close to a fixed point, not at one. The
@@ -42,27 +42,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from bilinrec.models.als import ALS, apply_deletions, user_history
-
-ML20M = (138_493, 26_744, 20_000_000)
-
-
-def synthetic(scale: float, seed: int = 0) -> sp.csr_matrix:
-    """ML-20M-shaped random implicit data (the generator of ``bench_als.synthetic_20m``), scaled."""
-    n_users, n_items, n_cells = (max(10, round(n * scale)) for n in ML20M)
-    n_cells = min(n_cells, n_users * n_items // 4)  # small scales: at most a quarter of the grid
-    rng = np.random.default_rng(seed)
-    user_weight = rng.lognormal(0.0, 1.0, n_users)
-    item_weight = 1.0 / np.arange(1, n_items + 1) ** 0.9
-    keys = np.empty(0, dtype=np.int64)
-    while keys.size < n_cells:
-        draw = 2 * (n_cells - keys.size) + 1000
-        users = rng.choice(n_users, draw, p=user_weight / user_weight.sum())
-        items = rng.choice(n_items, draw, p=item_weight / item_weight.sum())
-        keys = np.unique(np.concatenate([keys, users * n_items + items]))
-    keys = np.sort(rng.choice(keys, n_cells, replace=False))
-    conf = 1.0 + 4.0 * rng.random(n_cells)
-    return sp.csr_matrix((conf, (keys // n_items, keys % n_items)), shape=(n_users, n_items))
-
+from common import synthetic_20m
 
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -85,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
-    C = synthetic(args.scale, args.seed)
+    C = synthetic_20m(args.seed, scale=args.scale)
     print(f"data: {C.shape[0]} users x {C.shape[1]} items, {C.nnz} cells ({time.perf_counter() - t0:.1f} s)",
           flush=True)
     params = {"factors": args.factors, "regularization": 0.01, "num_threads": args.threads}

@@ -52,10 +52,16 @@ def movielens_100k() -> sp.csr_matrix:
     return (5 * bm25_weight(movielens_100k_binary(), K1=100, B=0.9)).tocsr()
 
 
-def synthetic_20m(seed: int = 0) -> sp.csr_matrix:
+#: ML-20M's users, items and stored cells.
+ML20M = (138_493, 26_744, 20_000_000)
+
+
+def synthetic_20m(seed: int = 0, scale: float = 1.0) -> sp.csr_matrix:
     """A random matrix of ML-20M scale (138,493 users x 26,744 items, 20M stored cells, skewed
-    user and item popularity), confidences uniform on [1, 5)."""
-    n_users, n_items, n_cells = 138_493, 26_744, 20_000_000
+    user and item popularity), confidences uniform on [1, 5); ``scale`` shrinks users, items and
+    cells alike (at most a quarter of the grid is stored at small scales)."""
+    n_users, n_items, n_cells = (max(10, round(n * scale)) for n in ML20M)
+    n_cells = min(n_cells, n_users * n_items // 4)
     rng = np.random.default_rng(seed)
     user_weight = rng.lognormal(0.0, 1.0, n_users)
     item_weight = 1.0 / np.arange(1, n_items + 1) ** 0.9
