@@ -1,0 +1,24 @@
+"""The forget part's ALS curve (bilinrec.experiments.forget.steps.als_forget_curve): certified and
+exact forgetting against retraining, with the untouched model as negative control."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from bilinrec.experiments.forget.steps import FORGET_COLUMNS, als_forget_curve
+from bilinrec.models.als import Weighting
+
+
+def test_als_forget_curve_certifies_and_its_control_fails():
+    X = sp.random(120, 80, density=0.08, random_state=3, format="csr")
+    X.data[:] = 1.0
+    params = dict(factors=6, regularization=0.1, iterations=300, tol=1e-6, random_state=0,
+                  weighting=Weighting(scheme="linear", alpha=10.0))
+    curve = als_forget_curve(X, params, n_forgotten=[1, 5], seed=2)
+    assert tuple(curve.columns) == FORGET_COLUMNS
+    assert sorted(set(curve["method"])) == ["certified", "exact", "retrain"] and set(curve["model"]) == {"als"}
+    certified = curve[curve["method"] == "certified"]
+    assert certified["certified"].all() and (certified["gap"] <= certified["bound"]).all()
+    # the untouched model is far from the fixed point on the reduced data: the certificate means something
+    assert (curve["control_gap"] > 10 * certified["bound"].max()).all()
+    assert (curve.loc[curve["method"] == "retrain", "iterations"] >= 1).all()
+    assert np.isfinite(curve["gap"]).all()
