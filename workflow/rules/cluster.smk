@@ -144,7 +144,9 @@ def _apply_cluster_resources():
         given = _cluster_overrides.get(rule_.name, {})
         for key, variable in _CLUSTER_FROM_ENV.items():
             value = _cluster_os.environ.get(variable)
-            if value and key not in given and rule_.resources.get(key).value is None:
+            current = rule_.resources.get(key)
+            current = getattr(current, "value", current)  # Snakemake >= 9.2x wraps resource values
+            if value and key not in given and current is None:
                 rule_.resources[key] = value
 
 
