@@ -34,15 +34,18 @@ first (they compile once per installation, cached on disk).
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from common import synthetic_20m
 
 from bilinrec.models.als import ALS, apply_deletions, user_history
-from common import synthetic_20m
+
 
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -58,20 +61,38 @@ def main(argv: list[str] | None = None) -> None:
                         help="CG,EXACT sweeps of a looser model also timed (typical user, certified); 'none' to skip")
     parser.add_argument("--unlearn-sweeps", type=int, default=1, help="cap of the Unlearn-ALS racer")
     parser.add_argument("--threads", type=int, default=2, help="ALS num_threads (worker threads)")
-    parser.add_argument("--certified-solver", choices=["cholesky", "cg"], default="cg",
-                        help="row re-solves of the certified forget: exact, or --certified-cg-steps CG steps")
+    parser.add_argument("--certified-solver", choices=["cholesky", "cg"], default="cholesky",
+                        help="row re-solves of the certified forget: exact (normal matrices by GEMM), or "
+                             "--certified-cg-steps CG steps")
     parser.add_argument("--certified-cg-steps", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder keeping the data and the built models between runs (built and saved when absent)")
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
-    C = synthetic_20m(args.seed, scale=args.scale)
+    data_file = args.cache / f"synthetic20m_s{args.seed}_x{args.scale:g}.npz" if args.cache else None
+    if data_file is not None and data_file.is_file():
+        C = sp.load_npz(data_file).tocsr()
+    else:
+        C = synthetic_20m(args.seed, scale=args.scale)
+        if data_file is not None:
+            args.cache.mkdir(parents=True, exist_ok=True)
+            sp.save_npz(data_file, C, compressed=False)
     print(f"data: {C.shape[0]} users x {C.shape[1]} items, {C.nnz} cells ({time.perf_counter() - t0:.1f} s)",
           flush=True)
     params = {"factors": args.factors, "regularization": 0.01, "num_threads": args.threads}
 
     def build(cg_sweeps: int, exact_sweeps: int) -> tuple[ALS, list[float], float]:
         t0 = time.perf_counter()
+        model_file = (args.cache / f"model_x{args.scale:g}_f{args.factors}_s{args.seed}_cg{cg_sweeps}_ex{exact_sweeps}.npz"
+                      if args.cache else None)
+        if model_file is not None and model_file.is_file():
+            model = ALS.load(model_file).set_params(num_threads=args.threads)
+            built = json.loads(model_file.with_suffix(".json").read_text())
+            print(f"model: {cg_sweeps} CG + {exact_sweeps} exact sweeps, loaded from {model_file} (built in "
+                  f"{built['seconds']:.1f} s)", flush=True)
+            return model, built["sweeps"], built["seconds"]
         model = ALS(**params, solver="cg", cg_steps=3, iterations=cg_sweeps, random_state=args.seed).fit(C)
         sweeps = [r["seconds"] for r in model.history_ if r["phase"] == "sweep"]
         if exact_sweeps:
@@ -81,6 +102,9 @@ def main(argv: list[str] | None = None) -> None:
         exact = float(np.median(sweeps[cg_sweeps:])) if exact_sweeps else float("nan")
         print(f"model: {cg_sweeps} CG + {exact_sweeps} exact sweeps ({seconds:.1f} s; exact sweep {exact:.1f} s)",
               flush=True)
+        if model_file is not None:
+            model.save(model_file)
+            model_file.with_suffix(".json").write_text(json.dumps({"sweeps": sweeps, "seconds": seconds}))
         return model, sweeps, seconds
 
     model, build_sweeps, build_seconds = build(args.cg_sweeps, args.exact_sweeps)

@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-sweeps", type=int, default=1000)
     parser.add_argument("--converge-tol", type=float, default=1e-6)
     parser.add_argument("--converge-max-sweeps", type=int, default=3000)
+    parser.add_argument("--converge-sizes", nargs="*", default=None,
+                        help="sizes that get the converged view (default: all; none: every racer stops at the rule)")
     parser.add_argument("--original-solver", choices=["cholesky", "cg"], default="cg")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=None, help="ALS num_threads (None: BLAS decides)")
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = {"tol": args.tol, "within": args.within, "max_sweeps": args.max_sweeps, "converge_tol": args.converge_tol,
            "converge_max_sweeps": args.converge_max_sweeps, "peers": args.peers,
            "sizes": [s if s in ("record", "user") else float(s) for s in args.sizes], "strata": args.strata}
+    if args.converge_sizes is not None:
+        cfg["converge_sizes"] = [s if s in ("record", "user") else float(s) for s in args.converge_sizes]
     frames = []
     for name in args.datasets:
         t0 = time.perf_counter()

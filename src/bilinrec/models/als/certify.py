@@ -40,7 +40,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from .solvers import plan_rows, solve_rows
+from .solvers import _row_chunks, _spd_solve
 
 #: The measure of ``ForgetRecord.gap`` for ALS.
 RESIDUAL_MEASURE = "max row residual |A_row x_row - b_row|_2 of the normal equations on the reduced data"
@@ -414,6 +414,68 @@ class SideResiduals:
         return self.R + self.F.astype(np.float64, copy=False) @ self.D
 
 
+def _dense_resolve(own: np.ndarray, rows: np.ndarray, r_old: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
+                   conf: np.ndarray, target: np.ndarray, other: np.ndarray, gram: np.ndarray, reg: np.ndarray,
+                   base: float, target_norm: float, budget: int,
+                   workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact re-solve of the block rows ``rows`` of ``own`` from their gathered cells, with no
+    pass over the cells outside BLAS.
+
+    Per batch of rows of similar length: the other side's rows of their cells are gathered once
+    (float64), each row's normal matrix ``A`` and right-hand side ``b`` are built by GEMM and
+    solved by Cholesky; the row moves from ``old`` towards the solution only as far as brings
+    its residual ``r_old + t A (solved - old)`` to ``target_norm`` (:func:`_relaxation`); its
+    new residual is ``r_old + A (stored - old)`` (the row as stored, rounded to ``own``'s dtype)
+    and its cells' coefficients ``w = (c - base) x.y - c p`` before and after come from the
+    same gathered rows. Batches run over ``workers`` threads (BLAS releases the GIL).
+    Returns ``(old, new, r_new, step, coef_old, coef_new)`` (float64; coefficients in cell order)."""
+    k = own.shape[1]
+    lengths = np.diff(indptr)
+    old = own[rows].astype(np.float64)
+    new = np.empty_like(old)
+    r_new = np.empty_like(old)
+    step = np.empty(rows.size)
+    coef_old = np.empty(indices.size)
+    coef_new = np.empty(indices.size)
+    other64 = np.ascontiguousarray(other, np.float64)
+    diag = np.arange(k)
+
+    def solve(chunk: np.ndarray) -> None:
+        count = lengths[chunk]
+        slots = np.arange(int(count.max(initial=0)))
+        valid = slots < count[:, None]
+        pos = np.where(valid, indptr[chunk][:, None] + slots, 0)
+        feats = np.take(other64, np.where(valid, indices[pos] if indices.size else 0, 0), axis=0)
+        weight = np.where(valid, conf[pos] - base, 0.0) if indices.size else np.zeros(valid.shape)
+        cp = np.where(valid, conf[pos] * target[pos], 0.0) if indices.size else np.zeros(valid.shape)
+        A = np.matmul(feats.transpose(0, 2, 1) * weight[:, None, :], feats)
+        A += gram
+        A[:, diag, diag] += reg[chunk][:, None]
+        b = np.matmul(cp[:, None, :], feats)[:, 0, :]
+        solved = _spd_solve(A.copy(), b, rows[chunk])
+        x0, r0 = old[chunk], r_old[chunk]
+        t = _relaxation(r0, np.matmul(A, (solved - x0)[:, :, None])[:, :, 0], target_norm)
+        own[rows[chunk]] = x0 + t[:, None] * (solved - x0)
+        x1 = own[rows[chunk]].astype(np.float64)
+        new[chunk], step[chunk] = x1, t
+        r_new[chunk] = r0 + np.matmul(A, (x1 - x0)[:, :, None])[:, :, 0]
+        d0 = np.matmul(feats, x0[:, :, None])[:, :, 0]
+        d1 = np.matmul(feats, x1[:, :, None])[:, :, 0]
+        coef_old[pos[valid]] = (weight * d0 - cp)[valid]
+        coef_new[pos[valid]] = (weight * d1 - cp)[valid]
+
+    chunks = _row_chunks(lengths, k, 8, budget)
+    if workers > 1 and len(chunks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(solve, chunks))  # chunks own disjoint rows
+    else:
+        for chunk in chunks:
+            solve(chunk)
+    return old, new, r_new, step, coef_old, coef_new
+
+
 def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: list[np.ndarray], local: LocalRows,
                      pairs: np.ndarray, *, bound: float, base: float, regularization: float, scaled: bool,
                      max_iterations: int, batch_rows: int | None, chunk_bytes: int, workers: int,
@@ -495,32 +557,33 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
         over = over[np.argsort(-n, kind="stable")][:batch_rows]
         t1 = time.perf_counter()
         indptr, indices, conf, target = local.get(axis, over)
-        old = own[over].astype(np.float64)
         r_old = state.exact(over)
         reg = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))
         if cg_steps:
             from .cg import cg_solve_rows  # compiles on first use (cached on disk)
 
+            old = own[over].astype(np.float64)
             solved = np.ascontiguousarray(own[over])
             cg_solve_rows(solved, np.arange(over.size), (indptr, indices, conf, target), np.ascontiguousarray(other),
                           base, reg, cg_steps, None, workers, gram=grams[1 - axis], residuals=r_old)
-        else:
-            solved = np.empty((over.size, own.shape[1]), dtype=own.dtype)
-            batches = plan_rows(np.arange(over.size), indptr, indices, conf, target, base, own.shape[1], own.dtype,
-                                chunk_bytes)
-            solve_rows(solved, batches, other, base, reg, None, workers)
-        # relax: move each row only as far along old -> solved as brings its residual to RELAX * bound
-        # (the residual and the cell coefficients are affine in the row), so rows barely over it barely move
-        solved = solved.astype(np.float64)
-        coef_old, wy_old, coef_s, wy_s = _block_pair(old, solved, indptr, indices, conf, target, other, base, workers)
-        step = _relaxation(r_old, block_residuals(axis, solved, wy_s, indptr) - r_old, RELAX * bound)
-        own[over] = old + step[:, None] * (solved - old)
-        new = own[over].astype(np.float64)
-        if own.dtype == np.float64:  # new is old + step (solved - old) exactly as stored: all affine in it
-            coef_new = coef_old + np.repeat(step, np.diff(indptr)) * (coef_s - coef_old)
-            wy_new = wy_old + step[:, None] * (wy_s - wy_old)
-        else:  # the stored row is rounded: its terms are recomputed
-            coef_new, wy_new = _block(new, indptr, indices, conf, target, other, base, workers)
+            # relax: move each row only as far along old -> solved as brings its residual to RELAX * bound
+            # (the residual and the cell coefficients are affine in the row), so rows barely over it barely move
+            solved = solved.astype(np.float64)
+            coef_old, wy_old, coef_s, wy_s = _block_pair(old, solved, indptr, indices, conf, target, other, base,
+                                                         workers)
+            step = _relaxation(r_old, block_residuals(axis, solved, wy_s, indptr) - r_old, RELAX * bound)
+            own[over] = old + step[:, None] * (solved - old)
+            new = own[over].astype(np.float64)
+            if own.dtype == np.float64:  # new is old + step (solved - old) exactly as stored: all affine in it
+                coef_new = coef_old + np.repeat(step, np.diff(indptr)) * (coef_s - coef_old)
+                wy_new = wy_old + step[:, None] * (wy_s - wy_old)
+            else:  # the stored row is rounded: its terms are recomputed
+                coef_new, wy_new = _block(new, indptr, indices, conf, target, other, base, workers)
+            r_new = block_residuals(axis, new, wy_new, indptr)
+        else:  # exact: normal matrices by GEMM on the gathered cells, relaxed in the same pass
+            old, new, r_new, step, coef_old, coef_new = _dense_resolve(
+                own, over, r_old, indptr, indices, conf, target, other, grams[1 - axis], reg, base,
+                RELAX * bound, chunk_bytes, workers)
         # the other side: the cell terms of the solved rows' cells (those rows re-measured), and the
         # Gramian change, which moves every row: recorded as pending (see SideResiduals)
         opposite = sides[1 - axis][2]
@@ -532,7 +595,7 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
             change = base * (new.T @ new - old.T @ old)
             opposite.add_gram(change)
             grams[axis] += change
-        state.set(over, block_residuals(axis, new, wy_new, indptr))
+        state.set(over, r_new)
         touched[axis].update(over.tolist())
         rounds.append({"side": "users" if axis == 0 else "items", "rows": int(over.size),
                        "mean_step": float(step.mean()),

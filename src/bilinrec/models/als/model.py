@@ -600,8 +600,9 @@ class ALS:
           residual first (rounds of at most ``batch_rows`` rows on one side; at most
           ``max_iterations`` rounds, default 100) until every row residual on the reduced data is
           at most ``record.bound``, the largest row residual of the original model on its own data
-          (:meth:`residual_bound`). Rows are re-solved exactly (``solver="cholesky"``) or by
-          ``cg_steps`` warm CG steps (``solver="cg"``: cheaper per row, more rounds).
+          (:meth:`residual_bound`). Rows are re-solved exactly (``solver="cholesky"``: normal
+          matrices by GEMM on the rows' gathered cells) or by ``cg_steps`` warm CG steps
+          (``solver="cg"``: fewer operations per row, but more passes over its cells and more rounds).
           ``record.gap`` is the largest residual over *all* rows, kept
           exact by updates (see :mod:`.certify`); ``record.certified`` is False when the rounds ran
           out first. Not implemented with biases or a data-dependent weighting (BM25), whose
