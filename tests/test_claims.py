@@ -229,6 +229,19 @@ def test_readme_verdict_block_is_generated_from_the_results(tmp_path, thresholds
     assert "commit 0123456789" in text and "| B5 | Held-out AUC" in text and "**holds**" in text
     readme.write_text("# no markers\n")
     assert main(["readme-verdict", "--readme", str(readme), "--results", str(results)]) == 2
+    # with the fair race table of the run, its speedups are summarised from it under the verdict
+    race = pd.DataFrame({"dataset": "ml-100k", "size": ["record", "0.1", "0.2", "0.2"],
+                         "stratum": ["uniform", "uniform", "uniform", "uniform"],
+                         "racer": ["unlearn", "unlearn", "unlearn", "retrain_exact"],
+                         "speedup_rule_sweeps_vs_exact": [150.0, 6.0, 4.0, float("nan")],
+                         "speedup_rule_seconds_timing_vs_cg": [20.0, 0.9, 0.5, float("nan")]})
+    (results / "tables").mkdir()
+    race.to_csv(results / "tables" / "unlearn_race.csv", index=False)
+    readme.write_text("<!-- verdict:start -->\n<!-- verdict:end -->\n")
+    assert main(["readme-verdict", "--readme", str(readme), "--results", str(results)]) == 0
+    text = readme.read_text()
+    assert "4.0–150.0× fewer sweeps than exact retraining (4.0× at the largest deletion, 20%; 150.0× for one" in text
+    assert "0.50–20.00× against cg retraining" in text
 
 
 # --------------------------------------------------------------------------------------

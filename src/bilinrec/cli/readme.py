@@ -2,7 +2,9 @@
 
 The block between ``<!-- verdict:start -->`` and ``<!-- verdict:end -->`` is replaced by the
 claim-by-claim verdict of ``results/claims.csv``, stamped with the commit, config and machine the
-run's ``results/provenance.json`` records, so the README never carries hand-copied numbers.
+run's ``results/provenance.json`` records, so the README never carries hand-copied numbers. When
+the run wrote the fair race of Paper B (``results/tables/unlearn_race.csv``), its speedups are
+summarised under the table, computed from that file.
 """
 
 from __future__ import annotations
@@ -42,6 +44,38 @@ def verdict_block(claims: pd.DataFrame, provenance: dict) -> str:
     return "\n".join(lines)
 
 
+def _span(values: pd.Series, fmt: str = ".1f") -> str:
+    low, high = float(values.min()), float(values.max())
+    return f"{low:{fmt}}×" if f"{low:{fmt}}" == f"{high:{fmt}}" else f"{low:{fmt}}–{high:{fmt}}×"
+
+
+def race_summary(race: pd.DataFrame) -> str:
+    """Sentences on the fair race of ``results/tables/unlearn_race.csv`` (unlearn rows, mean over
+    seeds): speedup in sweeps under one stopping rule against exact retraining (deterministic),
+    and in wall clock against every retraining peer (timing, machine-dependent)."""
+    unl = race[race["racer"] == "unlearn"]
+    lines = []
+    for dataset, rows in unl.groupby("dataset", sort=True) if "dataset" in unl else [("", unl)]:
+        sizes = {str(s) for s in rows["size"]}
+        small = rows[rows["size"].astype(str).isin(["record", "user"])]
+        large = rows[~rows["size"].astype(str).isin(["record", "user"])]
+        biggest = large[large["size"].astype(float) == large["size"].astype(float).max()] if len(large) else large
+        text = (f"**Fair race, {dataset}** (one stopping rule for every racer; {len(rows)} deletion settings: "
+                f"{', '.join(sorted(sizes, key=lambda v: (v not in ('record', 'user'), v)))}): unlearning needs "
+                f"{_span(rows['speedup_rule_sweeps_vs_exact'])} fewer sweeps than exact retraining")
+        if len(biggest):
+            text += (f" ({_span(biggest['speedup_rule_sweeps_vs_exact'])} at the largest deletion, "
+                     f"{100 * float(biggest['size'].astype(float).iloc[0]):g}%")
+            text += f"; {_span(small['speedup_rule_sweeps_vs_exact'])} for one record or user)" if len(small) else ")"
+        walls = [f"{_span(rows[col], '.2f')} against {col.rsplit('_vs_', 1)[1]} retraining"
+                 for col in sorted(c for c in rows if c.startswith("speedup_rule_seconds_timing_vs_"))
+                 if rows[col].notna().any()]
+        if walls:
+            text += ". In wall clock on the run's machine (timing, not part of any verdict): " + "; ".join(walls)
+        lines.append(text + ".")
+    return "\n\n".join(lines)
+
+
 def refresh_readme(readme: Path, claims_csv: Path, provenance_json: Path) -> None:
     for path in (readme, claims_csv, provenance_json):
         if not path.is_file():
@@ -51,6 +85,9 @@ def refresh_readme(readme: Path, claims_csv: Path, provenance_json: Path) -> Non
     if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
         raise ValueError(f"{readme} must contain the line {START} once, followed by the line {END} once")
     block = verdict_block(pd.read_csv(claims_csv), read_json(provenance_json))
+    race_csv = claims_csv.parent / "tables" / "unlearn_race.csv"
+    if race_csv.is_file():
+        block += "\n\n" + race_summary(pd.read_csv(race_csv))
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     write_text(readme, f"{head}{START}\n{block}\n{END}{tail}")
