@@ -91,26 +91,55 @@ def _block_pair_kernel(old, new, indptr, indices, conf, target, other, base, coe
                 wy_new[r, f] += w_new * other[j, f]
 
 
+@numba.njit(cache=True)
+def _by_destination(indices, n_out):  # pragma: no cover - compiled
+    # a stable counting sort of the cells by destination row: (order, starts), cells of row j at
+    # order[starts[j]:starts[j + 1]], in cell order
+    starts = np.zeros(n_out + 1, dtype=np.int64)
+    for n in range(indices.size):
+        starts[indices[n] + 1] += 1
+    for j in range(n_out):
+        starts[j + 1] += starts[j]
+    fill = starts[:-1].copy()
+    order = np.empty(indices.size, dtype=np.int64)
+    for n in range(indices.size):
+        j = indices[n]
+        order[fill[j]] = n
+        fill[j] += 1
+    return order, starts
+
+
 @numba.njit(cache=True, parallel=True)
-def _scatter_kernel(out, indptr, indices, coef_new, new, coef_old, old, n_parts):  # pragma: no cover - compiled
-    # part c owns the destination rows j = c (mod n_parts): no two threads write one row, and each
-    # row receives its terms in the same (cell) order whatever n_parts is
+def _scatter_kernel(out, order, starts, cell_row, coef_new, new, coef_old, old, n_parts):  # pragma: no cover
+    # part c owns a contiguous range of destination rows: each row is read and written once, its
+    # terms summed in cell order (whatever n_parts is); the source rows (new, old) stay in cache
+    k = out.shape[1]
+    n_out = starts.size - 1
     for c in numba.prange(n_parts):
-        for r in range(indptr.size - 1):
-            for n in range(indptr[r], indptr[r + 1]):
-                j = indices[n]
-                if j % n_parts != c:
-                    continue
-                for f in range(new.shape[1]):
-                    out[j, f] += coef_new[n] * new[r, f] - coef_old[n] * old[r, f]
+        acc = np.empty(k)
+        for j in range(c * n_out // n_parts, (c + 1) * n_out // n_parts):
+            if starts[j] == starts[j + 1]:
+                continue
+            acc[:] = 0.0
+            for m in range(starts[j], starts[j + 1]):
+                n = order[m]
+                r = cell_row[n]
+                for f in range(k):
+                    acc[f] += coef_new[n] * new[r, f] - coef_old[n] * old[r, f]
+            for f in range(k):
+                out[j, f] += acc[f]
 
 
 def _scatter(out, indptr, indices, coef_new, new, coef_old, old, workers: int) -> None:
-    """``out[j] += coef_new[n] new[r] - coef_old[n] old[r]`` for every cell ``n`` (row ``r``,
-    column ``j``) of a compact block; destination rows split over ``workers`` threads."""
+    """``out[j] += sum over cells n in column j of (coef_new[n] new[r] - coef_old[n] old[r])``
+    (cell ``n`` in block row ``r``, column ``j``): cells sorted by destination once, then every
+    destination row accumulated and written once, rows split over ``workers`` threads."""
     parts = max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
+    order, starts = _by_destination(indices.astype(np.int64, copy=False), out.shape[0])
+    cell_row = np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
     with _with_workers(parts):
-        _scatter_kernel(out, indptr, indices, coef_new, new, coef_old, old, parts)
+        _scatter_kernel(out, order, starts, cell_row, coef_new, np.ascontiguousarray(new, np.float64), coef_old,
+                        np.ascontiguousarray(old, np.float64), parts * 8)
 
 
 @contextmanager
