@@ -451,9 +451,10 @@ def _dense_resolve(own: np.ndarray, rows: np.ndarray, r_old: np.ndarray, indptr:
     pass over the cells outside BLAS.
 
     Per batch of rows of similar length: the other side's rows of their cells are gathered once
-    (float64), each row's normal matrix ``A`` and right-hand side ``b`` are built by GEMM and
-    solved by Cholesky; the row moves from ``old`` towards the solution only as far as brings
-    its residual ``r_old + t A (solved - old)`` to ``target_norm`` (:func:`_relaxation`); its
+    (float64), each row's normal matrix ``A`` is built by GEMM and the step to the solution,
+    ``-A^-1 r_old`` (the residual ``r_old = A old - b`` is kept, so ``b`` is not rebuilt), found by
+    Cholesky; the row moves along it only as far as brings its residual ``r_old + t A step`` to
+    ``target_norm`` (:func:`_relaxation`); its
     new residual is ``r_old + A (stored - old)`` (the row as stored, rounded to ``own``'s dtype)
     and its cells' coefficients ``w = (c - base) x.y - c p`` before and after come from the
     same gathered rows. Batches run over ``workers`` threads (BLAS releases the GIL).
@@ -476,22 +477,21 @@ def _dense_resolve(own: np.ndarray, rows: np.ndarray, r_old: np.ndarray, indptr:
         pos = np.where(valid, indptr[chunk][:, None] + slots, 0)
         feats = np.take(other64, np.where(valid, indices[pos] if indices.size else 0, 0), axis=0)
         weight = np.where(valid, conf[pos] - base, 0.0) if indices.size else np.zeros(valid.shape)
-        cp = np.where(valid, conf[pos] * target[pos], 0.0) if indices.size else np.zeros(valid.shape)
         A = np.matmul(feats.transpose(0, 2, 1) * weight[:, None, :], feats)
         A += gram
         A[:, diag, diag] += reg[chunk][:, None]
-        b = np.matmul(cp[:, None, :], feats)[:, 0, :]
-        solved = _spd_solve(A.copy(), b, rows[chunk])
+        # the residual r_old = A x0 - b is known: the solution's step is -A^-1 r_old (no pass for b)
         x0, r0 = old[chunk], r_old[chunk]
-        t = _relaxation(r0, np.matmul(A, (solved - x0)[:, :, None])[:, :, 0], target_norm)
-        own[rows[chunk]] = x0 + t[:, None] * (solved - x0)
+        delta = _spd_solve(A.copy(), -r0, rows[chunk])
+        t = _relaxation(r0, np.matmul(A, delta[:, :, None])[:, :, 0], target_norm)
+        own[rows[chunk]] = x0 + t[:, None] * delta
         x1 = own[rows[chunk]].astype(np.float64)
         new[chunk], step[chunk] = x1, t
         r_new[chunk] = r0 + np.matmul(A, (x1 - x0)[:, :, None])[:, :, 0]
-        d0 = np.matmul(feats, x0[:, :, None])[:, :, 0]
-        d1 = np.matmul(feats, x1[:, :, None])[:, :, 0]
-        coef_old[pos[valid]] = (weight * d0 - cp)[valid]
-        coef_new[pos[valid]] = (weight * d1 - cp)[valid]
+        dots = np.matmul(feats, np.stack([x0, x1], axis=2))  # (rows, cells, 2): x.y before and after
+        cp = np.where(valid, conf[pos] * target[pos], 0.0) if indices.size else np.zeros(valid.shape)
+        coef_old[pos[valid]] = (weight * dots[:, :, 0] - cp)[valid]
+        coef_new[pos[valid]] = (weight * dots[:, :, 1] - cp)[valid]
 
     chunks = _row_chunks(lengths, k, 8, budget)
     if workers > 1 and len(chunks) > 1:
