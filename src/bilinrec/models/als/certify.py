@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -454,9 +455,8 @@ def _dense_resolve(own: np.ndarray, rows: np.ndarray, r_old: np.ndarray, indptr:
     (float64), each row's normal matrix ``A`` is built by GEMM and the step to the solution,
     ``-A^-1 r_old`` (the residual ``r_old = A old - b`` is kept, so ``b`` is not rebuilt), found by
     Cholesky; the row moves along it only as far as brings its residual ``r_old + t A step`` to
-    ``target_norm`` (:func:`_relaxation`); its
-    new residual is ``r_old + A (stored - old)`` (the row as stored, rounded to ``own``'s dtype)
-    and its cells' coefficients ``w = (c - base) x.y - c p`` before and after come from the
+    ``target_norm`` (:func:`_relaxation`); its new residual is ``r_old + A (stored - old)`` (the
+    row as stored, rounded to ``own``'s dtype) and its cells' coefficients ``w = (c - base) x.y - c p`` before and after come from the
     same gathered rows. Batches run over ``workers`` threads (BLAS releases the GIL).
     Returns ``(old, new, r_new, step, coef_old, coef_new)`` (float64; coefficients in cell order)."""
     k = own.shape[1]
@@ -495,8 +495,6 @@ def _dense_resolve(own: np.ndarray, rows: np.ndarray, r_old: np.ndarray, indptr:
 
     chunks = _row_chunks(lengths, k, 8, budget)
     if workers > 1 and len(chunks) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(solve, chunks))  # chunks own disjoint rows
     else:
