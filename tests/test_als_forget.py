@@ -272,3 +272,56 @@ def test_certified_forget_state_chains_with_pending_gramian(fitted):
     assert out._residuals[1] is state  # cached: the key (data fingerprint, factor checksum) matched
     again = out.forget(C, users=[9]).record
     assert again.details["bound_source"] == "cached" and again.certified
+
+
+def cell_gram(model, C, axis, row):
+    """``sum over the row's stored cells of (c - base) y y^T`` from dense arrays (independent of the
+    library's code)."""
+    confidences = model._confidences(C).toarray()
+    stored = C.toarray() != 0
+    weight = np.where(stored, 1.0 if model.feedback == "explicit" else confidences - 1.0, 0.0)
+    other = (model.item_factors_ if axis == 0 else model.user_factors_).astype(float)
+    w = weight[row] if axis == 0 else weight[:, row]
+    return (other * w[:, None]).T @ other
+
+
+@pytest.mark.parametrize("kind", ["implicit-weighted", "explicit"])
+def test_cached_cell_grams_stay_exact_along_a_chain_of_forgets(kind, monkeypatch):
+    """The cell Grams a certified forget reads instead of its rows' cells (certify.RowGrams) are,
+    wherever the cache calls them valid, equal to a from-scratch sum on the reduced data after each
+    forget of a chain; and forgetting with the cache gives the same model as without it."""
+    from bilinrec.models.als import certify
+
+    if kind == "explicit":
+        C = random_ratings(seed=8)
+        model = ALS(factors=3, regularization=0.5, feedback="explicit", iterations=30, random_state=2).fit(C)
+    else:
+        C = random_implicit(seed=8)
+        model = ALS(factors=3, regularization=0.05, iterations=30, random_state=2,
+                    weighting=Weighting("linear", alpha=2.0)).fit(C)
+    steps = [{"users": [4]}, {"pairs": np.vstack([user_history(C, [7])[:2], user_history(C, [12])[-1:]])},
+             {"users": [20]}]
+    current, used = model, 0
+    for step in steps:
+        out, record = current.forget(C, **step)  # earlier deletions are taken out again (the ledger)
+        assert record.certified
+        data = apply_deletions(C, out.deleted_pairs_).C
+        assert record.gap == pytest.approx(dense_residuals(out, data), rel=1e-9, abs=1e-12)
+        grams = out._residuals[1]["row_grams"]
+        for axis in (0, 1):
+            for row in np.flatnonzero(grams.slot[axis] >= 0):
+                have, mats = grams.lookup(axis, np.array([row]))
+                if have[0]:
+                    used += 1
+                    np.testing.assert_allclose(mats[0], cell_gram(out, data, axis, row), rtol=1e-10, atol=1e-12)
+        with monkeypatch.context() as patch:  # the same forget with no cache
+            patch.setattr(certify, "GRAM_CACHE_BYTES_PER_CELL", 0)
+            plain = current.copy()
+            plain._residuals = None
+            ref, ref_record = plain.forget(C, **step)
+        assert ref._residuals[1]["row_grams"].S[0].shape[0] == 0
+        np.testing.assert_allclose(out.user_factors_, ref.user_factors_, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(out.item_factors_, ref.item_factors_, rtol=1e-9, atol=1e-12)
+        assert record.rows_touched == ref_record.rows_touched
+        current = out
+    assert used > 0

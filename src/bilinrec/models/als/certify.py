@@ -27,6 +27,13 @@ side's Gramian by ``dG = X'_S^T X'_S - X_S^T X_S``, which moves every other-side
 ``base * y_i dG``. That term is kept pending (:class:`SideResiduals`: ``r_i = R_i + y_i D``),
 and rows are screened by the rigorous bound ``|R_i| + |y_i| |D|_2``; only rows whose bound
 exceeds a level are computed exactly, so no row is left unchecked and the final maximum is exact.
+
+**Cost.** Removing a user moves the Gramian term of every item; with a tight bound that pushes
+the most popular items over it, and building their normal matrices from their cells is a large
+part of the data. So the residual state also caches the cell Grams ``S_r`` of the rows with the
+most cells (:class:`RowGrams`, kept exact: entries whose other-side rows changed are dropped,
+deleted cells subtracted), and the re-solved items' cell terms reach the users in one compiled
+pass over the data's CSR rows, with no gather or sort.
 """
 
 from __future__ import annotations
@@ -47,6 +54,11 @@ from .solvers import _row_chunks, _spd_solve
 RESIDUAL_MEASURE = "max row residual |A_row x_row - b_row|_2 of the normal equations on the reduced data"
 
 
+#: Compiled reductions may be reassociated and use FMA (vectorised dot products); no
+#: finite-math assumptions.
+_FAST = {"reassoc", "contract"}
+
+
 @numba.njit(cache=True, parallel=True)
 def _row_dots(own, indptr, indices, other, out):  # pragma: no cover - compiled
     for r in numba.prange(indptr.size - 1):
@@ -59,7 +71,7 @@ def _row_dots(own, indptr, indices, other, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, parallel=True)
-def _block_kernel(own, indptr, indices, conf, target, other, base, coef, wy):  # pragma: no cover - compiled
+def _block_kernel(own, indptr, indices, conf, target, other, base, wy):  # pragma: no cover - compiled
     for r in numba.prange(indptr.size - 1):
         for n in range(indptr[r], indptr[r + 1]):
             j = indices[n]
@@ -67,13 +79,12 @@ def _block_kernel(own, indptr, indices, conf, target, other, base, coef, wy):  #
             for f in range(own.shape[1]):
                 dot += own[r, f] * other[j, f]
             w = (conf[n] - base) * dot - conf[n] * target[n]
-            coef[n] = w
             for f in range(own.shape[1]):
                 wy[r, f] += w * other[j, f]
 
 
 @numba.njit(cache=True, parallel=True)
-def _block_pair_kernel(old, new, indptr, indices, conf, target, other, base, coef_old, wy_old, coef_new,
+def _block_pair_kernel(old, new, indptr, indices, conf, target, other, base, wy_old,
                        wy_new):  # pragma: no cover - compiled
     for r in numba.prange(indptr.size - 1):
         for n in range(indptr[r], indptr[r + 1]):
@@ -85,11 +96,22 @@ def _block_pair_kernel(old, new, indptr, indices, conf, target, other, base, coe
                 d_new += new[r, f] * other[j, f]
             w_old = (conf[n] - base) * d_old - conf[n] * target[n]
             w_new = (conf[n] - base) * d_new - conf[n] * target[n]
-            coef_old[n] = w_old
-            coef_new[n] = w_new
             for f in range(old.shape[1]):
                 wy_old[r, f] += w_old * other[j, f]
                 wy_new[r, f] += w_new * other[j, f]
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_rows(other, indptr, indices, weight, chunk, feats, weighted):  # pragma: no cover - compiled
+    # the cells of block rows chunk[a] as padded (a, cell, factor) rows of other, and weighted
+    for a in range(chunk.size):
+        lo = indptr[chunk[a]]
+        for t in range(indptr[chunk[a] + 1] - lo):
+            w = weight[lo + t]
+            j = indices[lo + t]
+            for f in range(other.shape[1]):
+                feats[a, t, f] = other[j, f]
+                weighted[a, t, f] = w * other[j, f]
 
 
 @numba.njit(cache=True)
@@ -110,37 +132,122 @@ def _by_destination(indices, n_out):  # pragma: no cover - compiled
     return order, starts
 
 
-@numba.njit(cache=True, parallel=True)
-def _scatter_kernel(out, order, starts, cell_row, coef_new, new, coef_old, old, n_parts):  # pragma: no cover
-    # part c owns a contiguous range of destination rows: each row is read and written once, its
-    # terms summed in cell order (whatever n_parts is); the source rows (new, old) stay in cache
-    k = out.shape[1]
+@numba.njit(cache=True, inline="always", fastmath=_FAST)
+def _cell_change(acc, dest_row, c, p, base, new_row, old_row):  # pragma: no cover - compiled
+    # acc += w_new new_row - w_old old_row, w = (c - base) dest_row . row - c p: the change of a
+    # destination row's residual when the source row of one of its cells moves from old to new
+    k = acc.size
+    d_old = 0.0
+    d_new = 0.0
+    for f in range(k):
+        d_old += dest_row[f] * old_row[f]
+        d_new += dest_row[f] * new_row[f]
+    w_old = (c - base) * d_old - c * p
+    w_new = (c - base) * d_new - c * p
+    for f in range(k):
+        acc[f] += w_new * new_row[f] - w_old * old_row[f]
+
+
+@numba.njit(cache=True, inline="always")
+def _add_row(out, rn, hit, j, acc):  # pragma: no cover - compiled
+    total = 0.0
+    for f in range(acc.size):
+        out[j, f] += acc[f]
+        total += out[j, f] * out[j, f]
+    rn[j] = np.sqrt(total)
+    hit[j] = True
+
+
+@numba.njit(cache=True, parallel=True, fastmath=_FAST)
+def _scatter_kernel(out, rn, hit, dest, order, starts, cell_row, conf, target, base, new, old,
+                    n_parts):  # pragma: no cover - compiled
+    # part c owns the destination rows c, c + n_parts, ... (interleaved: popularity is often skewed
+    # by row id): each row is read and written once, its terms summed in cell order (whatever
+    # n_parts is); the source rows (new, old) stay in cache
     n_out = starts.size - 1
     for c in numba.prange(n_parts):
-        acc = np.empty(k)
-        for j in range(c * n_out // n_parts, (c + 1) * n_out // n_parts):
+        acc = np.empty(out.shape[1])
+        for j in range(c, n_out, n_parts):
             if starts[j] == starts[j + 1]:
                 continue
             acc[:] = 0.0
             for m in range(starts[j], starts[j + 1]):
                 n = order[m]
                 r = cell_row[n]
-                for f in range(k):
-                    acc[f] += coef_new[n] * new[r, f] - coef_old[n] * old[r, f]
-            for f in range(k):
-                out[j, f] += acc[f]
+                _cell_change(acc, dest[j], conf[n], target[n], base, new[r], old[r])
+            _add_row(out, rn, hit, j, acc)
 
 
-def _scatter(out, indptr, indices, coef_new, new, coef_old, old, workers: int) -> None:
-    """``out[j] += sum over cells n in column j of (coef_new[n] new[r] - coef_old[n] old[r])``
-    (cell ``n`` in block row ``r``, column ``j``): cells sorted by destination once, then every
-    destination row accumulated and written once, rows split over ``workers`` threads."""
-    parts = max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
-    order, starts = _by_destination(indices.astype(np.int64, copy=False), out.shape[0])
+@numba.njit(cache=True, parallel=True, fastmath=_FAST)
+def _csr_scatter_kernel(out, rn, hit, dest, indptr, indices, data, a, b, explicit, base, slot, new, old, deleted,
+                        n_cols, n_parts):  # pragma: no cover - compiled
+    # every stored cell of X (CSR, destination rows) whose column has a slot (a re-solved row) and
+    # is not deleted: one pass over the column indices, no gather and no sort (rows split as in
+    # _scatter_kernel)
+    n_out = indptr.size - 1
+    for c in numba.prange(n_parts):
+        acc = np.empty(out.shape[1])
+        for j in range(c, n_out, n_parts):
+            any_cell = False
+            at = np.searchsorted(deleted, j * n_cols)
+            for n in range(indptr[j], indptr[j + 1]):
+                s = slot[indices[n]]
+                if s < 0:
+                    continue
+                key = j * n_cols + indices[n]
+                while at < deleted.size and deleted[at] < key:
+                    at += 1
+                if at < deleted.size and deleted[at] == key:
+                    continue
+                if not any_cell:
+                    acc[:] = 0.0
+                    any_cell = True
+                v = a + b * data[n]
+                if explicit:
+                    _cell_change(acc, dest[j], 1.0, v, base, new[s], old[s])
+                else:
+                    _cell_change(acc, dest[j], v, 1.0, base, new[s], old[s])
+            if any_cell:
+                _add_row(out, rn, hit, j, acc)
+
+
+def _parts(workers: int) -> int:
+    return max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
+
+
+def _scatter(opposite: SideResiduals, indptr, indices, conf, target, base: float, new, old,
+             workers: int) -> np.ndarray:
+    """Move the residuals of the other side's rows by the cell terms of re-solved rows (block rows
+    ``old`` -> ``new``, their cells in CSR ``indptr, indices`` with ``conf, target``; coefficients
+    ``w = (c - base) x.y - c p`` from the destination's factor row): cells sorted by destination
+    once, then every destination row accumulated, written and re-measured once, rows split over
+    ``workers`` threads. Returns the mask of rows written."""
+    parts = _parts(workers)
+    hit = np.zeros(opposite.rn.size, dtype=bool)
+    order, starts = _by_destination(indices.astype(np.int64, copy=False), opposite.rn.size)
     cell_row = np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
     with _with_workers(parts):
-        _scatter_kernel(out, order, starts, cell_row, coef_new, np.ascontiguousarray(new, np.float64), coef_old,
-                        np.ascontiguousarray(old, np.float64), parts * 8)
+        _scatter_kernel(opposite.R, opposite.rn, hit, opposite.F, order, starts, cell_row, conf, target, float(base),
+                        np.ascontiguousarray(new, np.float64), np.ascontiguousarray(old, np.float64), parts * 8)
+    return hit
+
+
+def _scatter_csr(opposite: SideResiduals, local: LocalRows, rows: np.ndarray, base: float, new, old,
+                 workers: int) -> np.ndarray:
+    """:func:`_scatter` of re-solved items ``rows`` to the users, read from the data's CSR rows
+    in one pass (no gather, no sort): for the popular items a forget re-solves, whose cells are a
+    large part of the data. Returns the mask of users written."""
+    X = local.X
+    parts = _parts(workers)
+    hit = np.zeros(opposite.rn.size, dtype=bool)
+    slot = np.full(X.shape[1], -1, dtype=np.int64)
+    slot[rows] = np.arange(rows.size)
+    with _with_workers(parts):
+        _csr_scatter_kernel(opposite.R, opposite.rn, hit, opposite.F, X.indptr, X.indices, X.data,
+                            float(local.affine[0]), float(local.affine[1]), local.explicit, float(base), slot,
+                            np.ascontiguousarray(new, np.float64), np.ascontiguousarray(old, np.float64),
+                            local.deleted, np.int64(X.shape[1]), parts * 8)
+    return hit
 
 
 @contextmanager
@@ -177,29 +284,26 @@ def column_index(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _block(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray, target: np.ndarray,
-           other: np.ndarray, base: float, workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """A compact block's per-cell coefficients ``w = (c - base) x.y - c p`` and the rows' cell
-    terms ``sum_j w_j y_j`` (one compiled pass over the cells)."""
-    coef = np.empty(indices.size, dtype=np.float64)
+           other: np.ndarray, base: float, workers: int) -> np.ndarray:
+    """A compact block's cell terms ``sum_j w_j y_j``, ``w = (c - base) x.y - c p``, per row (one
+    compiled pass over the cells)."""
     wy = np.zeros((indptr.size - 1, other.shape[1]), dtype=np.float64)
     with _with_workers(workers):
         _block_kernel(np.ascontiguousarray(own, np.float64), indptr, indices, conf, target,
-                      np.ascontiguousarray(other, np.float64), float(base), coef, wy)
-    return coef, wy
+                      np.ascontiguousarray(other, np.float64), float(base), wy)
+    return wy
 
 
 def _block_pair(old: np.ndarray, new: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray,
-                target: np.ndarray, other: np.ndarray, base: float, workers: int) -> tuple[np.ndarray, ...]:
-    """:func:`_block` of two versions of the same rows in one pass over the cells:
-    ``(coef_old, wy_old, coef_new, wy_new)``."""
-    coef_old, coef_new = np.empty(indices.size), np.empty(indices.size)
+                target: np.ndarray, other: np.ndarray, base: float, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_block` of two versions of the same rows in one pass over the cells: ``(wy_old, wy_new)``."""
     wy_old = np.zeros((indptr.size - 1, other.shape[1]))
     wy_new = np.zeros((indptr.size - 1, other.shape[1]))
     with _with_workers(workers):
         _block_pair_kernel(np.ascontiguousarray(old, np.float64), np.ascontiguousarray(new, np.float64), indptr,
-                           indices, conf, target, np.ascontiguousarray(other, np.float64), float(base), coef_old,
-                           wy_old, coef_new, wy_new)
-    return coef_old, wy_old, coef_new, wy_new
+                           indices, conf, target, np.ascontiguousarray(other, np.float64), float(base), wy_old,
+                           wy_new)
+    return wy_old, wy_new
 
 
 def _reg(regularization: float, scaled: bool, counts: np.ndarray) -> np.ndarray:
@@ -244,12 +348,12 @@ def norms(R: np.ndarray) -> np.ndarray:
 class LocalRows:
     """Cells of chosen users or items on the reduced data (``X`` minus the deleted ``pairs``), as
     compact CSR blocks; users are sliced from the CSR, items from the ``columns`` index of ``X``
-    (:func:`column_index`) or else found by one pass over its column indices. ``confidences``
-    maps raw stored values to confidences (a cell-wise weighting)."""
+    (:func:`column_index`) or else found by one pass over its column indices. ``affine = (a, b)``
+    maps a stored value ``v`` to its confidence ``a + b v`` (a cell-wise weighting)."""
 
-    def __init__(self, X: sp.csr_matrix, pairs: np.ndarray, confidences: Callable[[np.ndarray], np.ndarray],
-                 explicit: bool, columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
-        self.X, self.confidences, self.explicit, self.columns = X, confidences, explicit, columns
+    def __init__(self, X: sp.csr_matrix, pairs: np.ndarray, affine: tuple[float, float], explicit: bool,
+                 columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
+        self.X, self.affine, self.explicit, self.columns = X, affine, explicit, columns
         self.deleted = np.sort(pairs[:, 0] * X.shape[1] + pairs[:, 1])
         self.cache: dict[tuple[int, int], tuple] = {}
 
@@ -300,7 +404,7 @@ class LocalRows:
             order = np.argsort(owner, kind="stable")  # grouped by row, the other side ascending within
             owner, other, pos = owner[order], other[order], pos[order]
             starts, stops = np.searchsorted(owner, rows), np.searchsorted(owner, rows, side="right")
-        values = self.confidences(X.data[pos])
+        values = self.affine[0] + self.affine[1] * X.data[pos].astype(np.float64)
         c, p = (np.ones(values.size), values) if self.explicit else (values, np.ones(values.size))
         for r, lo_, hi_ in zip(rows.tolist(), starts.tolist(), stops.tolist()):
             self.cache[(axis, r)] = (other[lo_:hi_], c[lo_:hi_], p[lo_:hi_])
@@ -444,81 +548,157 @@ class SideResiduals:
         return self.R + self.F.astype(np.float64, copy=False) @ self.D
 
 
-def _dense_resolve(own: np.ndarray, rows: np.ndarray, r_old: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
-                   conf: np.ndarray, target: np.ndarray, other: np.ndarray, gram: np.ndarray, reg: np.ndarray,
-                   base: float, target_norm: float, budget: int,
-                   workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Exact re-solve of the block rows ``rows`` of ``own`` from their gathered cells, with no
-    pass over the cells outside BLAS.
-
-    Per batch of rows of similar length: the other side's rows of their cells are gathered once
-    (float64), each row's normal matrix ``A`` is built by GEMM and the step to the solution,
-    ``-A^-1 r_old`` (the residual ``r_old = A old - b`` is kept, so ``b`` is not rebuilt), found by
-    Cholesky; the row moves along it only as far as brings its residual ``r_old + t A step`` to
-    ``target_norm`` (:func:`_relaxation`); its new residual is ``r_old + A (stored - old)`` (the
-    row as stored, rounded to ``own``'s dtype) and its cells' coefficients ``w = (c - base) x.y - c p`` before and after come from the
-    same gathered rows. Batches run over ``workers`` threads (BLAS releases the GIL).
-    Returns ``(old, new, r_new, step, coef_old, coef_new)`` (float64; coefficients in cell order)."""
-    k = own.shape[1]
+def _cell_grams(indptr: np.ndarray, indices: np.ndarray, weight: np.ndarray, other: np.ndarray, budget: int,
+                workers: int) -> np.ndarray:
+    """``S_r = sum_n weight_n y_n y_n^T`` over each block row's cells (``y_n = other[indices[n]]``),
+    float64: rows of similar length gathered padded and reduced by GEMM, batches over ``workers``
+    threads (BLAS releases the GIL)."""
+    k = other.shape[1]
     lengths = np.diff(indptr)
-    old = own[rows].astype(np.float64)
-    new = np.empty_like(old)
-    r_new = np.empty_like(old)
-    step = np.empty(rows.size)
-    coef_old = np.empty(indices.size)
-    coef_new = np.empty(indices.size)
+    out = np.zeros((lengths.size, k, k))
+    if indices.size == 0:
+        return out
     other64 = np.ascontiguousarray(other, np.float64)
-    diag = np.arange(k)
+    weight = np.ascontiguousarray(weight, np.float64)
 
-    def solve(chunk: np.ndarray) -> None:
-        count = lengths[chunk]
-        slots = np.arange(int(count.max(initial=0)))
-        valid = slots < count[:, None]
-        pos = np.where(valid, indptr[chunk][:, None] + slots, 0)
-        feats = np.take(other64, np.where(valid, indices[pos] if indices.size else 0, 0), axis=0)
-        weight = np.where(valid, conf[pos] - base, 0.0) if indices.size else np.zeros(valid.shape)
-        A = np.matmul(feats.transpose(0, 2, 1) * weight[:, None, :], feats)
-        A += gram
-        A[:, diag, diag] += reg[chunk][:, None]
-        # the residual r_old = A x0 - b is known: the solution's step is -A^-1 r_old (no pass for b)
-        x0, r0 = old[chunk], r_old[chunk]
-        delta = _spd_solve(A.copy(), -r0, rows[chunk])
-        t = _relaxation(r0, np.matmul(A, delta[:, :, None])[:, :, 0], target_norm)
-        own[rows[chunk]] = x0 + t[:, None] * delta
-        x1 = own[rows[chunk]].astype(np.float64)
-        new[chunk], step[chunk] = x1, t
-        r_new[chunk] = r0 + np.matmul(A, (x1 - x0)[:, :, None])[:, :, 0]
-        dots = np.matmul(feats, np.stack([x0, x1], axis=2))  # (rows, cells, 2): x.y before and after
-        cp = np.where(valid, conf[pos] * target[pos], 0.0) if indices.size else np.zeros(valid.shape)
-        coef_old[pos[valid]] = (weight * dots[:, :, 0] - cp)[valid]
-        coef_new[pos[valid]] = (weight * dots[:, :, 1] - cp)[valid]
+    def build(chunk: np.ndarray) -> None:
+        feats = np.zeros((chunk.size, int(lengths[chunk].max(initial=0)), k))
+        weighted = np.zeros_like(feats)
+        _gather_rows(other64, indptr, indices, weight, chunk, feats, weighted)
+        out[chunk] = np.matmul(feats.transpose(0, 2, 1), weighted)
 
-    chunks = _row_chunks(lengths, k, 8, budget)
+    _each(build, _row_chunks(lengths, k, 8, budget), workers)
+    return out
+
+
+def _each(fn: Callable[[np.ndarray], None], chunks: list[np.ndarray], workers: int) -> None:
+    """``fn`` on every chunk (chunks own disjoint outputs), over ``workers`` threads."""
     if workers > 1 and len(chunks) > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(solve, chunks))  # chunks own disjoint rows
+            list(pool.map(fn, chunks))
     else:
         for chunk in chunks:
-            solve(chunk)
-    return old, new, r_new, step, coef_old, coef_new
+            fn(chunk)
+
+
+def _solve_rows(own: np.ndarray, rows: np.ndarray, r_old: np.ndarray, A: np.ndarray,
+                target_norm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact re-solve of ``own[rows]`` with normal matrices ``A``: the step to the solution is
+    ``-A^-1 r_old`` (the residual ``r_old = A old - b`` is kept, so ``b`` is not rebuilt); the
+    row moves along it only as far as brings its residual ``r_old + t A step`` to ``target_norm``
+    (:func:`_relaxation`), and its new residual is ``r_old + A (stored - old)`` (the row as
+    stored, rounded to ``own``'s dtype). Returns ``(old, new, r_new, step)`` (float64)."""
+    old = own[rows].astype(np.float64)
+    delta = _spd_solve(A.copy(), -r_old, rows)
+    step = _relaxation(r_old, np.matmul(A, delta[:, :, None])[:, :, 0], target_norm)
+    own[rows] = old + step[:, None] * delta
+    new = own[rows].astype(np.float64)
+    return old, new, r_old + np.matmul(A, (new - old)[:, :, None])[:, :, 0], step
+
+
+#: The row Gram cache of a model holds at most this many bytes per stored cell of its data (the
+#: size of the data's own values and indices): the rows with the most cells first.
+GRAM_CACHE_BYTES_PER_CELL = 12
+
+
+class RowGrams:
+    """Cached cell Grams ``S_r = sum_{cells of r} (c - base) y y^T`` -- the part of a row's normal
+    matrix ``base G + S_r + reg I`` that needs a pass over its cells -- of the rows with the most
+    cells on both sides, so that re-solving a popular row costs ``O(k^3)``, not ``O(cells k^2)``.
+
+    An entry is valid while the other side's rows of its cells are unchanged: rows written by a
+    re-solve on the other side are invalidated, deleted cells are subtracted exactly, and rows
+    re-solved from their cells refill their entry. The base arrays ``S`` are shared read-only by a
+    model and the models forgotten from it; each model's changes live in its own ``overlay``."""
+
+    def __init__(self, slot: tuple[np.ndarray, np.ndarray], S: tuple[np.ndarray, np.ndarray],
+                 fresh: tuple[np.ndarray, np.ndarray], overlay: tuple[dict[int, np.ndarray], dict[int, np.ndarray]]):
+        self.slot, self.S, self.fresh, self.overlay = slot, S, fresh, overlay
+
+    @classmethod
+    def build(cls, conf: sp.csr_matrix, U: np.ndarray, V: np.ndarray, *, base: float, explicit: bool,
+              chunk_bytes: int, workers: int) -> RowGrams:
+        """The cache of the factors ``U, V`` on ``conf`` (confidences, or ratings for explicit
+        feedback): rows by decreasing cell count, more cells than factors, within
+        ``GRAM_CACHE_BYTES_PER_CELL`` bytes per stored cell."""
+        k = U.shape[1]
+        counts = (np.diff(conf.indptr), np.bincount(conf.indices, minlength=conf.shape[1]))
+        side = np.concatenate([np.zeros(conf.shape[0], np.int8), np.ones(conf.shape[1], np.int8)])
+        row = np.concatenate([np.arange(conf.shape[0]), np.arange(conf.shape[1])])
+        both = np.concatenate(counts)
+        order = np.argsort(-both, kind="stable")
+        room = GRAM_CACHE_BYTES_PER_CELL * conf.nnz // (8 * k * k)
+        order = order[:room][both[order[:room]] > k]
+        slots, S = [], []
+        for axis in (0, 1):
+            rows = np.sort(row[order[side[order] == axis]])
+            slot = np.full(conf.shape[axis], -1, dtype=np.int64)
+            slot[rows] = np.arange(rows.size)
+            sub = conf[rows] if axis == 0 else conf[:, rows].tocsc()
+            weight = np.ones(sub.nnz) if explicit else sub.data - base
+            S.append(_cell_grams(sub.indptr.astype(np.int64), sub.indices.astype(np.int64), weight,
+                                 V if axis == 0 else U, chunk_bytes, workers))
+            slots.append(slot)
+        return cls(tuple(slots), tuple(S), tuple(np.ones(m.shape[0], dtype=bool) for m in S), ({}, {}))
+
+    def copy(self) -> RowGrams:
+        """The same cache for a new model (the base arrays shared, the validity and overlay its own)."""
+        return RowGrams(self.slot, self.S, tuple(f.copy() for f in self.fresh), tuple(dict(o) for o in self.overlay))
+
+    def lookup(self, axis: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mask of ``rows`` with a valid entry, their entries)."""
+        slot = self.slot[axis][rows]
+        overlay, fresh = self.overlay[axis], self.fresh[axis]
+        have = np.array([s in overlay or (s >= 0 and fresh[s]) for s in slot.tolist()], dtype=bool)
+        mats = [overlay[s] if s in overlay else self.S[axis][s] for s in slot[have].tolist()]
+        return have, np.stack(mats) if mats else np.empty((0,) + self.S[axis].shape[1:])
+
+    def store(self, axis: int, rows: np.ndarray, mats: np.ndarray) -> None:
+        """Valid entries of ``rows`` (those with a slot)."""
+        slot = self.slot[axis][rows]
+        for s, m in zip(slot.tolist(), mats):
+            if s >= 0:
+                self.overlay[axis][s] = m.copy()
+
+    def invalidate(self, axis: int, rows: np.ndarray) -> None:
+        slot = self.slot[axis][rows]
+        slot = slot[slot >= 0]
+        self.fresh[axis][slot] = False
+        for s in slot.tolist():
+            self.overlay[axis].pop(s, None)
+
+    def subtract(self, axis: int, rows: np.ndarray, vectors: np.ndarray, weights: np.ndarray) -> None:
+        """Take the terms ``weights[n] vectors[n] vectors[n]^T`` (deleted cells) out of the valid
+        entries of ``rows[n]``."""
+        have, mats = self.lookup(axis, rows)
+        if not have.any():
+            return
+        change = {}
+        for r, m, v, w in zip(rows[have].tolist(), mats, vectors[have], weights[have]):
+            change.setdefault(r, m.copy())
+            change[r] -= w * np.outer(v, v)
+        keys = np.array(list(change), dtype=np.int64)
+        self.store(axis, keys, np.stack([change[r] for r in keys.tolist()]))
 
 
 def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: list[np.ndarray], local: LocalRows,
                      pairs: np.ndarray, *, bound: float, base: float, regularization: float, scaled: bool,
                      max_iterations: int, batch_rows: int | None, chunk_bytes: int, workers: int,
-                     cg_steps: int | None = None,
+                     cg_steps: int | None = None, row_grams: RowGrams | None = None,
                      removed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """Re-solve rows, largest residual first, until every row residual is ``<= bound``.
 
     ``sides_state`` holds the users' and the items' factors (the model's arrays) and residual
     vectors of the original model on the original data (:class:`SideResiduals`); ``grams`` the
-    float64 Gramians ``base X^T X`` and ``base Y^T Y``. All are updated in place; on return they
+    float64 Gramians ``base X^T X`` and ``base Y^T Y``; ``row_grams`` the cell Grams of the rows
+    with the most cells (:class:`RowGrams`). All are updated in place; on return they
     are the new factors, their residuals on the reduced data (exact up to the pending Gramian
-    term each side records) and Gramians. A round re-solves, on one side,
+    term each side records), Gramians and cell Grams. A round re-solves, on one side,
     the rows over ``bound`` (at most ``batch_rows``, largest first; with rows over it on both
     sides, the sides alternate as in ALS, users first); at most
-    ``max_iterations`` rounds. A re-solve is exact (Cholesky, ``O(cells k^2)`` a
-    row) or, with ``cg_steps``, that many warm-started CG steps (``O(cells k)`` a step; the
+    ``max_iterations`` rounds. A re-solve is exact (Cholesky; the normal matrix from the cached
+    cell Gram, else by GEMM on the row's gathered cells, ``O(cells k^2)``) or, with ``cg_steps``,
+    that many warm-started CG steps (``O(cells k)`` a step; the
     residual shrinks but is not 0, so rows may return in later rounds); the row then moves only as
     far towards the re-solved value as brings its residual to ``RELAX * bound``. Rows over the
     bound are found exactly: every row whose rigorous upper bound exceeds it is computed exactly
@@ -532,6 +712,7 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
     """
     U, V = sides_state[0].F, sides_state[1].F
     sides = ((U, V, sides_state[0]), (V, U, sides_state[1]))
+    k = U.shape[1]
     touched: list[set[int]] = [set(), set()]
     rounds: list[dict[str, Any]] = []
     exact_rows = 0
@@ -548,11 +729,40 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
         own, other, _ = sides[axis]
         indptr, indices, conf, target = local.get(axis, rows)
         x = own[rows].astype(np.float64)
-        return block_residuals(axis, x, _block(x, indptr, indices, conf, target, other, base, workers)[1], indptr)
+        return block_residuals(axis, x, _block(x, indptr, indices, conf, target, other, base, workers), indptr)
+
+    def exact_resolve(axis: int, over: np.ndarray, r_old: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Exact re-solve of ``over`` in blocks of bounded memory: normal matrices from the cached
+        cell Grams where valid, else by GEMM on the gathered cells (refilling the cache)."""
+        own, other, _ = sides[axis]
+        reg = _reg(regularization, scaled, local.counts(axis, over))
+        out = [np.empty((over.size, k)) for _ in range(3)] + [np.empty(over.size)]
+        size = max(1, chunk_bytes // (16 * k * k))
+        for lo in range(0, over.size, size):
+            part = slice(lo, lo + size)
+            rows = over[part]
+            S = np.empty((rows.size, k, k))
+            have = np.zeros(rows.size, dtype=bool)
+            if row_grams is not None:
+                have, cached = row_grams.lookup(axis, rows)
+                S[have] = cached
+            if not have.all():
+                need = rows[~have]
+                indptr, indices, conf, _ = local.get(axis, need)
+                S[~have] = _cell_grams(indptr, indices, conf - base, other, chunk_bytes, workers)
+                if row_grams is not None:
+                    row_grams.store(axis, need, S[~have])
+            S += grams[1 - axis]
+            S[:, np.arange(k), np.arange(k)] += reg[part][:, None]
+            for target, value in zip(out, _solve_rows(own, rows, r_old[part], S, RELAX * bound)):
+                target[part] = value
+        return tuple(out)
 
     if removed is None:  # the disturbed rows' residuals from their cells on the reduced data
         for axis, ids in ((0, np.unique(pairs[:, 0])), (1, np.unique(pairs[:, 1]))):
             sides[axis][2].set(ids, local_residuals(axis, ids))
+            if row_grams is not None:
+                row_grams.invalidate(axis, ids)
     elif len(removed[0]):  # or by taking the removed cells' terms out (a residual is a sum over cells)
         cells, c, p = removed
         x, y = U[cells[:, 0]].astype(np.float64), V[cells[:, 1]].astype(np.float64)
@@ -568,6 +778,8 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
                 change = regularization * (np.maximum(after, 1.0) - np.maximum(before, 1.0))
                 R += change[:, None] * sides[axis][0][ids].astype(np.float64)
             sides[axis][2].set(ids, R)
+            if row_grams is not None:
+                row_grams.subtract(axis, cells[:, axis], partner, c - base)
     setup = time.perf_counter() - t0
     last = 1  # the first round with rows over the bound on both sides re-solves users
     while len(rounds) < max_iterations:
@@ -583,41 +795,43 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
         top = float(n.max())
         over = over[np.argsort(-n, kind="stable")][:batch_rows]
         t1 = time.perf_counter()
-        indptr, indices, conf, target = local.get(axis, over)
         r_old = state.exact(over)
-        reg = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))
         if cg_steps:
             from .cg import cg_solve_rows  # compiles on first use (cached on disk)
 
+            indptr, indices, conf, target = local.get(axis, over)
+            reg = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))
             old = own[over].astype(np.float64)
             solved = np.ascontiguousarray(own[over])
             cg_solve_rows(solved, np.arange(over.size), (indptr, indices, conf, target), np.ascontiguousarray(other),
                           base, reg, cg_steps, None, workers, gram=grams[1 - axis], residuals=r_old)
             # relax: move each row only as far along old -> solved as brings its residual to RELAX * bound
-            # (the residual and the cell coefficients are affine in the row), so rows barely over it barely move
+            # (the residual and the cell terms are affine in the row), so rows barely over it barely move
             solved = solved.astype(np.float64)
-            coef_old, wy_old, coef_s, wy_s = _block_pair(old, solved, indptr, indices, conf, target, other, base,
-                                                         workers)
+            wy_old, wy_s = _block_pair(old, solved, indptr, indices, conf, target, other, base, workers)
             step = _relaxation(r_old, block_residuals(axis, solved, wy_s, indptr) - r_old, RELAX * bound)
             own[over] = old + step[:, None] * (solved - old)
             new = own[over].astype(np.float64)
             if own.dtype == np.float64:  # new is old + step (solved - old) exactly as stored: all affine in it
-                coef_new = coef_old + np.repeat(step, np.diff(indptr)) * (coef_s - coef_old)
                 wy_new = wy_old + step[:, None] * (wy_s - wy_old)
             else:  # the stored row is rounded: its terms are recomputed
-                coef_new, wy_new = _block(new, indptr, indices, conf, target, other, base, workers)
+                wy_new = _block(new, indptr, indices, conf, target, other, base, workers)
             r_new = block_residuals(axis, new, wy_new, indptr)
-        else:  # exact: normal matrices by GEMM on the gathered cells, relaxed in the same pass
-            old, new, r_new, step, coef_old, coef_new = _dense_resolve(
-                own, over, r_old, indptr, indices, conf, target, other, grams[1 - axis], reg, base,
-                RELAX * bound, chunk_bytes, workers)
-        # the other side: the cell terms of the solved rows' cells (those rows re-measured), and the
-        # Gramian change, which moves every row: recorded as pending (see SideResiduals)
+        else:
+            old, new, r_new, step = exact_resolve(axis, over, r_old)
+        # the other side: the cell terms of the solved rows' cells (those rows re-measured, their
+        # cached cell Grams invalidated), and the Gramian change, which moves every row: recorded as
+        # pending (see SideResiduals)
         opposite = sides[1 - axis][2]
-        _scatter(opposite.R, indptr, indices, coef_new, new, coef_old, old, workers)
-        hit = np.zeros(opposite.rn.size, dtype=bool)
-        hit[indices] = True  # the rows the scatter wrote (a mask: no sort of the cells)
-        opposite.refresh(np.flatnonzero(hit))
+        if axis == 1:  # items to users: one pass over the data's CSR rows
+            hit = _scatter_csr(opposite, local, over, base, new, old, workers)
+            cells = int(local.counts(1, over).sum())
+        else:
+            indptr, indices, conf, target = local.get(0, over)
+            hit = _scatter(opposite, indptr, indices, conf, target, base, new, old, workers)
+            cells = int(indices.size)
+        if row_grams is not None:
+            row_grams.invalidate(1 - axis, np.flatnonzero(hit))
         if base:
             change = base * (new.T @ new - old.T @ old)
             opposite.add_gram(change)
@@ -626,7 +840,7 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
         touched[axis].update(over.tolist())
         rounds.append({"side": "users" if axis == 0 else "items", "rows": int(over.size),
                        "mean_step": float(step.mean()),
-                       "cells": int(indices.size), "max_before": top, "seconds": time.perf_counter() - t1})
+                       "cells": cells, "max_before": top, "seconds": time.perf_counter() - t1})
     tops = [state.max() for _, _, state in sides]
     exact_rows += sum(t[1] for t in tops)
     return {"rounds": rounds, "setup_seconds": setup, "users_touched": len(touched[0]),

@@ -539,18 +539,23 @@ class ALS:
                                        getattr(self, "item_bias_", None))
         return (fingerprint, json.dumps(objective, sort_keys=True), factors, self.global_mean_)
 
-    def _fresh_residual_state(self, R_U: np.ndarray, R_I: np.ndarray, columns: Any) -> dict[str, Any]:
+    def _fresh_residual_state(self, R_U: np.ndarray, R_I: np.ndarray, columns: Any, conf: Any) -> dict[str, Any]:
         """The cached residual state of exact residual vectors ``R_U``, ``R_I`` of the current
-        factors: with their row norms, the factors' row norms and the Gramians (nothing pending)."""
+        factors on ``conf``: with their row norms, the factors' row norms, the Gramians (nothing
+        pending) and the cell Grams of the rows with the most cells (:class:`certify.RowGrams`;
+        without biases, which the certified forget does not support)."""
         base = float(self.feedback == "implicit")
         U = self.user_factors_.astype(np.float64, copy=False)
         V = self.item_factors_.astype(np.float64, copy=False)
         k = U.shape[1]
         rn = (certify.norms(R_U), certify.norms(R_I))
+        row_grams = None if self.use_bias else certify.RowGrams.build(
+            conf, U, V, base=base, explicit=self.feedback == "explicit", chunk_bytes=self.chunk_bytes,
+            workers=self.num_threads or 1)
         return {"R": (R_U, R_I), "D": (np.zeros((k, k)), np.zeros((k, k))), "rn": rn,
                 "fn": (certify.norms(U), certify.norms(V)),
                 "grams": (base * (U.T @ U), base * (V.T @ V)) if base else (np.zeros((k, k)), np.zeros((k, k))),
-                "max": max(float(n.max(initial=0.0)) for n in rn), "columns": columns}
+                "max": max(float(n.max(initial=0.0)) for n in rn), "columns": columns, "row_grams": row_grams}
 
     def _residual_state(self, X: Any, held: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
         """The cached residual state (see :meth:`_fresh_residual_state`; ``"max"`` is the largest
@@ -565,8 +570,9 @@ class ALS:
             source = "computed"
             data = apply_deletions(X, held, "retrain").C if len(held) else X
             with self._threads():
-                R_U, R_I = self._full_residuals(self._confidences(data))
-                state = self._fresh_residual_state(R_U, R_I, None if len(held) else certify.column_index(X))
+                conf = self._confidences(data)
+                R_U, R_I = self._full_residuals(conf)
+                state = self._fresh_residual_state(R_U, R_I, None if len(held) else certify.column_index(X), conf)
             self._residuals = (key, state)
             self.residual_bound_ = state["max"]
         state = self._residuals[1]
@@ -636,15 +642,10 @@ class ALS:
         state, origin = self._residual_state(X, held)
         bound = state["max"]
         model = self._copy_with_ledger(new, held, "retrain", False)
-        if weighting is None:
-            def confidences(v):
-                return v
-        else:
-            def confidences(v):
-                return weighting(sp.csr_matrix((v, np.arange(v.size), [0, v.size]), shape=(1, max(v.size, 1)))).data
-        local = certify.LocalRows(X, every, confidences, self.feedback == "explicit", origin["columns"])
+        affine = (0.0, 1.0) if weighting is None else weighting.affine
+        local = certify.LocalRows(X, every, affine, self.feedback == "explicit", origin["columns"])
         # the state is on X minus held: the new deletions' cells are taken out of it
-        values = confidences(certify.cell_values(X, new)) if len(new) else np.empty(0)
+        values = affine[0] + affine[1] * certify.cell_values(X, new).astype(np.float64) if len(new) else np.empty(0)
         ones = np.ones(values.size)
         removed = (new, ones, values) if self.feedback == "explicit" else (new, values, ones)
         # the forget's own residual state (the cache of self is left as it is)
@@ -652,6 +653,7 @@ class ALS:
                                             state["fn"][a].copy())
                       for a, F in enumerate((model.user_factors_, model.item_factors_)))
         grams = [g.copy() for g in state["grams"]]
+        row_grams = state["row_grams"].copy() if state.get("row_grams") is not None else None
         with self._threads():  # compiled kernels over num_threads workers: single-threaded BLAS, as in fit
             stats = certify.certified_forget(
                 sides, grams, local, every, bound=bound,
@@ -659,7 +661,7 @@ class ALS:
                 scaled=bool(self.scale_regularization),
                 max_iterations=100 if max_iterations is None else max_iterations, batch_rows=batch_rows,
                 chunk_bytes=self.chunk_bytes, workers=self.num_threads or 1,
-                cg_steps=self.cg_steps if self.solver == "cg" else None, removed=removed)
+                cg_steps=self.cg_steps if self.solver == "cg" else None, row_grams=row_grams, removed=removed)
         gap = stats.pop("gap")
         touched = stats.pop("touched_users"), stats.pop("touched_items")
         # the new factors' checksum from the original's: only the re-solved rows changed
@@ -670,7 +672,7 @@ class ALS:
         model._residuals = (model._residual_key(certify.without_cells(origin["fingerprint"], X, new), factor_sums),
                             {"R": tuple(s.R for s in sides), "D": tuple(s.D for s in sides),
                              "rn": tuple(s.rn for s in sides), "fn": tuple(s.fn for s in sides),
-                             "grams": tuple(grams), "max": gap, "columns": None})
+                             "grams": tuple(grams), "max": gap, "columns": None, "row_grams": row_grams})
         model.residual_bound_ = gap
         seconds = time.perf_counter() - start
         model.history_ = [{"iteration": 0, "phase": "certified", "objective": None, "rel_change": None,
@@ -695,11 +697,12 @@ class ALS:
                              tol=self.tol if tol is None else tol, show_progress=show_progress)
         seconds = time.perf_counter() - start
         data = apply_deletions(X, every, "retrain").C
-        R_U, R_I = model._full_residuals(model._confidences(data))
+        conf = model._confidences(data)
+        R_U, R_I = model._full_residuals(conf)
         gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
         with model._threads():
             model._residuals = (model._residual_key(certify.fingerprint(data, model.num_threads or 1)),
-                                model._fresh_residual_state(R_U, R_I, None))
+                                model._fresh_residual_state(R_U, R_I, None, conf))
         model.residual_bound_ = gap
         sweeps = [r for r in model.history_ if r["phase"] == "sweep"]
         details = {"residual_measure": certify.RESIDUAL_MEASURE, "sweeps": len(sweeps),

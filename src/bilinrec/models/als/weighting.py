@@ -85,6 +85,14 @@ class Weighting:
         """Whether a cell's confidence depends on that cell alone (deleting others changes nothing)."""
         return self.scheme != "bm25"
 
+    @property
+    def affine(self) -> tuple[float, float]:
+        """``(a, b)`` with confidence ``a + b * value``, for the cellwise schemes."""
+        if not self.cellwise:
+            raise ValueError(f"the {self.scheme} weighting is not cellwise")
+        return {"identity": (0.0, 1.0), "scale": (0.0, float(self.scale)),
+                "linear": (1.0, float(self.alpha))}[self.scheme]
+
     def __call__(self, X: Any) -> sp.csr_matrix:
         """Confidences (float64 CSR, same stored cells as ``X``)."""
         X = sp.csr_matrix(X, dtype=np.float64, copy=True)
