@@ -585,3 +585,17 @@ def test_from_implicit_is_exact_including_alpha():
     assert real.weighting.scale == 7.0 and real.regularization == 0.05 and real.factors == 5
     wrong = ALS.from_implicit(model, alpha=1.0).fit(X, warm_start=True)
     assert not np.allclose(wrong.user_factors_, theirs.user_factors, rtol=1e-4)
+
+
+def test_stored_pairs_finds_exactly_the_stored_cells():
+    from bilinrec.models.als import stored_pairs
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((30, 25)) < 0.2) * rng.random((30, 25))
+    dense[4] = 0.0  # an empty row
+    C = sp.csr_matrix(dense)
+    pairs = np.column_stack([rng.integers(0, 30, 400), rng.integers(0, 25, 400)]).astype(np.int64)
+    expected = pairs[dense[pairs[:, 0], pairs[:, 1]] != 0]
+    np.testing.assert_array_equal(stored_pairs(C, pairs), expected)
+    assert len(expected) and len(expected) < len(pairs)
+    assert len(stored_pairs(sp.csr_matrix((3, 3)), np.array([[0, 0], [2, 1]]))) == 0

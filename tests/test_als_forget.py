@@ -289,9 +289,11 @@ def cell_gram(model, C, axis, row):
 def test_cached_cell_grams_stay_exact_along_a_chain_of_forgets(kind, monkeypatch):
     """The cell Grams a certified forget reads instead of its rows' cells (certify.RowGrams) are,
     wherever the cache calls them valid, equal to a from-scratch sum on the reduced data after each
-    forget of a chain; and forgetting with the cache gives the same model as without it."""
+    forget of a chain; and forgetting with the cache (and the users reached by the one-pass scatter)
+    gives the same model as without it (and with the gathered scatter)."""
     from bilinrec.models.als import certify
 
+    monkeypatch.setattr(certify, "CSR_PASS_SHARE", 0.0)  # re-solved items reach users by the CSR pass
     if kind == "explicit":
         C = random_ratings(seed=8)
         model = ALS(factors=3, regularization=0.5, feedback="explicit", iterations=30, random_state=2).fit(C)
@@ -314,8 +316,9 @@ def test_cached_cell_grams_stay_exact_along_a_chain_of_forgets(kind, monkeypatch
                 if have[0]:
                     used += 1
                     np.testing.assert_allclose(mats[0], cell_gram(out, data, axis, row), rtol=1e-10, atol=1e-12)
-        with monkeypatch.context() as patch:  # the same forget with no cache
+        with monkeypatch.context() as patch:  # the same forget with no cache, cells gathered and sorted
             patch.setattr(certify, "GRAM_CACHE_BYTES_PER_CELL", 0)
+            patch.setattr(certify, "CSR_PASS_SHARE", 2.0)
             plain = current.copy()
             plain._residuals = None
             ref, ref_record = plain.forget(C, **step)

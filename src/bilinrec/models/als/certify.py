@@ -681,6 +681,11 @@ class RowGrams:
         self.store(axis, keys, np.stack([change[r] for r in keys.tolist()]))
 
 
+#: Re-solved items reach the users by one pass over all stored cells when their own cells are
+#: more than this share of them (else their cells are gathered and sorted by user).
+CSR_PASS_SHARE = 1 / 8
+
+
 def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: list[np.ndarray], local: LocalRows,
                      pairs: np.ndarray, *, bound: float, base: float, regularization: float, scaled: bool,
                      max_iterations: int, batch_rows: int | None, chunk_bytes: int, workers: int,
@@ -823,13 +828,12 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
         # cached cell Grams invalidated), and the Gramian change, which moves every row: recorded as
         # pending (see SideResiduals)
         opposite = sides[1 - axis][2]
-        if axis == 1:  # items to users: one pass over the data's CSR rows
+        cells = int(local.counts(axis, over).sum())
+        if axis == 1 and cells > CSR_PASS_SHARE * local.X.nnz:  # items to users: one pass over the CSR rows
             hit = _scatter_csr(opposite, local, over, base, new, old, workers)
-            cells = int(local.counts(1, over).sum())
         else:
-            indptr, indices, conf, target = local.get(0, over)
+            indptr, indices, conf, target = local.get(axis, over)
             hit = _scatter(opposite, indptr, indices, conf, target, base, new, old, workers)
-            cells = int(indices.size)
         if row_grams is not None:
             row_grams.invalidate(1 - axis, np.flatnonzero(hit))
         if base:
@@ -900,17 +904,6 @@ def cell_values(X: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
         sel = np.flatnonzero(pairs[:, 0] == u)
         lo, hi = X.indptr[u], X.indptr[u + 1]
         out[sel] = X.data[lo + np.searchsorted(X.indices[lo:hi], pairs[sel, 1])]
-    return out
-
-
-def stored_mask(X: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
-    """Which rows of the ``(n, 2)`` ``pairs`` are stored cells of the canonical CSR ``X`` (reads only their rows)."""
-    out = np.zeros(len(pairs), dtype=bool)
-    for u in np.unique(pairs[:, 0]).tolist():
-        sel = np.flatnonzero(pairs[:, 0] == u)
-        row = X.indices[X.indptr[u]:X.indptr[u + 1]]
-        if row.size:
-            out[sel] = row[np.minimum(np.searchsorted(row, pairs[sel, 1]), row.size - 1)] == pairs[sel, 1]
     return out
 
 

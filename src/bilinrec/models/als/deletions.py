@@ -65,11 +65,25 @@ def stored_pairs(C: Any, pairs: np.ndarray) -> np.ndarray:
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if len(pairs) == 0:
         return pairs
-    C = _as_csr(C, "C")
-    coo = C.tocoo()
-    key = coo.row.astype(np.int64) * C.shape[1] + coo.col
-    found = np.isin(pairs[:, 0] * C.shape[1] + pairs[:, 1], key)
-    return pairs[found]
+    return pairs[stored_mask(_as_csr(C, "C", copy=False), pairs)]
+
+
+def stored_mask(X: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
+    """Which rows of the ``(n, 2)`` int64 ``pairs`` are stored cells of the canonical CSR ``X``: a
+    binary search in each pair's row (``O(n log(row length))``; nothing of size ``nnz`` is built)."""
+    lo = X.indptr[pairs[:, 0]].astype(np.int64)
+    end = X.indptr[pairs[:, 0] + 1].astype(np.int64)
+    hi = end.copy()
+    last = max(X.nnz - 1, 0)
+    while True:  # lo: the first cell of the row whose column is >= the pair's
+        active = lo < hi
+        if not active.any():
+            break
+        mid = (lo + hi) // 2
+        right = active & (X.indices[np.minimum(mid, last)] < pairs[:, 1])
+        lo = np.where(right, mid + 1, lo)
+        hi = np.where(active & ~right, mid, hi)
+    return (lo < end) & (X.indices[np.minimum(lo, last)] == pairs[:, 1]) if X.nnz else np.zeros(len(pairs), bool)
 
 
 def user_history(C: Any, users: Sequence[int] | np.ndarray) -> np.ndarray:

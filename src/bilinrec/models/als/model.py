@@ -57,7 +57,7 @@ from .cells import (
     build_cells,
     log,
 )
-from .deletions import apply_deletions, as_deletions, pairs_digest, stored_pairs
+from .deletions import apply_deletions, as_deletions, pairs_digest, stored_mask, stored_pairs
 from .io import ModelFileError, read_model_file
 from .solvers import solve_rows
 from .weighting import Weighting, as_weighting
@@ -561,9 +561,11 @@ class ALS:
         """The cached residual state (see :meth:`_fresh_residual_state`; ``"max"`` is the largest
         row residual) of the model on ``X`` minus the cells ``held`` when its key matches, else
         computed on that data and cached (sets ``residual_bound_``), with the column index of
-        ``X`` (:func:`certify.column_index`) when ``held`` is empty. Read-only: callers copy."""
+        ``X`` (:func:`certify.column_index`, kept with ``X``'s fingerprint: valid for any later
+        ``X`` with the same stored cells). Read-only: callers copy."""
         t0 = time.perf_counter()
-        fp = certify.without_cells(certify.fingerprint(X, self.num_threads or 1), X, held)
+        fp_x = certify.fingerprint(X, self.num_threads or 1)
+        fp = certify.without_cells(fp_x, X, held)
         key = self._residual_key(fp)
         source = "cached"
         if self._residuals is None or self._residuals[0] != key:
@@ -572,12 +574,13 @@ class ALS:
             with self._threads():
                 conf = self._confidences(data)
                 R_U, R_I = self._full_residuals(conf)
-                state = self._fresh_residual_state(R_U, R_I, None if len(held) else certify.column_index(X), conf)
+                state = self._fresh_residual_state(R_U, R_I, (fp_x, certify.column_index(X)), conf)
             self._residuals = (key, state)
             self.residual_bound_ = state["max"]
         state = self._residuals[1]
+        columns = state["columns"][1] if state["columns"] is not None and state["columns"][0] == fp_x else None
         return state, {"source": source, "seconds": time.perf_counter() - t0, "fingerprint": fp, "key": key,
-                       "columns": None if len(held) else state["columns"]}
+                       "columns": columns}
 
     def forget(
         self,
@@ -672,7 +675,8 @@ class ALS:
         model._residuals = (model._residual_key(certify.without_cells(origin["fingerprint"], X, new), factor_sums),
                             {"R": tuple(s.R for s in sides), "D": tuple(s.D for s in sides),
                              "rn": tuple(s.rn for s in sides), "fn": tuple(s.fn for s in sides),
-                             "grams": tuple(grams), "max": gap, "columns": None, "row_grams": row_grams})
+                             "grams": tuple(grams), "max": gap, "columns": state["columns"],
+                             "row_grams": row_grams})
         model.residual_bound_ = gap
         seconds = time.perf_counter() - start
         model.history_ = [{"iteration": 0, "phase": "certified", "objective": None, "rel_change": None,
@@ -948,7 +952,7 @@ def _forget_selection(X: Any, users: Any, pairs: Any) -> np.ndarray:
             raise ValueError(str(exc).replace("deletions", "pairs", 1)) from None
         if len(given) == 0:
             raise ValueError("pairs is empty; nothing to forget")
-        stored = certify.stored_mask(X, given)
+        stored = stored_mask(X, given)
         if not stored.all():
             u, i = given[~stored][0]
             raise ValueError(f"pairs: {int((~stored).sum())} pair(s) are not stored cells of C, e.g. ({u}, {i})")
