@@ -486,7 +486,8 @@ def test_documented_recovery_after_kill_9(workflow_copy):
 
     overlay = workflow_copy / "slow.yaml"
     overlay.write_text(yaml.safe_dump({"dp": {"n_users": [3000], "n_seeds": 1, "methods": ["amht_lrs"],
-                                              "epsilons": ["inf"], "fixed_epsilon": "inf"}}))
+                                              "epsilons": ["inf"], "fixed_epsilon": "inf",
+                                              "large_users": {"n_users": []}}}))
     args = ["results/lrs/dp/records.csv", "--cores", "1", "--configfile", str(overlay)]
     log = workflow_copy / "first.log"
     with open(log, "w") as out:

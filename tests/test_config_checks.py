@@ -61,6 +61,12 @@ CASES = {
     "dp_samples_vs_unknowns": ({"dp": {"problem": {"samples": 8}}},
                                ["dp.problem.samples = 8", "dp.problem.rank + dp.problem.sparsity", "dp.methods"]),
     "dp_fixed_epsilon": ({"dp": {"fixed_epsilon": 3}}, ["dp.fixed_epsilon = 3", "dp.epsilons"]),
+    "dp_large_users_twice": ({"dp": {"n_users": [1000, 100000]}},
+                             ["dp.large_users.n_users and dp.n_users both hold t = [100000]"]),
+    "dp_large_users_method": ({"dp": {"methods": ["dp_amht_lrs", "local"]}},
+                              ["dp.large_users.methods [amht_lrs]", "dp.methods"]),
+    "dp_large_users_epsilon": ({"dp": {"epsilons": [1, 4, "inf"], "fixed_epsilon": 4}},
+                               ["dp.large_users.epsilons [8]", "dp.epsilons"]),
     "top_level_dataset": ({"datasets": ["ml-100k", "ml-7m"]}, ["datasets: unknown dataset 'ml-7m'"]),
     "unlearn_dataset": ({"unlearn": {"datasets": ["synthetic-lowrank", "ml-7m"]}},
                         ["unlearn.datasets: unknown dataset 'ml-7m'", "data.custom"]),
@@ -137,7 +143,8 @@ def test_every_problem_is_reported_at_once():
 
 def test_fixed_epsilon_inf_and_float_spellings_match():
     assert config_problems(full_config({"dp": {"fixed_epsilon": "inf"}})) == []
-    assert config_problems(full_config({"dp": {"epsilons": [0.5, 4.0], "fixed_epsilon": 4}})) == []
+    assert config_problems(full_config({"dp": {"epsilons": [0.5, 4.0], "fixed_epsilon": 4,
+                                               "large_users": {"epsilons": [4]}}})) == []
 
 
 def test_a_dataset_dropped_from_unlearn_is_fine():
@@ -171,7 +178,7 @@ def test_fixing_a_plotting_key_reruns_no_dp_job(workflow_copy):
     """dp_run and dp_accounting take only the dp keys they use: dp.fixed_epsilon (figure only) reruns neither."""
     small = workflow_copy / "small.yaml"
     dp = {"n_users": [50], "n_seeds": 1, "methods": ["local", "dp_global"], "epsilons": [1, "inf"],
-          "fixed_epsilon": 1, "test_users": 10}
+          "fixed_epsilon": 1, "test_users": 10, "large_users": {"n_users": []}}
     small.write_text(yaml.safe_dump({"dp": dp}))
     target = "results/lrs/dp/records.csv"
     proc = run_snakemake(workflow_copy, target, "--cores", "2", "--configfile", str(small))

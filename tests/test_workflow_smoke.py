@@ -70,6 +70,7 @@ def smoke_config(tmp_path):
         },
         "dp": {
             "n_seeds": 1, "n_users": [50, 100], "epsilons": [1, 8, "inf"], "fixed_epsilon": 1,
+            "large_users": {"n_users": [150], "methods": ["dp_amht_lrs", "amht_lrs"], "epsilons": [8]},
             "test_users": 20, "n_test": 5,
             "problem": {"dim": 10, "rank": 2, "sparsity": 1, "samples": 20},
             "reference": {"max_rounds": 5},

@@ -10,6 +10,17 @@ DP = config["dp"]
 DP_OUT = f"{RESULTS}/lrs/dp"
 DP_SEEDS = seeds_for("dp", DP["n_seeds"])
 DP_FIGURES = ["dp_utility", "dp_users"]
+# dp.large_users: further numbers of users t, each with a subset of the methods and epsilons
+DP_LARGE = DP["large_users"]
+DP_RUN_CFG = {k: v for k, v in DP.items()
+              if k not in ("fixed_epsilon", "n_users", "n_seeds", "methods", "threads", "large_users")}
+
+
+def dp_run_cfg(wildcards):
+    """The dp_run settings of one t: the grid's epsilons, or dp.large_users' at its t."""
+    if int(wildcards.n_users) in DP_LARGE["n_users"]:
+        return {**DP_RUN_CFG, "epsilons": DP_LARGE["epsilons"]}
+    return DP_RUN_CFG
 
 
 rule dp_accounting:
@@ -20,7 +31,7 @@ rule dp_accounting:
     benchmark:
         f"{BENCH}/dp/accounting.tsv"
     params:
-        cfg={k: v for k, v in DP.items() if k not in ("fixed_epsilon", "n_users", "n_seeds", "threads")},
+        cfg={k: v for k, v in DP.items() if k not in ("fixed_epsilon", "n_users", "n_seeds", "threads", "large_users")},
     conda:
         CONDA_ENV
     script:
@@ -38,11 +49,11 @@ rule dp_run:
         f"{BENCH}/dp/t{{n_users}}/{{method}}_s{{seed}}.tsv"
     threads: DP["threads"]
     resources:
-        # peak memory: about four float64 copies of the t m x d samples (measured peak RSS over the
-        # 25 paper-grid jobs at t = 1e5: 9.7 GB; this gives 10.6 GB, so two fit in mem_mb=24000)
-        mem_mb=lambda wc: 1000 + int(wc.n_users) * DP["problem"]["samples"] * DP["problem"]["dim"] * 32 // 10**6,
+        # peak memory: the t m x d float64 samples plus half of that (measured at t = 1e5, m = 30,
+        # d = 100: 2.9 GB for amht_lrs, 3.3 GB for DP-AMHT-LRS; this gives 4.6 GB)
+        mem_mb=lambda wc: 1000 + int(wc.n_users) * DP["problem"]["samples"] * DP["problem"]["dim"] * 12 // 10**6,
     params:
-        cfg={k: v for k, v in DP.items() if k not in ("fixed_epsilon", "n_users", "n_seeds", "methods", "threads")},
+        cfg=dp_run_cfg,
     wildcard_constraints:
         n_users=r"\d+",
         method="|".join(DP["methods"]),
@@ -75,7 +86,9 @@ rule dp_audit:
 rule dp_tables:
     input:
         runs=expand(f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
-                    n_users=DP["n_users"], method=DP["methods"], seed=DP_SEEDS),
+                    n_users=DP["n_users"], method=DP["methods"], seed=DP_SEEDS)
+        + expand(f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
+                 n_users=DP_LARGE["n_users"], method=DP_LARGE["methods"], seed=DP_SEEDS),
         audit=rules.dp_audit.output[0],
     output:
         records=f"{DP_OUT}/records.csv",

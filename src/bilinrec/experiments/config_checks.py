@@ -233,6 +233,28 @@ def check_dp_fixed_epsilon(config: Config) -> list[str]:
     return []
 
 
+def check_dp_large_users(config: Config) -> list[str]:
+    """dp.large_users runs a subset of the grid (methods, epsilons) at t not already in dp.n_users."""
+    dp = _section(config, "dp")
+    large = _section(dp, "large_users")
+    if not large.get("n_users"):
+        return []
+    problems = []
+    both = sorted(set(large["n_users"]) & set(dp.get("n_users") or []))
+    if both:
+        problems.append(f"dp.large_users.n_users and dp.n_users both hold t = {_fmt(both)}: each t runs one grid")
+    extra = [m for m in large.get("methods") or [] if m not in (dp.get("methods") or [])]
+    if extra:
+        problems.append(f"dp.large_users.methods {_fmt(extra)} are not in dp.methods = {_fmt(dp.get('methods'))}")
+    grid = [_epsilon(e) for e in dp.get("epsilons") or []]
+    missing = [e for e in large.get("epsilons") or []
+               if not any(g is not None and _epsilon(e) is not None and math.isclose(g, _epsilon(e)) for g in grid)]
+    if missing:
+        problems.append(f"dp.large_users.epsilons {_fmt(missing)} are not in dp.epsilons = {_fmt(dp.get('epsilons'))} "
+                        "(their noise is calibrated with the grid's)")
+    return problems
+
+
 # ------------------------------------------------------------------------------------------
 # Personalization and storage
 # ------------------------------------------------------------------------------------------
@@ -362,6 +384,7 @@ RULES: tuple[Callable[[Config], list[str]], ...] = (
     check_lrs_problem,
     check_dp_problem,
     check_dp_fixed_epsilon,
+    check_dp_large_users,
     check_personalization,
     check_storage,
     check_unlearn,
