@@ -37,6 +37,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -807,9 +808,15 @@ class ALS:
         total = 0.0
         if cells.base:
             total += cells.base * float(np.sum((X.T @ X) * (Y.T @ Y)))
-        rows = cells.rows
-        pred = self._predict_pairs(rows, cells.indices)
-        total += float(np.sum(cells.conf * (cells.target - pred) ** 2 - cells.base * pred**2))
+        # the stored cells' terms in blocks of users of about ``step`` cells: no per-cell temporaries
+        step = max(1, min(self.chunk_bytes, CACHE_CHUNK_BYTES) // 8)
+        cuts = np.searchsorted(cells.indptr, np.arange(0, cells.indptr[-1], step), side="right") - 1
+        cuts = np.unique(np.concatenate([cuts, [cells.shape[0]]]))
+        for a, b in pairwise(cuts):
+            s, e = cells.indptr[a], cells.indptr[b]
+            rows = np.repeat(np.arange(a, b), np.diff(cells.indptr[a:b + 1]))
+            pred = self._predict_pairs(rows, cells.indices[s:e], (X, Y))
+            total += float(np.sum(cells.conf[s:e] * (cells.target[s:e] - pred) ** 2 - cells.base * pred**2))
         reg_u, reg_i = self._reg(cells, 0), self._reg(cells, 1)
         sq_u, sq_i = np.sum(X**2, axis=1), np.sum(Y**2, axis=1)
         if self.use_bias:
@@ -831,10 +838,11 @@ class ALS:
         flat = self._predict_pairs(users.ravel().astype(np.int64), items.ravel().astype(np.int64))
         return flat.reshape(users.shape)
 
-    def _predict_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Float64 scores of (user, item) pairs, in chunks of bounded memory."""
-        X = self.user_factors_.astype(np.float64, copy=False)
-        Y = self.item_factors_.astype(np.float64, copy=False)
+    def _predict_pairs(self, users: np.ndarray, items: np.ndarray, factors: tuple | None = None) -> np.ndarray:
+        """Float64 scores of (user, item) pairs, in chunks of bounded memory; ``factors``: the
+        float64 (user, item) factors when the caller already has them (no copy per call)."""
+        X, Y = factors or (self.user_factors_.astype(np.float64, copy=False),
+                           self.item_factors_.astype(np.float64, copy=False))
         out = np.empty(users.size, dtype=np.float64)
         step = max(1, min(self.chunk_bytes, CACHE_CHUNK_BYTES) // (16 * self.factors))
         for s in range(0, users.size, step):
