@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-
-from .solvers import RowBatch, plan_rows
 
 log = logging.getLogger(__name__)
 
@@ -66,25 +64,12 @@ class Cells:
     t_indices: np.ndarray
     t_conf: np.ndarray
     t_target: np.ndarray
-    #: Cached padded layouts of all rows, keyed by (axis, width, dtype, budget): data-only, reused
-    #: by every sweep.
-    plans: dict = field(default_factory=dict, compare=False, repr=False)
 
     def csr(self, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(indptr, indices, conf, target) of the cells by user (axis 0) or by item (axis 1)."""
         if axis == 0:
             return self.indptr, self.indices, self.conf, self.target
         return self.t_indptr, self.t_indices, self.t_conf, self.t_target
-
-    def plan(self, axis: int, rows: np.ndarray | None, width: int, dtype: Any, budget: int) -> list[RowBatch]:
-        """Padded row batches of users (axis 0) or items (axis 1); all rows (cached) if ``rows`` is None."""
-        arrays = self.csr(axis)
-        if rows is not None:
-            return plan_rows(rows, *arrays, self.base, width, dtype, budget)
-        key = (axis, width, np.dtype(dtype).name, budget)
-        if key not in self.plans:
-            self.plans[key] = plan_rows(np.arange(self.shape[axis]), *arrays, self.base, width, dtype, budget)
-        return self.plans[key]
 
     @property
     def rows(self) -> np.ndarray:

@@ -60,7 +60,6 @@ from .cells import (
 )
 from .deletions import apply_deletions, as_deletions, pairs_digest, stored_pairs
 from .io import ModelFileError, read_model_file
-from .solvers import solve_rows
 from .weighting import Weighting, as_weighting
 
 
@@ -86,10 +85,10 @@ class ALS:
         [0, 0.01), as in ``implicit``).
     use_bias : explicit feedback only: learn a global mean and user/item biases.
     scale_regularization : multiply ``lambda`` by each row's number of observed cells (ALS-WR).
-    num_threads : worker threads over row batches (``cg``: over rows) during fit/unlearn, each
-        with single-threaded BLAS (results do not depend on it); ``None``: one worker, BLAS
-        threads as configured.
-    chunk_bytes : memory budget of one batch of gathered factors / normal matrices.
+    num_threads : worker threads over rows during fit/unlearn, with single-threaded BLAS
+        (results do not depend on it); ``None``: one worker, BLAS threads as configured.
+    chunk_bytes : memory budget of one chunk of gathered factors (objective, predictions) or
+        normal matrices (certified :meth:`forget`).
     weighting : ``None`` (``C`` holds the confidences) or a :class:`Weighting` (or a mapping of
         its fields, or a scheme name): ``C`` then holds raw interactions and the model computes
         the confidences itself -- in :meth:`fit`, :meth:`objective` and :meth:`unlearn`, which
@@ -764,17 +763,20 @@ class ALS:
         workers = self.num_threads or 1
 
         def solve(own, other, target_shift=None):
+            solved = np.arange(cells.shape[axis]) if rows is None else rows
             if self.solver == "cg":
                 from .cg import (
                     cg_solve_rows,  # compiles on first use (cached on disk)
                 )
 
-                cg_rows = np.arange(cells.shape[axis]) if rows is None else rows
-                cg_solve_rows(own, cg_rows, cells.csr(axis), other, cells.base, reg, self.cg_steps,
+                cg_solve_rows(own, solved, cells.csr(axis), other, cells.base, reg, self.cg_steps,
                               target_shift, workers)
             else:
-                batches = cells.plan(axis, rows, own.shape[1], self._dtype, self.chunk_bytes)
-                solve_rows(own, batches, other, cells.base, reg, target_shift, workers)
+                from .chol import (
+                    cholesky_solve_rows,  # compiles on first use (cached on disk)
+                )
+
+                cholesky_solve_rows(own, solved, cells.csr(axis), other, cells.base, reg, target_shift, workers)
 
         if not self.use_bias:
             solve(own, other)
