@@ -359,7 +359,8 @@ class ALS:
         sweep; a returned mapping (e.g. ``{"test_auc": ...}``) is added to that sweep's record.
         ``history_`` holds one record per sweep (plus record 0, phase ``"start"``: the starting
         point) with ``iteration``, ``phase``, ``objective``, ``rel_change`` (None at the start),
-        ``seconds`` (the sweep alone) and ``elapsed`` (since the start, objectives included).
+        ``seconds`` (the sweep alone), ``elapsed`` (since the start, objectives included) and, for
+        sweeps, ``cpu_seconds`` (the sweep's CPU time over all threads of the process).
         """
         self._validate_params()
         cells = build_cells(self._confidences(C), self.feedback, mask, negatives)
@@ -730,12 +731,12 @@ class ALS:
             previous = record["objective"]
         bar = tqdm(range(1, iterations + 1), desc=desc, disable=not show_progress, leave=False)
         for it in bar:
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             self._half_sweep(cells, users=slice(None))
             self._half_sweep(cells, items=slice(None))
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
-            record["rows_solved"] = full
+            record["rows_solved"], record["cpu_seconds"] = full, cpu
             if callback is not None:
                 extra = callback(self, record)
                 if extra:
