@@ -68,12 +68,28 @@ def synthetic_20m(seed: int = 0, scale: float = 1.0) -> sp.csr_matrix:
     keys = np.empty(0, dtype=np.int64)
     while keys.size < n_cells:
         draw = 2 * (n_cells - keys.size) + 1000
-        users = rng.choice(n_users, draw, p=user_weight / user_weight.sum())
-        items = rng.choice(n_items, draw, p=item_weight / item_weight.sum())
-        keys = np.unique(np.concatenate([keys, users * n_items + items]))
+        drawn = rng.choice(n_users, draw, p=user_weight / user_weight.sum())
+        drawn *= n_items
+        drawn += rng.choice(n_items, draw, p=item_weight / item_weight.sum())  # keys user * n_items + item, in place
+        keys = np.concatenate([keys, drawn])
+        del drawn
+        keys = _sorted_unique(keys)
     keys = np.sort(rng.choice(keys, n_cells, replace=False))
     conf = 1.0 + 4.0 * rng.random(n_cells)
-    return sp.csr_matrix((conf, (keys // n_items, keys % n_items)), shape=(n_users, n_items))
+    # keys are sorted and unique: the CSR arrays directly (no COO conversion and its copies)
+    indptr = np.searchsorted(keys, np.arange(n_users + 1) * n_items)
+    keys %= n_items
+    return sp.csr_matrix((conf, keys.astype(np.int32), indptr), shape=(n_users, n_items))
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """``np.unique(a)``, sorting ``a`` in place: a fraction of ``np.unique``'s temporary memory
+    (~6x the input with NumPy 2.4), which set the peak of building the 20M matrix."""
+    a.sort()
+    keep = np.empty(a.size, dtype=bool)
+    keep[:1] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a[keep]
 
 
 def synthetic_20m_binary() -> sp.csr_matrix:

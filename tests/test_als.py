@@ -415,6 +415,50 @@ def test_predict_and_load_reject_bad_input(tmp_path):
         ALS.load(tmp_path / "other.npz")
 
 
+@pytest.mark.parametrize("k", [1, 7, 37])
+def test_compiled_stacked_cholesky_matches_lapack(k):
+    from scipy.linalg import cho_factor, cho_solve
+
+    from bilinrec.models.als.chol import spd_solve
+
+    rng = np.random.default_rng(k)
+    F = rng.standard_normal((9, 2 * k + 3, k))
+    A = np.matmul(F.transpose(0, 2, 1), F) + 0.1 * np.eye(k)
+    b = rng.standard_normal((9, k))
+    x, bad = spd_solve(A, b)
+    assert bad == -1
+    for r in range(9):
+        np.testing.assert_allclose(x[r], cho_solve(cho_factor(A[r], lower=True), b[r]), rtol=1e-9, atol=1e-12)
+    A[4] = -np.eye(k)
+    assert spd_solve(A, b)[1] == 4
+
+
+def test_compiled_row_solver_matches_the_dense_normal_equations():
+    """Rows of any length (cells in rank-4 groups and a remainder), weights below the base (c < 1),
+    targets other than 1 (negatives), shifted targets, a subset of rows and two threads."""
+    from bilinrec.models.als.chol import cholesky_solve_rows
+
+    rng = np.random.default_rng(31)
+    C = random_implicit(40, 35, density=0.3, seed=31)
+    negatives = sp.csr_matrix((rng.random((40, 35)) < 0.05) * (C.toarray() == 0) * 2.0)
+    cells = build_cells(C, negatives=negatives)
+    conf, target = dense_cells(C, "implicit", negatives=negatives)
+    stored = (C + negatives).toarray() != 0
+    k = 9
+    Y = rng.standard_normal((35, k))
+    shift = rng.standard_normal(35)
+    reg = 0.1 + rng.random(40)
+    rows = np.array([0, 3, 4, 17, 39])
+    for workers in (1, 2):
+        X = rng.standard_normal((40, k))
+        expected = X.copy()
+        for u in rows:
+            A = Y.T @ (conf[u][:, None] * Y) + reg[u] * np.eye(k)
+            expected[u] = np.linalg.solve(A, Y.T @ (stored[u] * conf[u] * (target[u] - shift)))
+        cholesky_solve_rows(X, rows, cells.csr(0), Y, 1.0, reg, shift, workers)
+        np.testing.assert_allclose(X, expected, rtol=1e-9, atol=1e-12)
+
+
 def test_singular_normal_equations_name_the_row():
     C = random_ratings(seed=23).tolil()
     C[7, :] = 0  # user 7 has no ratings: with no regularization its normal matrix is 0

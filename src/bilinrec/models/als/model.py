@@ -37,6 +37,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -59,7 +60,6 @@ from .cells import (
 )
 from .deletions import apply_deletions, as_deletions, pairs_digest, stored_mask, stored_pairs
 from .io import ModelFileError, read_model_file
-from .solvers import solve_rows
 from .weighting import Weighting, as_weighting
 
 
@@ -85,10 +85,10 @@ class ALS:
         [0, 0.01), as in ``implicit``).
     use_bias : explicit feedback only: learn a global mean and user/item biases.
     scale_regularization : multiply ``lambda`` by each row's number of observed cells (ALS-WR).
-    num_threads : worker threads over row batches (``cg``: over rows) during fit/unlearn, each
-        with single-threaded BLAS (results do not depend on it); ``None``: one worker, BLAS
-        threads as configured.
-    chunk_bytes : memory budget of one batch of gathered factors / normal matrices.
+    num_threads : worker threads over rows during fit/unlearn, with single-threaded BLAS
+        (results do not depend on it); ``None``: one worker, BLAS threads as configured.
+    chunk_bytes : memory budget of one chunk of gathered factors (objective, predictions) or
+        normal matrices (certified :meth:`forget`).
     weighting : ``None`` (``C`` holds the confidences) or a :class:`Weighting` (or a mapping of
         its fields, or a scheme name): ``C`` then holds raw interactions and the model computes
         the confidences itself -- in :meth:`fit`, :meth:`objective` and :meth:`unlearn`, which
@@ -359,7 +359,8 @@ class ALS:
         sweep; a returned mapping (e.g. ``{"test_auc": ...}``) is added to that sweep's record.
         ``history_`` holds one record per sweep (plus record 0, phase ``"start"``: the starting
         point) with ``iteration``, ``phase``, ``objective``, ``rel_change`` (None at the start),
-        ``seconds`` (the sweep alone) and ``elapsed`` (since the start, objectives included).
+        ``seconds`` (the sweep alone), ``elapsed`` (since the start, objectives included) and, for
+        sweeps, ``cpu_seconds`` (the sweep's CPU time over all threads of the process).
         """
         self._validate_params()
         cells = build_cells(self._confidences(C), self.feedback, mask, negatives)
@@ -737,12 +738,12 @@ class ALS:
             previous = record["objective"]
         bar = tqdm(range(1, iterations + 1), desc=desc, disable=not show_progress, leave=False)
         for it in bar:
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             self._half_sweep(cells, users=slice(None))
             self._half_sweep(cells, items=slice(None))
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
-            record["rows_solved"] = full
+            record["rows_solved"], record["cpu_seconds"] = full, cpu
             if callback is not None:
                 extra = callback(self, record)
                 if extra:
@@ -770,17 +771,20 @@ class ALS:
         workers = self.num_threads or 1
 
         def solve(own, other, target_shift=None):
+            solved = np.arange(cells.shape[axis]) if rows is None else rows
             if self.solver == "cg":
                 from .cg import (
                     cg_solve_rows,  # compiles on first use (cached on disk)
                 )
 
-                cg_rows = np.arange(cells.shape[axis]) if rows is None else rows
-                cg_solve_rows(own, cg_rows, cells.csr(axis), other, cells.base, reg, self.cg_steps,
+                cg_solve_rows(own, solved, cells.csr(axis), other, cells.base, reg, self.cg_steps,
                               target_shift, workers)
             else:
-                batches = cells.plan(axis, rows, own.shape[1], self._dtype, self.chunk_bytes)
-                solve_rows(own, batches, other, cells.base, reg, target_shift, workers)
+                from .chol import (
+                    cholesky_solve_rows,  # compiles on first use (cached on disk)
+                )
+
+                cholesky_solve_rows(own, solved, cells.csr(axis), other, cells.base, reg, target_shift, workers)
 
         if not self.use_bias:
             solve(own, other)
@@ -814,9 +818,15 @@ class ALS:
         total = 0.0
         if cells.base:
             total += cells.base * float(np.sum((X.T @ X) * (Y.T @ Y)))
-        rows = cells.rows
-        pred = self._predict_pairs(rows, cells.indices)
-        total += float(np.sum(cells.conf * (cells.target - pred) ** 2 - cells.base * pred**2))
+        # the stored cells' terms in blocks of users of about ``step`` cells: no per-cell temporaries
+        step = max(1, min(self.chunk_bytes, CACHE_CHUNK_BYTES) // 8)
+        cuts = np.searchsorted(cells.indptr, np.arange(0, cells.indptr[-1], step), side="right") - 1
+        cuts = np.unique(np.concatenate([cuts, [cells.shape[0]]]))
+        for a, b in pairwise(cuts):
+            s, e = cells.indptr[a], cells.indptr[b]
+            rows = np.repeat(np.arange(a, b), np.diff(cells.indptr[a:b + 1]))
+            pred = self._predict_pairs(rows, cells.indices[s:e], (X, Y))
+            total += float(np.sum(cells.conf[s:e] * (cells.target[s:e] - pred) ** 2 - cells.base * pred**2))
         reg_u, reg_i = self._reg(cells, 0), self._reg(cells, 1)
         sq_u, sq_i = np.sum(X**2, axis=1), np.sum(Y**2, axis=1)
         if self.use_bias:
@@ -838,10 +848,11 @@ class ALS:
         flat = self._predict_pairs(users.ravel().astype(np.int64), items.ravel().astype(np.int64))
         return flat.reshape(users.shape)
 
-    def _predict_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Float64 scores of (user, item) pairs, in chunks of bounded memory."""
-        X = self.user_factors_.astype(np.float64, copy=False)
-        Y = self.item_factors_.astype(np.float64, copy=False)
+    def _predict_pairs(self, users: np.ndarray, items: np.ndarray, factors: tuple | None = None) -> np.ndarray:
+        """Float64 scores of (user, item) pairs, in chunks of bounded memory; ``factors``: the
+        float64 (user, item) factors when the caller already has them (no copy per call)."""
+        X, Y = factors or (self.user_factors_.astype(np.float64, copy=False),
+                           self.item_factors_.astype(np.float64, copy=False))
         out = np.empty(users.size, dtype=np.float64)
         step = max(1, min(self.chunk_bytes, CACHE_CHUNK_BYTES) // (16 * self.factors))
         for s in range(0, users.size, step):
