@@ -589,7 +589,7 @@ def _solve_rows(own: np.ndarray, rows: np.ndarray, r_old: np.ndarray, A: np.ndar
     (:func:`_relaxation`), and its new residual is ``r_old + A (stored - old)`` (the row as
     stored, rounded to ``own``'s dtype). Returns ``(old, new, r_new, step)`` (float64)."""
     old = own[rows].astype(np.float64)
-    delta = _spd_solve(A.copy(), -r_old, rows)
+    delta = _spd_solve(A, -r_old, rows)
     step = _relaxation(r_old, np.matmul(A, delta[:, :, None])[:, :, 0], target_norm)
     own[rows] = old + step[:, None] * delta
     new = own[rows].astype(np.float64)
