@@ -136,6 +136,23 @@ def dp_utility(gaps=(0.5, 0.2, 0.05)):
     return pd.DataFrame(rows)
 
 
+def test_a3_controls_must_fail_for_the_claim_to_hold(thresholds):
+    """A3's negative controls put another private method in DP-AMHT-LRS's place: one whose gap to
+    the non-private error stays large (the DP global model) fails, and the claim holds; if a control
+    also closed the gap, A3 would be uninformative."""
+    from bilinrec.experiments.dp.claims import CLAIMS as DP_CLAIMS
+
+    table = dp_utility()
+    rows = [{"n_users": t, "epsilon": 8.0, "method": m, "error_mean": e, "error_std": 0.01}
+            for t in (1000, 10000) for m, e in (("dp_global", 1.0), ("dp_altmin", 0.5))]
+    result = evaluate_claims(DP_CLAIMS, {"dp_utility": pd.concat([table, pd.DataFrame(rows)])}, thresholds)
+    row = result.set_index("id").loc["A3"]
+    assert row["verdict"] == HOLDS and row["controls"].count("does not hold") == 2
+    closing = pd.DataFrame([{**r, "error_mean": 0.1 + 0.5 / r["n_users"] ** 0.5} for r in rows])
+    result = evaluate_claims(DP_CLAIMS, {"dp_utility": pd.concat([table, closing])}, thresholds)
+    assert result.set_index("id").loc["A3", "verdict"] == UNINFORMATIVE
+
+
 def test_cli_evaluates_the_claims_of_the_tables_given(tmp_path, capsys):
     from conftest import ROOT
 
