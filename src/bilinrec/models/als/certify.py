@@ -212,6 +212,7 @@ def _csr_scatter_kernel(out, rn, hit, dest, indptr, indices, data, a, b, explici
 
 
 def _parts(workers: int) -> int:
+    """The compiled kernels' thread count for ``workers`` (at most Numba's)."""
     return max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
 
 
@@ -254,7 +255,7 @@ def _scatter_csr(opposite: SideResiduals, local: LocalRows, rows: np.ndarray, ba
 def _with_workers(workers: int) -> Iterator[None]:
     """Run compiled kernels over ``workers`` threads (restored afterwards)."""
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(_parts(workers))
     try:
         yield
     finally:
