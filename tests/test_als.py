@@ -155,6 +155,11 @@ def test_worker_threads_give_the_same_model(solver):
     one = ALS(num_threads=1, **small, iterations=3).fit(C)
     two = ALS(num_threads=2, **small, iterations=3).fit(C)
     np.testing.assert_allclose(two.user_factors_, one.user_factors_, rtol=1e-10, atol=1e-13)
+    # the compiled objective and scores add per-row sums in a fixed order: bitwise the same
+    two.user_factors_, two.item_factors_ = one.user_factors_.copy(), one.item_factors_.copy()
+    assert two.objective(C) == one.objective(C)
+    users, items = np.nonzero(np.ones(C.shape))
+    np.testing.assert_array_equal(two.predict(users, items), one.predict(users, items))
 
 
 def test_history_tol_callback_and_warm_start():

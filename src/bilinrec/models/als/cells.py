@@ -17,8 +17,6 @@ SOLVERS = ("cholesky", "cg")
 MODES = ("retrain", "mask", "naive")
 #: Memory budget (bytes) for one chunk of gathered factors / stacked normal matrices.
 DEFAULT_CHUNK_BYTES = 16 * 2**20
-#: Cache-sized chunks in which the objective's per-cell scores are computed.
-CACHE_CHUNK_BYTES = 4 * 2**20
 MODEL_FORMAT = "bilinrec-als-1"
 
 

@@ -39,9 +39,8 @@ pass over the data's CSR rows, with no gather or sort.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import numba
@@ -49,6 +48,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .solvers import _row_chunks, _spd_solve
+from .threads import kernel_threads, kernel_workers
 
 #: The measure of ``ForgetRecord.gap`` for ALS.
 RESIDUAL_MEASURE = "max row residual |A_row x_row - b_row|_2 of the normal equations on the reduced data"
@@ -211,11 +211,6 @@ def _csr_scatter_kernel(out, rn, hit, dest, indptr, indices, data, a, b, explici
                 _add_row(out, rn, hit, j, acc)
 
 
-def _parts(workers: int) -> int:
-    """The compiled kernels' thread count for ``workers`` (at most Numba's)."""
-    return max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
-
-
 def _scatter(opposite: SideResiduals, indptr, indices, conf, target, base: float, new, old,
              workers: int) -> np.ndarray:
     """Move the residuals of the other side's rows by the cell terms of re-solved rows (block rows
@@ -223,11 +218,11 @@ def _scatter(opposite: SideResiduals, indptr, indices, conf, target, base: float
     ``w = (c - base) x.y - c p`` from the destination's factor row): cells sorted by destination
     once, then every destination row accumulated, written and re-measured once, rows split over
     ``workers`` threads. Returns the mask of rows written."""
-    parts = _parts(workers)
+    parts = kernel_threads(workers)
     hit = np.zeros(opposite.rn.size, dtype=bool)
     order, starts = _by_destination(indices.astype(np.int64, copy=False), opposite.rn.size)
     cell_row = np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
-    with _with_workers(parts):
+    with kernel_workers(parts):
         _scatter_kernel(opposite.R, opposite.rn, hit, opposite.F, order, starts, cell_row, conf, target, float(base),
                         np.ascontiguousarray(new, np.float64), np.ascontiguousarray(old, np.float64), parts * 8)
     return hit
@@ -239,11 +234,11 @@ def _scatter_csr(opposite: SideResiduals, local: LocalRows, rows: np.ndarray, ba
     in one pass (no gather, no sort): for the popular items a forget re-solves, whose cells are a
     large part of the data. Returns the mask of users written."""
     X = local.X
-    parts = _parts(workers)
+    parts = kernel_threads(workers)
     hit = np.zeros(opposite.rn.size, dtype=bool)
     slot = np.full(X.shape[1], -1, dtype=np.int64)
     slot[rows] = np.arange(rows.size)
-    with _with_workers(parts):
+    with kernel_workers(parts):
         _csr_scatter_kernel(opposite.R, opposite.rn, hit, opposite.F, X.indptr, X.indices, X.data,
                             float(local.affine[0]), float(local.affine[1]), local.explicit, float(base), slot,
                             np.ascontiguousarray(new, np.float64), np.ascontiguousarray(old, np.float64),
@@ -251,23 +246,12 @@ def _scatter_csr(opposite: SideResiduals, local: LocalRows, rows: np.ndarray, ba
     return hit
 
 
-@contextmanager
-def _with_workers(workers: int) -> Iterator[None]:
-    """Run compiled kernels over ``workers`` threads (restored afterwards)."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(_parts(workers))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
-
-
 def _cell_dots(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, other: np.ndarray,
                workers: int = 1) -> np.ndarray:
     """``own[r] . other[indices[n]]`` for every cell ``n`` of row ``r`` of a CSR layout (float64),
     read straight from the factors (compiled; rows in parallel over ``workers`` threads)."""
     out = np.empty(indices.size, dtype=np.float64)
-    with _with_workers(workers):
+    with kernel_workers(workers):
         _row_dots(np.ascontiguousarray(own, np.float64), indptr.astype(np.int64, copy=False),
                   indices.astype(np.int64, copy=False), np.ascontiguousarray(other, np.float64), out)
     return out
@@ -289,7 +273,7 @@ def _block(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.nd
     """A compact block's cell terms ``sum_j w_j y_j``, ``w = (c - base) x.y - c p``, per row (one
     compiled pass over the cells)."""
     wy = np.zeros((indptr.size - 1, other.shape[1]), dtype=np.float64)
-    with _with_workers(workers):
+    with kernel_workers(workers):
         _block_kernel(np.ascontiguousarray(own, np.float64), indptr, indices, conf, target,
                       np.ascontiguousarray(other, np.float64), float(base), wy)
     return wy
@@ -300,7 +284,7 @@ def _block_pair(old: np.ndarray, new: np.ndarray, indptr: np.ndarray, indices: n
     """:func:`_block` of two versions of the same rows in one pass over the cells: ``(wy_old, wy_new)``."""
     wy_old = np.zeros((indptr.size - 1, other.shape[1]))
     wy_new = np.zeros((indptr.size - 1, other.shape[1]))
-    with _with_workers(workers):
+    with kernel_workers(workers):
         _block_pair_kernel(np.ascontiguousarray(old, np.float64), np.ascontiguousarray(new, np.float64), indptr,
                            indices, conf, target, np.ascontiguousarray(other, np.float64), float(base), wy_old,
                            wy_new)
@@ -891,10 +875,9 @@ def fingerprint(X: sp.csr_matrix, workers: int = 1) -> tuple[int, int, int, int]
     per-cell hashes of (row, column, value bits), so cells can be subtracted (:func:`without_cells`)
     and the fingerprint of reduced data costs only the deleted cells. One compiled pass over the
     cells, rows split over ``workers`` threads (the sum does not depend on the split)."""
-    workers = max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
-    with _with_workers(workers):
+    with kernel_workers(workers) as threads:
         total = _csr_hash_sum(X.indptr, X.indices, np.ascontiguousarray(X.data, np.float64).view(np.uint64),
-                              workers)
+                              threads)
     return (X.shape[0], X.shape[1], X.nnz, int(total))
 
 

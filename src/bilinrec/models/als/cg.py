@@ -15,6 +15,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .threads import kernel_workers
+
 #: Interleaved parts per thread (see ``_solve_rows``).
 _PARTS_PER_THREAD = 8
 
@@ -133,15 +135,10 @@ def cg_solve_rows(
     dtype = other.dtype
     gram = np.ascontiguousarray(base * (other.T @ other) if gram is None else gram, dtype=dtype)
     shift = np.zeros(other.shape[0], dtype) if target_shift is None else np.asarray(target_shift, dtype)
-    threads = max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
     rows = np.asarray(rows, np.int64)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
+    with kernel_workers(workers) as threads:
         _solve_rows(out, rows, indptr, indices, conf.astype(dtype), target.astype(dtype),
                     np.ascontiguousarray(other), gram, reg.astype(dtype), dtype.type(base), shift, int(steps),
                     dtype.type(0), max(1, min(rows.size, threads * _PARTS_PER_THREAD)),
                     np.zeros((0, other.shape[1]), dtype) if residuals is None else
                     np.ascontiguousarray(residuals, dtype), residuals is not None)
-    finally:
-        numba.set_num_threads(previous)

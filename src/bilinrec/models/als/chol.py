@@ -15,6 +15,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .threads import kernel_threads, kernel_workers
+
 #: Interleaved parts per thread (as in :mod:`.cg`).
 _PARTS_PER_THREAD = 8
 #: Fast-math without ``nnan``/``ninf``: the positive-definiteness check must see NaNs.
@@ -190,16 +192,11 @@ def cholesky_solve_rows(
     gram = np.ascontiguousarray(base * (other.T @ other), dtype=dtype)
     shift = np.zeros(other.shape[0]) if target_shift is None else np.asarray(target_shift, np.float64)
     rows = np.asarray(rows, np.int64)
-    threads = max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS))
-    n_parts = max(1, min(rows.size, threads * _PARTS_PER_THREAD))
+    n_parts = max(1, min(rows.size, kernel_threads(workers) * _PARTS_PER_THREAD))
     bad = np.full(n_parts, -1, np.int64)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
+    with kernel_workers(workers):
         _solve_cells(out, rows, indptr, indices, conf, target, shift, other, gram, reg.astype(dtype),
                      float(base), n_parts, bad)
-    finally:
-        numba.set_num_threads(previous)
     if (bad >= 0).any():
         raise np.linalg.LinAlgError(
             f"the normal matrix of row {rows[bad[bad >= 0].min()]} is not positive definite; "

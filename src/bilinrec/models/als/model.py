@@ -37,7 +37,6 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -47,7 +46,6 @@ from ...io import save_npz
 from ..forgetting import ForgetRecord, Forgetting, check_forget_method
 from . import certify
 from .cells import (
-    CACHE_CHUNK_BYTES,
     DEFAULT_CHUNK_BYTES,
     FEEDBACKS,
     MODEL_FORMAT,
@@ -60,6 +58,8 @@ from .cells import (
 )
 from .deletions import apply_deletions, as_deletions, pairs_digest, stored_mask, stored_pairs
 from .io import ModelFileError, read_model_file
+from .scores import cell_terms, pair_scores
+from .threads import kernel_workers
 from .weighting import Weighting, as_weighting
 
 
@@ -87,8 +87,8 @@ class ALS:
     scale_regularization : multiply ``lambda`` by each row's number of observed cells (ALS-WR).
     num_threads : worker threads over rows during fit/unlearn, with single-threaded BLAS
         (results do not depend on it); ``None``: one worker, BLAS threads as configured.
-    chunk_bytes : memory budget of one chunk of gathered factors (objective, predictions) or
-        normal matrices (certified :meth:`forget`).
+    chunk_bytes : memory budget of one chunk of normal matrices or residuals (certified
+        :meth:`forget`).
     weighting : ``None`` (``C`` holds the confidences) or a :class:`Weighting` (or a mapping of
         its fields, or a scheme name): ``C`` then holds raw interactions and the model computes
         the confidences itself -- in :meth:`fit`, :meth:`objective` and :meth:`unlearn`, which
@@ -818,15 +818,12 @@ class ALS:
         total = 0.0
         if cells.base:
             total += cells.base * float(np.sum((X.T @ X) * (Y.T @ Y)))
-        # the stored cells' terms in blocks of users of about ``step`` cells: no per-cell temporaries
-        step = max(1, min(self.chunk_bytes, CACHE_CHUNK_BYTES) // 8)
-        cuts = np.searchsorted(cells.indptr, np.arange(0, cells.indptr[-1], step), side="right") - 1
-        cuts = np.unique(np.concatenate([cuts, [cells.shape[0]]]))
-        for a, b in pairwise(cuts):
-            s, e = cells.indptr[a], cells.indptr[b]
-            rows = np.repeat(np.arange(a, b), np.diff(cells.indptr[a:b + 1]))
-            pred = self._predict_pairs(rows, cells.indices[s:e], (X, Y))
-            total += float(np.sum(cells.conf[s:e] * (cells.target[s:e] - pred) ** 2 - cells.base * pred**2))
+        shift_u = shift_i = None
+        if self.use_bias:
+            shift_u = self.global_mean_ + self.user_bias_.astype(np.float64)
+            shift_i = self.item_bias_.astype(np.float64)
+        with kernel_workers(self.num_threads or 1):
+            total += cell_terms(cells.csr(0), self.user_factors_, self.item_factors_, cells.base, shift_u, shift_i)
         reg_u, reg_i = self._reg(cells, 0), self._reg(cells, 1)
         sq_u, sq_i = np.sum(X**2, axis=1), np.sum(Y**2, axis=1)
         if self.use_bias:
@@ -848,16 +845,10 @@ class ALS:
         flat = self._predict_pairs(users.ravel().astype(np.int64), items.ravel().astype(np.int64))
         return flat.reshape(users.shape)
 
-    def _predict_pairs(self, users: np.ndarray, items: np.ndarray, factors: tuple | None = None) -> np.ndarray:
-        """Float64 scores of (user, item) pairs, in chunks of bounded memory; ``factors``: the
-        float64 (user, item) factors when the caller already has them (no copy per call)."""
-        X, Y = factors or (self.user_factors_.astype(np.float64, copy=False),
-                           self.item_factors_.astype(np.float64, copy=False))
-        out = np.empty(users.size, dtype=np.float64)
-        step = max(1, min(self.chunk_bytes, CACHE_CHUNK_BYTES) // (16 * self.factors))
-        for s in range(0, users.size, step):
-            out[s:s + step] = np.einsum("nk,nk->n", np.take(X, users[s:s + step], axis=0),
-                                        np.take(Y, items[s:s + step], axis=0))
+    def _predict_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Float64 scores of (user, item) pairs (compiled, no gathered factor copies)."""
+        with kernel_workers(self.num_threads or 1):
+            out = pair_scores(self.user_factors_, self.item_factors_, users, items)
         if self.use_bias:
             out += self.global_mean_ + self.user_bias_[users] + self.item_bias_[items]
         return out
