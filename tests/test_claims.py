@@ -296,6 +296,34 @@ def test_a1_control_alone_fails(thresholds, control):
     assert outcome.verdict == FAILS
 
 
+def lrs_convergence(altmin_rate=0.999, amht_rate=0.3):
+    """An lrs_convergence table: AMHT-LRS's error falls by ``amht_rate`` per round down to machine
+    precision; AltMin (no sparse part) stalls near the sparse components' size."""
+    rows = []
+    for seed in range(3):
+        for rnd in range(12):
+            rows.append({"method": "amht_lrs", "samples": 60, "seed": seed, "round": rnd,
+                         "error": max(0.5 * amht_rate**rnd, 1e-15)})
+            rows.append({"method": "altmin", "samples": 60, "seed": seed, "round": rnd,
+                         "error": 0.41 + 0.05 * altmin_rate**rnd * (rnd == 0)})
+    return pd.DataFrame(rows)
+
+
+def test_a2_holds_on_a_geometric_decrease_and_its_control_fails(thresholds):
+    df = evaluate_claims(CLAIMS, {"lrs_convergence": lrs_convergence()}, thresholds).set_index("id")
+    row = df.loc["A2"]
+    assert row["verdict"] == HOLDS, row["detail"]
+    assert row["value"] == pytest.approx(0.3)
+    assert row["controls"] == "low-rank only (AltMin): does not hold"
+
+
+def test_a2_is_uninformative_if_its_control_also_decreases_geometrically(thresholds):
+    table = lrs_convergence().replace({"method": {"altmin": "other"}})
+    fast = lrs_convergence().query("method == 'amht_lrs'").assign(method="altmin")
+    df = evaluate_claims(CLAIMS, {"lrs_convergence": pd.concat([table, fast])}, thresholds).set_index("id")
+    assert df.loc["A2", "verdict"] == UNINFORMATIVE
+
+
 def test_a1_fails_far_from_the_floor_growing_with_d_or_not_recovered(thresholds):
     def verdict(table):
         return evaluate_claims(CLAIMS, {"lrs_m50": table}, thresholds).set_index("id").loc["A1"]
