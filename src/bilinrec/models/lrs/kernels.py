@@ -473,6 +473,29 @@ def kron_matvec(data, W: np.ndarray, coef: np.ndarray | None, V: np.ndarray) -> 
     return Q.T @ Wc
 
 
+@njit(nogil=True, cache=True, fastmath=_FAST)
+def _segment_weighted_rows_kernel(X, indptr, row_weights, out, user_lo, user_hi):
+    """``out[i] = X_i^T row_weights_i`` for users ``[user_lo, user_hi)``, rows in order."""
+    d = X.shape[1]
+    for i in range(user_lo, user_hi):
+        for q in range(d):
+            out[i, q] = 0.0
+        for j in range(indptr[i], indptr[i + 1]):
+            weight = row_weights[j]
+            for q in range(d):
+                out[i, q] += X[j, q] * weight
+
+
+def segment_weighted_rows(data, row_weights: np.ndarray) -> np.ndarray:
+    """Per-user ``X_i^T row_weights_i``, (t, d): ``data.segment_sum(data.X, row_weights=...)`` in
+    one threaded pass over ``X`` (no sparse indicator matrix)."""
+    out = np.empty((data.n_users, data.dim))
+    X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
+    run_chunked(_segment_weighted_rows_kernel, data.n_users, X, np.ascontiguousarray(data.indptr, dtype=np.int64),
+                np.ascontiguousarray(row_weights, dtype=np.float64), out)
+    return out
+
+
 @njit(nogil=True, cache=True)
 def _sparse_prediction_kernel(X, indptr, S, V, active, out, user_lo, user_hi):
     for i in range(user_lo, user_hi):

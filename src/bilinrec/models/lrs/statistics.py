@@ -90,6 +90,7 @@ class NormalEquationStatistics:
     W: np.ndarray
     z: np.ndarray
     user_weights: np.ndarray | None = None
+    _xz: np.ndarray | None = None
 
     @property
     def n_users(self) -> int:
@@ -98,6 +99,17 @@ class NormalEquationStatistics:
     @property
     def shape(self) -> tuple[int, int]:
         return self.data.dim, self.W.shape[1]
+
+    @property
+    def xz(self) -> np.ndarray:
+        """Per-user ``X_i^T z_i``, (t, d): one pass over ``X``, kept for the right-hand side and
+        its per-user norms (a clipping aggregator needs both)."""
+        if self._xz is None:
+            if _kernels.ENABLED:
+                self._xz = _kernels.segment_weighted_rows(self.data, self.z)
+            else:
+                self._xz = self.data.segment_sum(self.data.X, row_weights=self.z)
+        return self._xz
 
     def _weights(self, weights: np.ndarray | None) -> np.ndarray | None:
         if weights is None:
@@ -110,10 +122,9 @@ class NormalEquationStatistics:
     def rhs(self, weights: np.ndarray | None = None) -> np.ndarray:
         """``sum_i weights_i b_i`` as a vector of length d r (column-major vec of a d x r matrix)."""
         c = self._weights(weights)
-        # per user X_i^T z_i (one sparse product), then sum_i c_i w_i^T (X_i^T z_i): no (N, r) temporaries
-        xz = self.data.segment_sum(self.data.X, row_weights=self.z)
+        # per user X_i^T z_i, then sum_i c_i w_i^T (X_i^T z_i): no (N, r) temporaries
         Wc = self.W if c is None else self.W * c[:, None]
-        return (xz.T @ Wc).ravel(order="F")
+        return (self.xz.T @ Wc).ravel(order="F")
 
     def gram(self, weights: np.ndarray | None = None) -> np.ndarray:
         """Dense ``sum_i weights_i A_i``, shape (d r, d r); cost O(N d^2 + t r^2 d^2)."""
@@ -167,7 +178,7 @@ class NormalEquationStatistics:
         w_sq = np.einsum("ir,ir->i", self.W, self.W)
         if self.user_weights is not None:
             w_sq = w_sq * self.user_weights
-        xz = self.data.segment_sum(self.data.X, row_weights=self.z)
+        xz = self.xz
         c = np.ones(self.n_users) if self.user_weights is None else self.user_weights
         rhs_norms = c * np.sqrt(np.einsum("ir,ir->i", self.W, self.W)) * np.linalg.norm(xz, axis=1)
         return w_sq * gram_norms, rhs_norms
