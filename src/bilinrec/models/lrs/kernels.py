@@ -3,7 +3,8 @@
 The batched NumPy per-user step (:func:`bilinrec.models.lrs.user_step.fit_user_parameters`)
 spends its time moving many small temporaries (gathered features, stacked Grams, copies of the
 pending users' rows) through memory. Here every user runs its hard-thresholding iterations to
-its own fixed point in registers/L1: its rows of ``X`` are read in place (no copies), its
+its own fixed point in registers/L1: its rows of ``X`` are read in place (no copies), ``X_i U``
+and its Gram are formed once per user (no (N, r) array), its
 ``(r + 2k)``-column Gram is formed and solved by Cholesky in a small scratch buffer, and users
 are spread over threads. The arithmetic is the same as the NumPy path (same regularisation,
 same candidate and selection rules); results agree to floating-point rounding (the order of
@@ -68,28 +69,56 @@ def run_chunked(kernel, n_items: int, *args, offset: int = 0, chunk: int | None 
 
 
 @njit(cache=True, fastmath=_FAST)
-def _refit(X, XU, z, lo, m, S, act, p_extra, r, ridge, Ft, G, coef):
-    """Ridge least squares of one user on ``[X_i U, X_i[:, S] * act]``; ``coef[:r + p_extra]``."""
+def _user_projection(X, Ut, z, lo, m, Ft, GU, rhsU):
+    """One user's ``X_i U`` into ``Ft[:r, :m]`` (transposed), with its Gram ``GU`` and ``(X_i U)^T z_i``
+    in ``rhsU``: fixed while the user's support changes, so every refit of the user reuses them."""
+    r, d = Ut.shape
+    for j in range(m):
+        for a in range(r):
+            acc = 0.0
+            for q in range(d):
+                acc += X[lo + j, q] * Ut[a, q]
+            Ft[a, j] = acc
+    for a in range(r):
+        for b in range(a + 1):
+            acc = 0.0
+            for j in range(m):
+                acc += Ft[a, j] * Ft[b, j]
+            GU[a, b] = acc
+        acc = 0.0
+        for j in range(m):
+            acc += Ft[a, j] * z[lo + j]
+        rhsU[a] = acc
+
+
+@njit(cache=True, fastmath=_FAST)
+def _refit(X, z, lo, m, S, act, p_extra, r, ridge, Ft, GU, rhsU, G, coef):
+    """Ridge least squares of one user on ``[X_i U, X_i[:, S] * act]``; ``coef[:r + p_extra]``.
+    ``Ft[:r]``, ``GU`` and ``rhsU`` hold the user's :func:`_user_projection`."""
     p = r + p_extra
     for j in range(m):
         row = lo + j
-        for a in range(r):
-            Ft[a, j] = XU[row, a]
         for s in range(p_extra):
             Ft[r + s, j] = X[row, S[s]] if act[s] else 0.0
     trace = 0.0
     for a in range(p):
         for b in range(a + 1):
-            acc = 0.0
-            for j in range(m):
-                acc += Ft[a, j] * Ft[b, j]
+            if a < r:
+                acc = GU[a, b]
+            else:
+                acc = 0.0
+                for j in range(m):
+                    acc += Ft[a, j] * Ft[b, j]
             G[a, b] = acc
             G[b, a] = acc
         trace += G[a, a]
-        acc = 0.0
-        for j in range(m):
-            acc += Ft[a, j] * z[lo + j]
-        coef[a] = acc
+        if a < r:
+            coef[a] = rhsU[a]
+        else:
+            acc = 0.0
+            for j in range(m):
+                acc += Ft[a, j] * z[lo + j]
+            coef[a] = acc
     shift = ridge * (trace / p) + 1e-12
     for a in range(p):
         G[a, a] += shift
@@ -150,7 +179,7 @@ def _top_k(values, k, out, taken):
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
-def user_step_kernel(X, z, XU, indptr, W, S, V, active, eta, inner_iters, use_threshold, threshold,
+def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_threshold, threshold,
                      subspace, ridge, residual, first_unchanged, user_lo, user_hi):
     """Per-user hard-thresholding pursuit, in place on ``W, S, V, active, residual``.
 
@@ -158,7 +187,7 @@ def user_step_kernel(X, z, XU, indptr, W, S, V, active, eta, inner_iters, use_th
     (``inner_iters`` if it never did; 0 when ``k == 0``).
     """
     d = X.shape[1]
-    r = XU.shape[1]
+    r = Ut.shape[0]
     k = S.shape[1]
     max_m = 0
     for i in range(user_lo, user_hi):
@@ -167,6 +196,8 @@ def user_step_kernel(X, z, XU, indptr, W, S, V, active, eta, inner_iters, use_th
         p_max = r + 2 * k
         Ft = np.empty((p_max, max(max_m, 1)))
         G = np.empty((p_max, p_max))
+        GU = np.empty((r, r))
+        rhsU = np.empty(r)
         coef = np.empty(p_max)
         grad = np.empty(d)
         cand = np.empty(d)
@@ -180,7 +211,8 @@ def user_step_kernel(X, z, XU, indptr, W, S, V, active, eta, inner_iters, use_th
         for i in range(user_lo, user_hi):
             lo = indptr[i]
             m = indptr[i + 1] - lo
-            _refit(X, XU, z, lo, m, S[i], active[i], k, r, ridge, Ft, G, coef)
+            _user_projection(X, Ut, z, lo, m, Ft, GU, rhsU)
+            _refit(X, z, lo, m, S[i], active[i], k, r, ridge, Ft, GU, rhsU, G, coef)
             _residual(z, lo, m, Ft, coef, r + k, residual)
             for a in range(r):
                 W[i, a] = coef[a]
@@ -210,7 +242,7 @@ def user_step_kernel(X, z, XU, indptr, W, S, V, active, eta, inner_iters, use_th
                         act_m[s] = active[i, s]
                         S_m[k + s] = added[s]
                         act_m[k + s] = True
-                    _refit(X, XU, z, lo, m, S_m, act_m, 2 * k, r, ridge, Ft, G, coef)
+                    _refit(X, z, lo, m, S_m, act_m, 2 * k, r, ridge, Ft, GU, rhsU, G, coef)
                     for q in range(d):
                         cand[q] = 0.0
                     for s in range(k):
@@ -245,7 +277,7 @@ def user_step_kernel(X, z, XU, indptr, W, S, V, active, eta, inner_iters, use_th
                 for s in range(k):
                     S[i, s] = S_new[s]
                     active[i, s] = act_new[s]
-                _refit(X, XU, z, lo, m, S[i], active[i], k, r, ridge, Ft, G, coef)
+                _refit(X, z, lo, m, S[i], active[i], k, r, ridge, Ft, GU, rhsU, G, coef)
                 _residual(z, lo, m, Ft, coef, r + k, residual)
                 for a in range(r):
                     W[i, a] = coef[a]
@@ -266,7 +298,7 @@ def fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, inn
     t, r = data.n_users, U.shape[1]
     z = data.y if offset is None else data.y - offset
     z = np.ascontiguousarray(z, dtype=np.float64)
-    XU = row_product(data.X, np.ascontiguousarray(U, dtype=np.float64))
+    Ut = np.ascontiguousarray(U.T, dtype=np.float64)
     if heads is None:
         heads = _Heads.empty(t, r, sparsity)
     # fresh arrays: callers may keep references to the previous round's heads
@@ -278,7 +310,7 @@ def fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, inn
     residual = np.empty(data.n_samples)
     first_unchanged = np.zeros(t, dtype=np.int64)
     X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
-    run_chunked(user_step_kernel, t, X, z, XU, np.ascontiguousarray(data.indptr, dtype=np.int64), W, S, V, active,
+    run_chunked(user_step_kernel, t, X, z, Ut, np.ascontiguousarray(data.indptr, dtype=np.int64), W, S, V, active,
                      np.ascontiguousarray(eta, dtype=np.float64), int(inner_iters),
                      threshold is not None, float(threshold) if threshold is not None else 0.0,
                      pursuit == "subspace", float(ridge), residual, first_unchanged)
@@ -431,18 +463,6 @@ def segment_gram_norms_scaled(data, scale: np.ndarray | None = None) -> np.ndarr
 
     map_static(part, len(blocks))
     return norms
-
-
-def row_product(X: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """``X @ B`` for a tall ``X``, row ranges on threads with single-threaded BLAS."""
-    out = np.empty((X.shape[0], B.shape[1]))
-
-    def part(lo: int, hi: int) -> None:
-        for start in range(lo * _ROW_BLOCK, min(hi * _ROW_BLOCK, X.shape[0]), _ROW_BLOCK):
-            np.matmul(X[start : start + _ROW_BLOCK], B, out=out[start : start + _ROW_BLOCK])
-
-    map_static(part, (X.shape[0] + _ROW_BLOCK - 1) // _ROW_BLOCK)
-    return out
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
