@@ -328,14 +328,6 @@ _GRAM_BLOCK_ELEMENTS = 8_000_000
 _ROW_BLOCK = 65_536
 
 
-def _user_blocks(data, per_user: int):
-    """``(users, rows)`` blocks of equal-count users, about ``_GRAM_BLOCK_ELEMENTS`` floats each."""
-    step = max(1, _GRAM_BLOCK_ELEMENTS // max(per_user, 1))
-    for users, rows in data.buckets():
-        for start in range(0, len(users), step):
-            yield users[start : start + step], rows[start : start + step]
-
-
 @njit(nogil=True, cache=True, fastmath=_FAST)
 def _packed_grams_kernel(X, indptr, first, out, user_lo, user_hi):
     """``out[i - first]`` = upper triangle (row-major, packed) of ``X_i^T X_i`` for users
@@ -406,24 +398,23 @@ def kron_gram(data, W: np.ndarray, coef: np.ndarray | None) -> np.ndarray:
     return full.transpose(0, 2, 1, 3).reshape(d * r, d * r)
 
 
-def rows_width(data) -> int:
-    return int(data.counts.max()) if data.n_users else 0
-
-
 def weighted_row_gram(X: np.ndarray, scale: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-    """``Z^T diag(weights) Z`` with ``Z = X * scale[:, None]``, streamed over row blocks (the
-    same element products as forming ``Z``; only the order of the sums differs). Threads take
-    contiguous ranges of blocks with single-threaded BLAS each (no BLAS thread synchronisation,
-    which stalls badly on a shared machine); partial sums are added in a fixed order."""
+    """``Z^T diag(weights) Z`` with ``Z = X * scale[:, None]`` and non-negative ``weights`` (clip
+    factors, sample indicators), streamed over row blocks as ``Z_w^T Z_w`` with
+    ``Z_w = X * (scale * sqrt(weights))[:, None]``: a symmetric product, which BLAS forms at half
+    the cost of a general one (results differ from ``Z^T (Z * weights)`` by rounding only). Threads
+    take contiguous ranges of blocks with single-threaded BLAS each (no BLAS thread
+    synchronisation, which stalls badly on a shared machine); partial sums are added in a fixed order."""
     d = X.shape[1]
     starts = list(range(0, X.shape[0], _ROW_BLOCK))
+    row_scale = scale if weights is None else scale * np.sqrt(weights)
 
     def part(lo: int, hi: int) -> np.ndarray:
         out = np.zeros((d, d))
         for start in starts[lo:hi]:
             block = slice(start, start + _ROW_BLOCK)
-            Z = X[block] * scale[block, None]
-            out += Z.T @ (Z if weights is None else Z * weights[block, None])
+            Z = X[block] * row_scale[block, None]
+            out += Z.T @ Z
         return out
 
     return sum(map_static(part, len(starts)), np.zeros((d, d)))
@@ -443,25 +434,49 @@ def map_static(part, n_items: int) -> list:
         return list(pool.map(part, bounds[:-1], bounds[1:]))
 
 
+@njit(nogil=True, cache=True, fastmath=_FAST)
+def _gram_norms_kernel(X, indptr, scale, norms, user_lo, user_hi):
+    """``norms[i] = |Z_i^T Z_i|_F`` with ``Z = X * scale[:, None]`` for users ``[user_lo, user_hi)``,
+    from the smaller side: the row products ``s_j s_k <x_j, x_k>`` when ``m_i < d``, else the
+    ``d x d`` Gram (its upper triangle)."""
+    d = X.shape[1]
+    G = np.empty((d, d))
+    for i in range(user_lo, user_hi):
+        lo = indptr[i]
+        m = indptr[i + 1] - lo
+        total = 0.0
+        if m < d:
+            for j in range(m):
+                for k in range(j + 1):
+                    acc = 0.0
+                    for q in range(d):
+                        acc += X[lo + j, q] * X[lo + k, q]
+                    value = scale[lo + j] * scale[lo + k] * acc
+                    total += value * value if k == j else 2.0 * value * value
+        else:
+            for a in range(d):
+                for b in range(a, d):
+                    G[a, b] = 0.0
+            for j in range(lo, lo + m):
+                s2 = scale[j] * scale[j]
+                for a in range(d):
+                    xa = s2 * X[j, a]
+                    for b in range(a, d):
+                        G[a, b] += xa * X[j, b]
+            for a in range(d):
+                total += G[a, a] * G[a, a]
+                for b in range(a + 1, d):
+                    total += 2.0 * G[a, b] * G[a, b]
+        norms[i] = np.sqrt(total)
+
+
 def segment_gram_norms_scaled(data, scale: np.ndarray | None = None) -> np.ndarray:
     """Frobenius norms of ``Z_i^T Z_i`` with ``Z = X * scale[:, None]`` (``scale=None``: ``X``),
-    from the smaller side ``Z_i Z_i^T`` when ``m_i < d``, streamed over blocks of users."""
-    d = data.dim
-    norms = np.zeros(data.n_users)
-    blocks = list(_user_blocks(data, rows_width(data) * (d + rows_width(data)) + 1))
-
-    def part(lo: int, hi: int) -> None:
-        for users, rows in blocks[lo:hi]:
-            Zu = data.X[rows]
-            if scale is not None:
-                Zu = Zu * scale[rows][..., None]
-            if rows.shape[1] < d:
-                G = np.matmul(Zu, np.ascontiguousarray(Zu.transpose(0, 2, 1)))
-            else:
-                G = np.matmul(np.ascontiguousarray(Zu.transpose(0, 2, 1)), Zu)
-            norms[users] = np.sqrt(np.einsum("nij,nij->n", G, G))
-
-    map_static(part, len(blocks))
+    from the smaller side ``Z_i Z_i^T`` when ``m_i < d``; one threaded pass over ``X`` (no copies)."""
+    norms = np.empty(data.n_users)
+    scale = np.ones(data.n_samples) if scale is None else np.ascontiguousarray(scale, dtype=np.float64)
+    X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
+    run_chunked(_gram_norms_kernel, data.n_users, X, np.ascontiguousarray(data.indptr, dtype=np.int64), scale, norms)
     return norms
 
 
