@@ -481,31 +481,47 @@ def segment_gram_norms_scaled(data, scale: np.ndarray | None = None) -> np.ndarr
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
-def _segment_quadratic_kernel(X, indptr, P, Q, user_lo, user_hi):
-    """``Q[i] = X_i^T (X_i P[i])`` for users ``[user_lo, user_hi)``: one read of each row."""
-    d = X.shape[1]
+def _kron_matvec_kernel(X, indptr, V, W, Wc, chunk, partials, user_lo, user_hi):
+    """``partials[user_lo // chunk] = sum_i q_i Wc_i^T`` with ``q_i = X_i^T (X_i (V w_i))`` for users
+    ``[user_lo, user_hi)``: one read of each row, no per-user (t, d) temporaries."""
+    d, r = V.shape
+    out = partials[user_lo // chunk]
+    p = np.empty(d)
+    q = np.empty(d)
+    for a in range(d):
+        for b in range(r):
+            out[a, b] = 0.0
     for i in range(user_lo, user_hi):
-        for q in range(d):
-            Q[i, q] = 0.0
+        for a in range(d):
+            acc = 0.0
+            for b in range(r):
+                acc += V[a, b] * W[i, b]
+            p[a] = acc
+            q[a] = 0.0
         for j in range(indptr[i], indptr[i + 1]):
             acc = 0.0
-            for q in range(d):
-                acc += X[j, q] * P[i, q]
-            for q in range(d):
-                Q[i, q] += X[j, q] * acc
+            for a in range(d):
+                acc += X[j, a] * p[a]
+            for a in range(d):
+                q[a] += X[j, a] * acc
+        for a in range(d):
+            for b in range(r):
+                out[a, b] += q[a] * Wc[i, b]
 
 
 def kron_matvec(data, W: np.ndarray, coef: np.ndarray | None, V: np.ndarray) -> np.ndarray:
     """``sum_i coef_i X_i^T X_i V w_i w_i^T`` (the product of the U-step matrix with ``vec(V)``,
     ``V`` of shape (d, r)) as a (d, r) matrix: per user ``q_i = X_i^T (X_i (V w_i))`` in one pass
-    over ``X`` (``4 N d`` FLOP instead of ``4 N d r``), then ``Q^T (coef * W)``."""
-    P = np.ascontiguousarray(W @ V.T)
-    Q = np.empty((data.n_users, data.dim))
+    over ``X`` (``4 N d`` FLOP instead of ``4 N d r``), accumulated into ``q_i (coef_i w_i)^T`` per
+    chunk of users; the chunks' partial sums are added in a fixed order."""
+    n_chunks = max(1, -(-data.n_users // _CHUNK_USERS))
+    partials = np.zeros((n_chunks, data.dim, W.shape[1]))
     X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
-    run_chunked(_segment_quadratic_kernel, data.n_users, X, np.ascontiguousarray(data.indptr, dtype=np.int64),
-                P, Q)
-    Wc = W if coef is None else W * coef[:, None]
-    return Q.T @ Wc
+    W = np.ascontiguousarray(W, dtype=np.float64)
+    Wc = W if coef is None else np.ascontiguousarray(W * np.asarray(coef)[:, None])
+    run_chunked(_kron_matvec_kernel, data.n_users, X, np.ascontiguousarray(data.indptr, dtype=np.int64),
+                np.ascontiguousarray(V, dtype=np.float64), W, Wc, _CHUNK_USERS, partials)
+    return partials.sum(axis=0)
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
