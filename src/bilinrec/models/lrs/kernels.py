@@ -324,8 +324,9 @@ def fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, inn
 # --------------------------------------------------------------------------------------
 #: Users per block of the streamed per-user Gram matrices (block of (n, d, d) floats).
 _GRAM_BLOCK_ELEMENTS = 8_000_000
-#: Rows per block of streamed row products.
-_ROW_BLOCK = 65_536
+#: Rows per block of the streamed moment (a block of ``Z`` stays in cache: about 40% less CPU
+#: time than 65,536-row blocks at d = 100).
+_ROW_BLOCK = 4_096
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
