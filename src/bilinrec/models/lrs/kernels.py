@@ -526,26 +526,56 @@ def kron_matvec(data, W: np.ndarray, coef: np.ndarray | None, V: np.ndarray) -> 
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
-def _segment_weighted_rows_kernel(X, indptr, row_weights, out, user_lo, user_hi):
-    """``out[i] = X_i^T row_weights_i`` for users ``[user_lo, user_hi)``, rows in order."""
+def _segment_xz_kernel(X, indptr, z, Wc, chunk, partials, norms, user_lo, user_hi):
+    """Per user ``xz_i = X_i^T z_i`` (rows in order) for users ``[user_lo, user_hi)``, kept only as
+    its norm (``norms[i]``, when ``norms`` is not empty) or as ``partials[user_lo // chunk] +=
+    xz_i Wc_i^T`` (when ``partials`` is not empty): no (t, d) array."""
     d = X.shape[1]
+    xz = np.empty(d)
+    with_product = partials.shape[0] > 0
+    if with_product:
+        out = partials[user_lo // chunk]
+        for a in range(d):
+            for b in range(Wc.shape[1]):
+                out[a, b] = 0.0
     for i in range(user_lo, user_hi):
-        for q in range(d):
-            out[i, q] = 0.0
+        for a in range(d):
+            xz[a] = 0.0
         for j in range(indptr[i], indptr[i + 1]):
-            weight = row_weights[j]
-            for q in range(d):
-                out[i, q] += X[j, q] * weight
+            weight = z[j]
+            for a in range(d):
+                xz[a] += X[j, a] * weight
+        if norms.shape[0] > 0:
+            acc = 0.0
+            for a in range(d):
+                acc += xz[a] * xz[a]
+            norms[i] = np.sqrt(acc)
+        if with_product:
+            for a in range(d):
+                for b in range(Wc.shape[1]):
+                    out[a, b] += xz[a] * Wc[i, b]
 
 
-def segment_weighted_rows(data, row_weights: np.ndarray) -> np.ndarray:
-    """Per-user ``X_i^T row_weights_i``, (t, d): ``data.segment_sum(data.X, row_weights=...)`` in
-    one threaded pass over ``X`` (no sparse indicator matrix)."""
-    out = np.empty((data.n_users, data.dim))
+def _segment_xz(data, z: np.ndarray, Wc: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
-    run_chunked(_segment_weighted_rows_kernel, data.n_users, X, np.ascontiguousarray(data.indptr, dtype=np.int64),
-                np.ascontiguousarray(row_weights, dtype=np.float64), out)
-    return out
+    n_chunks = max(1, -(-data.n_users // _CHUNK_USERS))
+    partials = np.zeros((n_chunks if Wc is not None else 0, data.dim, 0 if Wc is None else Wc.shape[1]))
+    norms = np.empty(data.n_users if Wc is None else 0)
+    Wc = np.zeros((0, 0)) if Wc is None else np.ascontiguousarray(Wc, dtype=np.float64)
+    run_chunked(_segment_xz_kernel, data.n_users, X, np.ascontiguousarray(data.indptr, dtype=np.int64),
+                np.ascontiguousarray(z, dtype=np.float64), Wc, _CHUNK_USERS, partials, norms)
+    return norms, partials.sum(axis=0)
+
+
+def segment_xz_norms(data, z: np.ndarray) -> np.ndarray:
+    """``|X_i^T z_i|`` per user, (t,): one threaded pass over ``X``, no (t, d) array."""
+    return _segment_xz(data, z, None)[0]
+
+
+def segment_xz_product(data, z: np.ndarray, Wc: np.ndarray) -> np.ndarray:
+    """``sum_i (X_i^T z_i) Wc_i^T``, (d, r): one threaded pass over ``X``, per-chunk partial sums
+    added in a fixed order, no (t, d) array."""
+    return _segment_xz(data, z, Wc)[1]
 
 
 @njit(nogil=True, cache=True)

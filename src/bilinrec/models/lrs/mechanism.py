@@ -178,7 +178,7 @@ class GaussianAggregator:
         # the norms of NormalEquationStatistics.per_user_norms, with the Gram part cached
         w_sq = np.einsum("ir,ir->i", stats.W, stats.W)
         gram_norms = w_sq * self._feature_gram_norms(stats.data)
-        rhs_norms = np.sqrt(w_sq) * np.linalg.norm(stats.xz, axis=1)
+        rhs_norms = np.sqrt(w_sq) * stats.xz_norms
         if stats.user_weights is not None:  # the estimator's own per-user weights scale A_i, b_i
             gram_norms = gram_norms * np.abs(stats.user_weights)
             rhs_norms = rhs_norms * np.abs(stats.user_weights)
