@@ -43,8 +43,10 @@ def child(n_users: int, threads: int, rounds: int, samples: int) -> dict:
     problem = make_problem(n_users, dim, rank, sparsity, samples, noise=0.1, seed=0)
     scale = float(np.sqrt(rank + 1 + 0.01))
     clip = default_clip_bounds(dim, samples, scale, 1.0)
+    # a seeded simulation: the same computation as a private release, and it keeps history_ (round times)
     est = DPAMHTLRS(rank, sparsity, privacy=PrivacyBudget(4.0, 1e-6), clip=clip, max_rounds=rounds,
-                    random_state=0, amht_options=dict(inner_iters=10, pursuit="subspace", ridge=1e-10))
+                    random_state=0, mode="simulation", noise_seed=0,
+                    amht_options=dict(inner_iters=10, pursuit="subspace", ridge=1e-10))
     with threadpool_limits(limits=threads):
         rss_before = peak_rss_bytes()
         start, cpu0 = time.perf_counter(), time.process_time()

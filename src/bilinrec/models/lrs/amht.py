@@ -326,7 +326,9 @@ class AMHTLRS:
         self.U_ = U
         self.W_ = heads.W
         self.B_ = heads.sparse_matrix(U.shape[0])
-        self.theta_ = self.W_ @ U.T + self.B_.toarray()
+        self.theta_ = self.W_ @ U.T
+        entries = self.B_.tocoo()  # distinct (row, column) pairs: one in-place add, no dense B
+        self.theta_[entries.row, entries.col] += entries.data
 
     # -- using a fitted model --------------------------------------------------------
     def _check_fitted(self) -> None:

@@ -170,14 +170,15 @@ class GaussianAggregator:
     def _feature_gram_norms(self, data: LRSData) -> np.ndarray:
         """``|X_i^T X_i|_F`` per user; fixed for a data set, so computed once and reused."""
         if self._gram_norm_cache is None or self._gram_norm_cache[0] is not data:
-            self._gram_norm_cache = (data, _kernels.segment_gram_norms_scaled(data))  # = segment_gram_norms(data, data.X)
+            # = segment_gram_norms(data, data.X)
+            self._gram_norm_cache = (data, _kernels.segment_gram_norms_scaled(data))
         return self._gram_norm_cache[1]
 
     def aggregate_normal_equations(self, stats: NormalEquationStatistics):
         # the norms of NormalEquationStatistics.per_user_norms, with the Gram part cached
         w_sq = np.einsum("ir,ir->i", stats.W, stats.W)
         gram_norms = w_sq * self._feature_gram_norms(stats.data)
-        rhs_norms = np.sqrt(w_sq) * np.linalg.norm(stats.data.segment_sum(stats.data.X, row_weights=stats.z), axis=1)
+        rhs_norms = np.sqrt(w_sq) * stats.xz_norms
         if stats.user_weights is not None:  # the estimator's own per-user weights scale A_i, b_i
             gram_norms = gram_norms * np.abs(stats.user_weights)
             rhs_norms = rhs_norms * np.abs(stats.user_weights)

@@ -90,6 +90,7 @@ class NormalEquationStatistics:
     W: np.ndarray
     z: np.ndarray
     user_weights: np.ndarray | None = None
+    _xz_norms: np.ndarray | None = None
 
     @property
     def n_users(self) -> int:
@@ -98,6 +99,16 @@ class NormalEquationStatistics:
     @property
     def shape(self) -> tuple[int, int]:
         return self.data.dim, self.W.shape[1]
+
+    @property
+    def xz_norms(self) -> np.ndarray:
+        """Per-user ``|X_i^T z_i|``, (t,); computed once (a clipping aggregator needs them)."""
+        if self._xz_norms is None:
+            if _kernels.ENABLED:
+                self._xz_norms = _kernels.segment_xz_norms(self.data, self.z)
+            else:
+                self._xz_norms = np.linalg.norm(self.data.segment_sum(self.data.X, row_weights=self.z), axis=1)
+        return self._xz_norms
 
     def _weights(self, weights: np.ndarray | None) -> np.ndarray | None:
         if weights is None:
@@ -110,9 +121,11 @@ class NormalEquationStatistics:
     def rhs(self, weights: np.ndarray | None = None) -> np.ndarray:
         """``sum_i weights_i b_i`` as a vector of length d r (column-major vec of a d x r matrix)."""
         c = self._weights(weights)
-        # per user X_i^T z_i (one sparse product), then sum_i c_i w_i^T (X_i^T z_i): no (N, r) temporaries
-        xz = self.data.segment_sum(self.data.X, row_weights=self.z)
+        # sum_i (X_i^T z_i) (c_i w_i)^T: no (N, r) temporaries; the kernel keeps no (t, d) array either
         Wc = self.W if c is None else self.W * c[:, None]
+        if _kernels.ENABLED:
+            return _kernels.segment_xz_product(self.data, self.z, Wc).ravel(order="F")
+        xz = self.data.segment_sum(self.data.X, row_weights=self.z)
         return (xz.T @ Wc).ravel(order="F")
 
     def gram(self, weights: np.ndarray | None = None) -> np.ndarray:
@@ -167,9 +180,8 @@ class NormalEquationStatistics:
         w_sq = np.einsum("ir,ir->i", self.W, self.W)
         if self.user_weights is not None:
             w_sq = w_sq * self.user_weights
-        xz = self.data.segment_sum(self.data.X, row_weights=self.z)
         c = np.ones(self.n_users) if self.user_weights is None else self.user_weights
-        rhs_norms = c * np.sqrt(np.einsum("ir,ir->i", self.W, self.W)) * np.linalg.norm(xz, axis=1)
+        rhs_norms = c * np.sqrt(np.einsum("ir,ir->i", self.W, self.W)) * self.xz_norms
         return w_sq * gram_norms, rhs_norms
 
 

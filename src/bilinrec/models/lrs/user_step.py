@@ -49,7 +49,11 @@ class _Heads:
         return B
 
     def sparse_matrix(self, dim: int) -> sp.csr_matrix:
-        B = sp.csr_matrix(self.dense_sparse_part(dim))
+        """The sparse parts as a (t, dim) CSR matrix, built from the supports (no dense (t, dim)
+        array; a support's slots are distinct indices, and inactive slots hold zeros, which go)."""
+        t, k = self.S.shape
+        B = sp.csr_matrix(((self.V * self.active).ravel(), self.S.ravel(), np.arange(t + 1) * k), shape=(t, dim))
+        B.sum_duplicates()
         B.eliminate_zeros()
         return B
 
@@ -142,8 +146,8 @@ def fit_user_parameters(
     least squares on the support (``pursuit="htp"``). ``pursuit="subspace"`` (subspace pursuit,
     the default) instead refits on the union of the support and the ``k`` largest off-support gradient
     entries and keeps the ``k`` largest refitted values (users with fewer than ``r + 2k``
-    samples, for whom that refit is underdetermined, keep the HTP step). Starts from ``heads`` (warm start) when given. ``offset``
-    (N,) is a known per-sample prediction subtracted from ``y`` first.
+    samples, for whom that refit is underdetermined, keep the HTP step). Starts from ``heads``
+    (warm start) when given. ``offset`` (N,) is a known per-sample prediction subtracted from ``y`` first.
     Returns the heads, the per-sample residual, and the number of inner iterations run.
     """
     if _kernels.ENABLED:  # same results, fused per-user Numba kernel (models/lrs/kernels.py)
