@@ -2,7 +2,7 @@
 
 import pytest
 import yaml
-from conftest import run_snakemake
+from conftest import ROOT, run_snakemake
 
 
 @pytest.mark.parametrize(
@@ -49,3 +49,13 @@ def test_paper_scale_overlay_validates_and_plans_the_paper_dp_grid(workflow_copy
     counts = dict(line.split()[:2] for line in out.splitlines() if line.split()[:1] == ["dp_run"])
     assert counts == {"dp_run": "75"}, out  # t in {1e3, 1e4, 1e5} x 5 methods x 5 seeds
 
+
+
+@pytest.mark.parametrize("profile", ["profiles/default", "workflow/profiles/default", "workflow/profiles/slurm"])
+def test_profiles_space_out_the_scheduler_timer(profile):
+    """Every profile (profiles/default is the one plain `snakemake` reads) sets a job-rate window of
+    at least 10 s: with Snakemake's 1 s default the scheduler loop runs ever more often as jobs finish."""
+    from snakemake.settings.types import MaxJobsPerTimespan
+
+    settings = yaml.safe_load((ROOT / profile / "config.yaml").read_text())
+    assert MaxJobsPerTimespan.parse_choice(settings["max-jobs-per-timespan"]).timespan >= 10
