@@ -51,9 +51,9 @@ def test_paper_scale_overlay_validates_and_plans_the_paper_dp_grid(workflow_copy
 
 
 
-@pytest.mark.parametrize("profile", ["profiles/default", "workflow/profiles/default", "workflow/profiles/slurm"])
+@pytest.mark.parametrize("profile", ["profiles/default", "workflow/profiles/default"])
 def test_profiles_space_out_the_scheduler_timer(profile):
-    """Every profile (profiles/default is the one plain `snakemake` reads) sets a job-rate window of
+    """The local profiles (profiles/default is the one plain `snakemake` reads) set a job-rate window of
     at least 10 s: with Snakemake's 1 s default the scheduler loop runs ever more often as jobs finish."""
     from snakemake.settings.types import MaxJobsPerTimespan
 
