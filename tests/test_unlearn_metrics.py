@@ -33,6 +33,19 @@ def test_auc_matches_sklearn():
     assert auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
 
 
+def test_auc_is_exactly_the_average_rank_statistic():
+    # the counting form must give the very value of Mann-Whitney with average ranks (scipy), ties included
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(1)
+    for n, decimals in ((50, 0), (2000, 1), (20000, 3)):
+        labels = rng.random(n) < 0.2
+        scores = np.round(rng.normal(size=n) + labels, decimals)
+        n_pos = int(labels.sum())
+        by_ranks = (rankdata(scores)[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos))
+        assert auc(labels, scores) == by_ranks
+
+
 def test_mse_and_accuracy():
     labels = np.array([1, 0, 1, 0])
     scores = np.array([0.9, 0.2, 0.4, 0.6])
@@ -49,6 +62,25 @@ def test_top_k_exclusions_and_ties():
     exclude = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 1, 0]]))
     np.testing.assert_array_equal(top_k(queries, keys, 2, exclude=exclude), [[3, 1], [1, 0]])
     np.testing.assert_array_equal(top_k(queries, keys, 1, batch_size=1), [[0], [2]])
+
+
+def test_top_k_ties_at_the_cut_go_to_the_smaller_index():
+    # argpartition alone picks arbitrary members of a tie at the k-th score: a zero query ties all
+    # keys, a user with fewer than k allowed items ties the excluded ones at -inf; and a short list
+    # must be the prefix of a long one
+    rng = np.random.default_rng(0)
+    keys = rng.normal(size=(300, 4))
+    queries = np.vstack([np.zeros(4), rng.normal(size=(5, 4))])
+    for k in (1, 7, 50):
+        got = top_k(queries, keys, k)
+        np.testing.assert_array_equal(got[0], np.arange(k))
+        for r in range(1, 6):
+            np.testing.assert_array_equal(got[r], np.argsort(-(keys @ queries[r]), kind="stable")[:k])
+    np.testing.assert_array_equal(top_k(queries, keys, 50)[:, :7], top_k(queries, keys, 7))
+    exclude = sp.csr_matrix(np.vstack([np.zeros(300), np.r_[np.zeros(3), np.ones(297)]] + [np.zeros(300)] * 4))
+    got = top_k(queries, keys, 10, exclude=exclude)
+    np.testing.assert_array_equal(got[1, 3:], np.arange(3, 10))  # 3 allowed items, then excluded by index
+    assert set(got[1, :3]) == {0, 1, 2}
 
 
 def test_similar_excludes_self_and_uses_cosine():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -313,13 +313,20 @@ def evaluate_run(
     exclude = C_reduced.copy()
     exclude.data[:] = 1.0
 
+    def prefixes(lists_of: Callable[[int], np.ndarray], n: int) -> dict[int, np.ndarray | None]:
+        # top_k orders by (score, -index), a total order, so every shorter list is a prefix of the
+        # longest: one top_k call per model and kind. A top-k list needs k other rows: on a matrix
+        # with <= k items (users) it is undefined (None).
+        valid = [kk for kk in ks if kk < n]
+        longest = lists_of(max(valid)) if valid else None
+        return {kk: longest[:, :kk] if kk < n else None for kk in ks}
+
     def neighbourhoods(m: Trained) -> dict[int, tuple[np.ndarray | None, ...]]:
-        # a top-k list needs k other rows: on a matrix with <= k items (users) it is undefined (None)
         n_users, n_items = split.train.shape
-        return {kk: (similar(m.item_factors, kk) if kk < n_items else None,
-                     similar(m.user_factors, kk) if kk < n_users else None,
-                     recommend(m.user_factors, m.item_factors, kk, exclude) if kk < n_items else None)
-                for kk in ks}
+        items = prefixes(lambda kk: similar(m.item_factors, kk), n_items)
+        users = prefixes(lambda kk: similar(m.user_factors, kk), n_users)
+        recs = prefixes(lambda kk: recommend(m.user_factors, m.item_factors, kk, exclude), n_items)
+        return {kk: (items[kk], users[kk], recs[kk]) for kk in ks}
 
     for kk in ks:
         if kk >= min(split.train.shape):

