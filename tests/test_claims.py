@@ -23,7 +23,7 @@ from bilinrec.experiments.verdict import (
 
 
 def unlearn_paired(auc_unlearn=0.840, deleted_unlearn=0.20, gap_unlearn=1e-5, sweeps_unlearn=20.0,
-                   datasets=("ml-100k",), seeds=(1, 2, 3)):
+                   datasets=("ml-100k",), seeds=(1, 2, 3), auc_popularity=0.78):
     """A synthetic ``unlearn_paired`` table: retraining seed noise ~0.002 AUC / 0.01 deleted-cell score;
     the original model still scores the deleted cells high, naive fine-tuning pushes them to 0."""
     rows = []
@@ -42,6 +42,8 @@ def unlearn_paired(auc_unlearn=0.840, deleted_unlearn=0.20, gap_unlearn=1e-5, sw
                 rows.append({"dataset": ds, "strategy": "uniform", "fraction": 0.1, "seed": s, "model": model,
                              "heldout_auc": auc, "deleted_mean_score": deleted, "mia_threshold_heldout": mia,
                              "objective_gap": gap, "sweep_equivalents": sweeps})
+            rows.append({"dataset": ds, "strategy": "uniform", "fraction": 0.1, "seed": s, "model": "popularity",
+                         "heldout_auc": auc_popularity + jitter})
     return pd.DataFrame(rows)
 
 
@@ -105,6 +107,19 @@ def test_b5_is_not_measured_without_ml100k(thresholds):
     tables = {"unlearn_paired": unlearn_paired(datasets=("synthetic-lowrank",))}
     outcome = claim_b5(tables, thresholds["b5_auc_tolerance"], target=thresholds["b5_target_auc"])
     assert outcome.verdict == NOT_MEASURED and "ml-100k" in outcome.detail
+
+
+def test_b5_is_uninformative_when_item_popularity_also_reaches_the_target(thresholds):
+    """B5's control scores the held-out cells by item popularity: far from 0.87 it fails and B5
+    holds; near 0.87 it passes, and B5 can no longer tell a fitted model from popularity."""
+    from bilinrec.experiments.unlearn.claims import CLAIMS as UNLEARN_CLAIMS
+
+    b5 = [c for c in UNLEARN_CLAIMS if c.id == "B5"]
+    row = evaluate_claims(b5, {"unlearn_paired": unlearn_paired()}, thresholds).iloc[0]
+    assert row["verdict"] == HOLDS and row["controls"] == "item popularity (not personalized): does not hold"
+    assert "item popularity scores 0.7800" in row["detail"]
+    row = evaluate_claims(b5, {"unlearn_paired": unlearn_paired(auc_popularity=0.86)}, thresholds).iloc[0]
+    assert row["verdict"] == UNINFORMATIVE
 
 
 def test_missing_and_malformed_tables_fail_loudly(tmp_path):

@@ -176,6 +176,8 @@ def test_same_config_gives_the_same_verdicts(tmp_path):
             write_json(paths[-1], {"dataset": SYNTHETIC, "strategy": "uniform", "fraction": 0.1, "seed": seed,
                                    **metrics})
         paired = write_paired(paths, tmp_path / f"{attempt}_paired.csv")
+        popularity = paired[paired["model"] == "popularity"]  # B5's control, one row per run
+        assert len(popularity) == 2 and popularity["heldout_auc"].between(0, 1).all()
         b_claims = [c for c in CLAIMS if c.id.startswith("B")]
         df = evaluate_claims(b_claims, {"unlearn_paired": paired}, thresholds)
         verdicts.append(df[["id", "verdict", "value", "controls"]])

@@ -414,6 +414,8 @@ def evaluate_run(
         "n_heldout": int(held_y.size),
         "n_heldout_positives": int(pos.size),
         "retrain_band_auc": band_auc,
+        # a model that learned nothing about the user: the items' training counts as scores (B5's control)
+        "popularity_heldout_auc": auc(held_y, popularity[held_i].astype(np.float64)),
         "retrain_sweep_equivalents": retrain_sweeps,
         "retrain_seconds_timing": retrain_seconds,
         "models": results,

@@ -41,7 +41,8 @@ def load_runs(json_paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd
             model_rows.append({**base, "model": model, **metrics})
         in_band = {f"auc_in_band_{m}": v["auc_in_band"] for m, v in result["models"].items()
                    if m not in ("original", "retrained")}
-        check_rows.append({**base, **result["checks"], **in_band,
+        popularity = {"popularity_heldout_auc": result["popularity_heldout_auc"]} if "popularity_heldout_auc" in result else {}
+        check_rows.append({**base, **result["checks"], **in_band, **popularity,
                            "band_size": len(result["retrain_band_auc"]),
                            "band_auc_min": min(result["retrain_band_auc"]),
                            "band_auc_max": max(result["retrain_band_auc"])})
@@ -82,6 +83,9 @@ def write_checks(json_paths: Sequence[str | os.PathLike], csv_path: str | os.Pat
     return checks
 
 
+#: The ``model`` of ``unlearn_paired``'s rows that score held-out cells by item popularity (only
+#: ``heldout_auc`` is set).
+POPULARITY = "popularity"
 #: Columns of ``unlearn_paired`` (one row per run and model: what the claims pair per seed).
 PAIRED_COLUMNS = ["dataset", "strategy", "fraction", "seed", "model", "heldout_auc", "deleted_mean_score",
                   "deleted_mse", "mia_threshold_heldout", "objective_gap", "sweep_equivalents", "compute_seconds"]
@@ -90,8 +94,12 @@ PAIRED_COLUMNS = ["dataset", "strategy", "fraction", "seed", "model", "heldout_a
 def write_paired(json_paths: Sequence[str | os.PathLike], csv_path: str | os.PathLike) -> pd.DataFrame:
     """``unlearn_paired``: per run (dataset, strategy, fraction, seed) and model, the statistics the
     claims compare seed by seed (unlearned - retrained against retrained(seed a) - retrained(seed b))."""
-    models, _ = load_runs(json_paths)
-    paired = _ordered(models[PAIRED_COLUMNS]).sort_values(["dataset", "strategy", "fraction", "seed"],
+    models, checks = load_runs(json_paths)
+    if "popularity_heldout_auc" in checks:  # item popularity as a model: the control of claim B5
+        popularity = checks[["dataset", "strategy", "fraction", "seed", "popularity_heldout_auc"]].rename(
+            columns={"popularity_heldout_auc": "heldout_auc"}).assign(model=POPULARITY)
+        models = pd.concat([models, popularity], ignore_index=True)
+    paired = _ordered(models.reindex(columns=PAIRED_COLUMNS)).sort_values(["dataset", "strategy", "fraction", "seed"],
                                                          kind="stable").reset_index(drop=True)
     write_table(paired, csv_path, caption="Unlearn-ALS: per-seed statistics the claims pair.")
     return paired
