@@ -41,7 +41,7 @@ def load_runs(json_paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd
             model_rows.append({**base, "model": model, **metrics})
         in_band = {f"auc_in_band_{m}": v["auc_in_band"] for m, v in result["models"].items()
                    if m not in ("original", "retrained")}
-        popularity = {"popularity_heldout_auc": result["popularity_heldout_auc"]} if "popularity_heldout_auc" in result else {}
+        popularity = {k: result[k] for k in ("popularity_heldout_auc",) if k in result}
         check_rows.append({**base, **result["checks"], **in_band, **popularity,
                            "band_size": len(result["retrain_band_auc"]),
                            "band_auc_min": min(result["retrain_band_auc"]),
