@@ -170,8 +170,9 @@ class FedRep(_PerUserLinear):
                 break
             previous = loss
             W = heads.W
-            grad = -data.X.T @ (residual[:, None] * (W * inverse_count[:, None])[data.row_user])
-            grad /= data.n_users
+            # -sum_i X_i^T r_i w_i^T / m_i / t: per-user sums X_i^T r_i first (N d), not the gathered
+            # N x r matrix of heads times X^T (N d r)
+            grad = -(data.segment_sum(data.X, residual).T @ (W * inverse_count[:, None])) / data.n_users
             curvature = np.linalg.eigvalsh(W.T @ W / data.n_users)[-1]
             Q, R = np.linalg.qr(U - self.lr / max(curvature, 1e-12) * grad)
             U = Q * np.where(np.diag(R) < 0, -1.0, 1.0)
