@@ -22,6 +22,7 @@ import numpy as np
 
 from .amht import AMHTLRS
 from .data import LRSData, prepare_data
+from .kernels import segment_xz_product
 from .statistics import SumAggregator
 from .user_step import (
     _Heads,
@@ -170,9 +171,8 @@ class FedRep(_PerUserLinear):
                 break
             previous = loss
             W = heads.W
-            # -sum_i X_i^T r_i w_i^T / m_i / t: per-user sums X_i^T r_i first (N d), not the gathered
-            # N x r matrix of heads times X^T (N d r)
-            grad = -(data.segment_sum(data.X, residual).T @ (W * inverse_count[:, None])) / data.n_users
+            # -sum_i X_i^T r_i w_i^T / m_i / t in one compiled pass over X (no gathered N x r heads)
+            grad = -segment_xz_product(data, residual, W * inverse_count[:, None]) / data.n_users
             curvature = np.linalg.eigvalsh(W.T @ W / data.n_users)[-1]
             Q, R = np.linalg.qr(U - self.lr / max(curvature, 1e-12) * grad)
             U = Q * np.where(np.diag(R) < 0, -1.0, 1.0)
