@@ -128,21 +128,21 @@ def _solve_stack(A, b, x):  # pragma: no cover - compiled
 
 
 def _tile_intrinsic(rows, subtract, vectors=2):
-    """Compiled ``tile(A, Y, n0, n1, f0, t0, out)``:
-    ``out[f0 + q, t0 + t] += sum_{n0 <= n < n1} A[n, f0 + q] * Y[n, t0 + t]`` (``-=`` if ``subtract``)
-    for ``q < rows`` and ``t < vectors * lanes`` (``lanes = 32 // itemsize``: ``vectors`` 256-bit
+    """Compiled ``tile(A, Y, n0, n1, f0, t0, B, out)``:
+    ``out[f0 + q, t0 + t] = B[f0 + q, t0 + t] + sum_{n0 <= n < n1} A[n, f0 + q] * Y[n, t0 + t]``
+    (``-`` if ``subtract``) for ``q < rows`` and ``t < vectors * lanes`` (``lanes = 32 // itemsize``: ``vectors`` 256-bit
     vectors per tile row); all arrays 2-D with contiguous rows, of one float dtype, and the tile
     in bounds (not checked). The ``rows * vectors`` accumulators are loop-carried vector values,
     so they stay in registers for the whole loop over ``n`` (per ``n``: ``vectors`` loads of
-    ``Y``, ``rows`` broadcasts of ``A``, ``rows * vectors`` FMAs) and ``out`` is read and written
-    once. Written in LLVM IR because LLVM does not produce this register tiling from Python
+    ``Y``, ``rows`` broadcasts of ``A``, ``rows * vectors`` FMAs) and ``B`` and ``out`` are touched
+    once, after it (``B`` may be ``out``). Written in LLVM IR because LLVM does not produce this register tiling from Python
     loops: its loop vectoriser vectorises over ``n`` instead (gathers), its SLP vectoriser leaves
     the accumulators scalar, and with ``out`` updated inside the loop it cannot keep the tile in
     registers (no alias information)."""
 
     @intrinsic
-    def tile(typingctx, A, Y, n0, n1, f0, t0, out):
-        sig = types.void(A, Y, n0, n1, f0, t0, out)
+    def tile(typingctx, A, Y, n0, n1, f0, t0, src, out):
+        sig = types.void(A, Y, n0, n1, f0, t0, src, out)
 
         def codegen(context, builder, signature, args):
             st = signature.args
@@ -151,10 +151,10 @@ def _tile_intrinsic(rows, subtract, vectors=2):
             size = dtype.bitwidth // 8
             vec = ir.VectorType(elem, 32 // size)
             i64, i8p = ir.IntType(64), ir.IntType(8).as_pointer()
-            a, y, o = (context.make_array(st[i])(context, builder, args[i]) for i in (0, 1, 6))
+            a, y, o, r = (context.make_array(st[i])(context, builder, args[i]) for i in (0, 1, 7, 6))
             n0v, n1v, f0v, t0v = (context.cast(builder, args[i], st[i], types.int64) for i in (2, 3, 4, 5))
-            astr, ystr, ostr = (builder.extract_value(x.strides, 0) for x in (a, y, o))
-            adata, ydata, odata = (builder.bitcast(x.data, i8p) for x in (a, y, o))
+            astr, ystr, ostr, rstr = (builder.extract_value(x.strides, 0) for x in (a, y, o, r))
+            adata, ydata, odata, rdata = (builder.bitcast(x.data, i8p) for x in (a, y, o, r))
             fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
                                                  f"llvm.fmuladd.v{vec.count}f{dtype.bitwidth}")
             splat = ir.Constant(ir.VectorType(ir.IntType(32), vec.count), [0] * vec.count)
@@ -190,14 +190,16 @@ def _tile_intrinsic(rows, subtract, vectors=2):
                 phi.add_incoming(v, builder.basic_block)
             builder.branch(head)
             builder.position_at_end(done)
-            orow = builder.gep(odata, [builder.add(builder.mul(f0v, ostr), builder.mul(t0v, ir.Constant(i64, size)))])
+            col = builder.mul(t0v, ir.Constant(i64, size))
+            orow = builder.gep(odata, [builder.add(builder.mul(f0v, ostr), col)])
+            rrow = builder.gep(rdata, [builder.add(builder.mul(f0v, rstr), col)])
             for q in range(rows):
                 for h in range(vectors):
-                    off = builder.add(builder.mul(ir.Constant(i64, q), ostr), ir.Constant(i64, 32 * h))
-                    ptr = builder.bitcast(builder.gep(orow, [off]), vec.as_pointer())
-                    old = builder.load(ptr)
+                    h32 = ir.Constant(i64, 32 * h)
+                    old = builder.load(builder.bitcast(builder.gep(rrow, [builder.add(builder.mul(ir.Constant(i64, q), rstr), h32)]), vec.as_pointer()))
                     old.align = size
                     res = builder.fsub(old, acc[vectors * q + h]) if subtract else builder.fadd(old, acc[vectors * q + h])
+                    ptr = builder.bitcast(builder.gep(orow, [builder.add(builder.mul(ir.Constant(i64, q), ostr), h32)]), vec.as_pointer())
                     builder.store(res, ptr).align = size
             return context.get_dummy_value()
 
@@ -233,9 +235,11 @@ def _solve_cells(out, rows, indptr, indices, conf, target, shift, other, gram, r
     # vectorised loops leave to long scalar remainders). Per row: its cells are gathered, at most
     # _CELL_CHUNK at a time (Yg[n] = y_n, Ag[n] = (c_n - base) y_n), and the upper triangle of its
     # normal matrix is formed row-major in U (rows of U = columns of the lower triangle) as
-    # gram + Ag^T Yg, in 6 x T tiles that start on the diagonal (a tile's entries below it are
-    # computed and never read). Column k of U holds the right-hand side z, so the left-looking
-    # Cholesky A = U^T U also performs the forward solve U^T y = z: by panels of 4 rows of U, each
+    # gram + Ag^T Yg (the first chunk's tiles read gram, later ones U; gram is copied only for a
+    # row without cells), in 6 x T tiles that start on the diagonal (a tile's entries below the
+    # diagonal are computed and never read; columns past k only ever feed columns past k).
+    # Column k of U holds the right-hand side z, so the left-looking Cholesky A = U^T U also
+    # performs the forward solve U^T y = z: by panels of 4 rows of U, each
     # first updated with all the rows above it in 4 x T tiles (U[j0:j0+4, t0:t0+T] -=
     # U[:j0, j0:j0+4]^T U[:j0, t0:t0+T]), then factorised by row operations. The backward solve
     # U x = y goes 8 rows at a time (8 dot products sharing the loads of x). The sums run in
@@ -262,12 +266,14 @@ def _solve_cells(out, rows, indptr, indices, conf, target, shift, other, gram, r
         for j in range(c, rows.shape[0], n_parts):
             u = rows[j]
             z[:] = 0.0
-            for f0 in range(0, k, _GRAM_ROWS):  # U = gram (from column f0 of each tile row)
-                for f in range(f0, f0 + _GRAM_ROWS):
-                    src, dst = G[f, f0:kp], U[f, f0:kp]
-                    for t in range(kp - f0):
-                        dst[t] = src[t]
             n0, stop = indptr[u], indptr[u + 1]
+            if n0 == stop:
+                for f0 in range(0, k, _GRAM_ROWS):  # U = gram (from column f0 of each tile row)
+                    for f in range(f0, f0 + _GRAM_ROWS):
+                        src, dst = G[f, f0:kp], U[f, f0:kp]
+                        for t in range(kp - f0):
+                            dst[t] = src[t]
+            B = G  # U = B + Ag^T Yg: from gram for the first chunk
             while n0 < stop:  # chunks of the row's cells
                 m = min(_CELL_CHUNK, stop - n0)
                 for n in range(m):
@@ -282,10 +288,11 @@ def _solve_cells(out, rows, indptr, indices, conf, target, shift, other, gram, r
                 for f0 in range(0, k, _GRAM_ROWS):
                     for t0 in range(f0, k, T):
                         if k - t0 > T // 2:
-                            _gram_tile(Ag, Yg, 0, m, f0, t0, U)
+                            _gram_tile(Ag, Yg, 0, m, f0, t0, B, U)
                         else:
-                            _gram_tile1(Ag, Yg, 0, m, f0, t0, U)
+                            _gram_tile1(Ag, Yg, 0, m, f0, t0, B, U)
                 n0 += m
+                B = U
             for f in range(k):
                 U[f, f] += reg[u]
                 U[f, k] = z[f]
@@ -293,9 +300,9 @@ def _solve_cells(out, rows, indptr, indices, conf, target, shift, other, gram, r
             for j0 in range(0, k, _PANEL_ROWS):
                 for t0 in range(j0, k + 1, T):  # U[j0:j0+4, t0:t0+T] -= U[:j0, j0:j0+4]^T U[:j0, t0:t0+T]
                     if k + 1 - t0 > T // 2:
-                        _panel_tile(U, U, 0, j0, j0, t0, U)
+                        _panel_tile(U, U, 0, j0, j0, t0, U, U)
                     else:
-                        _panel_tile1(U, U, 0, j0, j0, t0, U)
+                        _panel_tile1(U, U, 0, j0, j0, t0, U, U)
                 for i in range(j0, min(j0 + _PANEL_ROWS, k)):  # the panel, by row operations
                     ui = U[i, i:k + 1]
                     for h in range(j0, i):
