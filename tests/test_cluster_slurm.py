@@ -107,8 +107,9 @@ def run_on_slurm(local_wf, dest, targets, *extra, env=None):
         *targets, "--workflow-profile", PROFILE, "--configfile", "smoke.yaml",
         # a group job may ask for as many CPUs as the node has (docs/cluster.md, "groups")
         "--cores", str(_node_cpus()),
-        # poll every few seconds, not the plugin's 40 s: the tiny jobs take seconds
-        "--slurm-init-seconds-before-status-checks", "5",
+        # first poll after 1 s, not the plugin's 40 s: the tiny jobs take seconds, and while no job ends
+        # the plugin adds 10 s to every further wait, so the first wait sets the pace
+        "--slurm-init-seconds-before-status-checks", "1",
         "--slurm-keep-successful-logs", *extra,
     ]
     env = {"BILINREC_DATA_DIR": "", "SBATCH_PARTITION": _default_partition(), **(env or {})}
