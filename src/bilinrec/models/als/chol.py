@@ -130,15 +130,15 @@ def _solve_stack(A, b, x):  # pragma: no cover - compiled
 def _tile_intrinsic(rows, subtract, vectors=2):
     """Compiled ``tile(A, Y, n0, n1, f0, t0, B, out)``:
     ``out[f0 + q, t0 + t] = B[f0 + q, t0 + t] + sum_{n0 <= n < n1} A[n, f0 + q] * Y[n, t0 + t]``
-    (``-`` if ``subtract``) for ``q < rows`` and ``t < vectors * lanes`` (``lanes = 32 // itemsize``: ``vectors`` 256-bit
-    vectors per tile row); all arrays 2-D with contiguous rows, of one float dtype, and the tile
-    in bounds (not checked). The ``rows * vectors`` accumulators are loop-carried vector values,
-    so they stay in registers for the whole loop over ``n`` (per ``n``: ``vectors`` loads of
-    ``Y``, ``rows`` broadcasts of ``A``, ``rows * vectors`` FMAs) and ``B`` and ``out`` are touched
-    once, after it (``B`` may be ``out``). Written in LLVM IR because LLVM does not produce this register tiling from Python
-    loops: its loop vectoriser vectorises over ``n`` instead (gathers), its SLP vectoriser leaves
-    the accumulators scalar, and with ``out`` updated inside the loop it cannot keep the tile in
-    registers (no alias information)."""
+    (``-`` if ``subtract``) for ``q < rows`` and ``t < vectors * lanes`` (``lanes = 32 //
+    itemsize``: ``vectors`` 256-bit vectors per tile row); all arrays 2-D with contiguous rows, of
+    one float dtype, and the tile in bounds (not checked). The ``rows * vectors`` accumulators are
+    loop-carried vector values, so they stay in registers for the whole loop over ``n`` (per ``n``:
+    ``vectors`` loads of ``Y``, ``rows`` broadcasts of ``A``, ``rows * vectors`` FMAs) and ``B`` and
+    ``out`` are touched once, after it (``B`` may be ``out``). Written in LLVM IR because LLVM does
+    not produce this register tiling from Python loops: its loop vectoriser vectorises over ``n``
+    instead (gathers), its SLP vectoriser leaves the accumulators scalar, and with ``out`` updated
+    inside the loop it cannot keep the tile in registers (no alias information)."""
 
     @intrinsic
     def tile(typingctx, A, Y, n0, n1, f0, t0, src, out):
@@ -183,7 +183,8 @@ def _tile_intrinsic(rows, subtract, vectors=2):
             new = []
             for q in range(rows):
                 b = builder.load(builder.bitcast(builder.gep(arow, [ir.Constant(i64, size * q)]), elem.as_pointer()))
-                b = builder.shuffle_vector(builder.insert_element(undef, b, ir.Constant(ir.IntType(32), 0)), undef, splat)
+                b = builder.insert_element(undef, b, ir.Constant(ir.IntType(32), 0))
+                b = builder.shuffle_vector(b, undef, splat)
                 new += [builder.call(fma, [b, yv[h], acc[vectors * q + h]]) for h in range(vectors)]
             n.add_incoming(builder.add(n, ir.Constant(i64, 1)), builder.basic_block)
             for phi, v in zip(acc, new):
@@ -193,14 +194,18 @@ def _tile_intrinsic(rows, subtract, vectors=2):
             col = builder.mul(t0v, ir.Constant(i64, size))
             orow = builder.gep(odata, [builder.add(builder.mul(f0v, ostr), col)])
             rrow = builder.gep(rdata, [builder.add(builder.mul(f0v, rstr), col)])
+
+            def vector_at(row, stride, q, h):  # pointer to vector h of tile row q
+                offset = builder.add(builder.mul(ir.Constant(i64, q), stride), ir.Constant(i64, 32 * h))
+                return builder.bitcast(builder.gep(row, [offset]), vec.as_pointer())
+
             for q in range(rows):
                 for h in range(vectors):
-                    h32 = ir.Constant(i64, 32 * h)
-                    old = builder.load(builder.bitcast(builder.gep(rrow, [builder.add(builder.mul(ir.Constant(i64, q), rstr), h32)]), vec.as_pointer()))
+                    old = builder.load(vector_at(rrow, rstr, q, h))
                     old.align = size
-                    res = builder.fsub(old, acc[vectors * q + h]) if subtract else builder.fadd(old, acc[vectors * q + h])
-                    ptr = builder.bitcast(builder.gep(orow, [builder.add(builder.mul(ir.Constant(i64, q), ostr), h32)]), vec.as_pointer())
-                    builder.store(res, ptr).align = size
+                    tile_sum = acc[vectors * q + h]
+                    res = builder.fsub(old, tile_sum) if subtract else builder.fadd(old, tile_sum)
+                    builder.store(res, vector_at(orow, ostr, q, h)).align = size
             return context.get_dummy_value()
 
         return sig, codegen
