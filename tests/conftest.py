@@ -10,6 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+#: Test files that share the session's smoke run (``smoke_local_run``): one xdist worker runs them all.
+SMOKE_FILES = ("test_workflow_smoke.py", "test_cluster_slurm.py")
 
 
 def movielens_dir() -> Path | None:
@@ -50,3 +52,20 @@ def smoke_local_run(tmp_path_factory):
     from test_workflow_smoke import run_smoke
 
     return run_smoke(tmp_path_factory.mktemp("smoke"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under ``--dist load`` (the default of ``-n``), schedule like it but send the tests of
+    SMOKE_FILES to one worker as a single unit, so the smoke run is made once (it takes minutes)
+    while the other workers run everything else. (xdist's own ``xdist_group`` mark has no effect
+    with pytest 9.2, which ignores the node-id suffix xdist 3.8 adds.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SmokeOnOneWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return "smoke run" if nodeid.split("::")[0].endswith(SMOKE_FILES) else nodeid
+
+    return SmokeOnOneWorker(config, log)

@@ -56,7 +56,7 @@ def smoke_config(tmp_path):
                      "converge_sizes": [0.1]},
         },
         "lrs": {
-            "n_seeds": 2,
+            "n_seeds": 1,
             "problem": {"n_users": 60, "dim": 10, "rank": 2, "sparsity": 1, "n_test": 5},
             "estimator": {"max_rounds": 5},
             "baselines": {"fedrep_max_rounds": 20},
@@ -69,7 +69,7 @@ def smoke_config(tmp_path):
                     "settings": [{"dim": 8, "rank": 1, "sparsity": 1}, {"dim": 12, "rank": 1, "sparsity": 1}]},
         },
         "dp": {
-            "n_seeds": 1, "n_users": [50, 100], "epsilons": [1, 8, "inf"], "fixed_epsilon": 1,
+            "n_seeds": 1, "n_users": [50], "epsilons": [1, 8, "inf"], "fixed_epsilon": 1,
             "large_users": {"n_users": [150], "methods": ["dp_amht_lrs", "amht_lrs"], "epsilons": [8]},
             "test_users": 20, "n_test": 5,
             "problem": {"dim": 10, "rank": 2, "sparsity": 1, "samples": 20},
