@@ -5,6 +5,7 @@
 #   .ci/slurm-up.sh                  # without accounting (no slurmdbd: `sacct` fails)
 #   .ci/slurm-up.sh --accounting     # with slurmdbd + MariaDB (sacct works; account 'bilinrec')
 #   .ci/slurm-up.sh --down           # stop the daemons this script started
+#   BILINREC_SLURM_CPUS=8 .ci/slurm-up.sh   # declare the node with 8 CPUs (default: its cores)
 #
 # Installs slurm-wlm and munge (plus slurmdbd and mariadb-server with --accounting) with apt-get
 # when missing, writes /etc/slurm/slurm.conf (one node = this machine, one default partition
@@ -101,6 +102,14 @@ fi
 # --- slurm.conf -------------------------------------------------------------------------------
 HOST="$(hostname -s)"
 NODE="$(slurmd -C | head -1)"  # NodeName=... CPUs=... RealMemory=... as slurmd detects them
+# BILINREC_SLURM_CPUS=N declares N CPUs instead (slurmd then trusts the config): with more CPUs
+# than cores, short jobs that mostly wait (start-up, polling) overlap; .ci/run declares 2 per core.
+OVERRIDES=""
+if [ -n "${BILINREC_SLURM_CPUS:-}" ]; then
+  [[ "$BILINREC_SLURM_CPUS" =~ ^[1-9][0-9]*$ ]] || { echo "slurm-up: BILINREC_SLURM_CPUS must be a positive integer, got '$BILINREC_SLURM_CPUS'" >&2; exit 2; }
+  NODE="$(echo "$NODE" | sed -E "s/CPUs=[0-9]+/CPUs=$BILINREC_SLURM_CPUS/; s/Boards=[0-9]+ SocketsPerBoard=[0-9]+ CoresPerSocket=[0-9]+ ThreadsPerCore=[0-9]+/Boards=1 SocketsPerBoard=1 CoresPerSocket=$BILINREC_SLURM_CPUS ThreadsPerCore=1/")"
+  OVERRIDES="SlurmdParameters=config_overrides"
+fi
 cat >/etc/slurm/slurm.conf <<EOF
 ClusterName=$CLUSTER
 SlurmctldHost=$HOST
@@ -129,6 +138,7 @@ MinJobAge=3600
 AccountingStorageType=accounting_storage/$MODE
 AccountingStorageHost=localhost
 JobCompType=jobcomp/none
+$OVERRIDES
 $NODE State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
