@@ -319,6 +319,24 @@ def fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, inn
     return heads, residual, iterations
 
 
+@njit(cache=True)
+def _segment_sums_kernel(values, indptr, out):
+    for i in range(out.shape[0]):
+        acc = 0.0
+        for j in range(indptr[i], indptr[i + 1]):
+            acc += values[j]
+        out[i] = acc
+
+
+def segment_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """Per-segment sums of float64 ``values`` over ``[indptr[i], indptr[i+1])``, each added in row
+    order from 0.0 (no fastmath): bitwise ``np.bincount(row_segment, weights=values)``, without
+    the (N,) array of row segments."""
+    out = np.empty(len(indptr) - 1)
+    _segment_sums_kernel(values, np.ascontiguousarray(indptr, dtype=np.int64), out)
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # Streaming shared statistics (bounded memory: no per-user Gram cache, no copy of X)
 # --------------------------------------------------------------------------------------

@@ -63,7 +63,8 @@ class MomentStatistics:
 
     def total(self, weights: np.ndarray | None = None) -> np.ndarray:
         """``sum_i weights_i C_i`` (plain sum without weights), shape (d, d)."""
-        row_weights = None if weights is None else np.asarray(weights)[self.data.row_user]
+        # weights[row_user] without making (and caching) row_user
+        row_weights = None if weights is None else np.repeat(np.asarray(weights), self.data.counts)
         return _kernels.weighted_row_gram(self.data.X, np.abs(self.data.y), row_weights)
 
     def per_user_norms(self) -> np.ndarray:
