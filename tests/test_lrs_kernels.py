@@ -101,3 +101,31 @@ def test_sorted_rows_are_used_in_place_and_subsets_keep_the_caller_rows():
         part, _ = d.subset_users(users)
         np.testing.assert_array_equal(part.X, X_in[part.order])
         assert part.n_samples == 15
+
+
+def test_streamed_grams_are_bitwise_the_whole_array_formulas(monkeypatch):
+    # per-block row scales and per-block user pairs give the bits of the formulas over all
+    # rows / users at once (one thread, blocks small enough for several per call)
+    monkeypatch.setattr(kernels, "n_threads", lambda: 1)
+    monkeypatch.setattr(kernels, "_ROW_BLOCK", 64)
+    monkeypatch.setattr(kernels, "_GRAM_BLOCK_ELEMENTS", 30 * 31 // 2 * 7)  # 7 users per block
+    pr, data = _data(n_users=50, samples=9)
+    rng = np.random.default_rng(1)
+    scale, weights, coef = np.abs(pr.y), rng.random(len(pr.y)), rng.random(50)
+    row_scale = scale * np.sqrt(weights)
+    expected = np.zeros((30, 30))
+    for s in range(0, len(pr.y), 64):
+        Z = data.X[s : s + 64] * row_scale[s : s + 64, None]
+        expected += Z.T @ Z
+    assert np.array_equal(kernels.weighted_row_gram(data.X, scale, weights), expected)
+    ia, ib = np.triu_indices(3)
+    pair = pr.W[:, ia] * pr.W[:, ib] * coef[:, None]
+    acc = np.zeros((6, 30 * 31 // 2))
+    for s in range(0, 50, 7):
+        G = np.empty((min(7, 50 - s), 30 * 31 // 2))
+        kernels._packed_grams_kernel(data.X, data.indptr, s, G, s, min(50, s + 7))
+        acc += pair[s : s + 7].T @ G
+    got = kernels.kron_gram(data, pr.W, coef).reshape(3, 30, 3, 30).transpose(0, 2, 1, 3)
+    iu = np.triu_indices(30)
+    for p, (a, b) in enumerate(zip(ia, ib)):
+        assert np.array_equal(got[a, b][iu], acc[p]) and np.array_equal(got[b, a][iu], acc[p])

@@ -274,8 +274,11 @@ class AMHTLRS:
         history = []
         previous_loss = np.nan  # no comparison in the first round
         converged = False
+        # mean y^2 of every batch, once (not an (N,) temporary next to the residual every round)
+        mean_y2 = [np.mean(batch.y**2) for batch in round_data]
         for rnd in range(first_round, first_round + max_rounds):
             batch = round_data[rnd % len(round_data)]
+            batch_mean_y2 = mean_y2[rnd % len(round_data)]
             heads, residual, inner = self._user_step(batch, U, heads, threshold0, rnd)
             loss = float(np.mean(residual**2))
             record = {"round": rnd, "loss": loss, "inner_iterations": inner,
@@ -283,7 +286,7 @@ class AMHTLRS:
             if self.callback is not None:
                 record.update(self.callback(U, heads.W, heads.sparse_matrix(data.dim)))
             history.append(record)
-            exact_fit = loss <= self.min_loss * np.mean(batch.y**2)
+            exact_fit = loss <= self.min_loss * batch_mean_y2
             if not self.fixed_rounds and (exact_fit or abs(previous_loss - loss) <= tol * previous_loss):
                 converged = True
                 break
@@ -296,7 +299,7 @@ class AMHTLRS:
             # median ignores users stuck on a wrong support (only the CG solver uses it)
             user_mse = batch.segment_sum(residual**2)[batch.counts > 0] / batch.counts[batch.counts > 0]
             with np.errstate(divide="ignore", invalid="ignore"):  # all-zero y (fixed_rounds only)
-                cg_tol = float(np.clip(0.1 * np.sqrt(np.median(user_mse) / np.mean(batch.y**2)), 1e-12, 1e-4))
+                cg_tol = float(np.clip(0.1 * np.sqrt(np.median(user_mse) / batch_mean_y2), 1e-12, 1e-4))
             cg_tol = cg_tol if np.isfinite(cg_tol) else 1e-4
             residual = None  # not needed by the U step (the next per-user step makes a new one): (N,) floats less
             U, heads.W = solve_shared_factor(batch, heads, aggregator, U, weights, cg_tol=cg_tol)
