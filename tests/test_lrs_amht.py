@@ -156,6 +156,26 @@ def test_fit_does_not_depend_on_row_order(small):
     np.testing.assert_allclose(a.theta_, b.theta_, atol=1e-8)
 
 
+def test_theta_is_formed_on_first_access_and_not_kept_by_a_refit(small):
+    est = AMHTLRS(2, 2, max_rounds=3).fit(small.X, small.y, small.users)
+    assert est._theta is None  # the fit holds no dense (t, d) theta_ next to its data
+    theta = est.theta_
+    np.testing.assert_array_equal(theta, est.W_ @ est.U_.T + est.B_.toarray())
+    assert est.theta_ is theta  # formed once, then kept
+    est.fit(small.X, 2 * small.y, small.users)
+    assert est._theta is None
+    np.testing.assert_allclose(est.theta_, 2 * theta, atol=1e-6)
+    assert not hasattr(AMHTLRS(2, 2), "theta_")
+
+
+def test_int64_user_ids_are_not_copied(small):
+    from bilinrec.models.lrs.data import _as_user_ids
+
+    assert _as_user_ids(small.users) is small.users
+    converted = _as_user_ids(small.users.astype(np.int32))
+    assert converted.dtype == np.int64 and np.array_equal(converted, small.users)
+
+
 def test_fit_user_recovers_a_new_user(small):
     est = AMHTLRS(2, 2).fit(small.X, small.y, small.users)
     rng = np.random.default_rng(9)

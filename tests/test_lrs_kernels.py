@@ -66,3 +66,66 @@ def test_amht_fit_matches_numpy_path(monkeypatch):
     np.testing.assert_allclose(fits[1].U_, fits[0].U_, atol=1e-10)
     np.testing.assert_allclose(fits[1].theta_, fits[0].theta_, atol=1e-10)
     assert fits[1].n_rounds_ == fits[0].n_rounds_
+
+
+def test_segment_sums_are_bitwise_the_bincount_sums(monkeypatch):
+    # users without rows (zeros), long segments (sequential, not pairwise, order) and row weights
+    rng = np.random.default_rng(3)
+    counts = rng.integers(0, 300, size=50)
+    counts[[0, 7, 49]] = 0
+    users = np.repeat(np.arange(50), counts)
+    data = prepare_data(rng.standard_normal((len(users), 2)), rng.standard_normal(len(users)), users, n_users=50)
+    values, weights = rng.standard_normal(len(users)) * 1e3, rng.random(len(users))
+    expected = [np.bincount(users, weights=v, minlength=50) for v in (values, values * weights)]
+    assert np.array_equal(kernels.segment_sums(values, data.indptr), expected[0])
+    assert np.array_equal(data.segment_sum(values), expected[0])
+    assert np.array_equal(data.segment_sum(values, row_weights=weights), expected[1])
+    assert data._row_user is None  # no (N,) row -> user array was made
+    monkeypatch.setattr(kernels, "ENABLED", False)
+    assert np.array_equal(data.segment_sum(values, row_weights=weights), expected[1])
+
+
+def test_sorted_rows_are_used_in_place_and_subsets_keep_the_caller_rows():
+    pr, data = _data(n_users=40, samples=5)
+    assert data.order is None and np.shares_memory(data.X, pr.X) and np.shares_memory(data.y, pr.y)
+    rng = np.random.default_rng(0)
+    shuffled = rng.permutation(len(pr.y))
+    other = prepare_data(pr.X[shuffled], pr.y[shuffled], pr.users[shuffled])
+    np.testing.assert_array_equal(other.X, pr.X[shuffled][other.order])
+    mask, users = rng.random(len(pr.y)) < 0.5, np.array([3, 17, 30])
+    for d, X_in in ((data, pr.X), (other, pr.X[shuffled])):
+        np.testing.assert_array_equal(d.row_user, np.sort(pr.users))  # made on first use
+        # ``order`` of a subset still maps its rows to the caller's rows
+        sub = d.subset_rows(mask)
+        np.testing.assert_array_equal(sub.X, X_in[sub.order])
+        part, _ = d.subset_users(users)
+        np.testing.assert_array_equal(part.X, X_in[part.order])
+        assert part.n_samples == 15
+
+
+def test_streamed_grams_are_bitwise_the_whole_array_formulas(monkeypatch):
+    # per-block row scales and per-block user pairs give the bits of the formulas over all
+    # rows / users at once (one thread, blocks small enough for several per call)
+    monkeypatch.setattr(kernels, "n_threads", lambda: 1)
+    monkeypatch.setattr(kernels, "_ROW_BLOCK", 64)
+    monkeypatch.setattr(kernels, "_GRAM_BLOCK_ELEMENTS", 30 * 31 // 2 * 7)  # 7 users per block
+    pr, data = _data(n_users=50, samples=9)
+    rng = np.random.default_rng(1)
+    scale, weights, coef = np.abs(pr.y), rng.random(len(pr.y)), rng.random(50)
+    row_scale = scale * np.sqrt(weights)
+    expected = np.zeros((30, 30))
+    for s in range(0, len(pr.y), 64):
+        Z = data.X[s : s + 64] * row_scale[s : s + 64, None]
+        expected += Z.T @ Z
+    assert np.array_equal(kernels.weighted_row_gram(data.X, scale, weights), expected)
+    ia, ib = np.triu_indices(3)
+    pair = pr.W[:, ia] * pr.W[:, ib] * coef[:, None]
+    acc = np.zeros((6, 30 * 31 // 2))
+    for s in range(0, 50, 7):
+        G = np.empty((min(7, 50 - s), 30 * 31 // 2))
+        kernels._packed_grams_kernel(data.X, data.indptr, s, G, s, min(50, s + 7))
+        acc += pair[s : s + 7].T @ G
+    got = kernels.kron_gram(data, pr.W, coef).reshape(3, 30, 3, 30).transpose(0, 2, 1, 3)
+    iu = np.triu_indices(30)
+    for p, (a, b) in enumerate(zip(ia, ib)):
+        assert np.array_equal(got[a, b][iu], acc[p]) and np.array_equal(got[b, a][iu], acc[p])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bilinrec.models.lrs.synthetic import make_problem, samples_per_user
+from bilinrec.models.lrs.synthetic import _orthonormal_basis, make_problem, samples_per_user
 
 
 def test_same_seed_same_problem_and_different_seed_differs():
@@ -78,3 +78,42 @@ def test_bad_arguments_are_named(kwargs, name):
     args = dict(n_users=10, dim=30, rank=2, sparsity=2, samples=5) | kwargs
     with pytest.raises(ValueError, match=name):
         make_problem(**args)
+
+
+def _one_shot_problem(n_users, dim, rank, sparsity, samples, *, noise=0.0, support="random",
+                      sample_distribution="fixed", seed=0):
+    """The generator's arithmetic without any memory saving: one draw per array, ``theta`` and
+    ``y`` as whole-array expressions (the reference the in-place, blocked generator must equal)."""
+    rng = np.random.default_rng(seed)
+    U = _orthonormal_basis(dim, rank, 0.0, rng)
+    W = rng.standard_normal((n_users, rank))
+    if support == "random":
+        supports = np.argsort(rng.random((n_users, dim)), axis=1)[:, :sparsity]
+    else:
+        pool = rng.choice(dim, size=2 * sparsity, replace=False)
+        supports = pool[np.argsort(rng.random((n_users, 2 * sparsity)), axis=1)[:, :sparsity]]
+    supports = np.sort(supports, axis=1)
+    B = np.zeros((n_users, dim))
+    if sparsity:
+        np.put_along_axis(B, supports, 1.0 / np.sqrt(sparsity) * rng.standard_normal((n_users, sparsity)), axis=1)
+    users = np.repeat(np.arange(n_users), samples_per_user(n_users, samples, sample_distribution, rng))
+    X = rng.standard_normal((len(users), dim))
+    y = np.einsum("nd,nd->n", X, (W @ U.T + B)[users]) + noise * rng.standard_normal(len(users))
+    return dict(U=U, W=W, B=B, supports=supports, X=X, y=y, users=users)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1, 0, 1), (9, 5, 2, 2, 3), (300, 20, 3, 4, 7.5), (3000, 100, 5, 5, 20)])
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+@pytest.mark.parametrize("support", ["random", "adversarial"])
+@pytest.mark.parametrize("distribution", ["fixed", "lognormal"])
+def test_generator_is_bitwise_the_one_shot_draw(shape, noise, support, distribution):
+    # blocks of prediction rows (8,192; the 3,000-user case spans several) and in-place sums
+    # must not change a single bit
+    t, d, r, k, m = shape
+    if support == "adversarial" and 2 * k > d:
+        pytest.skip("the default adversarial pool (2 k) needs 2 k <= d")
+    args = dict(noise=noise, support=support, sample_distribution=distribution, seed=t + d)
+    p = make_problem(t, d, r, k, m, **args)
+    for name, expected in _one_shot_problem(t, d, r, k, m, **args).items():
+        got = getattr(p, name)
+        assert got.dtype == expected.dtype and np.array_equal(got, expected), name

@@ -258,6 +258,8 @@ class AMHTLRS:
         self.train_loss_ = float(np.mean(residual**2))
         self.forgotten_users_ = np.zeros(0, dtype=np.int64)
         self.forgotten_samples_ = np.zeros(0, dtype=np.int64)
+        # the sorted data's (N,) arrays and the residual go before the fitted (t, d) arrays are made
+        del data, init_data, round_data, residual
         self._set_fitted(U, heads)
         return self
 
@@ -272,8 +274,11 @@ class AMHTLRS:
         history = []
         previous_loss = np.nan  # no comparison in the first round
         converged = False
+        # mean y^2 of every batch, once (not an (N,) temporary next to the residual every round)
+        mean_y2 = [np.mean(batch.y**2) for batch in round_data]
         for rnd in range(first_round, first_round + max_rounds):
             batch = round_data[rnd % len(round_data)]
+            batch_mean_y2 = mean_y2[rnd % len(round_data)]
             heads, residual, inner = self._user_step(batch, U, heads, threshold0, rnd)
             loss = float(np.mean(residual**2))
             record = {"round": rnd, "loss": loss, "inner_iterations": inner,
@@ -281,7 +286,7 @@ class AMHTLRS:
             if self.callback is not None:
                 record.update(self.callback(U, heads.W, heads.sparse_matrix(data.dim)))
             history.append(record)
-            exact_fit = loss <= self.min_loss * np.mean(batch.y**2)
+            exact_fit = loss <= self.min_loss * batch_mean_y2
             if not self.fixed_rounds and (exact_fit or abs(previous_loss - loss) <= tol * previous_loss):
                 converged = True
                 break
@@ -294,8 +299,9 @@ class AMHTLRS:
             # median ignores users stuck on a wrong support (only the CG solver uses it)
             user_mse = batch.segment_sum(residual**2)[batch.counts > 0] / batch.counts[batch.counts > 0]
             with np.errstate(divide="ignore", invalid="ignore"):  # all-zero y (fixed_rounds only)
-                cg_tol = float(np.clip(0.1 * np.sqrt(np.median(user_mse) / np.mean(batch.y**2)), 1e-12, 1e-4))
+                cg_tol = float(np.clip(0.1 * np.sqrt(np.median(user_mse) / batch_mean_y2), 1e-12, 1e-4))
             cg_tol = cg_tol if np.isfinite(cg_tol) else 1e-4
+            residual = None  # not needed by the U step (the next per-user step makes a new one): (N,) floats less
             U, heads.W = solve_shared_factor(batch, heads, aggregator, U, weights, cg_tol=cg_tol)
         if self.sample_splitting or not converged:
             heads, residual, _ = fit_user_parameters(
@@ -326,9 +332,20 @@ class AMHTLRS:
         self.U_ = U
         self.W_ = heads.W
         self.B_ = heads.sparse_matrix(U.shape[0])
-        self.theta_ = self.W_ @ U.T
-        entries = self.B_.tocoo()  # distinct (row, column) pairs: one in-place add, no dense B
-        self.theta_[entries.row, entries.col] += entries.data
+        self._theta = None  # theta_ of these parameters is formed when first read
+
+    @property
+    def theta_(self) -> np.ndarray:
+        """Per-user parameters ``W_ U_^T + B_``, (t, d): formed on first access and then kept, so
+        that a fit does not hold this dense array (80 MB at t = 1e5, d = 100) next to its data."""
+        if getattr(self, "_theta", None) is None:
+            if not hasattr(self, "U_"):
+                raise AttributeError("theta_ (the model is not fitted yet)")
+            theta = self.W_ @ self.U_.T
+            entries = self.B_.tocoo()  # distinct (row, column) pairs: one in-place add, no dense B
+            theta[entries.row, entries.col] += entries.data
+            self._theta = theta
+        return self._theta
 
     # -- using a fitted model --------------------------------------------------------
     def _check_fitted(self) -> None:

@@ -8,6 +8,8 @@ from typing import Iterator
 import numpy as np
 import scipy.sparse as sp
 
+from . import kernels as _kernels
+
 #: Upper bound on the number of floats a batched temporary may hold (about 400 MB).
 _MAX_BATCH_ELEMENTS = 50_000_000
 #: Largest per-user Gram cache (floats, about 100 MB) that ``LRSData.user_grams`` keeps.
@@ -23,21 +25,29 @@ class LRSData:
     """Samples sorted by user with the segment bookkeeping every batched operation uses.
 
     ``X[indptr[i]:indptr[i+1]]`` are the samples of user ``i``; ``order`` maps sorted rows
-    back to the caller's row order (``X_sorted = X_input[order]``).
+    back to the caller's row order (``X_sorted = X_input[order]``; ``None`` when the caller's
+    rows were already sorted by user: no (N,) identity permutation is stored).
     """
 
     X: np.ndarray
     y: np.ndarray
     indptr: np.ndarray
-    order: np.ndarray
-    row_user: np.ndarray = field(init=False)
+    order: np.ndarray | None
     counts: np.ndarray = field(init=False)
+    _row_user: np.ndarray | None = field(default=None, init=False, repr=False)
     _buckets: list | None = field(default=None, init=False, repr=False)
     _user_grams: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.counts = np.diff(self.indptr)
-        self.row_user = np.repeat(np.arange(self.n_users), self.counts)
+
+    @property
+    def row_user(self) -> np.ndarray:
+        """The user of every sorted row, (N,); made on first use and kept (the fused kernels and
+        the 1-D segment sums work from ``indptr`` and never need it)."""
+        if self._row_user is None:
+            self._row_user = np.repeat(np.arange(self.n_users), self.counts)
+        return self._row_user
 
     @property
     def n_users(self) -> int:
@@ -55,7 +65,7 @@ class LRSData:
         """The data restricted to sorted rows where ``mask`` is true (user ids kept)."""
         counts = np.bincount(self.row_user[mask], minlength=self.n_users)
         indptr = np.concatenate([[0], np.cumsum(counts)])
-        return LRSData(self.X[mask], self.y[mask], indptr, self.order[mask])
+        return LRSData(self.X[mask], self.y[mask], indptr, self._original_rows(mask))
 
     def subset_users(self, users: np.ndarray) -> tuple["LRSData", np.ndarray]:
         """The data of ``users`` only (renumbered ``0..len(users)-1``) and the sorted rows taken."""
@@ -63,12 +73,20 @@ class LRSData:
         first = np.cumsum(counts) - counts
         rows = np.repeat(self.indptr[users] - first, counts) + np.arange(counts.sum())
         indptr = np.concatenate([[0], np.cumsum(counts)])
-        return LRSData(self.X[rows], self.y[rows], indptr, self.order[rows]), rows
+        return LRSData(self.X[rows], self.y[rows], indptr, self._original_rows(rows)), rows
+
+    def _original_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The caller's row numbers of sorted ``rows`` (indices or a boolean mask)."""
+        if self.order is None:
+            return np.flatnonzero(rows) if rows.dtype == bool else np.asarray(rows)
+        return self.order[rows]
 
     def segment_sum(self, values: np.ndarray, row_weights: np.ndarray | None = None) -> np.ndarray:
         """Per-user sums ``sum_j row_weights_j * values_j`` -> shape ``(t,) + values.shape[1:]``."""
         if values.ndim == 1:
             w = values if row_weights is None else values * row_weights
+            if _kernels.ENABLED:  # bitwise the bincount sums (rows added in order), without row_user
+                return _kernels.segment_sums(np.asarray(w, dtype=np.float64), self.indptr)
             return np.bincount(self.row_user, weights=w, minlength=self.n_users)
         data = np.ones(self.n_samples) if row_weights is None else row_weights
         summer = sp.csr_matrix(
@@ -135,7 +153,8 @@ _REMAP_HINT = ("map arbitrary ids to dense indices first, e.g. "
 
 def _as_user_ids(users: np.ndarray, name: str = "users") -> np.ndarray:
     """``users`` as an int64 array of non-negative ids, with a clear error for anything else
-    (strings, booleans, non-integral or non-finite floats, ids beyond int64)."""
+    (strings, booleans, non-integral or non-finite floats, ids beyond int64). An int64 array is
+    returned as is (no copy of an (N,) array; callers never write to it)."""
     try:
         users = np.asarray(users)
     except (ValueError, TypeError) as exc:  # ragged input
@@ -154,7 +173,7 @@ def _as_user_ids(users: np.ndarray, name: str = "users") -> np.ndarray:
             raise ValueError(f"{name} must hold integer user ids, got non-integral values of dtype {users.dtype}")
         if np.max(np.abs(users)) >= 2.0**62:
             raise ValueError(f"{name} holds an id too large for an index ({np.max(np.abs(users)):g}); {_REMAP_HINT}")
-    users = users.astype(np.int64)
+    users = users.astype(np.int64, copy=False)
     if users.size and users.min() < 0:
         raise ValueError(f"{name} must hold non-negative user ids, found {users.min()}")
     return users
@@ -205,12 +224,12 @@ def prepare_data(X, y, users, n_users: int | None = None) -> LRSData:
     if not np.all(np.isfinite(y)):
         raise ValueError("y contains NaN or infinite values")
     t = count_users(users, len(users), n_users)
-    order = np.argsort(users, kind="stable")
     counts = np.bincount(users, minlength=t)
     indptr = np.concatenate([[0], np.cumsum(counts)])
-    if np.all(order == np.arange(len(order))):
-        # already sorted by user: use X as given (no copy of the largest array; never written)
-        return LRSData(np.ascontiguousarray(X), y.copy(), indptr, order)
+    if np.all(users[1:] >= users[:-1]):
+        # already sorted by user: use X and y as given (no copies; never written), order None
+        return LRSData(np.ascontiguousarray(X), y, indptr, None)
+    order = np.argsort(users, kind="stable")
     return LRSData(np.ascontiguousarray(X[order]), y[order], indptr, order)
 
 

@@ -345,6 +345,11 @@ class DPAMHTLRS:
         for name in ("model_", "clipped_fraction_"):  # nothing of a previous fit survives a refit
             self.__dict__.pop(name, None)
         model, aggregator = self._inner_model(privacy)
+        if aggregator is not None:
+            # accounted before the fit (a function of the calibrated noise alone): the accountant's
+            # temporaries then do not come on top of the memory the fit leaves behind
+            epsilon = training_epsilon(aggregator.noise_multiplier, self.release_schedule(), self.sampling_rate,
+                                       privacy.delta, self.accountant)
         model.fit(X, y, users, n_users=n_users)
         if aggregator is None:
             self.model_ = model
@@ -364,9 +369,7 @@ class DPAMHTLRS:
             )
         self.noise_multiplier_ = aggregator.noise_multiplier
         self.delta_ = privacy.delta
-        self.epsilon_ = training_epsilon(
-            self.noise_multiplier_, self.release_schedule(), self.sampling_rate, privacy.delta, self.accountant
-        )
+        self.epsilon_ = epsilon
         self.release_ = RELEASE_LABELS[self.mode]
         if self.mode == "simulation":
             self.clipped_fraction_ = aggregator.clipped_fraction_

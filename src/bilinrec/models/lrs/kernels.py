@@ -319,6 +319,24 @@ def fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, inn
     return heads, residual, iterations
 
 
+@njit(cache=True)
+def _segment_sums_kernel(values, indptr, out):
+    for i in range(out.shape[0]):
+        acc = 0.0
+        for j in range(indptr[i], indptr[i + 1]):
+            acc += values[j]
+        out[i] = acc
+
+
+def segment_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """Per-segment sums of float64 ``values`` over ``[indptr[i], indptr[i+1])``, each added in row
+    order from 0.0 (no fastmath): bitwise ``np.bincount(row_segment, weights=values)``, without
+    the (N,) array of row segments."""
+    out = np.empty(len(indptr) - 1)
+    _segment_sums_kernel(values, np.ascontiguousarray(indptr, dtype=np.int64), out)
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # Streaming shared statistics (bounded memory: no per-user Gram cache, no copy of X)
 # --------------------------------------------------------------------------------------
@@ -368,9 +386,7 @@ def kron_gram(data, W: np.ndarray, coef: np.ndarray | None) -> np.ndarray:
     (about ``_GRAM_BLOCK_ELEMENTS`` floats), never all users' Grams; ``X`` is read in place."""
     d, r = data.dim, W.shape[1]
     ia, ib = np.triu_indices(r)
-    pair = W[:, ia] * W[:, ib]
-    if coef is not None:
-        pair = pair * np.asarray(coef)[:, None]
+    coef = None if coef is None else np.asarray(coef)
     n_packed = d * (d + 1) // 2
     X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
     indptr = np.ascontiguousarray(data.indptr, dtype=np.int64)
@@ -385,7 +401,11 @@ def kron_gram(data, W: np.ndarray, coef: np.ndarray | None) -> np.ndarray:
             stop = min(data.n_users, start + step)
             G = buffer[: stop - start]
             _packed_grams_kernel(X, indptr, start, G, start, stop)
-            acc += pair[start:stop].T @ G
+            # the block's rows of coef_i w_ia w_ib (the same values as for all users at once)
+            pair = W[start:stop, ia] * W[start:stop, ib]
+            if coef is not None:
+                pair = pair * coef[start:stop, None]
+            acc += pair.T @ G
         return acc
 
     acc = sum(map_static(part, len(starts)), np.zeros((len(ia), n_packed)))
@@ -408,13 +428,14 @@ def weighted_row_gram(X: np.ndarray, scale: np.ndarray, weights: np.ndarray | No
     synchronisation, which stalls badly on a shared machine); partial sums are added in a fixed order."""
     d = X.shape[1]
     starts = list(range(0, X.shape[0], _ROW_BLOCK))
-    row_scale = scale if weights is None else scale * np.sqrt(weights)
 
     def part(lo: int, hi: int) -> np.ndarray:
         out = np.zeros((d, d))
         for start in starts[lo:hi]:
             block = slice(start, start + _ROW_BLOCK)
-            Z = X[block] * row_scale[block, None]
+            # the row scale per block (the same values as for all rows at once): no (N,) temporaries
+            row_scale = scale[block] if weights is None else scale[block] * np.sqrt(weights[block])
+            Z = X[block] * row_scale[:, None]
             out += Z.T @ Z
         return out
 

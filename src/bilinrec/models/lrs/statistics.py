@@ -63,7 +63,8 @@ class MomentStatistics:
 
     def total(self, weights: np.ndarray | None = None) -> np.ndarray:
         """``sum_i weights_i C_i`` (plain sum without weights), shape (d, d)."""
-        row_weights = None if weights is None else np.asarray(weights)[self.data.row_user]
+        # weights[row_user] without making (and caching) row_user
+        row_weights = None if weights is None else np.repeat(np.asarray(weights), self.data.counts)
         return _kernels.weighted_row_gram(self.data.X, np.abs(self.data.y), row_weights)
 
     def per_user_norms(self) -> np.ndarray:
@@ -131,12 +132,13 @@ class NormalEquationStatistics:
     def gram(self, weights: np.ndarray | None = None) -> np.ndarray:
         """Dense ``sum_i weights_i A_i``, shape (d r, d r); cost O(N d^2 + t r^2 d^2)."""
         d, r = self.shape
-        coef = self.W[:, :, None] * self.W[:, None, :]
         c = self._weights(weights)
-        if c is not None:
-            coef = coef * c[:, None, None]
         grams = self.data.user_grams()
         if grams is not None:
+            # (t, r, r) products only here: the streamed path forms them per block of users
+            coef = self.W[:, :, None] * self.W[:, None, :]
+            if c is not None:
+                coef = coef * c[:, None, None]
             acc = coef.reshape(self.n_users, r * r).T @ grams
             return acc.reshape(r, r, d, d).transpose(0, 2, 1, 3).reshape(d * r, d * r)
         # streamed over blocks of users (models/lrs/kernels.py): never all users' Grams at once

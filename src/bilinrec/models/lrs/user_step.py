@@ -207,8 +207,9 @@ def solve_shared_factor(
     Returns the orthonormal ``U`` and the heads ``W`` with the triangular factor absorbed.
     """
     d, r = data.dim, heads.W.shape[1]
-    if _kernels.ENABLED:  # same values without (N, k) temporaries
-        z = data.y - _kernels.sparse_prediction(data, heads)
+    if _kernels.ENABLED:  # same values without (N, k) temporaries; z = y - prediction in place
+        z = _kernels.sparse_prediction(data, heads)
+        np.subtract(data.y, z, out=z)
     else:
         z = data.y - np.einsum("nk,nk->n", _sparse_features(data, heads), heads.V[data.row_user])
     stats = normal_equation_statistics(data, heads.W, z, user_weights)
