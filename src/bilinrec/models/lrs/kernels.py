@@ -73,12 +73,22 @@ def _user_projection(X, Ut, z, lo, m, Ft, GU, rhsU):
     """One user's ``X_i U`` into ``Ft[:r, :m]`` (transposed), with its Gram ``GU`` and ``(X_i U)^T z_i``
     in ``rhsU``: fixed while the user's support changes, so every refit of the user reuses them."""
     r, d = Ut.shape
-    for j in range(m):
+    for j in range(0, m - 1, 2):  # two rows per pass: two independent sums share the loads of U
+        for a in range(r):
+            acc0 = 0.0
+            acc1 = 0.0
+            for q in range(d):
+                u = Ut[a, q]
+                acc0 += X[lo + j, q] * u
+                acc1 += X[lo + j + 1, q] * u
+            Ft[a, j] = acc0
+            Ft[a, j + 1] = acc1
+    if m % 2:
         for a in range(r):
             acc = 0.0
             for q in range(d):
-                acc += X[lo + j, q] * Ut[a, q]
-            Ft[a, j] = acc
+                acc += X[lo + m - 1, q] * Ut[a, q]
+            Ft[a, m - 1] = acc
     for a in range(r):
         for b in range(a + 1):
             acc = 0.0
