@@ -129,3 +129,31 @@ def test_streamed_grams_are_bitwise_the_whole_array_formulas(monkeypatch):
     iu = np.triu_indices(30)
     for p, (a, b) in enumerate(zip(ia, ib)):
         assert np.array_equal(got[a, b][iu], acc[p]) and np.array_equal(got[b, a][iu], acc[p])
+
+
+def _top_k_reference(values, k):
+    """``k`` largest values, ties to the lowest index (a stable sort of the negated values)."""
+    return np.sort(np.argsort(-values, kind="stable")[:k])
+
+
+def test_top_k_selections_match_a_stable_sort():
+    rng = np.random.default_rng(0)
+    out, taken = np.empty(40, dtype=np.int64), np.empty(40, dtype=np.bool_)
+    for trial in range(300):
+        n, k = int(rng.integers(1, 40)), int(rng.integers(1, 6))
+        k = min(k, n)
+        values = np.round(rng.standard_normal(n), 1)  # rounded: many ties
+        values[rng.random(n) < 0.3] = 0.0
+        values[rng.random(n) < 0.1] = -1.0
+        kernels._top_k(values, k, out, taken)
+        np.testing.assert_array_equal(out[:k], _top_k_reference(values, k))
+        # the sparse form: values zero outside idx (non-negative, as magnitudes are)
+        mag = np.abs(values) * (rng.random(n) < 0.4)
+        idx = np.flatnonzero(rng.random(n) < 0.5)
+        idx = np.union1d(idx, np.flatnonzero(mag))
+        rng.shuffle(idx)
+        kernels._top_k_of(mag, idx, len(idx), k, out, taken)
+        np.testing.assert_array_equal(out[:k], _top_k_reference(mag, k))
+    values = np.array([1.0, np.nan, 3.0, 2.0])  # NaN: the k-scan order of the reference kernel
+    kernels._top_k(values, 2, out, taken)
+    np.testing.assert_array_equal(out[:2], [2, 3])

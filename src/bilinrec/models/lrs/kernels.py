@@ -73,12 +73,22 @@ def _user_projection(X, Ut, z, lo, m, Ft, GU, rhsU):
     """One user's ``X_i U`` into ``Ft[:r, :m]`` (transposed), with its Gram ``GU`` and ``(X_i U)^T z_i``
     in ``rhsU``: fixed while the user's support changes, so every refit of the user reuses them."""
     r, d = Ut.shape
-    for j in range(m):
+    for j in range(0, m - 1, 2):  # two rows per pass: two independent sums share the loads of U
+        for a in range(r):
+            acc0 = 0.0
+            acc1 = 0.0
+            for q in range(d):
+                u = Ut[a, q]
+                acc0 += X[lo + j, q] * u
+                acc1 += X[lo + j + 1, q] * u
+            Ft[a, j] = acc0
+            Ft[a, j + 1] = acc1
+    if m % 2:
         for a in range(r):
             acc = 0.0
             for q in range(d):
-                acc += X[lo + j, q] * Ut[a, q]
-            Ft[a, j] = acc
+                acc += X[lo + m - 1, q] * Ut[a, q]
+            Ft[a, m - 1] = acc
     for a in range(r):
         for b in range(a + 1):
             acc = 0.0
@@ -162,8 +172,31 @@ def _residual(z, lo, m, Ft, coef, p, residual):
 
 @njit(cache=True, fastmath=_FAST)
 def _top_k(values, k, out, taken):
-    """Indices of the ``k`` largest ``values`` (ties: lowest index first), sorted ascending."""
+    """Indices of the ``k`` largest ``values`` (ties: lowest index first), sorted ascending.
+
+    One pass keeping the best ``k`` so far in ``out`` (mostly a single comparison per entry);
+    values with a NaN take ``k`` scans (the NaN-order of the original selection)."""
     n = values.shape[0]
+    if k == 0:
+        return
+    filled = 0
+    for i in range(n):
+        v = values[i]
+        if v != v:
+            filled = -1
+            break
+        if filled == k and not v > values[out[k - 1]]:
+            continue
+        pos = filled if filled < k else k - 1
+        while pos > 0 and v > values[out[pos - 1]]:  # ties keep the earlier (lower) index first
+            out[pos] = out[pos - 1]
+            pos -= 1
+        out[pos] = i
+        if filled < k:
+            filled += 1
+    if filled == k:
+        out[:k].sort()
+        return
     for i in range(n):
         taken[i] = False
     for s in range(k):
@@ -175,6 +208,31 @@ def _top_k(values, k, out, taken):
                 best_val = values[i]
         taken[best] = True
         out[s] = best
+    out[:k].sort()
+
+
+@njit(cache=True, fastmath=_FAST)
+def _top_k_of(mag, idx, n, k, out, taken):
+    """:func:`_top_k` of ``mag`` over ``d`` entries that are zero outside the ``n`` distinct indices
+    ``idx``: looks only at those (the subspace candidate has ``2 k`` non-zeros, not ``d``) when
+    ``k`` of them are positive, so that no zero can be chosen; else the full scan. Same result."""
+    positive = 0
+    for s in range(n):
+        if mag[idx[s]] > 0.0:
+            positive += 1
+    if positive < k:
+        _top_k(mag, k, out, taken)
+        return
+    for s in range(n):
+        taken[s] = False
+    for s in range(k):
+        best = -1
+        for u in range(n):
+            if not taken[u] and (best < 0 or mag[idx[u]] > mag[idx[best]]
+                                 or (mag[idx[u]] == mag[idx[best]] and idx[u] < idx[best])):
+                best = u
+        taken[best] = True
+        out[s] = idx[best]
     out[:k].sort()
 
 
@@ -260,7 +318,18 @@ def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_th
                         cand[q] += eta[i] * grad[q]
                 for q in range(d):
                     mag[q] = abs(cand[q])
-                if k < d:
+                if 2 * k <= d and subspace and m >= r + 2 * k:
+                    # the candidate is zero outside the active support and the added indices (distinct)
+                    n_idx = 0
+                    for s in range(k):
+                        if active[i, s]:
+                            S_m[n_idx] = S[i, s]
+                            n_idx += 1
+                    for s in range(k):
+                        S_m[n_idx] = added[s]
+                        n_idx += 1
+                    _top_k_of(mag, S_m, n_idx, k, S_new, taken)
+                elif k < d:
                     _top_k(mag, k, S_new, taken)
                 else:
                     for q in range(d):
@@ -344,7 +413,7 @@ def segment_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
 _GRAM_BLOCK_ELEMENTS = 8_000_000
 #: Rows per block of the streamed moment (a block of ``Z`` stays in cache: about 40% less CPU
 #: time than 65,536-row blocks at d = 100).
-_ROW_BLOCK = 4_096
+_ROW_BLOCK = 1_024
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
