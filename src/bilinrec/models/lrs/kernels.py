@@ -615,11 +615,22 @@ def kron_matvec(data, W: np.ndarray, coef: np.ndarray | None, V: np.ndarray) -> 
     return partials.sum(axis=0)
 
 
+@njit(cache=True)
+def _sparse_dot(X, j, S, V, active, i):
+    """``<x_j, b_i>`` from the support form of ``b_i``, summed in slot order (no fastmath: the
+    same value wherever it is formed)."""
+    acc = 0.0
+    for s in range(S.shape[1]):
+        acc += X[j, S[i, s]] * (V[i, s] if active[i, s] else 0.0)
+    return acc
+
+
 @njit(nogil=True, cache=True, fastmath=_FAST)
-def _segment_xz_kernel(X, indptr, z, Wc, chunk, partials, norms, user_lo, user_hi):
-    """Per user ``xz_i = X_i^T z_i`` (rows in order) for users ``[user_lo, user_hi)``, kept only as
-    its norm (``norms[i]``, when ``norms`` is not empty) or as ``partials[user_lo // chunk] +=
-    xz_i Wc_i^T`` (when ``partials`` is not empty): no (t, d) array."""
+def _segment_xz_kernel(X, indptr, y, S, V, active, Wc, chunk, partials, norms, user_lo, user_hi):
+    """Per user ``xz_i = X_i^T z_i`` (rows in order) with ``z_ij = y_ij - <x_ij, b_i>`` formed from
+    the row as it is read (``S`` with no columns: ``z = y``), for users ``[user_lo, user_hi)``; kept
+    only as its norm (``norms[i]``, when ``norms`` is not empty) or as ``partials[user_lo // chunk]
+    += xz_i Wc_i^T`` (when ``partials`` is not empty): no (t, d) array, no (N,) ``z``."""
     d = X.shape[1]
     xz = np.empty(d)
     with_product = partials.shape[0] > 0
@@ -632,7 +643,7 @@ def _segment_xz_kernel(X, indptr, z, Wc, chunk, partials, norms, user_lo, user_h
         for a in range(d):
             xz[a] = 0.0
         for j in range(indptr[i], indptr[i + 1]):
-            weight = z[j]
+            weight = y[j] - _sparse_dot(X, j, S, V, active, i)
             for a in range(d):
                 xz[a] += X[j, a] * weight
         if norms.shape[0] > 0:
@@ -646,43 +657,31 @@ def _segment_xz_kernel(X, indptr, z, Wc, chunk, partials, norms, user_lo, user_h
                     out[a, b] += xz[a] * Wc[i, b]
 
 
-def _segment_xz(data, z: np.ndarray, Wc: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _segment_xz(data, z: np.ndarray, Wc: np.ndarray | None, heads=None) -> tuple[np.ndarray, np.ndarray]:
     X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
     n_chunks = max(1, -(-data.n_users // _CHUNK_USERS))
     partials = np.zeros((n_chunks if Wc is not None else 0, data.dim, 0 if Wc is None else Wc.shape[1]))
     norms = np.empty(data.n_users if Wc is None else 0)
     Wc = np.zeros((0, 0)) if Wc is None else np.ascontiguousarray(Wc, dtype=np.float64)
+    if heads is None:  # z given: no sparse part to subtract
+        t = data.n_users
+        S, V, active = np.zeros((t, 0), np.int64), np.zeros((t, 0)), np.zeros((t, 0), bool)
+    else:
+        S = np.ascontiguousarray(heads.S, dtype=np.int64)
+        V = np.ascontiguousarray(heads.V, dtype=np.float64)
+        active = np.ascontiguousarray(heads.active, dtype=np.bool_)
     run_chunked(_segment_xz_kernel, data.n_users, X, np.ascontiguousarray(data.indptr, dtype=np.int64),
-                np.ascontiguousarray(z, dtype=np.float64), Wc, _CHUNK_USERS, partials, norms)
+                np.ascontiguousarray(z, dtype=np.float64), S, V, active, Wc, _CHUNK_USERS, partials, norms)
     return norms, partials.sum(axis=0)
 
 
-def segment_xz_norms(data, z: np.ndarray) -> np.ndarray:
-    """``|X_i^T z_i|`` per user, (t,): one threaded pass over ``X``, no (t, d) array."""
-    return _segment_xz(data, z, None)[0]
+def segment_xz_norms(data, z: np.ndarray, heads=None) -> np.ndarray:
+    """``|X_i^T z_i|`` per user, (t,): one threaded pass over ``X``, no (t, d) array. With ``heads``,
+    ``z`` is ``y`` and ``z_ij = y_ij - <x_ij, b_i>`` is formed in the pass."""
+    return _segment_xz(data, z, None, heads)[0]
 
 
-def segment_xz_product(data, z: np.ndarray, Wc: np.ndarray) -> np.ndarray:
+def segment_xz_product(data, z: np.ndarray, Wc: np.ndarray, heads=None) -> np.ndarray:
     """``sum_i (X_i^T z_i) Wc_i^T``, (d, r): one threaded pass over ``X``, per-chunk partial sums
-    added in a fixed order, no (t, d) array."""
-    return _segment_xz(data, z, Wc)[1]
-
-
-@njit(nogil=True, cache=True)
-def _sparse_prediction_kernel(X, indptr, S, V, active, out, user_lo, user_hi):
-    for i in range(user_lo, user_hi):
-        for j in range(indptr[i], indptr[i + 1]):
-            acc = 0.0
-            for s in range(S.shape[1]):
-                acc += X[j, S[i, s]] * (V[i, s] if active[i, s] else 0.0)
-            out[j] = acc
-
-
-def sparse_prediction(data, heads) -> np.ndarray:
-    """``<x_ij, b_i>`` per sample from the support form of ``b_i`` (no (N, k) temporaries)."""
-    out = np.empty(data.n_samples)
-    X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
-    run_chunked(_sparse_prediction_kernel, data.n_users, X, np.ascontiguousarray(data.indptr, dtype=np.int64),
-                np.ascontiguousarray(heads.S, dtype=np.int64), np.ascontiguousarray(heads.V, dtype=np.float64),
-                np.ascontiguousarray(heads.active, dtype=np.bool_), out)
-    return out
+    added in a fixed order, no (t, d) array. With ``heads``, as in :func:`segment_xz_norms`."""
+    return _segment_xz(data, z, Wc, heads)[1]

@@ -85,12 +85,17 @@ class NormalEquationStatistics:
     the targets minus the sparse part, ``z_ij = y_ij - <x_ij, b_i>``, and ``c_i`` the
     estimator's robustness weights ``user_weights`` (all 1 unless down-weighting is enabled).
     The ``weights`` argument of every method multiplies these (e.g. clipping factors).
+
+    ``z`` is given, or ``None`` with the per-user ``heads`` (their sparse parts ``b_i``): then
+    ``z`` is formed from each row of ``X`` inside the passes that need it (one pass over ``X``
+    and an (N,) array less per U step); :attr:`targets` materialises it on request.
     """
 
     data: LRSData
     W: np.ndarray
-    z: np.ndarray
+    z: np.ndarray | None
     user_weights: np.ndarray | None = None
+    heads: object | None = None
     _xz_norms: np.ndarray | None = None
 
     @property
@@ -102,13 +107,27 @@ class NormalEquationStatistics:
         return self.data.dim, self.W.shape[1]
 
     @property
+    def targets(self) -> np.ndarray:
+        """``z`` (N,): the given one, or formed from ``y`` and the heads' sparse parts."""
+        if self.z is not None:
+            return self.z
+        data, heads = self.data, self.heads
+        flat = (np.arange(data.n_samples) * data.dim)[:, None] + heads.S[data.row_user]
+        features = data.X.ravel()[flat] * heads.active[data.row_user]  # (N, k): features on the support
+        return data.y - np.einsum("nk,nk->n", features, heads.V[data.row_user])
+
+    def _xz_args(self) -> tuple:
+        """``z`` and ``heads`` arguments of the ``X_i^T z_i`` kernels (``z = y`` minus the sparse part)."""
+        return (self.z, None) if self.z is not None else (self.data.y, self.heads)
+
+    @property
     def xz_norms(self) -> np.ndarray:
         """Per-user ``|X_i^T z_i|``, (t,); computed once (a clipping aggregator needs them)."""
         if self._xz_norms is None:
             if _kernels.ENABLED:
-                self._xz_norms = _kernels.segment_xz_norms(self.data, self.z)
+                self._xz_norms = _kernels.segment_xz_norms(self.data, *self._xz_args())
             else:
-                self._xz_norms = np.linalg.norm(self.data.segment_sum(self.data.X, row_weights=self.z), axis=1)
+                self._xz_norms = np.linalg.norm(self.data.segment_sum(self.data.X, row_weights=self.targets), axis=1)
         return self._xz_norms
 
     def _weights(self, weights: np.ndarray | None) -> np.ndarray | None:
@@ -125,8 +144,9 @@ class NormalEquationStatistics:
         # sum_i (X_i^T z_i) (c_i w_i)^T: no (N, r) temporaries; the kernel keeps no (t, d) array either
         Wc = self.W if c is None else self.W * c[:, None]
         if _kernels.ENABLED:
-            return _kernels.segment_xz_product(self.data, self.z, Wc).ravel(order="F")
-        xz = self.data.segment_sum(self.data.X, row_weights=self.z)
+            z, heads = self._xz_args()
+            return _kernels.segment_xz_product(self.data, z, Wc, heads).ravel(order="F")
+        xz = self.data.segment_sum(self.data.X, row_weights=self.targets)
         return (xz.T @ Wc).ravel(order="F")
 
     def gram(self, weights: np.ndarray | None = None) -> np.ndarray:
@@ -188,11 +208,12 @@ class NormalEquationStatistics:
 
 
 def normal_equation_statistics(
-    data: LRSData, W: np.ndarray, z: np.ndarray, user_weights: np.ndarray | None = None
+    data: LRSData, W: np.ndarray, z: np.ndarray | None, user_weights: np.ndarray | None = None, heads=None
 ) -> NormalEquationStatistics:
     """The per-user contributions to the U-step normal equations given heads ``W`` (t, r),
-    sparse-corrected targets ``z`` (N,) and optional robustness weights (t,)."""
-    return NormalEquationStatistics(data, W, z, user_weights)
+    sparse-corrected targets ``z`` (N,) (or ``None`` and the per-user ``heads``, whose sparse
+    parts give ``z`` inside the passes over ``X``) and optional robustness weights (t,)."""
+    return NormalEquationStatistics(data, W, z, user_weights, heads)
 
 
 class SumAggregator:

@@ -207,12 +207,8 @@ def solve_shared_factor(
     Returns the orthonormal ``U`` and the heads ``W`` with the triangular factor absorbed.
     """
     d, r = data.dim, heads.W.shape[1]
-    if _kernels.ENABLED:  # same values without (N, k) temporaries; z = y - prediction in place
-        z = _kernels.sparse_prediction(data, heads)
-        np.subtract(data.y, z, out=z)
-    else:
-        z = data.y - np.einsum("nk,nk->n", _sparse_features(data, heads), heads.V[data.row_user])
-    stats = normal_equation_statistics(data, heads.W, z, user_weights)
+    # z = y - <x, b> is formed inside the statistics' passes over X (no pass and no (N,) array of its own)
+    stats = normal_equation_statistics(data, heads.W, None, user_weights, heads=heads)
     A, b = aggregator.aggregate_normal_equations(stats)
     if isinstance(A, np.ndarray):
         A = A + (1e-12 * np.trace(A) / A.shape[0] + 1e-300) * np.eye(A.shape[0])
