@@ -301,8 +301,9 @@ class AMHTLRS:
             with np.errstate(divide="ignore", invalid="ignore"):  # all-zero y (fixed_rounds only)
                 cg_tol = float(np.clip(0.1 * np.sqrt(np.median(user_mse) / batch_mean_y2), 1e-12, 1e-4))
             cg_tol = cg_tol if np.isfinite(cg_tol) else 1e-4
-            residual = None  # not needed by the U step (the next per-user step makes a new one): (N,) floats less
-            U, heads.W = solve_shared_factor(batch, heads, aggregator, U, weights, cg_tol=cg_tol)
+            # the residual at U gives CG's first residual in the rhs pass (z itself is never stored)
+            U, heads.W = solve_shared_factor(batch, heads, aggregator, U, weights, cg_tol=cg_tol, residual=residual)
+            residual = None  # the next per-user step makes a new one: not two (N,) arrays at once
         if self.sample_splitting or not converged:
             heads, residual, _ = fit_user_parameters(
                 data, U, self.sparsity, heads, **self._user_options(threshold0, first_round + len(history))

@@ -626,26 +626,39 @@ def _sparse_dot(X, j, S, V, active, i):
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
-def _segment_xz_kernel(X, indptr, y, S, V, active, Wc, chunk, partials, norms, user_lo, user_hi):
+def _segment_xz_kernel(X, indptr, y, S, V, active, res, Wc, chunk, partials, partials_res, norms,
+                       user_lo, user_hi):
     """Per user ``xz_i = X_i^T z_i`` (rows in order) with ``z_ij = y_ij - <x_ij, b_i>`` formed from
     the row as it is read (``S`` with no columns: ``z = y``), for users ``[user_lo, user_hi)``; kept
     only as its norm (``norms[i]``, when ``norms`` is not empty) or as ``partials[user_lo // chunk]
-    += xz_i Wc_i^T`` (when ``partials`` is not empty): no (t, d) array, no (N,) ``z``."""
+    += xz_i Wc_i^T`` (when ``partials`` is not empty): no (t, d) array, no (N,) ``z``. When
+    ``partials_res`` is not empty, the same pass adds ``(X_i^T res_i) Wc_i^T`` into it."""
     d = X.shape[1]
     xz = np.empty(d)
+    xr = np.empty(d)
     with_product = partials.shape[0] > 0
+    with_res = partials_res.shape[0] > 0
     if with_product:
         out = partials[user_lo // chunk]
+        out_res = partials_res[user_lo // chunk] if with_res else out
         for a in range(d):
             for b in range(Wc.shape[1]):
                 out[a, b] = 0.0
+                out_res[a, b] = 0.0
     for i in range(user_lo, user_hi):
         for a in range(d):
             xz[a] = 0.0
+            xr[a] = 0.0
         for j in range(indptr[i], indptr[i + 1]):
             weight = y[j] - _sparse_dot(X, j, S, V, active, i)
-            for a in range(d):
-                xz[a] += X[j, a] * weight
+            if with_res:
+                rj = res[j]
+                for a in range(d):
+                    xz[a] += X[j, a] * weight
+                    xr[a] += X[j, a] * rj
+            else:
+                for a in range(d):
+                    xz[a] += X[j, a] * weight
         if norms.shape[0] > 0:
             acc = 0.0
             for a in range(d):
@@ -655,12 +668,18 @@ def _segment_xz_kernel(X, indptr, y, S, V, active, Wc, chunk, partials, norms, u
             for a in range(d):
                 for b in range(Wc.shape[1]):
                     out[a, b] += xz[a] * Wc[i, b]
+            if with_res:
+                for a in range(d):
+                    for b in range(Wc.shape[1]):
+                        out_res[a, b] += xr[a] * Wc[i, b]
 
 
-def _segment_xz(data, z: np.ndarray, Wc: np.ndarray | None, heads=None) -> tuple[np.ndarray, np.ndarray]:
+def _segment_xz(data, z: np.ndarray, Wc: np.ndarray | None, heads=None, residual=None) -> tuple:
     X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
     n_chunks = max(1, -(-data.n_users // _CHUNK_USERS))
-    partials = np.zeros((n_chunks if Wc is not None else 0, data.dim, 0 if Wc is None else Wc.shape[1]))
+    r = 0 if Wc is None else Wc.shape[1]
+    partials = np.zeros((n_chunks if Wc is not None else 0, data.dim, r))
+    partials_res = np.zeros((n_chunks if Wc is not None and residual is not None else 0, data.dim, r))
     norms = np.empty(data.n_users if Wc is None else 0)
     Wc = np.zeros((0, 0)) if Wc is None else np.ascontiguousarray(Wc, dtype=np.float64)
     if heads is None:  # z given: no sparse part to subtract
@@ -670,9 +689,11 @@ def _segment_xz(data, z: np.ndarray, Wc: np.ndarray | None, heads=None) -> tuple
         S = np.ascontiguousarray(heads.S, dtype=np.int64)
         V = np.ascontiguousarray(heads.V, dtype=np.float64)
         active = np.ascontiguousarray(heads.active, dtype=np.bool_)
+    res = np.zeros(0) if residual is None else np.ascontiguousarray(residual, dtype=np.float64)
     run_chunked(_segment_xz_kernel, data.n_users, X, np.ascontiguousarray(data.indptr, dtype=np.int64),
-                np.ascontiguousarray(z, dtype=np.float64), S, V, active, Wc, _CHUNK_USERS, partials, norms)
-    return norms, partials.sum(axis=0)
+                np.ascontiguousarray(z, dtype=np.float64), S, V, active, res, Wc, _CHUNK_USERS, partials,
+                partials_res, norms)
+    return norms, partials.sum(axis=0), partials_res.sum(axis=0)
 
 
 def segment_xz_norms(data, z: np.ndarray, heads=None) -> np.ndarray:
@@ -681,7 +702,9 @@ def segment_xz_norms(data, z: np.ndarray, heads=None) -> np.ndarray:
     return _segment_xz(data, z, None, heads)[0]
 
 
-def segment_xz_product(data, z: np.ndarray, Wc: np.ndarray, heads=None) -> np.ndarray:
+def segment_xz_product(data, z: np.ndarray, Wc: np.ndarray, heads=None, residual=None):
     """``sum_i (X_i^T z_i) Wc_i^T``, (d, r): one threaded pass over ``X``, per-chunk partial sums
-    added in a fixed order, no (t, d) array. With ``heads``, as in :func:`segment_xz_norms`."""
-    return _segment_xz(data, z, Wc, heads)[1]
+    added in a fixed order, no (t, d) array. With ``heads``, as in :func:`segment_xz_norms`. With
+    ``residual`` (N,), returns also ``sum_i (X_i^T residual_i) Wc_i^T`` from the same pass."""
+    _, product, product_res = _segment_xz(data, z, Wc, heads, residual)
+    return product if residual is None else (product, product_res)

@@ -89,6 +89,11 @@ class NormalEquationStatistics:
     ``z`` is given, or ``None`` with the per-user ``heads`` (their sparse parts ``b_i``): then
     ``z`` is formed from each row of ``X`` inside the passes that need it (one pass over ``X``
     and an (N,) array less per U step); :attr:`targets` materialises it on request.
+
+    ``residual`` (optional, N): the per-user step's residual ``z_ij - <x_ij, U0 w_i>`` at the
+    ``U0`` that step used. Then :meth:`rhs` without ``weights`` also forms, in the same pass,
+    ``start_residual = b - A vec(U0)`` (``sum_i c_i (X_i^T residual_i) w_i^T``), so that CG
+    started at ``U0`` needs no product for its first residual.
     """
 
     data: LRSData
@@ -96,6 +101,8 @@ class NormalEquationStatistics:
     z: np.ndarray | None
     user_weights: np.ndarray | None = None
     heads: object | None = None
+    residual: np.ndarray | None = None
+    start_residual: np.ndarray | None = None
     _xz_norms: np.ndarray | None = None
 
     @property
@@ -145,6 +152,10 @@ class NormalEquationStatistics:
         Wc = self.W if c is None else self.W * c[:, None]
         if _kernels.ENABLED:
             z, heads = self._xz_args()
+            if weights is None and self.residual is not None:
+                b, start = _kernels.segment_xz_product(self.data, z, Wc, heads, self.residual)
+                self.start_residual = start.ravel(order="F")
+                return b.ravel(order="F")
             return _kernels.segment_xz_product(self.data, z, Wc, heads).ravel(order="F")
         xz = self.data.segment_sum(self.data.X, row_weights=self.targets)
         return (xz.T @ Wc).ravel(order="F")
@@ -208,12 +219,14 @@ class NormalEquationStatistics:
 
 
 def normal_equation_statistics(
-    data: LRSData, W: np.ndarray, z: np.ndarray | None, user_weights: np.ndarray | None = None, heads=None
+    data: LRSData, W: np.ndarray, z: np.ndarray | None, user_weights: np.ndarray | None = None, heads=None,
+    residual: np.ndarray | None = None,
 ) -> NormalEquationStatistics:
     """The per-user contributions to the U-step normal equations given heads ``W`` (t, r),
     sparse-corrected targets ``z`` (N,) (or ``None`` and the per-user ``heads``, whose sparse
-    parts give ``z`` inside the passes over ``X``) and optional robustness weights (t,)."""
-    return NormalEquationStatistics(data, W, z, user_weights, heads)
+    parts give ``z`` inside the passes over ``X``), optional robustness weights (t,) and the
+    optional per-user-step ``residual`` (see :class:`NormalEquationStatistics`)."""
+    return NormalEquationStatistics(data, W, z, user_weights, heads, residual)
 
 
 class SumAggregator:

@@ -11,7 +11,7 @@ from scipy.sparse.linalg import cg
 
 from . import kernels as _kernels
 from .data import LRSData
-from .statistics import moment_statistics, normal_equation_statistics
+from .statistics import SumAggregator, moment_statistics, normal_equation_statistics
 
 
 # --------------------------------------------------------------------------------------
@@ -201,21 +201,33 @@ def solve_shared_factor(
     user_weights: np.ndarray | None = None,
     cg_tol: float = 1e-10,
     cg_maxiter: int = 200,
+    residual: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares ``U`` over all users given the heads, then QR-orthonormalised.
 
-    Returns the orthonormal ``U`` and the heads ``W`` with the triangular factor absorbed.
+    ``residual`` (optional): the per-user step's residual at ``U_start`` and these heads; with the
+    sum aggregator and CG it gives CG's first residual ``b - A vec(U_start)`` in the rhs pass
+    (one product over ``X`` less). Returns the orthonormal ``U`` and the heads ``W`` with the
+    triangular factor absorbed.
     """
     d, r = data.dim, heads.W.shape[1]
     # z = y - <x, b> is formed inside the statistics' passes over X (no pass and no (N,) array of its own)
-    stats = normal_equation_statistics(data, heads.W, None, user_weights, heads=heads)
+    stats = normal_equation_statistics(data, heads.W, None, user_weights, heads=heads, residual=residual)
     A, b = aggregator.aggregate_normal_equations(stats)
     if isinstance(A, np.ndarray):
         A = A + (1e-12 * np.trace(A) / A.shape[0] + 1e-300) * np.eye(A.shape[0])
         vec_u = scipy.linalg.solve(A, b, assume_a="sym")
     else:
-        vec_u, _ = cg(A, b, x0=U_start.ravel(order="F"), M=stats.preconditioner(), rtol=cg_tol,
-                      maxiter=cg_maxiter)
+        x0 = U_start.ravel(order="F")
+        start = stats.start_residual if isinstance(aggregator, SumAggregator) else None
+        if start is not None and b.any():
+            # CG on A u = b from x0 is CG on A (u - x0) = b - A x0 from 0, stopped at the same
+            # residual norm (cg_tol ||b||); scipy's CG skips the first product when started at 0
+            step, _ = cg(A, start, M=stats.preconditioner(), rtol=0.0, atol=cg_tol * np.linalg.norm(b),
+                         maxiter=cg_maxiter)
+            vec_u = x0 + step
+        else:
+            vec_u, _ = cg(A, b, x0=x0, M=stats.preconditioner(), rtol=cg_tol, maxiter=cg_maxiter)
     Q, R = np.linalg.qr(vec_u.reshape(d, r, order="F"))
     signs = np.where(np.diag(R) < 0, -1.0, 1.0)
     return Q * signs, heads.W @ (R * signs[:, None]).T
