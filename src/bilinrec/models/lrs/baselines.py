@@ -21,13 +21,12 @@ import time
 import numpy as np
 
 from .amht import AMHTLRS
-from .data import LRSData, prepare_data
+from .data import LRSData, prepare_data, sparse_prediction
 from .kernels import segment_xz_product
 from .statistics import SumAggregator
 from .user_step import (
     _Heads,
     _refit_on_support,
-    _sparse_features,
     fit_user_parameters,
     initial_subspace,
 )
@@ -208,7 +207,7 @@ class SparseOnly(_PerUserLinear):
             if abs(previous - loss) <= self.tol * previous:
                 break
             previous = loss
-            sparse_part = np.einsum("nk,nk->n", _sparse_features(data, heads), heads.V[data.row_user])
+            sparse_part = sparse_prediction(data, heads)
             theta_global = _least_squares(data.X, data.y - sparse_part)
         self.global_coef_ = theta_global
         self.B_ = heads.sparse_matrix(data.dim)

@@ -238,3 +238,13 @@ def _all_finite(X: np.ndarray, block_rows: int = 65_536) -> bool:
     return all(np.isfinite(X[s : s + block_rows]).all() for s in range(0, len(X), block_rows))
 
 
+def sparse_features(data: LRSData, heads) -> np.ndarray:
+    """Columns of every sample's features on its user's support (``heads.S``), (N, k); inactive
+    slots are 0."""
+    flat = (np.arange(data.n_samples) * data.dim)[:, None] + heads.S[data.row_user]
+    return data.X.ravel()[flat] * heads.active[data.row_user]
+
+
+def sparse_prediction(data: LRSData, heads) -> np.ndarray:
+    """``<x_ij, b_i>`` per sample from the support form of ``b_i`` (``heads.S``, ``heads.V``), (N,)."""
+    return np.einsum("nk,nk->n", sparse_features(data, heads), heads.V[data.row_user])

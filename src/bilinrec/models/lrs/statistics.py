@@ -33,7 +33,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from . import kernels as _kernels
-from .data import LRSData, _batched_gram
+from .data import LRSData, _batched_gram, sparse_prediction
 
 
 # --------------------------------------------------------------------------------------
@@ -118,10 +118,7 @@ class NormalEquationStatistics:
         """``z`` (N,): the given one, or formed from ``y`` and the heads' sparse parts."""
         if self.z is not None:
             return self.z
-        data, heads = self.data, self.heads
-        flat = (np.arange(data.n_samples) * data.dim)[:, None] + heads.S[data.row_user]
-        features = data.X.ravel()[flat] * heads.active[data.row_user]  # (N, k): features on the support
-        return data.y - np.einsum("nk,nk->n", features, heads.V[data.row_user])
+        return self.data.y - sparse_prediction(self.data, self.heads)
 
     def _xz_args(self) -> tuple:
         """``z`` and ``heads`` arguments of the ``X_i^T z_i`` kernels (``z = y`` minus the sparse part)."""

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import cg
 
 from . import kernels as _kernels
-from .data import LRSData
+from .data import LRSData, sparse_features
 from .statistics import SumAggregator, moment_statistics, normal_equation_statistics
 
 
@@ -58,17 +58,11 @@ class _Heads:
         return B
 
 
-def _sparse_features(data: LRSData, heads: _Heads) -> np.ndarray:
-    """Columns of every sample's features on its user's support, (N, k); inactive slots are 0."""
-    flat = (np.arange(data.n_samples) * data.dim)[:, None] + heads.S[data.row_user]
-    return data.X.ravel()[flat] * heads.active[data.row_user]
-
-
 def _refit_on_support(data: LRSData, XU: np.ndarray, z: np.ndarray, heads: _Heads, ridge: float):
     """Joint least squares of every user's (w_i, b_i restricted to its support); updates
     ``heads`` in place and returns the per-sample residual."""
     r = XU.shape[1]
-    F = np.concatenate([XU, _sparse_features(data, heads)], axis=1)
+    F = np.concatenate([XU, sparse_features(data, heads)], axis=1)
     p = F.shape[1]
     G = data.segment_gram(F)
     rhs = data.segment_sum(F, row_weights=z)
