@@ -23,10 +23,10 @@ def peak_rss_bytes() -> int:
     return 0
 
 
-def gemm_rate(n: int = 2000, repeats: int = 3) -> float:
-    """Achieved FLOP per CPU second of a square float64 matrix product (CPU time, so that a
-    busy shared machine does not distort it)."""
-    a = np.random.default_rng(0).standard_normal((n, n))
+def gemm_rate(n: int = 2000, repeats: int = 3, dtype=np.float64) -> float:
+    """Achieved FLOP per CPU second of a square matrix product (float64 unless ``dtype``; CPU
+    time, so that a busy shared machine does not distort it)."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
     a @ a
     start = time.process_time()
     for _ in range(repeats):
