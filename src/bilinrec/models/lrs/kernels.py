@@ -5,8 +5,9 @@ spends its time moving many small temporaries (gathered features, stacked Grams,
 pending users' rows) through memory. Here every user runs its hard-thresholding iterations to
 its own fixed point in registers/L1: its rows of ``X`` are read in place (no copies), ``X_i U``
 and its Gram are formed once per user (no (N, r) array), its
-``(r + 2k)``-column Gram is formed and solved by Cholesky in a small scratch buffer, and users
-are spread over threads. The arithmetic is the same as the NumPy path (same regularisation,
+``(r + 2k)``-column Gram is formed and solved by Cholesky in a small scratch buffer (sums of
+columns shared with the previous system are copied, not formed again), and users are spread
+over threads. The arithmetic is the same as the NumPy path (same regularisation,
 same candidate and selection rules); results agree to floating-point rounding (the order of
 the sums and Cholesky instead of LU differ).
 
@@ -70,8 +71,9 @@ def run_chunked(kernel, n_items: int, *args, offset: int = 0, chunk: int | None 
 
 @njit(cache=True, fastmath=_FAST)
 def _user_projection(X, Ut, z, lo, m, Ft, GU, rhsU):
-    """One user's ``X_i U`` into ``Ft[:r, :m]`` (transposed), with its Gram ``GU`` and ``(X_i U)^T z_i``
-    in ``rhsU``: fixed while the user's support changes, so every refit of the user reuses them."""
+    """One user's ``X_i U`` into ``Ft[:r, :m]`` (transposed), with its Gram in the lower triangle of
+    ``GU[:r, :r]`` and ``(X_i U)^T z_i`` in ``rhsU[:r]``: fixed while the user's support changes, so
+    every refit of the user reuses them."""
     r, d = Ut.shape
     for j in range(0, m - 1, 2):  # two rows per pass: two independent sums share the loads of U
         for a in range(r):
@@ -102,37 +104,64 @@ def _user_projection(X, Ut, z, lo, m, Ft, GU, rhsU):
 
 
 @njit(cache=True, fastmath=_FAST)
-def _refit(X, z, lo, m, S, act, p_extra, r, ridge, Ft, GU, rhsU, G, coef):
-    """Ridge least squares of one user on ``[X_i U, X_i[:, S] * act]``; ``coef[:r + p_extra]``.
-    ``Ft[:r]``, ``GU`` and ``rhsU`` hold the user's :func:`_user_projection`."""
+def _system(X, z, lo, m, S, act, src, p_extra, r, Ft_src, Gr_src, b_src, Ft, Gr, b):
+    """Normal equations of one user on ``[X_i U, X_i[:, S] * act]`` before the ridge: columns
+    (transposed) in ``Ft[:r + p_extra]``, Gram in ``Gr`` and right-hand side in ``b``, whose
+    ``X_i U`` parts (``Ft[:r]``, ``Gr[:r, :r]``, ``b[:r]``) already hold :func:`_user_projection`.
+    An active slot ``s`` with ``src[s] >= 0`` is column ``r + src[s]`` of the system in ``Ft_src,
+    Gr_src, b_src``: its features and its sums with other such columns are copied (the same sums),
+    only the rest is gathered from ``X`` and summed. Inactive slots are zero columns."""
     p = r + p_extra
-    for j in range(m):
-        row = lo + j
-        for s in range(p_extra):
-            Ft[r + s, j] = X[row, S[s]] if act[s] else 0.0
-    trace = 0.0
-    for a in range(p):
-        for b in range(a + 1):
-            if a < r:
-                acc = GU[a, b]
+    for s in range(p_extra):
+        a = r + s
+        if not act[s]:
+            for j in range(m):
+                Ft[a, j] = 0.0
+        elif src[s] >= 0:
+            for j in range(m):
+                Ft[a, j] = Ft_src[r + src[s], j]
+        else:
+            for j in range(m):
+                Ft[a, j] = X[lo + j, S[s]]
+    for a in range(r, p):
+        sa = a - r
+        for c in range(a + 1):
+            if not act[sa] or (c >= r and not act[c - r]):
+                acc = 0.0
+            elif src[sa] >= 0 and (c < r or src[c - r] >= 0):
+                acc = Gr_src[r + src[sa], c if c < r else r + src[c - r]]
             else:
                 acc = 0.0
                 for j in range(m):
-                    acc += Ft[a, j] * Ft[b, j]
-            G[a, b] = acc
-            G[b, a] = acc
-        trace += G[a, a]
-        if a < r:
-            coef[a] = rhsU[a]
+                    acc += Ft[a, j] * Ft[c, j]
+            Gr[a, c] = acc
+            Gr[c, a] = acc
+        if not act[sa]:
+            b[a] = 0.0
+        elif src[sa] >= 0:
+            b[a] = b_src[r + src[sa]]
         else:
             acc = 0.0
             for j in range(m):
                 acc += Ft[a, j] * z[lo + j]
-            coef[a] = acc
+            b[a] = acc
+
+
+@njit(cache=True, fastmath=_FAST)
+def _solve(Gr, b, p, r, act, ridge, G, coef):
+    """Ridge least squares from the normal equations ``Gr, b`` of :func:`_system` (``p`` columns,
+    slots ``act`` after the first ``r``): relative ridge on the diagonal, unit diagonal for the
+    inactive slots, Cholesky in ``G``; the solution in ``coef[:p]``."""
+    trace = 0.0
+    for a in range(p):
+        for c in range(a + 1):
+            G[a, c] = Gr[a, c]
+        trace += Gr[a, a]
+        coef[a] = b[a]
     shift = ridge * (trace / p) + 1e-12
     for a in range(p):
         G[a, a] += shift
-    for s in range(p_extra):
+    for s in range(p - r):
         if not act[s]:
             G[r + s, r + s] += 1.0
     # Cholesky G = L L^T in the lower triangle, then two triangular solves in coef
@@ -159,6 +188,19 @@ def _refit(X, z, lo, m, S, act, p_extra, r, ridge, Ft, GU, rhsU, G, coef):
         for q in range(i + 1, p):
             acc -= G[q, i] * coef[q]
         coef[i] = acc / G[i, i]
+
+
+@njit(cache=True)
+def _sources(S_new, act_new, k, S_src, act_src, n_src, src):
+    """``src[s]``: a slot of ``S_src[:n_src]`` (active in ``act_src``) holding ``S_new[s]``, for the
+    ``k`` active new slots (``-1`` if none: the column is gathered from ``X``)."""
+    for s in range(k):
+        src[s] = -1
+        if act_new[s]:
+            for u in range(n_src):
+                if act_src[u] and S_src[u] == S_new[s]:
+                    src[s] = u
+                    break
 
 
 @njit(cache=True, fastmath=_FAST)
@@ -252,10 +294,12 @@ def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_th
         max_m = max(max_m, indptr[i + 1] - indptr[i])
     if True:  # one chunk of users [user_lo, user_hi); threads run chunks (nogil)
         p_max = r + 2 * k
-        Ft = np.empty((p_max, max(max_m, 1)))
+        # two systems (features, Gram, rhs): the current support's and a merged or new one built
+        # from it, so that a refit copies the sums of the columns it shares with the other
+        Ft = np.empty((2, p_max, max(max_m, 1)))
+        Gr = np.empty((2, p_max, p_max))
+        rhs = np.empty((2, p_max))
         G = np.empty((p_max, p_max))
-        GU = np.empty((r, r))
-        rhsU = np.empty(r)
         coef = np.empty(p_max)
         grad = np.empty(d)
         cand = np.empty(d)
@@ -263,15 +307,27 @@ def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_th
         taken = np.empty(d, dtype=np.bool_)
         S_m = np.empty(2 * k, dtype=S.dtype)
         act_m = np.empty(2 * k, dtype=np.bool_)
+        idx = np.empty(2 * k, dtype=S.dtype)
+        src = np.empty(2 * k, dtype=np.int64)
         added = np.empty(max(k, 1), dtype=S.dtype)
         S_new = np.empty(max(d, 1), dtype=S.dtype)
         act_new = np.empty(max(k, 1), dtype=np.bool_)
         for i in range(user_lo, user_hi):
             lo = indptr[i]
             m = indptr[i + 1] - lo
-            _user_projection(X, Ut, z, lo, m, Ft, GU, rhsU)
-            _refit(X, z, lo, m, S[i], active[i], k, r, ridge, Ft, GU, rhsU, G, coef)
-            _residual(z, lo, m, Ft, coef, r + k, residual)
+            cur = 0  # the system of the current support
+            _user_projection(X, Ut, z, lo, m, Ft[0], Gr[0], rhs[0])
+            for a in range(r):
+                for j in range(m):
+                    Ft[1, a, j] = Ft[0, a, j]
+                for c in range(a + 1):
+                    Gr[1, a, c] = Gr[0, a, c]
+                rhs[1, a] = rhs[0, a]
+            for s in range(k):
+                src[s] = -1
+            _system(X, z, lo, m, S[i], active[i], src, k, r, Ft[1], Gr[1], rhs[1], Ft[0], Gr[0], rhs[0])
+            _solve(Gr[0], rhs[0], r + k, r, active[i], ridge, G, coef)
+            _residual(z, lo, m, Ft[0], coef, r + k, residual)
             for a in range(r):
                 W[i, a] = coef[a]
             for s in range(k):
@@ -287,7 +343,8 @@ def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_th
                     rj = residual[lo + j]
                     for q in range(d):
                         grad[q] += X[lo + j, q] * rj
-                if subspace and m >= r + 2 * k:
+                merged = subspace and m >= r + 2 * k
+                if merged:
                     # refit on the support merged with the k largest off-support gradient entries
                     for q in range(d):
                         mag[q] = abs(grad[q])
@@ -298,9 +355,13 @@ def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_th
                     for s in range(k):
                         S_m[s] = S[i, s]
                         act_m[s] = active[i, s]
+                        src[s] = s
                         S_m[k + s] = added[s]
                         act_m[k + s] = True
-                    _refit(X, z, lo, m, S_m, act_m, 2 * k, r, ridge, Ft, GU, rhsU, G, coef)
+                        src[k + s] = -1
+                    _system(X, z, lo, m, S_m, act_m, src, 2 * k, r, Ft[cur], Gr[cur], rhs[cur],
+                            Ft[1 - cur], Gr[1 - cur], rhs[1 - cur])
+                    _solve(Gr[1 - cur], rhs[1 - cur], r + 2 * k, r, act_m, ridge, G, coef)
                     for q in range(d):
                         cand[q] = 0.0
                     for s in range(k):
@@ -318,17 +379,17 @@ def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_th
                         cand[q] += eta[i] * grad[q]
                 for q in range(d):
                     mag[q] = abs(cand[q])
-                if 2 * k <= d and subspace and m >= r + 2 * k:
+                if 2 * k <= d and merged:
                     # the candidate is zero outside the active support and the added indices (distinct)
                     n_idx = 0
                     for s in range(k):
                         if active[i, s]:
-                            S_m[n_idx] = S[i, s]
+                            idx[n_idx] = S[i, s]
                             n_idx += 1
                     for s in range(k):
-                        S_m[n_idx] = added[s]
+                        idx[n_idx] = added[s]
                         n_idx += 1
-                    _top_k_of(mag, S_m, n_idx, k, S_new, taken)
+                    _top_k_of(mag, idx, n_idx, k, S_new, taken)
                 elif k < d:
                     _top_k(mag, k, S_new, taken)
                 else:
@@ -343,11 +404,20 @@ def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_th
                 if not changed:
                     first_unchanged[i] = it
                     break
+                # the new system from the merged one (subspace) or from the current one (HTP)
+                old = 1 - cur if merged else cur
+                if merged:
+                    _sources(S_new, act_new, k, S_m, act_m, 2 * k, src)
+                else:
+                    _sources(S_new, act_new, k, S[i], active[i], k, src)
+                cur = 1 - old
                 for s in range(k):
                     S[i, s] = S_new[s]
                     active[i, s] = act_new[s]
-                _refit(X, z, lo, m, S[i], active[i], k, r, ridge, Ft, GU, rhsU, G, coef)
-                _residual(z, lo, m, Ft, coef, r + k, residual)
+                _system(X, z, lo, m, S[i], active[i], src, k, r, Ft[old], Gr[old], rhs[old],
+                        Ft[cur], Gr[cur], rhs[cur])
+                _solve(Gr[cur], rhs[cur], r + k, r, active[i], ridge, G, coef)
+                _residual(z, lo, m, Ft[cur], coef, r + k, residual)
                 for a in range(r):
                     W[i, a] = coef[a]
                 for s in range(k):
