@@ -212,6 +212,19 @@ def _residual(z, lo, m, Ft, coef, p, residual):
         residual[lo + j] = z[lo + j] - acc
 
 
+@njit(cache=True)
+def _sort_small(out, k):
+    """Sort ``out[:k]`` ascending in place by insertion (``k`` is small; ``ndarray.sort`` allocates
+    a work list per call)."""
+    for s in range(1, k):
+        v = out[s]
+        pos = s
+        while pos > 0 and out[pos - 1] > v:
+            out[pos] = out[pos - 1]
+            pos -= 1
+        out[pos] = v
+
+
 @njit(cache=True, fastmath=_FAST)
 def _top_k(values, k, out, taken):
     """Indices of the ``k`` largest ``values`` (ties: lowest index first), sorted ascending.
@@ -237,7 +250,7 @@ def _top_k(values, k, out, taken):
         if filled < k:
             filled += 1
     if filled == k:
-        out[:k].sort()
+        _sort_small(out, k)
         return
     for i in range(n):
         taken[i] = False
@@ -250,7 +263,7 @@ def _top_k(values, k, out, taken):
                 best_val = values[i]
         taken[best] = True
         out[s] = best
-    out[:k].sort()
+    _sort_small(out, k)
 
 
 @njit(cache=True, fastmath=_FAST)
@@ -275,7 +288,7 @@ def _top_k_of(mag, idx, n, k, out, taken):
                 best = u
         taken[best] = True
         out[s] = idx[best]
-    out[:k].sort()
+    _sort_small(out, k)
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST)
