@@ -85,13 +85,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args(argv)
+    for option, path in (("--config", args.config), ("--configfile", args.configfile)):
+        if not path.is_file():
+            parser.error(f"{option} {path}: no such file")
 
     cfg = merged(yaml.safe_load(args.config.read_text()), yaml.safe_load(args.configfile.read_text()) or {})
     unlearn = cfg["unlearn"]
     k = int(unlearn["model"]["factors"])
+    runs = measured_runs(args.results)
     with threadpool_limits(1):
         rate = gemm_rate(dtype=np.float32)
-    runs = measured_runs(args.results)
     runs["run_sweeps"] = runs["band_sweeps"] + runs["unlearn_sweeps"]
     runs["floor_s"] = runs["run_sweeps"] * sweep_flop(runs["cells"], runs["rows"], k) / rate
     runs["original_floor_s"] = runs["original_sweeps"] * sweep_flop(runs["cells"], runs["rows"], k) / rate
