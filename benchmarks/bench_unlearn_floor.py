@@ -13,7 +13,7 @@ budget (> 1: the grid alone cannot fit, however fast the code).
 FLOP of an exact (Cholesky) sweep with k factors over a matrix with N stored cells and R = users
 + items rows: each cell adds a weighted outer product to the upper triangle of its row's normal
 matrix on both sides (2 N k (k + 1) FLOP), and each row factorises and solves its k x k system
-(R (k^3 / 3 + 2 k^2) FLOP for Cholesky, counting a multiply-add as 2). The floor assumes every
+(R (k^3 / 3 + 2 k^2) FLOP: the Cholesky factorisation and the two triangular solves). The floor assumes every
 FLOP at the GEMM rate; the assumption that an unmeasured grid cell sweeps as often as the measured
 runs of its dataset is printed with the spread of those runs.
 
@@ -71,7 +71,8 @@ def measured_runs(results: Path) -> pd.DataFrame:
         job_seconds = sum(float(pd.read_csv(f, sep="\t")["s"].iloc[0]) for f in bench.glob("*.tsv"))
         rows.append({"dataset": meta["dataset"], "band_sweeps": band_sweeps, "unlearn_sweeps": unlearn_sweeps,
                      "original_sweeps": len(history["original__objective"]) - 1,
-                     "cells": int(meta["n_train_positives"]), "rows": n_users + n_items, "job_s": job_seconds})
+                     "cells": int(meta["n_train_positives"]) - int(meta["n_deleted"]),  # the run's models see the rest
+                     "original_cells": int(meta["n_train_positives"]), "rows": n_users + n_items, "job_s": job_seconds})
     if not rows:
         raise SystemExit(f"no finished unlearning run under {results}/unlearn (run the workflow first)")
     return pd.DataFrame(rows)
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         rate = gemm_rate(dtype=np.float32)
     runs["run_sweeps"] = runs["band_sweeps"] + runs["unlearn_sweeps"]
     runs["floor_s"] = runs["run_sweeps"] * sweep_flop(runs["cells"], runs["rows"], k) / rate
-    runs["original_floor_s"] = runs["original_sweeps"] * sweep_flop(runs["cells"], runs["rows"], k) / rate
+    runs["original_floor_s"] = runs["original_sweeps"] * sweep_flop(runs["original_cells"], runs["rows"], k) / rate
     per = runs.groupby("dataset").agg(
         measured_runs=("run_sweeps", "size"), sweeps_per_run=("run_sweeps", "mean"),
         sweeps_min=("run_sweeps", "min"), sweeps_max=("run_sweeps", "max"),
