@@ -162,6 +162,33 @@ def test_worker_threads_give_the_same_model(solver):
     np.testing.assert_array_equal(two.predict(users, items), one.predict(users, items))
 
 
+_FIT_AND_PRINT = """
+import hashlib, numpy as np, scipy.sparse as sp
+from bilinrec.models.als import ALS
+rng = np.random.default_rng(3)
+C = sp.random(300, 200, density=0.1, random_state=rng, format="csr") * 5
+for solver in ("cg",):
+    m = ALS(factors=32, solver=solver, dtype=np.float32, iterations=2, random_state=1, num_threads=1).fit(C)
+    print(solver, hashlib.sha256(m.user_factors_.tobytes() + m.item_factors_.tobytes()).hexdigest(),
+          m.history_[-1]["objective"].hex())
+"""
+
+
+def test_a_freshly_compiled_kernel_and_its_cached_copy_give_the_same_model(tmp_path):
+    """The first process compiles the kernels, the second loads them from Numba's disk cache:
+    with fast-math freedoms beyond reassociation and FMA (``arcp``) the two gave different float32
+    fits, so a workflow's tables depended on which job compiled first."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    fresh, cached = (subprocess.run([sys.executable, "-c", _FIT_AND_PRINT], env=env, capture_output=True, text=True,
+                                    check=True).stdout for _ in range(2))
+    assert any(tmp_path.rglob("*.nbc")), "the first run should have filled the cache"
+    assert cached == fresh
+
+
 def test_history_tol_callback_and_warm_start():
     C = random_implicit(seed=9)
     seen = []

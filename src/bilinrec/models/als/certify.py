@@ -47,16 +47,12 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from ..fastmath import FASTMATH
 from .solvers import _row_chunks, _spd_solve
 from .threads import kernel_threads, kernel_workers
 
 #: The measure of ``ForgetRecord.gap`` for ALS.
 RESIDUAL_MEASURE = "max row residual |A_row x_row - b_row|_2 of the normal equations on the reduced data"
-
-
-#: Compiled reductions may be reassociated and use FMA (vectorised dot products); no
-#: finite-math assumptions.
-_FAST = {"reassoc", "contract"}
 
 
 @numba.njit(cache=True, parallel=True)
@@ -132,7 +128,7 @@ def _by_destination(indices, n_out):  # pragma: no cover - compiled
     return order, starts
 
 
-@numba.njit(cache=True, inline="always", fastmath=_FAST)
+@numba.njit(cache=True, inline="always", fastmath=FASTMATH)
 def _cell_change(acc, dest_row, c, p, base, new_row, old_row):  # pragma: no cover - compiled
     # acc += w_new new_row - w_old old_row, w = (c - base) dest_row . row - c p: the change of a
     # destination row's residual when the source row of one of its cells moves from old to new
@@ -158,7 +154,7 @@ def _add_row(out, rn, hit, j, acc):  # pragma: no cover - compiled
     hit[j] = True
 
 
-@numba.njit(cache=True, parallel=True, fastmath=_FAST)
+@numba.njit(cache=True, parallel=True, fastmath=FASTMATH)
 def _scatter_kernel(out, rn, hit, dest, order, starts, cell_row, conf, target, base, new, old,
                     n_parts):  # pragma: no cover - compiled
     # part c owns the destination rows c, c + n_parts, ... (interleaved: popularity is often skewed
@@ -178,7 +174,7 @@ def _scatter_kernel(out, rn, hit, dest, order, starts, cell_row, conf, target, b
             _add_row(out, rn, hit, j, acc)
 
 
-@numba.njit(cache=True, parallel=True, fastmath=_FAST)
+@numba.njit(cache=True, parallel=True, fastmath=FASTMATH)
 def _csr_scatter_kernel(out, rn, hit, dest, indptr, indices, data, a, b, explicit, base, slot, new, old, deleted,
                         n_cols, n_parts):  # pragma: no cover - compiled
     # every stored cell of X (CSR, destination rows) whose column has a slot (a re-solved row) and

@@ -15,13 +15,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..fastmath import FASTMATH
 from .threads import kernel_workers
 
 #: Interleaved parts per thread (see ``_solve_rows``).
 _PARTS_PER_THREAD = 8
 
 
-@numba.njit(cache=True, fastmath=True, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _apply(v, out, start, stop, indices, weight, other, gram, lam, zero):
     """``out = (gram + lam I + sum_n weight_n y_n y_n^T) v`` over the row's cells ``start:stop``."""
     k = v.shape[0]
@@ -42,7 +43,7 @@ def _apply(v, out, start, stop, indices, weight, other, gram, lam, zero):
                 out[f] += s * other[i, f]
 
 
-@numba.njit(cache=True, fastmath=True, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _dot(a, b, zero):
     s = zero
     for f in range(a.shape[0]):
@@ -50,7 +51,7 @@ def _dot(a, b, zero):
     return s
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _solve_rows(out, rows, indptr, indices, conf, target, other, gram, reg, base, shift, steps, zero, n_parts, init,
                 use_init):
     # ``zero`` (of the factors' dtype) types every accumulator: float32 factors, float32 arithmetic.

@@ -24,15 +24,14 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
+from ..fastmath import FASTMATH
 from .threads import kernel_threads, kernel_workers
 
 #: Interleaved parts per thread (as in :mod:`.cg`).
 _PARTS_PER_THREAD = 8
-#: Fast-math without ``nnan``/``ninf``: the positive-definiteness check must see NaNs.
-_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
-@numba.njit(cache=True, fastmath=_FAST, nogil=True, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, nogil=True, inline="always")
 def _factor_solve(L, z):  # pragma: no cover - compiled
     # In place: the lower triangle of L becomes its Cholesky factor and z the solution of L L^T x = z;
     # False if L is not positive definite. Loops run from 0 over slices (no index wraparound), so
@@ -108,7 +107,7 @@ def _factor_solve(L, z):  # pragma: no cover - compiled
     return True
 
 
-@numba.njit(cache=True, fastmath=_FAST, nogil=True)
+@numba.njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _solve_stack(A, b, x):  # pragma: no cover - compiled
     # x[r] solves A[r] x[r] = b[r] (lower triangles); returns the first r that is not positive
     # definite, or -1.
@@ -227,7 +226,7 @@ _panel_tile1 = _tile_intrinsic(_PANEL_ROWS, True, 1)
 _CELL_CHUNK = 128
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FAST)
+@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _solve_cells(out, rows, indptr, indices, conf, target, shift, other, gram, reg, base, n_parts,
                  bad):  # pragma: no cover - compiled
     # Row u = rows[j] solves (gram + reg_u I + sum_n (c_n - base) y_n y_n^T) x = sum_n c_n (p_n - shift_i) y_n

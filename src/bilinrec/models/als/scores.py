@@ -11,11 +11,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-#: Reassociation lets the dot products vectorise (a fixed order per compiled kernel); no
-#: ``nnan``/``ninf``, so NaN factors still give a NaN objective.
-_FAST = {"nsz", "arcp", "contract", "reassoc"}
+from ..fastmath import FASTMATH
 
-@numba.njit(parallel=True, cache=True, nogil=True, fastmath=_FAST)
+
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
 def _pair_scores(X, Y, users, items, out):  # pragma: no cover - compiled
     k = X.shape[1]
     for n in numba.prange(users.shape[0]):
@@ -26,7 +25,7 @@ def _pair_scores(X, Y, users, items, out):  # pragma: no cover - compiled
         out[n] = s
 
 
-@numba.njit(parallel=True, cache=True, nogil=True, fastmath=_FAST)
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
 def _row_terms(indptr, indices, conf, target, X, Y, shift_u, shift_i, base, out):  # pragma: no cover - compiled
     # out[u] = sum over the cells n of row u of conf_n (target_n - s_n)^2 - base s_n^2, with
     # s_n = x_u . y_i + shift_u[u] + shift_i[i] (the biases, or zeros)

@@ -24,12 +24,11 @@ import os
 import numpy as np
 from numba import njit
 
+from ..fastmath import FASTMATH
+
 #: Use the fused kernels (set ``BILINREC_LRS_FUSED=0`` to run the batched NumPy reference path).
 ENABLED = os.environ.get("BILINREC_LRS_FUSED", "1") != "0"
 
-#: Floating-point freedoms of the kernels: reassociation (vectorised dot products) and fused
-#: multiply-add. No finite-math assumptions; results differ from strict order by rounding only.
-_FAST = {"reassoc", "contract"}
 
 #: Users per work chunk handed to a thread (scratch buffers are allocated once per chunk).
 _CHUNK_USERS = 2048
@@ -69,7 +68,7 @@ def run_chunked(kernel, n_items: int, *args, offset: int = 0, chunk: int | None 
             future.result()
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=FASTMATH)
 def _user_projection(X, Ut, z, lo, m, Ft, GU, rhsU):
     """One user's ``X_i U`` into ``Ft[:r, :m]`` (transposed), with its Gram in the lower triangle of
     ``GU[:r, :r]`` and ``(X_i U)^T z_i`` in ``rhsU[:r]``: fixed while the user's support changes, so
@@ -103,7 +102,7 @@ def _user_projection(X, Ut, z, lo, m, Ft, GU, rhsU):
         rhsU[a] = acc
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=FASTMATH)
 def _system(X, z, lo, m, S, act, src, p_extra, r, Ft_src, Gr_src, b_src, Ft, Gr, b):
     """Normal equations of one user on ``[X_i U, X_i[:, S] * act]`` before the ridge: columns
     (transposed) in ``Ft[:r + p_extra]``, Gram in ``Gr`` and right-hand side in ``b``, whose
@@ -147,7 +146,7 @@ def _system(X, z, lo, m, S, act, src, p_extra, r, Ft_src, Gr_src, b_src, Ft, Gr,
             b[a] = acc
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=FASTMATH)
 def _solve(Gr, b, p, r, act, ridge, G, coef):
     """Ridge least squares from the normal equations ``Gr, b`` of :func:`_system` (``p`` columns,
     slots ``act`` after the first ``r``): relative ridge on the diagonal, unit diagonal for the
@@ -203,7 +202,7 @@ def _sources(S_new, act_new, k, S_src, act_src, n_src, src):
                     break
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=FASTMATH)
 def _residual(z, lo, m, Ft, coef, p, residual):
     for j in range(m):
         acc = 0.0
@@ -225,7 +224,7 @@ def _sort_small(out, k):
         out[pos] = v
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=FASTMATH)
 def _top_k(values, k, out, taken):
     """Indices of the ``k`` largest ``values`` (ties: lowest index first), sorted ascending.
 
@@ -266,7 +265,7 @@ def _top_k(values, k, out, taken):
     _sort_small(out, k)
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=FASTMATH)
 def _top_k_of(mag, idx, n, k, out, taken):
     """:func:`_top_k` of ``mag`` over ``d`` entries that are zero outside the ``n`` distinct indices
     ``idx``: looks only at those (the subspace candidate has ``2 k`` non-zeros, not ``d``) when
@@ -291,7 +290,7 @@ def _top_k_of(mag, idx, n, k, out, taken):
     _sort_small(out, k)
 
 
-@njit(nogil=True, cache=True, fastmath=_FAST)
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
 def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_threshold, threshold,
                      subspace, ridge, residual, first_unchanged, user_lo, user_hi):
     """Per-user hard-thresholding pursuit, in place on ``W, S, V, active, residual``.
@@ -499,7 +498,7 @@ _GRAM_BLOCK_ELEMENTS = 8_000_000
 _ROW_BLOCK = 1_024
 
 
-@njit(nogil=True, cache=True, fastmath=_FAST)
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
 def _packed_grams_kernel(X, indptr, first, out, user_lo, user_hi):
     """``out[i - first]`` = upper triangle (row-major, packed) of ``X_i^T X_i`` for users
     ``[user_lo, user_hi)``: rank-one updates over the user's rows, each row read once."""
@@ -608,7 +607,7 @@ def map_static(part, n_items: int) -> list:
         return list(pool.map(part, bounds[:-1], bounds[1:]))
 
 
-@njit(nogil=True, cache=True, fastmath=_FAST)
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
 def _gram_norms_kernel(X, indptr, scale, norms, user_lo, user_hi):
     """``norms[i] = |Z_i^T Z_i|_F`` with ``Z = X * scale[:, None]`` for users ``[user_lo, user_hi)``,
     from the smaller side: the row products ``s_j s_k <x_j, x_k>`` when ``m_i < d``, else the
@@ -654,7 +653,7 @@ def segment_gram_norms_scaled(data, scale: np.ndarray | None = None) -> np.ndarr
     return norms
 
 
-@njit(nogil=True, cache=True, fastmath=_FAST)
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
 def _kron_matvec_kernel(X, indptr, V, W, Wc, chunk, partials, user_lo, user_hi):
     """``partials[user_lo // chunk] = sum_i q_i Wc_i^T`` with ``q_i = X_i^T (X_i (V w_i))`` for users
     ``[user_lo, user_hi)``: one read of each row, no per-user (t, d) temporaries."""
@@ -708,7 +707,7 @@ def _sparse_dot(X, j, S, V, active, i):
     return acc
 
 
-@njit(nogil=True, cache=True, fastmath=_FAST)
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
 def _segment_xz_kernel(X, indptr, y, S, V, active, res, Wc, chunk, partials, partials_res, norms,
                        user_lo, user_hi):
     """Per user ``xz_i = X_i^T z_i`` (rows in order) with ``z_ij = y_ij - <x_ij, b_i>`` formed from
