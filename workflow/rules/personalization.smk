@@ -5,7 +5,7 @@
 import os
 
 from bilinrec.experiments.datasets.config import fetch_record
-from bilinrec.experiments.personalization.claims import CONTROL_DATASET
+from bilinrec.experiments.personalization import CONTROL_DATASET
 
 PERS = config["personalization"]
 PERS_CONTROL = PERS["positive_control"]

@@ -3,8 +3,7 @@
 # per run (dataset, strategy, fraction, seed): deletions -> retrain (one job per band member)
 # and unlearn -> evaluate; then the summary tables and the notebook with the figures.
 
-from bilinrec.experiments.unlearn.experiment import SYNTHETIC
-from bilinrec.experiments.unlearn.splits import STRATEGIES
+from bilinrec.experiments.unlearn import STRATEGIES, SYNTHETIC
 
 UNLEARN = config["unlearn"]
 UNLEARN_OUT = f"{RESULTS}/unlearn"

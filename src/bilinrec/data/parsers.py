@@ -10,13 +10,15 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import pandas as pd
 
 from bilinrec.data.errors import DataFormatError, looks_like_html
 from bilinrec.data.registry import RatingsFormat
+
+if TYPE_CHECKING:  # pandas is imported where a file is read: reading the registry stays light
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +164,8 @@ def _line_of_row(path: Path, fmt: RatingsFormat, row: int) -> int:
 
 
 def _read_fast(path: Path, fmt: RatingsFormat, idx: dict[str, int], numeric_ids: bool) -> pd.DataFrame:
+    import pandas as pd
+
     sep = fmt.sep
     source: object = path
     if len(sep) > 1:
@@ -210,6 +214,8 @@ def renamed(message: str, path: str | Path, source: str) -> str:
 
 
 def _parse_ratings(path: Path, fmt: RatingsFormat) -> RawRatings:
+    import pandas as pd
+
     if not path.is_file():
         raise FileNotFoundError(f"ratings file not found: {path}")
     if path.stat().st_size == 0:
@@ -287,6 +293,8 @@ def _as_unicode_ids(raw: RawRatings) -> RawRatings:
 
 
 def _check_values(path: Path, fmt: RatingsFormat, raw: RawRatings) -> None:
+    import pandas as pd
+
     r = raw.rating
     bad = np.flatnonzero((r < fmt.rating_min) | (r > fmt.rating_max))
     if bad.size:

@@ -10,10 +10,9 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import scipy.sparse as sp
 
 from bilinrec.data.acquire import ratings_file_of
 from bilinrec.data.parsers import RawRatings, parse_ratings
@@ -21,6 +20,9 @@ from bilinrec.data.registry import SYNTHETIC, DatasetSpec
 from bilinrec.data.synthetic import GroundTruth, SyntheticConfig, generate
 from bilinrec.io import load_npz, read_json, save_npz, write_json
 from bilinrec.seeds import derive_seed
+
+if TYPE_CHECKING:  # SciPy is imported where a matrix is built: reading the registry stays light
+    import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ class Ratings:
 
     def to_csr(self, values: np.ndarray | str | None = "rating", dtype=np.float64) -> sp.csr_matrix:
         """Users x items CSR matrix of ``values``: "rating", "ones", or an array with one value per row."""
+        import scipy.sparse as sp
+
         if isinstance(values, str) or values is None:
             if values in (None, "ones"):
                 data = np.ones(self.n_ratings, dtype=dtype)

@@ -23,9 +23,7 @@ import math
 from typing import Any, Callable, Iterable, Mapping
 
 from bilinrec.data.registry import MOVIELENS, SYNTHETIC, get_spec
-
-#: The generated matrix of the unlearning experiments (bilinrec.experiments.unlearn.experiment.SYNTHETIC).
-UNLEARN_SYNTHETIC = "synthetic-lowrank"
+from bilinrec.experiments.unlearn import SYNTHETIC as UNLEARN_SYNTHETIC
 
 Config = Mapping[str, Any]
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bilinrec.experiments.personalization import CONTROL_DATASET
 from bilinrec.experiments.verdict import UNINFORMATIVE, Claim, Control, Outcome, Tables, decide, not_measured
-
-#: The dataset of the positive control (see :mod:`bilinrec.experiments.personalization.control`).
-CONTROL_DATASET = "synthetic-ml-sparse"
 
 
 def _sparse_rows(paired: pd.DataFrame, max_m: float) -> pd.DataFrame:

@@ -12,10 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-#: Deletion strategies. ``user_top``/``user_bottom``: positives of the most / least active
-#: users; ``item_top``/``item_bottom``: positives of the most / least popular items;
-#: ``user_history``: randomly chosen users forget their most recent interactions.
-STRATEGIES = ("uniform", "user_top", "user_bottom", "item_top", "item_bottom", "user_history")
+from bilinrec.experiments.unlearn import STRATEGIES
 
 
 @dataclass(frozen=True)
