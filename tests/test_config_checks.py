@@ -205,3 +205,20 @@ def test_every_job_rule_has_cluster_resources():
                 jobs.add(name)
     declared = set(re.findall(r'^    \("(\w+)",\): \(', (rules_dir / "cluster.smk").read_text(), re.M))
     assert jobs and jobs == declared, {"without resources": jobs - declared, "not a rule": declared - jobs}
+
+
+def test_the_workflow_imports_no_heavy_library_of_the_package():
+    """Every SLURM job parses the workflow again: what the Snakefile and its rules import from
+    bilinrec must not pull in Numba, SciPy or pandas (they cost ~1 s per parse)."""
+    import re
+    import subprocess
+    import sys
+
+    sources = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
+    imports = sorted({line.strip() for path in sources for line in path.read_text().splitlines()
+                      if re.match(r"\s*(from|import) bilinrec\b", line)})
+    assert imports, "the workflow imports nothing from bilinrec: the test reads the wrong files"
+    probe = "\n".join([*imports, "import sys",
+                       "print(sorted(m for m in ('numba', 'scipy', 'pandas', 'sklearn') if m in sys.modules))"])
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]", f"parsing the workflow imports {loaded.strip()} via: {imports}"
