@@ -2,6 +2,7 @@
 exact forgetting against retraining, with the untouched model as negative control."""
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from bilinrec.experiments.forget.steps import FORGET_COLUMNS, als_forget_curve
@@ -15,10 +16,32 @@ def test_als_forget_curve_certifies_and_its_control_fails():
                   weighting=Weighting(scheme="linear", alpha=10.0))
     curve = als_forget_curve(X, params, n_forgotten=[1, 5], seed=2)
     assert tuple(curve.columns) == FORGET_COLUMNS
-    assert sorted(set(curve["method"])) == ["certified", "exact", "retrain"] and set(curve["model"]) == {"als"}
+    assert sorted(set(curve["method"])) == ["certified", "exact", "original", "retrain"] and set(curve["model"]) == {"als"}
     certified = curve[curve["method"] == "certified"]
     assert certified["certified"].all() and (certified["gap"] <= certified["bound"]).all()
     # the untouched model is far from the fixed point on the reduced data: the certificate means something
     assert (curve["control_gap"] > 10 * certified["bound"].max()).all()
     assert (curve.loc[curve["method"] == "retrain", "iterations"] >= 1).all()
     assert np.isfinite(curve["gap"]).all()
+
+
+def test_als_forget_curve_audits_every_row_against_retraining():
+    X = sp.random(60, 40, density=0.15, random_state=4, format="csr")
+    X.data[:] = 1.0
+    params = {"factors": 4, "regularization": 0.3, "iterations": 60, "tol": 1e-7, "random_state": 0,
+              "weighting": Weighting(scheme="linear", alpha=10.0)}
+    curve = als_forget_curve(X, params, n_forgotten=[2], seed=1, methods=("exact",), audit_retrains=2,
+                             controls=("shrink", "10sweep", "frozen"),
+                             frozen_weighting=Weighting(scheme="bm25", scale=5.0, K1=100.0, B=0.9))
+    assert tuple(curve.columns) == FORGET_COLUMNS
+    passed = curve.set_index("method")["audit_passed"].to_dict()
+    assert passed == {"exact": True, "retrain": True, "original": False, "control_shrink": False,
+                      "control_10sweep": True, "control_frozen": True}
+    rows = curve.set_index("method")
+    assert rows.loc["exact", "own_history_auc"] == rows.loc["retrain", "retrain_own_history_auc"] == 0.5
+    assert rows.loc["original", "own_history_auc"] > 0.8 and rows.loc["control_shrink", "mia_auc"] > 0.8
+    assert rows.loc["control_frozen", "gap"] > rows.loc["retrain", "gap"]
+    with pytest.raises(ValueError, match="controls: 'frozen' needs a data-dependent frozen_weighting"):
+        als_forget_curve(X, params, n_forgotten=[1], seed=1, controls=("frozen",))
+    with pytest.raises(ValueError, match="controls: unknown control"):
+        als_forget_curve(X, params, n_forgotten=[1], seed=1, controls=("shrunk",))

@@ -22,6 +22,7 @@ rule forget_als:
     params:
         cfg=FORGET,
         model=UNLEARN["model"],
+        confidence=UNLEARN["confidence"],
         seed=UNLEARN_SEEDS[0],
     conda:
         CONDA_ENV

@@ -30,8 +30,13 @@ from bilinrec.seeds import derive_rng, derive_seed
 #: model's distance from the retraining fixed point on the remaining data (``gap_measure``);
 #: ``control_gap`` the same for the untouched original model: the negative control, which must
 #: be far from the fixed point for a small ``gap`` to mean anything. ``seconds`` is timing only.
+#: The forgetting audit (ALS rows; :mod:`bilinrec.models.als.audit`): ``own_history_auc`` and
+#: ``mia_auc`` of the row's model, ``retrain_*`` the mean over retrains from other seeds (and
+#: ``retrain_mia_std`` their seed spread), ``audit_passed`` whether both lie within retraining's
+#: tolerance (:class:`~bilinrec.models.als.audit.RetrainBand`).
 FORGET_COLUMNS = ("model", "method", "n_forgotten", "seconds", "iterations", "rows_touched", "gap", "gap_measure",
-                  "bound", "certified", "control_gap", "release")
+                  "bound", "certified", "control_gap", "release", "own_history_auc", "mia_auc",
+                  "retrain_own_history_auc", "retrain_mia_auc", "retrain_mia_std", "audit_passed")
 
 
 def forget_row(record, n: int, control_gap: float, release: str = "non-private") -> dict:
@@ -107,10 +112,12 @@ def lrs_forget_curve(X, y, users, *, rank: int, sparsity: int, n_forgotten: Sequ
 
 
 def als_forget_curve(C, params: dict, *, n_forgotten: Sequence[int], seed: int,
-                     methods: Sequence[str] = ("certified", "exact")) -> pd.DataFrame:
+                     methods: Sequence[str] = ("certified", "exact"), audit_retrains: int = 3,
+                     controls: Sequence[str] = (), frozen_weighting=None) -> pd.DataFrame:
     """Time to forget ``n`` users' whole histories of an ALS model, for every ``n`` in
     ``n_forgotten``: each of ``methods`` (:meth:`ALS.forget`) against retraining from scratch on
-    the reduced data, both under the model's stopping rule (``params``: ``iterations``, ``tol``).
+    the reduced data, both under the model's stopping rule (``params``: ``iterations``, ``tol``),
+    and the forgetting audit of every result.
 
     One model ``ALS(**params)`` is fitted on ``C``; the users are drawn by :func:`forgotten_users`
     among users with stored cells. ``gap`` is the largest row residual on the reduced data
@@ -118,33 +125,100 @@ def als_forget_curve(C, params: dict, *, n_forgotten: Sequence[int], seed: int,
     (the original model's largest row residual on ``C``); ``control_gap`` the untouched model's
     largest row residual on the reduced data. The bound is computed once after training (one pass
     over the data, cached with the model), so a forget's seconds do not include it.
+
+    Audit (:func:`_audited`): ``audit_retrains`` (>= 2) more models retrained on the reduced data
+    from derived seeds give retraining's band; every row is judged against it -- each method, the
+    timed ``retrain`` (a retrain from yet another seed: an ideal unlearner, which should pass) and
+    the untouched model (method ``original``: the negative control, which must fail). ``controls``
+    adds rows of near-miss forgetters (:mod:`.controls`), methods ``control_<name>``: ``shrink``,
+    ``10sweep`` and ``frozen``; the last forgets from a second model ``ALS(**params)`` with the
+    data-dependent ``frozen_weighting`` (BM25) and is judged against that model's retrains.
     Columns: :data:`FORGET_COLUMNS`.
     """
-    from bilinrec.models.als import ALS
+    from bilinrec.models.als import ALS, as_weighting
     from bilinrec.models.als.deletions import apply_deletions
 
+    from .controls import control_frozen, control_shrink, control_sweeps
+
+    unknown = sorted(set(controls) - set(CONTROLS))
+    if unknown:
+        raise ValueError(f"controls: unknown control(s) {unknown}; choose among {list(CONTROLS)}")
+    if "frozen" in controls and (frozen_weighting is None or as_weighting(frozen_weighting).cellwise):
+        raise ValueError("controls: 'frozen' needs a data-dependent frozen_weighting (BM25), got "
+                         f"{frozen_weighting!r}: frozen cell-wise weights are the recomputed ones")
     C = C.tocsr()
     model = ALS(**params).fit(C)
     model.residual_bound(C)  # once per trained model (cached), as training's last step: not a forget's cost
+    frozen_params = {**params, "weighting": frozen_weighting}
+    frozen_model = ALS(**frozen_params).fit(C) if "frozen" in controls else None
     present = np.flatnonzero(np.diff(C.indptr))
     rows = []
     for n in n_forgotten:
         gone = forgotten_users(present, int(n), seed, "forget-als")
         cells = C[gone].tocoo()
         reduced = apply_deletions(C, np.column_stack([gone[cells.row], cells.col]), "retrain").C
-        control = float(max(r.max(initial=0.0) for r in model.row_residuals(reduced)))
+        control = _largest_residual(model, reduced)
+        audit = _audited(C, reduced, gone, params, audit_retrains, seed, n)
         for method in methods:
-            _, record = model.forget(C, users=gone, method=method)
-            rows.append(forget_row(record, n, control))
+            out, record = model.forget(C, users=gone, method=method)
+            rows.append(audit(forget_row(record, n, control), out))
         start = time.perf_counter()
         retrain = ALS(**params).fit(reduced)
         seconds = time.perf_counter() - start
-        gap = float(max(r.max(initial=0.0) for r in retrain.row_residuals(reduced)))
-        rows.append({"model": "als", "method": "retrain", "n_forgotten": int(n), "seconds": seconds,
-                     "iterations": int(retrain.train_iterations_), "rows_touched": int(sum(reduced.shape)),
-                     "gap": gap, "gap_measure": record.gap_measure, "bound": math.nan, "certified": False,
-                     "control_gap": control, "release": "non-private"})
+        common = {"model": "als", "n_forgotten": int(n), "gap_measure": record.gap_measure, "bound": math.nan,
+                  "certified": False, "control_gap": control, "release": "non-private"}
+        rows.append(audit({**common, "method": "retrain", "seconds": seconds,
+                           "iterations": int(retrain.train_iterations_), "rows_touched": int(sum(reduced.shape)),
+                           "gap": _largest_residual(retrain, reduced)}, retrain))
+        rows.append(audit({**common, "method": "original", "seconds": 0.0, "iterations": 0, "rows_touched": 0,
+                           "gap": control}, model))
+        for name in controls:
+            base, judge, touched = model, audit, 0
+            start = time.perf_counter()
+            if name == "shrink":
+                out, touched = control_shrink(model, gone), gone.size
+            elif name == "10sweep":
+                out = control_sweeps(model, C, gone, sweeps=10)
+            else:
+                base = frozen_model
+                out = control_frozen(base, C, gone)
+                judge = _audited(C, reduced, gone, frozen_params, audit_retrains, seed, n)
+            seconds = time.perf_counter() - start
+            rows.append(judge({**common, "method": f"control_{name}", "seconds": seconds,
+                               "iterations": int(sum(r["phase"] == "sweep" for r in out.history_)),
+                               "rows_touched": int(touched + sum(r.get("rows_solved", 0) for r in out.history_)),
+                               "gap": _largest_residual(out, reduced),
+                               "control_gap": _largest_residual(base, reduced)}, out))
     return pd.DataFrame(rows, columns=list(FORGET_COLUMNS))
+
+
+#: Near-miss controls of :func:`als_forget_curve` (rows ``control_<name>``; :mod:`.controls`).
+CONTROLS = ("shrink", "10sweep", "frozen")
+
+
+def _largest_residual(model, C) -> float:
+    """The largest row residual of ``model`` on ``C`` (:meth:`ALS.row_residuals`): its gap."""
+    return float(max(r.max(initial=0.0) for r in model.row_residuals(C)))
+
+
+def _audited(C, reduced, gone, params: dict, retrains: int, seed: int, n: int):
+    """The audit of forgetting the users ``gone`` of ``C``: ``retrains`` models ``ALS(**params)``
+    fitted on ``reduced`` from seeds derived from ``seed`` (not ``params``' own) give the
+    band; returns ``audit(row, model)``, which adds the audit columns of ``model`` to ``row``."""
+    from bilinrec.models.als import ALS
+    from bilinrec.models.als.audit import AuditCells, RetrainBand
+
+    cells = AuditCells.of(C, users=gone, seed=derive_seed(seed, "forget-audit-nonmembers", int(n)))
+    band = RetrainBand.of([cells.scores(ALS(**{**params, "random_state": derive_seed(seed, "forget-audit", int(n), k)})
+                                        .fit(reduced)) for k in range(retrains)], cells)
+
+    def audit(row: dict, model) -> dict:
+        scores = cells.scores(model)
+        return {**row, "own_history_auc": scores.own_history_auc, "mia_auc": scores.mia_auc,
+                "retrain_own_history_auc": band.mean.own_history_auc, "retrain_mia_auc": band.mean.mia_auc,
+                "retrain_mia_std": band.std.mia_auc, "audit_passed": band.passes(scores)}
+
+    return audit
 
 
 def _retrain_gap(model: AMHTLRS, remaining) -> float:
@@ -215,17 +289,24 @@ def lrs_forget_step(cfg: dict, seed: int, out) -> None:
 
 
 def als_forget_step(split_path, dataset: str, cfg: dict, model_cfg: dict, seed: int, out,
-                    threads: int | None = None) -> None:
+                    threads: int | None = None, frozen_confidence: dict | None = None) -> None:
     """Rule forget_als: :func:`als_forget_curve` on the unlearn part's training positives of
-    ``dataset`` with the confidence ``cfg["als"]["confidence"]`` (cell-wise) -> ``out`` CSV."""
+    ``dataset`` with the confidence ``cfg["als"]["confidence"]`` (cell-wise), audited against
+    ``cfg["als"]["audit_retrains"]`` retrains, with the near-miss controls ``cfg["als"]["audit_controls"]``
+    (``frozen``: on the unlearn part's ``frozen_confidence``, BM25) -> ``out`` CSV."""
     from bilinrec.experiments.unlearn.experiment import load_split
     from bilinrec.experiments.unlearn.models import als_params
+    from bilinrec.experiments.unlearn.preprocess import confidence_weighting
     from bilinrec.models.als import Weighting
 
     split = load_split(split_path)
-    weighting = Weighting(**cfg["als"]["confidence"])
+    als = cfg["als"]
+    weighting = Weighting(**als["confidence"])
+    frozen = None if frozen_confidence is None else confidence_weighting(**frozen_confidence)
     curve = als_forget_curve(split.train, als_params(model_cfg, seed, threads, weighting),
-                             n_forgotten=cfg["n_forgotten"], seed=seed, methods=cfg["als"]["methods"])
+                             n_forgotten=cfg["n_forgotten"], seed=seed, methods=als["methods"],
+                             audit_retrains=als["audit_retrains"], controls=als["audit_controls"],
+                             frozen_weighting=frozen)
     curve.insert(0, "dataset", dataset)
     _write_csv(curve, out)
 
