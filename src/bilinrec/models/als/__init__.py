@@ -5,7 +5,8 @@
 - :mod:`.deletions`: deletion sets and the data each unlearning mode trains on;
 - :mod:`.weighting`: data-derived confidences (BM25, linear, scale) that unlearning recomputes;
 - :mod:`.solvers`: the exact batched row solver; :mod:`.cg`: the conjugate-gradient kernel;
-- :mod:`.recommend`: top-k, similar items/users and recommendations from factors.
+- :mod:`.recommend`: top-k, similar items/users and recommendations from factors;
+- :mod:`.audit`: the forgetting audit (own-history and membership-inference AUC against retraining's).
 """
 
 from .cells import FEEDBACKS, MODES, SOLVERS
