@@ -1,6 +1,7 @@
 """Forgetting for AMHT-LRS and DP-AMHT-LRS: exact re-fits to the retraining fixed point, the DP
 shortcut, the membership bound, and the time-to-forget curve."""
 
+import itertools
 import math
 import warnings
 from pathlib import Path
@@ -112,7 +113,7 @@ def test_compare_refit_exposes_a_different_fixed_point():
     P = make_problem(n_users=40, dim=8, rank=2, sparsity=2, samples=20, noise=0.05, seed=0)
     params = dict(rank=2, sparsity=2, **EXACT)
     original = AMHTLRS(**params).fit(P.X, P.y, P.users)
-    new, record = original.forget(P.X, P.y, P.users, forget_users=GONE, compare_refit=True)
+    record = original.forget(P.X, P.y, P.users, forget_users=GONE, compare_refit=True).record
     refit, remaining_data, _ = refit_from_scratch(P, GONE, **params)
     assert record.gap < 1e-8 and refit.fixed_point_gap(*remaining_data) < 1e-8  # both fixed points
     assert record.details["refit_distance"] > 1e-3
@@ -338,7 +339,7 @@ def test_group_privacy_bounds():
     one = groups[1]
     assert one.epsilon == pytest.approx(epsilon, rel=1e-4)  # a group of one is one user (PLD vs analytic)
     assert one.generic_epsilon == epsilon and one.generic_delta == pytest.approx(budget.delta, rel=1e-12)
-    for smaller, larger in zip(groups, groups[1:]):
+    for smaller, larger in itertools.pairwise(groups):
         assert smaller.epsilon < larger.epsilon and smaller.generic_epsilon < larger.generic_epsilon
         assert smaller.generic_delta <= larger.generic_delta <= 1.0
     for group in groups[1:]:
