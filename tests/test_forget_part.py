@@ -22,3 +22,5 @@ def test_als_forget_curve_certifies_and_its_control_fails():
     assert (curve["control_gap"] > 10 * certified["bound"].max()).all()
     assert (curve.loc[curve["method"] == "retrain", "iterations"] >= 1).all()
     assert np.isfinite(curve["gap"]).all()
+    # the AMHT-LRS refit distance and the DP group guarantee do not apply to ALS rows
+    assert curve[["refit_distance", "control_refit_distance", "group_size", "group_epsilon"]].isna().all().all()

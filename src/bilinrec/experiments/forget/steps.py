@@ -30,8 +30,14 @@ from bilinrec.seeds import derive_rng, derive_seed
 #: model's distance from the retraining fixed point on the remaining data (``gap_measure``);
 #: ``control_gap`` the same for the untouched original model: the negative control, which must
 #: be far from the fixed point for a small ``gap`` to mean anything. ``seconds`` is timing only.
+#: AMHT-LRS exact rows: ``refit_distance`` to a refit from scratch on the remaining data (the
+#: problem has several fixed points), ``control_refit_distance`` the untouched model's (see
+#: :func:`bilinrec.models.lrs.forget.refit_distances`). DP rows: ``group_size`` add/remove steps
+#: forgotten and ``group_epsilon``, the kept release's epsilon for that group at the fit's delta
+#: (:func:`bilinrec.models.lrs.group_privacy`). NaN where a column does not apply.
 FORGET_COLUMNS = ("model", "method", "n_forgotten", "seconds", "iterations", "rows_touched", "gap", "gap_measure",
-                  "bound", "certified", "control_gap", "release")
+                  "bound", "certified", "control_gap", "release", "refit_distance", "control_refit_distance",
+                  "group_size", "group_epsilon")
 
 
 def forget_row(record, n: int, control_gap: float, release: str = "non-private") -> dict:
@@ -44,7 +50,9 @@ def forget_row(record, n: int, control_gap: float, release: str = "non-private")
             "iterations": int(iterations),
             "rows_touched": int(record.rows_touched), "gap": record.gap, "gap_measure": record.gap_measure,
             "bound": math.nan if record.bound is None else record.bound, "certified": record.certified,
-            "control_gap": control_gap, "release": release}
+            "control_gap": control_gap, "release": release,
+            **{k: details.get(k, math.nan)
+               for k in ("refit_distance", "control_refit_distance", "group_size", "group_epsilon")}}
 
 
 def forgotten_users(present: np.ndarray, n: int, seed: int, key: str) -> np.ndarray:
@@ -67,7 +75,9 @@ def lrs_forget_curve(X, y, users, *, rank: int, sparsity: int, n_forgotten: Sequ
     re-fit (``exact``, a new release).
 
     One model (of each kind) is fitted on all data; the forgotten users are drawn by
-    :func:`forgotten_users`. Columns: :data:`FORGET_COLUMNS`. ``options`` go to :class:`AMHTLRS`.
+    :func:`forgotten_users`. Exact forgetting is compared with a refit from scratch
+    (``compare_refit=True``: the retrain row's fit, repeated untimed inside the forget call).
+    Columns: :data:`FORGET_COLUMNS`. ``options`` go to :class:`AMHTLRS`.
     """
     users = np.asarray(users)
     y = np.asarray(y)
@@ -88,7 +98,7 @@ def lrs_forget_curve(X, y, users, *, rank: int, sparsity: int, n_forgotten: Sequ
         keep = ~np.isin(users, gone)
         remaining = (X[keep], y[keep], users[keep])
         control = model.fixed_point_gap(*remaining)
-        _, record = model.forget(X, y, users, forget_users=gone)
+        _, record = model.forget(X, y, users, forget_users=gone, compare_refit=True)
         rows.append(forget_row(record, n, control))
         start = time.perf_counter()
         with warnings.catch_warnings():  # the forgotten users are users without samples
@@ -98,7 +108,8 @@ def lrs_forget_curve(X, y, users, *, rank: int, sparsity: int, n_forgotten: Sequ
         rows.append({"model": record.model, "method": "retrain", "n_forgotten": int(n), "seconds": seconds,
                      "iterations": retrain.n_rounds_, "rows_touched": int(present.size - gone.size),
                      "gap": _retrain_gap(retrain, remaining), "gap_measure": record.gap_measure, "bound": math.nan,
-                     "certified": False, "control_gap": control, "release": "non-private"})
+                     "certified": False, "control_gap": control, "release": "non-private",
+                     "control_refit_distance": record.details["control_refit_distance"]})
         if dp_model is not None:
             for method in ("dp", "exact"):
                 _, record = dp_model.forget(X, y, users, forget_users=gone, method=method)
