@@ -13,7 +13,7 @@ def test_als_forget_curve_certifies_and_its_control_fails():
     X.data[:] = 1.0
     params = dict(factors=6, regularization=0.1, iterations=300, tol=1e-6, random_state=0,
                   weighting=Weighting(scheme="linear", alpha=10.0))
-    curve = als_forget_curve(X, params, n_forgotten=[1, 5], seed=2)
+    curve = als_forget_curve(X, params, n_forgotten=[1, 5], seed=2, tolerance=0.15)  # over the trained level (~0.1)
     assert tuple(curve.columns) == FORGET_COLUMNS
     assert sorted(set(curve["method"])) == ["certified", "exact", "retrain"] and set(curve["model"]) == {"als"}
     certified = curve[curve["method"] == "certified"]

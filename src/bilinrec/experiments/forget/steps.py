@@ -118,17 +118,18 @@ def lrs_forget_curve(X, y, users, *, rank: int, sparsity: int, n_forgotten: Sequ
 
 
 def als_forget_curve(C, params: dict, *, n_forgotten: Sequence[int], seed: int,
-                     methods: Sequence[str] = ("certified", "exact")) -> pd.DataFrame:
+                     methods: Sequence[str] = ("certified", "exact"), tolerance: float | None = None) -> pd.DataFrame:
     """Time to forget ``n`` users' whole histories of an ALS model, for every ``n`` in
     ``n_forgotten``: each of ``methods`` (:meth:`ALS.forget`) against retraining from scratch on
     the reduced data, both under the model's stopping rule (``params``: ``iterations``, ``tol``).
 
     One model ``ALS(**params)`` is fitted on ``C``; the users are drawn by :func:`forgotten_users`
     among users with stored cells. ``gap`` is the largest row residual on the reduced data
-    (:meth:`ALS.row_residuals`) of the forgotten or retrained model; ``bound`` the certificate's
-    (the original model's largest row residual on ``C``); ``control_gap`` the untouched model's
-    largest row residual on the reduced data. The bound is computed once after training (one pass
-    over the data, cached with the model), so a forget's seconds do not include it.
+    (:meth:`ALS.row_residuals`) of the forgotten or retrained model; ``bound`` the absolute
+    ``tolerance`` each forget is certified against (None: none claimed); ``control_gap`` the
+    untouched model's largest row residual on the reduced data. The residual state a certified
+    forget starts from is computed once after training (one pass over the data, cached with the
+    model by content hash), so a forget's seconds do not include it.
     Columns: :data:`FORGET_COLUMNS`.
     """
     from bilinrec.models.als import ALS
@@ -136,7 +137,7 @@ def als_forget_curve(C, params: dict, *, n_forgotten: Sequence[int], seed: int,
 
     C = C.tocsr()
     model = ALS(**params).fit(C)
-    model.residual_bound(C)  # once per trained model (cached), as training's last step: not a forget's cost
+    model.max_row_residual(C)  # once per trained model (cached), as training's last step: not a forget's cost
     present = np.flatnonzero(np.diff(C.indptr))
     rows = []
     for n in n_forgotten:
@@ -145,7 +146,7 @@ def als_forget_curve(C, params: dict, *, n_forgotten: Sequence[int], seed: int,
         reduced = apply_deletions(C, np.column_stack([gone[cells.row], cells.col]), "retrain").C
         control = float(max(r.max(initial=0.0) for r in model.row_residuals(reduced)))
         for method in methods:
-            _, record = model.forget(C, users=gone, method=method)
+            _, record = model.forget(C, users=gone, method=method, tolerance=tolerance)
             rows.append(forget_row(record, n, control))
         start = time.perf_counter()
         retrain = ALS(**params).fit(reduced)
@@ -236,7 +237,8 @@ def als_forget_step(split_path, dataset: str, cfg: dict, model_cfg: dict, seed: 
     split = load_split(split_path)
     weighting = Weighting(**cfg["als"]["confidence"])
     curve = als_forget_curve(split.train, als_params(model_cfg, seed, threads, weighting),
-                             n_forgotten=cfg["n_forgotten"], seed=seed, methods=cfg["als"]["methods"])
+                             n_forgotten=cfg["n_forgotten"], seed=seed, methods=cfg["als"]["methods"],
+                             tolerance=cfg["als"]["tolerance"])
     curve.insert(0, "dataset", dataset)
     _write_csv(curve, out)
 
