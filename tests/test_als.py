@@ -429,6 +429,7 @@ def test_deleting_a_whole_user_history_is_allowed():
     model = ALS(factors=3, regularization=0.1, iterations=5).fit(C)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message="forgetting with confidences given pre-computed")  # C varies
         forgotten = model.unlearn(C, user_history(C, [4]), max_iterations=50, tol=1e-12)
     # implicit feedback: a user without positives is pushed to score 0 everywhere
     assert np.abs(forgotten.predict(np.full(25, 4), np.arange(25))).max() < 1e-8
@@ -621,14 +622,42 @@ def test_ledger_forgetting_twice_never_resurrects(tmp_path):
 def test_deletions_have_one_unambiguous_shape():
     C = random_implicit(seed=33)
     rows = np.argwhere(C.toarray() != 0)[:2]
-    # a tuple of two pairs is two (user, item) rows, never (users, items)
-    np.testing.assert_array_equal(as_deletions(tuple(map(tuple, rows)), C.shape), rows)
-    with pytest.raises(ValueError, match=r"\(n, 2\)"):
-        as_deletions((np.arange(3), np.arange(3)), C.shape)
+    # a list of two pairs, or an (n, 2) array, is two (user, item) rows
+    np.testing.assert_array_equal(as_deletions(rows.tolist(), C.shape), rows)
+    np.testing.assert_array_equal(as_deletions(list(map(tuple, rows)), C.shape), rows)
+    np.testing.assert_array_equal(as_deletions(rows, C.shape), rows)
     with pytest.raises(ValueError, match=r"\(n, 2\)"):
         as_deletions({0: [1, 2]}, C.shape)
     with pytest.raises(ValueError, match="integer"):
         as_deletions(rows.astype(float), C.shape)
+
+
+PARALLEL = {
+    "tuple of arrays": lambda users, items: (users, items),
+    "list of arrays": lambda users, items: [users, items],
+    "tuple of lists": lambda users, items: (users.tolist(), items.tolist()),
+}
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("spelling", sorted(PARALLEL))
+@pytest.mark.parametrize("entry", ["apply_deletions", "unlearn", "forget"])
+def test_parallel_user_item_arrays_are_rejected_for_every_length(entry, spelling, n):
+    """Parallel ``(users, items)`` arrays of length 2 read as two (user, item) rows; on a dense
+    matrix both are stored cells, so the wrong records were deleted without an error."""
+    C = sp.csr_matrix(1 + np.random.default_rng(35).random((6, 6)))
+    users, items = np.arange(n), np.arange(n) + 3
+    given = PARALLEL[spelling](users, items)
+    model = ALS(factors=2, iterations=1).fit(C)
+    calls = {"apply_deletions": lambda: apply_deletions(C, given),
+             "unlearn": lambda: model.unlearn(C, given, max_iterations=1),
+             "forget": lambda: model.forget(C, pairs=given, max_iterations=1)}
+    name = "pairs" if entry == "forget" else "deletions"
+    with pytest.raises(ValueError, match=rf"^{name} must be .*np\.column_stack\(\[users, items\]\)"):
+        calls[entry]()
+    # the spelling the message names deletes the intended cells
+    deleted = apply_deletions(C, np.column_stack([users, items])).C.toarray() == 0
+    np.testing.assert_array_equal(np.argwhere(deleted), np.column_stack([users, items]))
 
 
 def test_from_implicit_is_exact_including_alpha():

@@ -115,13 +115,23 @@ def test_forget_certify_by_users_saves_the_certificate(tmp_path, interactions, c
                  "--quiet"]) == 0
     capsys.readouterr()
     assert main(["als", "forget", "--model", str(model_path), "--interactions", str(path), "--users", "2,5",
-                 "--out", str(out_path), "--certify"]) == 0
+                 "--out", str(out_path), "--certify"]) == 2  # a certificate needs the caller's tolerance
+    assert "--certify needs --tolerance" in capsys.readouterr().err and not out_path.exists()
+    tolerance = 1.5 * ALS.load(model_path).max_row_residual(C)
+    assert main(["als", "forget", "--model", str(model_path), "--interactions", str(path), "--users", "2,5",
+                 "--out", str(out_path), "--certify", "--tolerance", repr(tolerance)]) == 0
     out = capsys.readouterr().out
     certificate = json.loads((tmp_path / "m2.certificate.json").read_text())
     assert "certified       yes" in out and str(tmp_path / "m2.certificate.json") in out
     assert certificate["certified"] and certificate["method"] == "certified" and certificate["users"] == [2, 5]
-    assert certificate["gap"] <= certificate["bound"]
-    expected = ALS.load(model_path).forget(C, users=[2, 5]).model
+    assert certificate["gap"] <= certificate["bound"] == tolerance
+    # the certificate is re-verified from scratch, and fails for another model or other data
+    cert = str(tmp_path / "m2.certificate.json")
+    assert main(["als", "verify", "--model", str(out_path), "--interactions", str(path), "--certificate", cert]) == 0
+    assert "certificate verified" in capsys.readouterr().out
+    assert main(["als", "verify", "--model", str(model_path), "--interactions", str(path), "--certificate", cert]) == 1
+    assert "the model is not the one certified" in capsys.readouterr().out
+    expected = ALS.load(model_path).forget(C, users=[2, 5], tolerance=tolerance).model
     forgotten = ALS.load(out_path)
     np.testing.assert_array_equal(forgotten.user_factors_, expected.user_factors_)
     np.testing.assert_array_equal(forgotten.deleted_pairs_, user_history(C, [2, 5]))

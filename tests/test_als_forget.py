@@ -48,59 +48,162 @@ def fitted():
     return C, ALS(factors=4, regularization=0.3, iterations=25, random_state=1).fit(C)
 
 
+#: The tolerance the tests hold certified forgets to: an absolute number chosen by the caller.
+TOLERANCE = 0.3
+
+
 def test_certified_forget_of_one_user_holds_its_certificate(fitted):
     C, model = fitted
-    result = model.forget(C, users=[5])
+    assert dense_residuals(model, C) < TOLERANCE  # the trained model is within it: the forget restores it
+    result = model.forget(C, users=[5], tolerance=TOLERANCE)
     assert isinstance(result.record, ForgetRecord)
     model2, record = result
     reduced = apply_deletions(C, user_history(C, [5])).C
     assert record.method == "certified" and record.users == [5] and record.records == C[5].nnz
-    assert record.bound == pytest.approx(dense_residuals(model, C), rel=1e-9)
+    assert record.bound == TOLERANCE
     assert record.gap == pytest.approx(dense_residuals(model2, reduced), rel=1e-9, abs=1e-12)
     assert record.certified and record.gap <= record.bound
     assert record.to_dict()["certified"] is True
     details = record.details
-    assert details["iterations"] >= 2 and details["rounds"][0]["side"] == "users"
+    assert details["rounds"][0]["side"] == "users" and details["rounds"][0]["forced"]
+    assert details["rounds"][1]["side"] == "items" and details["rounds"][1]["forced"]
     assert 0 < record.rows_touched == details["users_touched"] + details["items_touched"] < sum(C.shape)
-    # the whole history is gone: the user's row moves towards its solution without cells (0 for implicit
-    # feedback), as far as the certificate needs
-    assert np.linalg.norm(model2.user_factors_[5]) < 0.5 * np.linalg.norm(model.user_factors_[5])
-    # the residuals of the result are cached for a second forget on the reduced data
-    again = model2.forget(reduced, users=[7]).record
-    assert again.details["bound_source"] == "cached" and again.bound == pytest.approx(record.gap, rel=1e-12)
+    # the whole history is gone: the user's row is exactly what retraining gives it (zero)
+    assert not model2.user_factors_[5].any() and model.user_factors_[5].any()
+    # the residuals of the result are cached for a second forget from the same data (the ledger
+    # takes the earlier deletions out again); other data, such as the reduced matrix, is hashed anew
+    again = model2.forget(C, users=[7], tolerance=TOLERANCE).record
+    assert again.details["state_source"] == "cached" and again.certified
+    assert model2.forget(reduced, users=[7]).record.details["state_source"] == "computed"
+
+
+@pytest.mark.parametrize("method", ["certified", "exact"])
+def test_a_forgotten_user_is_unreadable_whatever_the_tolerance(method):
+    """The guarantee is by construction: a loosely trained original (one sweep), no tolerance or a
+    tight one with no rounds left -- the user's row is exactly zero, so their own-history ranking
+    is at chance (AUC 0.5, every item tied), as after retraining."""
+    C = random_implicit(seed=11)
+    loose = ALS(factors=4, regularization=0.3, iterations=1, random_state=1).fit(C)
+    for kwargs in ({}, {"tolerance": 1e-9, "max_iterations": 0}):
+        out, record = loose.forget(C, users=[3, 9], method=method, max_iterations=kwargs.get("max_iterations", 1),
+                                   tolerance=kwargs.get("tolerance"))
+        assert not out.user_factors_[[3, 9]].any()
+        scores = out.user_factors_[3] @ out.item_factors_.T
+        assert np.ptp(scores) == 0.0  # every item tied: own-history AUC exactly 0.5
+        if "tolerance" in kwargs:  # the tight tolerance is not met: said so, never claimed
+            assert not record.certified and record.gap > record.bound
+        else:
+            assert record.bound is None and not record.certified
+
+
+def test_every_row_of_a_deleted_record_is_solved_exactly(fitted):
+    """Forgetting records (not whole users): the users and items of the deleted cells are solved
+    exactly on the reduced data first -- each one's residual is 0 right after its own solve --
+    even when no tolerance asks for any further round."""
+    C, model = fitted
+    pairs = np.vstack([user_history(C, [2])[:2], user_history(C, [9])[-1:]])
+    out, record = model.forget(C, pairs=pairs)
+    reduced = apply_deletions(C, pairs).C
+    forced = [r for r in record.details["rounds"] if r["forced"]]
+    assert [r["side"] for r in forced] == ["users", "items"]
+    assert forced[0]["rows"] == np.unique(pairs[:, 0]).size and forced[1]["rows"] == np.unique(pairs[:, 1]).size
+    # the items were solved last: their residuals on the reduced data are at rounding level
+    ru, ri = out.row_residuals(reduced)
+    assert ri[np.unique(pairs[:, 1])].max() < 1e-10
+    assert record.gap == pytest.approx(max(ru.max(), ri.max()), rel=1e-9)
 
 
 def test_the_residual_cache_never_goes_stale(fitted):
     C, model = fitted
-    bound = model.residual_bound(C)
-    assert model.copy().forget(C, users=[5]).record.details["bound_source"] == "cached"
+    level = model.max_row_residual(C)
+    assert model.copy().forget(C, users=[5]).record.details["state_source"] == "cached"
     moved = model.copy()
-    moved.user_factors_[0, 0] += 1.0  # in place: the cache key (a checksum of the factors) changes
-    record = moved.forget(C, users=[5]).record
-    assert record.details["bound_source"] == "computed" and record.bound > bound
-    assert record.bound == pytest.approx(dense_residuals(moved, C), rel=1e-9)
+    moved.user_factors_[0, 0] += 1.0  # in place: the cache key (a content hash of the factors) changes
+    assert moved.max_row_residual(C) == pytest.approx(dense_residuals(moved, C), rel=1e-9) and \
+        moved.max_row_residual(C) > level
+    shuffled = model.copy()  # rows permuted: the same bytes in another order, a different model
+    shuffled.item_factors_[:] = shuffled.item_factors_[::-1].copy()
+    assert shuffled.max_row_residual(C) == pytest.approx(dense_residuals(shuffled, C), rel=1e-9)
+    assert shuffled.forget(C, users=[5]).record.details["state_source"] == "cached"  # cached by the call above
     other = C.copy()
     other.data[0] += 1.0  # other data: recomputed too
-    assert model.forget(other, users=[5]).record.details["bound_source"] == "computed"
+    assert model.forget(other, users=[5]).record.details["state_source"] == "computed"
 
 
-def test_the_certificate_fails_without_the_stopping_rule(fitted):
+def test_the_certificate_fails_when_the_tolerance_is_not_met(fitted):
     C, model = fitted
     reduced = apply_deletions(C, user_history(C, [5])).C
-    for rounds in (0, 1):  # nothing re-solved; only the user's own row re-solved
-        out, record = model.forget(C, users=[5], max_iterations=rounds)
-        assert not record.certified and record.gap > record.bound
-        assert record.gap == pytest.approx(dense_residuals(out, reduced), rel=1e-9)
-        assert record.details["iterations"] == rounds
+    out, record = model.forget(C, users=[5], tolerance=TOLERANCE, max_iterations=0)  # only the forced solves
+    assert record.gap == pytest.approx(dense_residuals(out, reduced), rel=1e-9)
+    assert record.gap > TOLERANCE and not record.certified and record.details["certificate"]["certified"] is False
+    assert record.details["iterations"] == 2  # the two forced rounds
+
+
+def test_a_chain_that_started_uncertified_is_held_to_the_same_tolerance(fitted):
+    """The tolerance is the caller's, never the previous result's gap: after an uncertified forget,
+    the next forget must still bring every row within it to be certified."""
+    C, model = fitted
+    first, rec1 = model.forget(C, users=[5], tolerance=TOLERANCE, max_iterations=0)
+    assert not rec1.certified
+    second, rec2 = first.forget(C, users=[7], tolerance=TOLERANCE, max_iterations=0)
+    both = apply_deletions(C, second.deleted_pairs_).C
+    assert rec2.bound == TOLERANCE and rec2.gap == pytest.approx(dense_residuals(second, both), rel=1e-9)
+    assert not rec2.certified
+    third, rec3 = first.forget(C, users=[7], tolerance=TOLERANCE)
+    assert rec3.certified and dense_residuals(third, both) <= TOLERANCE * (1 + 1e-9)
+
+
+def test_a_certificate_names_its_model_and_data_and_is_reverified(fitted):
+    from bilinrec.models.als.forget import CertificateError, verify_certificate
+
+    C, model = fitted
+    out, record = model.forget(C, users=[5], pairs=user_history(C, [8])[:2], tolerance=TOLERANCE)
+    cert = record.details["certificate"]
+    assert cert["tolerance"] == TOLERANCE and cert["users"] == [5] and len(cert["deleted_pairs"]) == C[5].nnz + 2
+    checked = verify_certificate(out, C, cert)
+    assert checked["gap"] == pytest.approx(record.gap, rel=1e-9) and checked["zero_users"] == 1
+    shuffled = out.copy()
+    shuffled.item_factors_[:] = shuffled.item_factors_[::-1].copy()
+    with pytest.raises(CertificateError, match="the model is not the one certified"):
+        verify_certificate(shuffled, C, cert)
+    edited = C.copy()
+    edited.data[3] += 1.0
+    with pytest.raises(CertificateError, match="the data is not the one certified"):
+        verify_certificate(out, edited, cert)
+    with pytest.raises(CertificateError, match="over the tolerance"):
+        verify_certificate(out, C, {**cert, "tolerance": record.gap / 2})
+    with pytest.raises(CertificateError, match="do not match"):
+        verify_certificate(out, C, {**cert, "deleted_pairs": cert["deleted_pairs"][1:]})
+    untouched_model = model.copy()  # the original, named as the forgotten model: its hash differs
+    with pytest.raises(CertificateError, match="model is not"):
+        verify_certificate(untouched_model, C, {**cert, "model_sha256": cert["model_sha256"]})
+
+
+def test_the_ledger_says_exact_only_when_the_objective_is_retrainings():
+    C = random_implicit(seed=12)  # varying confidences given pre-computed (weighting=None)
+    model = ALS(factors=3, iterations=5, random_state=0).fit(C)
+    with pytest.warns(UserWarning, match="not recomputed"):
+        out = model.unlearn(C, user_history(C, [1]), max_iterations=1)
+    assert out.ledger_[-1]["exact"] is False and out.ledger_[-1]["weights"] == "given (not recomputed)"
+    binary = sp.csr_matrix((C.toarray() > 0).astype(float))
+    model = ALS(factors=3, iterations=5, random_state=0, weighting=Weighting("bm25")).fit(binary)
+    out = model.unlearn(binary, user_history(binary, [1]), max_iterations=1)
+    assert out.ledger_[-1]["exact"] is True and out.ledger_[-1]["weights"] == "recomputed"
+    frozen = model.unlearn(binary, user_history(binary, [1]), max_iterations=1, frozen_weights=True)
+    assert frozen.ledger_[-1]["exact"] is False
+    plain = ALS(factors=3, iterations=5, random_state=0).fit(binary)
+    assert plain.unlearn(binary, user_history(binary, [1]), max_iterations=1).ledger_[-1]["exact"] is True
 
 
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
 def test_certificate_holds_for_float32_factors_and_both_row_solvers(solver):
     C = random_implicit(seed=10)
     model = ALS(factors=4, regularization=0.3, iterations=20, random_state=3, dtype=np.float32, solver=solver).fit(C)
-    out, record = model.forget(C, users=[0, 11])
+    tolerance = 1.2 * dense_residuals(model, C)  # the caller's choice: a little over the trained level
+    out, record = model.forget(C, users=[0, 11], tolerance=tolerance)
     reduced = apply_deletions(C, user_history(C, [0, 11])).C
     assert record.certified and record.details["row_solver"] == solver
+    assert not out.user_factors_[[0, 11]].any()
     assert out.user_factors_.dtype == np.float32
     assert record.gap == pytest.approx(dense_residuals(out, reduced), rel=1e-9)
 
@@ -117,12 +220,12 @@ def test_certificate_holds_for_explicit_feedback_weighting_scaling_and_records(k
             if kind == "scaled-weighted" else {}
         model = ALS(factors=3, regularization=0.05, iterations=30, random_state=2, **params).fit(C)
         pairs = np.vstack([user_history(C, [2])[:2], user_history(C, [9])[-1:]])
-    out, record = model.forget(C, pairs=pairs, batch_rows=3)
+    tolerance = 1.2 * dense_residuals(model, C)
+    out, record = model.forget(C, pairs=pairs, batch_rows=3, tolerance=tolerance)
     reduced = apply_deletions(C, pairs).C
     assert record.certified and record.users == [] and record.records == len(pairs)
     assert record.gap == pytest.approx(dense_residuals(out, reduced), rel=1e-9, abs=1e-12)
-    assert record.bound == pytest.approx(dense_residuals(model, C), rel=1e-9)
-    assert max(r["rows"] for r in record.details["rounds"]) <= 3
+    assert max(r["rows"] for r in record.details["rounds"] if not r["forced"]) <= 3
 
 
 def test_exact_forget_reaches_the_fixed_point_of_retraining():
@@ -140,7 +243,7 @@ def test_exact_forget_reaches_the_fixed_point_of_retraining():
     assert record.gap == pytest.approx(dense_residuals(out, reduced), rel=1e-6, abs=1e-12) and record.gap < 1e-6
     assert record.details["sweeps"] >= 1 and record.rows_touched >= sum(C.shape)
     # the certified forget, continued by exact sweeps, meets the same fixed point
-    certified = model.forget(C, users=[4]).model
+    certified = model.forget(C, users=[4], tolerance=1e-3).model
     assert certified.objective(reduced) >= out.objective(reduced) - 1e-12
 
 
@@ -191,6 +294,9 @@ def test_bad_arguments_name_the_argument(fitted):
         model.forget(C, pairs=np.empty((0, 2), dtype=int))
     with pytest.raises(ValueError, match="max_iterations must be"):
         model.forget(C, users=[0], max_iterations=-1)
+    for bad in (0, -1.0, float("nan"), True, "1"):
+        with pytest.raises(ValueError, match="tolerance must be a finite number > 0"):
+            model.forget(C, users=[0], tolerance=bad)
     with pytest.raises(ValueError, match="batch_rows must be"):
         model.forget(C, users=[0], batch_rows=0)
     with pytest.raises(ValueError, match="C has shape"):
@@ -258,7 +364,7 @@ def test_certified_forget_state_chains_with_pending_gramian(fitted):
     from bilinrec.models.als import certify
 
     C, model = fitted
-    out, record = model.forget(C, users=[5])
+    out, record = model.forget(C, users=[5], tolerance=TOLERANCE)
     reduced = apply_deletions(C, user_history(C, [5])).C
     state = out._residuals[1]
     assert any(np.abs(d).max() > 0 for d in state["D"])  # the users' re-solve left a pending term
@@ -268,10 +374,8 @@ def test_certified_forget_state_chains_with_pending_gramian(fitted):
     fresh = out._full_residuals(out._confidences(reduced))
     for side, R in zip(sides, fresh):
         np.testing.assert_allclose(side.materialized(), R, rtol=1e-9, atol=1e-11)
-    assert out.residual_bound(reduced) == pytest.approx(record.gap, rel=1e-12)
-    assert out._residuals[1] is state  # cached: the key (data fingerprint, factor checksum) matched
-    again = out.forget(C, users=[9]).record
-    assert again.details["bound_source"] == "cached" and again.certified
+    again = out.forget(C, users=[9], tolerance=TOLERANCE).record
+    assert again.details["state_source"] == "cached" and again.certified
 
 
 def cell_gram(model, C, axis, row):
@@ -301,11 +405,12 @@ def test_cached_cell_grams_stay_exact_along_a_chain_of_forgets(kind, monkeypatch
         C = random_implicit(seed=8)
         model = ALS(factors=3, regularization=0.05, iterations=30, random_state=2,
                     weighting=Weighting("linear", alpha=2.0)).fit(C)
+    tolerance = 1.2 * dense_residuals(model, C)
     steps = [{"users": [4]}, {"pairs": np.vstack([user_history(C, [7])[:2], user_history(C, [12])[-1:]])},
              {"users": [20]}]
     current, used = model, 0
     for step in steps:
-        out, record = current.forget(C, **step)  # earlier deletions are taken out again (the ledger)
+        out, record = current.forget(C, **step, tolerance=tolerance)  # earlier deletions taken out again (ledger)
         assert record.certified
         data = apply_deletions(C, out.deleted_pairs_).C
         assert record.gap == pytest.approx(dense_residuals(out, data), rel=1e-9, abs=1e-12)
@@ -321,7 +426,7 @@ def test_cached_cell_grams_stay_exact_along_a_chain_of_forgets(kind, monkeypatch
             patch.setattr(certify, "CSR_PASS_SHARE", 2.0)
             plain = current.copy()
             plain._residuals = None
-            ref, ref_record = plain.forget(C, **step)
+            ref, ref_record = plain.forget(C, **step, tolerance=tolerance)
         assert ref._residuals[1]["row_grams"].S[0].shape[0] == 0
         np.testing.assert_allclose(out.user_factors_, ref.user_factors_, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(out.item_factors_, ref.item_factors_, rtol=1e-9, atol=1e-12)

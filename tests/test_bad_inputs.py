@@ -225,8 +225,12 @@ FIT_CASES = {
     "negative_confidence": ("user,item,confidence\n0,0,-1\n", [":2:", "> 0"]),
     "negative_id": ("user,item,confidence\n-1,0,1\n", [":2:", "non-negative integer id"]),
     "fractional_id": ("user,item,confidence\n0,1.5,1\n", [":2:", "non-negative integer id", "'1.5'"]),
-    "missing_value": ("user,item,confidence\n0,0,1\n1,1\n", [":3:", "a missing value"]),
-    "extra_field": ("user,item,confidence\n0,0,1\n1,1,2,3\n", ["Expected 3 fields in line 3"]),
+    "missing_value": ("user,item,confidence\n0,0,1\n1,1,\n", [":3:", "a missing value"]),
+    "too_few_fields": ("user,item,confidence\n0,0,1\n1,1\n", [":3:", "2 fields, but the header has 3"]),
+    "extra_field": ("user,item,confidence\n0,0,1\n1,1,2,3\n", [":3:", "4 fields, but the header has 3"]),
+    # pandas alone reads the first field of every line as the row index: timestamps become confidences
+    "extra_field_on_every_line": ("user,item,confidence\n0,0,1,100\n1,1,2,101\n1,0,3,102\n",
+                                  [":2:", "4 fields, but the header has 3"]),
     "empty_file": ("", ["is empty", "user,item,confidence"]),
     "header_only": ("user,item,confidence\n", ["has a header but no rows"]),
     "wrong_header": ("u,i,c\n0,0,1\n", [":1:", "lacks column(s) confidence, item, user"]),
@@ -410,6 +414,8 @@ def test_model_file_loads_without_pickle(fitted):
         ("user,item\nx,0\n", [":2:", "column 'user'"]),
         ("u,i\n0,0\n", [":1:", "lacks column(s) item, user"]),
         ("", ["is empty"]),
+        ("user,item\n1,1\n1,0,5\n", [":3:", "3 fields, but the header has 2"]),
+        ("user,item,note\n1,1\n", [":2:", "2 fields, but the header has 3"]),
     ],
 )
 def test_bad_deletion_file(dirs, capsys, fitted, content, fragments):
@@ -423,6 +429,25 @@ def test_bad_deletion_file(dirs, capsys, fitted, content, fragments):
     assert f"--delete: {delete}" in err, err
     for fragment in fragments:
         assert fragment in err, err
+    assert files_in(work) == []
+
+
+def test_deletion_file_with_a_surplus_field_on_every_line(dirs, capsys):
+    """pandas alone makes the first field of every line the row index: (0,2),(0,4),(0,6) were read as
+    (2,6),(4,1),(6,3), all stored cells of a dense matrix, and deleted with success reported."""
+    inputs, work = dirs
+    interactions = inputs / "dense.csv"
+    interactions.write_text("user,item,confidence\n" + "".join(f"{u},{i},1\n" for u in range(7) for i in range(7)))
+    model = inputs / "model.npz"
+    code, err = run(capsys, "als", "fit", "--interactions", interactions, "--out", model, "--factors", "2",
+                    "--iterations", "1", "--quiet")
+    assert code == 0, err
+    delete = inputs / "delete.csv"
+    delete.write_text("user,item\n0,2,6\n0,4,1\n0,6,3\n")
+    code, err = run(capsys, "als", "forget", "--model", model, "--interactions", interactions, "--delete", delete,
+                    "--out", work / "forgotten.npz", "--quiet")
+    assert code == 2, err
+    assert f"--delete: {delete}:2: 3 fields, but the header has 2" in err, err
     assert files_in(work) == []
 
 

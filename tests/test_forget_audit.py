@@ -120,7 +120,6 @@ def test_what_the_audit_of_whole_users_does_not_see(setting):
         control_frozen(model, C, USERS)
 
 
-@pytest.mark.xfail(strict=True, reason="certified forget rewrite pending")
 def test_certified_forget_leaves_the_own_history_at_chance(setting):
     C, _, model, _ = setting
     certified = model.forget(C, users=USERS, method="certified").model

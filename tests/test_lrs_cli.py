@@ -98,3 +98,15 @@ def test_bad_inputs_name_the_option_file_and_line(tmp_path, samples, fitted, cap
     assert code == 2 and f"--data: {gap}:1: feature columns must be x0..x2 without gaps; x1 is missing" in err
     code, err = run(capsys, "lrs", "fit", "--data", str(tmp_path / "missing.csv"), "--out", out, *FIT)
     assert code == 2 and "--data" in err and "does not exist" in err
+
+
+def test_row_file_with_a_surplus_field_on_every_line(tmp_path, samples, fitted, capsys):
+    """pandas alone makes the first field of every line the row index: rows 3 and 5 were read as 4
+    and 6 and forgotten with success reported."""
+    rows = tmp_path / "rows.csv"
+    rows.write_text("row\n3,4\n5,6\n")
+    before = sorted(tmp_path.iterdir())
+    code, err = run(capsys, "lrs", "forget", "--model", str(fitted), "--data", str(samples), "--samples", str(rows),
+                    "--out", str(tmp_path / "out.npz"))
+    assert code == 2 and f"--samples: {rows}:2: 2 fields, but the header has 1" in err, err
+    assert sorted(tmp_path.iterdir()) == before  # neither the model nor the record was written

@@ -1,6 +1,7 @@
 """Forgetting for AMHT-LRS and DP-AMHT-LRS: exact re-fits to the retraining fixed point, the DP
 shortcut, the membership bound, and the time-to-forget curve."""
 
+import itertools
 import math
 import warnings
 from pathlib import Path
@@ -19,8 +20,11 @@ from bilinrec.models.lrs import (
     AMHTLRS,
     DPAMHTLRS,
     PrivacyBudget,
+    calibrate_noise_multiplier,
     default_clip_bounds,
     dp_forgetting_bound,
+    group_privacy,
+    training_epsilon,
 )
 from bilinrec.models.lrs.synthetic import make_problem
 
@@ -77,6 +81,43 @@ def test_forgetting_agrees_with_a_retrain_from_scratch(forgotten):
     kept = np.setdiff1d(np.arange(PROBLEM.n_users), GONE)
     for fitted in (new, retrain):
         assert np.abs(fitted.theta_[kept] - PROBLEM.theta[kept]).max() < 0.05
+
+
+def refit_from_scratch(problem, gone, **params):
+    """An independent retrain on the remaining data and its predictions there."""
+    keep = ~np.isin(problem.users, gone)
+    X, y, users = problem.X[keep], problem.y[keep], problem.users[keep]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the forgotten users have no samples
+        refit = AMHTLRS(**params).fit(X, y, users, n_users=problem.n_users)
+    return refit, (X, y, users), refit.predict(X, users)
+
+
+def test_compare_refit_reports_the_distance_to_a_refit_from_scratch(model):
+    new, record = model.forget(PROBLEM.X, PROBLEM.y, PROBLEM.users, forget_users=GONE, compare_refit=True)
+    _, (X, _, users), reference = refit_from_scratch(PROBLEM, GONE, rank=2, sparsity=1, **EXACT)
+    details = record.details
+    for name, fitted in (("refit_distance", new), ("control_refit_distance", model)):
+        expected = np.linalg.norm(fitted.predict(X, users) - reference) / np.linalg.norm(reference)
+        assert details[name] == pytest.approx(expected, rel=1e-9, abs=1e-15)
+    # well conditioned: the same fixed point as the refit; the untouched model is far from it
+    assert details["refit_distance"] < 1e-6 and details["control_refit_distance"] > 100 * details["refit_distance"]
+    assert "from scratch" in details["refit_measure"] and details["refit_seconds"] > 0
+    plain = model.forget(PROBLEM.X, PROBLEM.y, PROBLEM.users, forget_users=GONE).record
+    assert "refit_distance" not in plain.details
+
+
+def test_compare_refit_exposes_a_different_fixed_point():
+    """Hard thresholding has several fixed points: a forget can stop at a fixed point (gap 1e-10)
+    as far from the refit's (itself a fixed point) as the untouched model is."""
+    P = make_problem(n_users=40, dim=8, rank=2, sparsity=2, samples=20, noise=0.05, seed=0)
+    params = dict(rank=2, sparsity=2, **EXACT)
+    original = AMHTLRS(**params).fit(P.X, P.y, P.users)
+    record = original.forget(P.X, P.y, P.users, forget_users=GONE, compare_refit=True).record
+    refit, remaining_data, _ = refit_from_scratch(P, GONE, **params)
+    assert record.gap < 1e-8 and refit.fixed_point_gap(*remaining_data) < 1e-8  # both fixed points
+    assert record.details["refit_distance"] > 1e-3
+    assert record.details["refit_distance"] > 0.5 * record.details["control_refit_distance"]
 
 
 def test_a_forgotten_user_is_deleted_and_predict_refuses_it(forgotten):
@@ -240,6 +281,79 @@ def test_dp_forget_bad_inputs_and_non_private_models():
     assert record.model == "dp_amht_lrs" and not new.theta_[1].any()
 
 
+def test_dp_forgetting_states_the_guarantee_of_the_group_forgotten():
+    P = DP_PROBLEM
+    model = dp_fit(mode="simulation", noise_seed=5)
+    releases = model.release_schedule()
+
+    def expected(size):
+        return group_privacy(model.epsilon_, model.delta_, model.noise_multiplier_, releases, size)
+
+    one = model.forget(P.X, P.y, P.users, forget_users=[4], method="dp")
+    assert one.record.details["group_size"] == one.record.details["group_users"] == 1
+    assert one.record.details["group_epsilon"] == pytest.approx(model.epsilon_, rel=1e-4)
+    three = model.forget(P.X, P.y, P.users, forget_users=[4, 9, 11], method="dp").record.details
+    group = expected(3)
+    assert (three["group_size"], three["group_users"]) == (3, 3)
+    assert three["group_epsilon"] == group.epsilon > 3 * model.epsilon_ and three["group_delta"] == model.delta_
+    assert (three["group_epsilon_generic"], three["group_delta_generic"]) == (group.generic_epsilon,
+                                                                              group.generic_delta)
+    assert three["epsilon"] == model.epsilon_  # per user, as before
+    # the kept U_ saw everyone forgotten since the fit: the group of a later forget includes earlier ones
+    again = one.model.forget(P.X, P.y, P.users, forget_users=[9], method="dp").record.details
+    assert again["group_size"] == 2 and again["group_epsilon"] == expected(2).epsilon
+    # a user who loses some samples is two add/remove steps (removed, added back with the rest)
+    partial = model.forget(P.X, P.y, P.users, forget_samples=np.flatnonzero(P.users == 6)[:3], method="dp")
+    assert (partial.record.details["group_size"], partial.record.details["group_users"]) == (2, 1)
+    # a fresh private fit does not contain the group at all: no group guarantee to state
+    fresh = model.forget(P.X, P.y, P.users, forget_users=[4, 9], method="exact").record.details
+    assert "group_epsilon" not in fresh
+
+
+def balle_wang_epsilon(mu: float, delta: float) -> float:
+    """Epsilon at ``delta`` of a Gaussian mechanism with sensitivity-to-noise ratio ``mu`` from the
+    closed form delta(eps) = Phi(-eps/mu + mu/2) - e^eps Phi(-eps/mu - mu/2) (Balle and Wang 2018,
+    Theorem 8), solved by bisection; in logarithms so that large ``mu`` neither under- nor overflows."""
+    from scipy.stats import norm
+
+    def log_delta(eps):
+        a, b = norm.logcdf(-eps / mu + mu / 2), norm.logcdf(-eps / mu - mu / 2)
+        return a + math.log1p(-math.exp(eps + b - a))
+
+    low, high = 0.0, 1.0
+    while log_delta(high) > math.log(delta):
+        low, high = high, 2 * high
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if log_delta(mid) > math.log(delta) else (low, mid)
+    return high
+
+
+def test_group_privacy_bounds():
+    budget = PrivacyBudget(4.0, 1e-6)
+    releases = DPAMHTLRS(1, 0, max_rounds=10).release_schedule()
+    z = calibrate_noise_multiplier(budget, releases)
+    epsilon = training_epsilon(z, releases, 1.0, budget.delta)
+    groups = [group_privacy(epsilon, budget.delta, z, releases, k) for k in (0, 1, 2, 4, 16, 64)]
+    assert groups[0].epsilon == groups[0].generic_epsilon == 0.0
+    one = groups[1]
+    assert one.epsilon == pytest.approx(epsilon, rel=1e-4)  # a group of one is one user (PLD vs analytic)
+    assert one.generic_epsilon == epsilon and one.generic_delta == pytest.approx(budget.delta, rel=1e-12)
+    for smaller, larger in itertools.pairwise(groups):
+        assert smaller.epsilon < larger.epsilon and smaller.generic_epsilon < larger.generic_epsilon
+        assert smaller.generic_delta <= larger.generic_delta <= 1.0
+    for group in groups[1:]:
+        mu = group.size * math.sqrt(sum(releases)) / z
+        assert group.epsilon == pytest.approx(balle_wang_epsilon(mu, budget.delta), rel=1e-6)
+        assert group.generic_epsilon == pytest.approx(group.size * epsilon)
+    assert groups[2].generic_delta == pytest.approx(2 * math.exp(epsilon) * budget.delta)
+    assert groups[-1].generic_delta == 1.0  # 64 e^(63 eps) delta: the generic bound says nothing
+    with pytest.raises(ValueError, match="size"):
+        group_privacy(epsilon, budget.delta, z, releases, -1)
+    with pytest.raises(ValueError, match="noise_multiplier"):
+        group_privacy(epsilon, budget.delta, 0.0, releases, 2)
+
+
 # -- the membership bound ------------------------------------------------------------------
 @pytest.mark.parametrize("epsilon", [0.5, 1.0, 2.0, 4.0, 8.0])
 @pytest.mark.parametrize("delta", [1e-6, 1e-3])
@@ -280,8 +394,17 @@ def test_lrs_forget_curve_races_forgetting_against_retraining():
     assert (exact["gap"] < 1e-5).all() and (retrain["gap"] < 1e-5).all()
     # the negative control: the untouched model is not a fixed point on the remaining data
     assert (exact["control_gap"] > 100 * exact["gap"]).all()
+    # the distance to a refit from scratch, with the untouched model's as the control
+    assert (exact["refit_distance"] >= 0).all() and (exact["control_refit_distance"] > 0).all()
+    assert retrain["refit_distance"].isna().all()
+    assert (retrain["control_refit_distance"] == exact["control_refit_distance"]).all()
     covered = runs.loc[("dp_amht_lrs", "dp")]
     assert covered["gap"].isna().all() and (covered["rows_touched"] == 0).all()
+    # the DP guarantee for the group forgotten: its size, and an epsilon growing with it
+    assert covered["group_size"].tolist() == [1, 3] and covered["group_epsilon"].is_monotonic_increasing
+    assert covered["group_epsilon"].iloc[0] == pytest.approx(4.0, rel=1e-3)
+    assert runs.loc[("dp_amht_lrs", "exact"), "group_epsilon"].isna().all()
+    assert runs.loc[("amht_lrs", "exact"), "group_epsilon"].isna().all()
     assert curve.loc[curve["model"] == "dp_amht_lrs", "release"].str.startswith("simulation").all()
     with pytest.raises(ValueError, match="n_forgotten"):
         lrs_forget_curve(P.X, P.y, P.users, rank=2, sparsity=1, n_forgotten=(30,))
@@ -297,3 +420,19 @@ def test_docs_show_the_bounds_the_code_computes():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "forgetting.md").read_text(encoding="utf-8")
     shown = doc.split("<!-- dp-forgetting-table:start -->\n")[1].split("\n<!-- dp-forgetting-table:end -->")[0]
     assert shown == dp_forgetting_markdown(table)
+
+
+def test_docs_show_the_group_guarantee_the_code_computes():
+    """docs/forgetting.md's group table (default fit: epsilon 4, delta 1e-6, 10 rounds) is the library's."""
+    budget = PrivacyBudget(4.0, 1e-6)
+    releases = DPAMHTLRS(1, 0, max_rounds=10).release_schedule()
+    z = calibrate_noise_multiplier(budget, releases)
+    epsilon = training_epsilon(z, releases, 1.0, budget.delta)
+    lines = ["| users forgotten k | group ε at δ = 1e-06 (Gaussian) | group-privacy bound (kε, k e^((k−1)ε) δ) |",
+             "| --- | --- | --- |"]
+    for k in (1, 4, 16, 64):
+        group = group_privacy(epsilon, budget.delta, z, releases, k)
+        lines.append(f"| {k} | {group.epsilon:.2f} | ({group.generic_epsilon:.2f}, {group.generic_delta:.3g}) |")
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "forgetting.md").read_text(encoding="utf-8")
+    shown = doc.split("<!-- dp-group-table:start -->\n")[1].split("\n<!-- dp-group-table:end -->")[0]
+    assert shown == "\n".join(lines)

@@ -9,9 +9,11 @@ Deletion files
     CSV with a header and columns ``user,item`` (pairs that are observed in the interactions);
     ``--users 3,17`` forgets whole user histories instead (or as well).
 
-``forget --certify`` re-solves only the rows the deletion disturbed, until every row residual of
-the normal equations is within the original model's largest (its own convergence level), and
-writes that certificate as JSON beside the model (``OUT`` with suffix ``.certificate.json``).
+``forget --certify --tolerance T`` solves every user and item of a deleted cell exactly (a user
+whose whole history is forgotten becomes exactly zero, as after retraining), then re-solves rows
+until every row residual of the normal equations on the reduced data is at most ``T``, and writes
+the record and its certificate (content hashes of the model and the data) as JSON beside the model
+(``OUT`` with suffix ``.certificate.json``); ``als verify`` re-checks it from scratch.
 
 With ``--weighting`` (e.g. ``bm25``), ``confidence`` holds raw interactions (binary or counts) and
 the model computes the confidences; ``forget`` then recomputes them on the reduced data, as
@@ -37,6 +39,7 @@ from bilinrec.cli.common import (
     non_negative_float,
     npz_arrays,
     number_column,
+    positive_float,
     positive_int,
     read_csv_table,
 )
@@ -222,32 +225,76 @@ def _selection(args: argparse.Namespace, shape: tuple[int, int], C: sp.csr_matri
 
 
 def _certified(args: argparse.Namespace, model: ALS, C: sp.csr_matrix, users, pairs) -> int:
-    """``forget --certify``: the certified local forget; the certificate is printed and saved as JSON."""
+    """``forget --certify``: the certified local forget; the record, with its certificate, is printed
+    and saved as JSON (model and certificate written only once both are ready)."""
+    from bilinrec.models.als.forget import dumps_certificate
+
     if args.mode != "retrain" or args.frozen_weights:
         raise ValueError("--certify forgets under retraining semantics: it cannot be combined with "
                          f"{'--frozen-weights' if args.frozen_weights else f'--mode {args.mode}'}")
+    if args.tolerance is None:
+        raise ValueError("--certify needs --tolerance: the absolute bound every row residual on the reduced data "
+                         "must meet (the trained model's own level is printed by 'bilinrec als fit')")
     if pairs is not None and len(pairs) == 0 and users is None:
         raise ValueError(f"--delete: {args.delete} lists no pairs; nothing to forget")
     if pairs is not None and len(pairs) == 0:
         pairs = None
-    forgotten, record = model.forget(C, users=users, pairs=pairs, method="certified",
+    forgotten, record = model.forget(C, users=users, pairs=pairs, method="certified", tolerance=args.tolerance,
                                      max_iterations=100 if args.max_iterations is None else args.max_iterations)
-    forgotten.save(args.out)
     certificate = Path(args.out).with_suffix(".certificate.json")
-    certificate.write_text(json.dumps(record.to_dict(), indent=2, default=float) + "\n", encoding="utf-8")
+    text = dumps_certificate(record)
+    forgotten.save(args.out)
+    certificate.write_text(text, encoding="utf-8")
     d = record.details
     print(f"ALS forget (certified): {record.records} cells of {C.nnz}, {len(record.users)} whole user(s)")
-    print(f"  bound           {record.bound:.6g}: the original model's largest row residual "
-          f"({d['bound_source']}, {d['bound_seconds']:.2f} s)")
+    print("  guarantee       every user and item of a deleted cell solved exactly on the reduced data; "
+          f"{len(record.users)} forgotten user row(s) exactly zero")
+    print(f"  tolerance       {record.bound:.6g} (absolute, on every row residual)")
     print(f"  gap             {record.gap:.6g}: the largest row residual after forgetting, over all rows")
-    print(f"  certified       {'yes' if record.certified else 'NO: the rounds ran out before the bound held'}")
+    if d.get("distance_bound") is not None:
+        print(f"  row distance    <= {d['distance_bound']:.6g} from each row's exact solve given the other side")
+    print(f"  certified       {'yes' if record.certified else 'NO: the rounds ran out before the tolerance held'}")
     print(f"  rows re-solved  {record.rows_touched} ({d['users_touched']} users, {d['items_touched']} items) in "
           f"{d['iterations']} rounds")
     print(f"  time            {record.seconds:.2f} s")
     print(f"  ledger          {forgotten.forgotten_['count']} pair(s) forgotten in all, sha256 "
           f"{forgotten.forgotten_['sha256'][:16]}...")
-    print(f"  certificate     {certificate}")
+    print(f"  certificate     {certificate} (model sha256 {d['certificate']['model_sha256'][:16]}..., data sha256 "
+          f"{d['certificate']['data_sha256'][:16]}...; check it: bilinrec als verify)")
     print(f"  model           {args.out}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """``als verify``: re-check a forget certificate from scratch against a model and its data."""
+    from bilinrec.models.als.forget import CertificateError, verify_certificate
+
+    try:
+        model = ALS.load(args.model)
+    except (ValueError, FileNotFoundError) as exc:
+        raise type(exc)(f"--model: {exc}") from None
+    path = Path(args.certificate)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        cert = record["details"]["certificate"]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--certificate: {path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"--certificate: {path} is not a forget record with a certificate ({exc})") from None
+    if not isinstance(cert, dict):
+        raise ValueError(f"--certificate: {path} holds no certificate (the forget was run without a tolerance)")
+    shape = (model.user_factors_.shape[0], model.item_factors_.shape[0])
+    C = read_interactions(args.interactions, shape=shape, feedback=model.feedback)
+    try:
+        checked = verify_certificate(model, C, cert)
+    except CertificateError as exc:
+        print(f"certificate NOT verified: {exc}")
+        return 1
+    print(f"certificate verified: {path}")
+    print(f"  model sha256    {checked['model_sha256']}")
+    print(f"  data sha256     {checked['data_sha256']}")
+    print(f"  gap             {checked['gap']:.6g} <= tolerance {checked['tolerance']:.6g} (recomputed over every row)")
+    print(f"  forgotten users {checked['zero_users']} row(s) exactly zero")
     return 0
 
 
@@ -343,8 +390,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     forget.add_argument("--out", required=True, help="model file to write (.npz)")
     forget.add_argument("--mode", choices=MODES, default="retrain")
     forget.add_argument("--certify", action="store_true",
-                        help="certified local forget: re-solve only disturbed rows until every row residual is "
-                             "within the original model's largest; writes OUT's stem + .certificate.json")
+                        help="certified local forget: solve the rows of deleted cells exactly, then re-solve rows "
+                             "until every row residual is within --tolerance; writes OUT's stem + .certificate.json")
+    forget.add_argument("--tolerance", type=positive_float, default=None,
+                        help="with --certify: the absolute bound on every row residual of the reduced data")
     forget.add_argument("--max-iterations", type=positive_int, default=None,
                         help="full sweeps (default 10); with --certify: rounds (default 100)")
     forget.add_argument("--tol", type=non_negative_float, default=0.0)
@@ -352,3 +401,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="keep confidences computed with the deleted records (authors' shortcut; not exact)")
     forget.add_argument("--quiet", action="store_true", help="no progress bar")
     forget.set_defaults(func=cmd_forget)
+
+    verify = sub.add_parser("verify", help="re-check a forget certificate from scratch")
+    verify.add_argument("--model", required=True, help="the forgotten model file the certificate names")
+    verify.add_argument("--interactions", required=True, help="the interactions it was forgotten from (CSV or .npz)")
+    verify.add_argument("--certificate", required=True, help="the .certificate.json written by 'als forget --certify'")
+    verify.set_defaults(func=cmd_verify)

@@ -4,6 +4,8 @@ option, the file and the line, and argparse number types."""
 from __future__ import annotations
 
 import argparse
+import csv
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -11,11 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bilinrec.data.parsers import count_separators
+
 
 def read_csv_table(path: Path, option: str, columns: tuple[str, ...], allow_empty: bool = False,
               text: bool = False) -> pd.DataFrame:
     """Read a CSV with a header; every problem names ``option``, the file and what was expected.
 
+    Columns are the header's: a line with more or fewer fields than the header is an error naming
+    its line (pandas would make a surplus first field the row index, or pad a short line).
     ``text=False`` is the fast read (typed columns, blank lines skipped); ``text=True`` reads every
     field as text with blank lines kept (then dropped), so that row ``i`` is line ``i + 2``: it is
     used to name the exact line when the fast read's values fail a check.
@@ -27,9 +33,11 @@ def read_csv_table(path: Path, option: str, columns: tuple[str, ...], allow_empt
         raise ValueError(f"{option}: {path} is not a file; expected {expected}")
     try:
         if text:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8")
+            _check_field_counts(path, option, expected)
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8",
+                                index_col=False)
         else:
-            frame = pd.read_csv(path, encoding="utf-8")
+            frame = _read_typed(path, option, expected)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{option}: {path} is empty; expected {expected}") from None
     except pd.errors.ParserError as exc:
@@ -51,6 +59,37 @@ def read_csv_table(path: Path, option: str, columns: tuple[str, ...], allow_empt
     if frame.empty and not allow_empty:
         raise ValueError(f"{option}: {path} has a header but no rows; expected at least one {','.join(columns)} row")
     return frame
+
+
+def _read_typed(path: Path, option: str, expected: str) -> pd.DataFrame:
+    """The fast read. The file is scanned line by line (to name the line) only when pandas fails,
+    a field is missing, or the file's separator count is not the header's on every line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.ParserWarning)  # surplus fields dropped: counted below
+        try:
+            frame = pd.read_csv(path, encoding="utf-8", index_col=False)
+        except pd.errors.ParserError:
+            _check_field_counts(path, option, expected)
+            raise
+    lines = len(frame) + 1  # blank lines, which hold no separator, are skipped
+    if frame.isna().to_numpy().any() or count_separators(path, b",") != (frame.shape[1] - 1) * lines:
+        _check_field_counts(path, option, expected)
+    return frame
+
+
+def _check_field_counts(path: Path, option: str, expected: str) -> None:
+    """Raise naming the first line whose field count is not the header's (blank lines are skipped)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader, [])
+            for row in reader:
+                blank = len(row) <= 1 and not "".join(row).strip()
+                if len(row) != len(header) and not blank:
+                    raise ValueError(f"{option}: {path}:{reader.line_num}: {len(row)} fields, but the header has "
+                                     f"{len(header)}; expected {expected}")
+        except csv.Error as exc:
+            raise ValueError(f"{option}: {path}:{reader.line_num}: {exc}; expected {expected}") from None
 
 
 def at_row(where: str, row: int) -> str:
@@ -121,4 +160,11 @@ def non_negative_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
     if not np.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value

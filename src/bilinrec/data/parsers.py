@@ -256,7 +256,7 @@ def _parse_ratings(path: Path, fmt: RatingsFormat) -> RawRatings:
     return raw
 
 
-def _count_separators(path: Path, sep: bytes) -> int:
+def count_separators(path: Path, sep: bytes) -> int:
     """Number of ``sep`` occurrences in the file, streamed in line-aligned chunks."""
     total, carry = 0, b""
     with open(path, "rb") as fh:
@@ -281,7 +281,7 @@ def _check_field_counts(
     if n_fields is None:
         n_fields = len(next(_data_lines(path, fmt))[1].split(fmt.sep))
     lines = len(df) + int(fmt.header)
-    if _count_separators(path, fmt.sep.encode(fmt.encoding)) != (n_fields - 1) * lines:
+    if count_separators(path, fmt.sep.encode(fmt.encoding)) != (n_fields - 1) * lines:
         _locate_bad_line(path, fmt, idx, n_fields, numeric_ids)
 
 

@@ -30,13 +30,19 @@ from bilinrec.seeds import derive_rng, derive_seed
 #: model's distance from the retraining fixed point on the remaining data (``gap_measure``);
 #: ``control_gap`` the same for the untouched original model: the negative control, which must
 #: be far from the fixed point for a small ``gap`` to mean anything. ``seconds`` is timing only.
+#: AMHT-LRS exact rows: ``refit_distance`` to a refit from scratch on the remaining data (the
+#: problem has several fixed points), ``control_refit_distance`` the untouched model's (see
+#: :func:`bilinrec.models.lrs.forget.refit_distances`). DP rows: ``group_size`` add/remove steps
+#: forgotten and ``group_epsilon``, the kept release's epsilon for that group at the fit's delta
+#: (:func:`bilinrec.models.lrs.group_privacy`). NaN where a column does not apply.
 #: The forgetting audit (ALS rows; :mod:`bilinrec.models.als.audit`): ``own_history_auc`` and
 #: ``mia_auc`` of the row's model, ``retrain_*`` the mean over retrains from other seeds (and
 #: ``retrain_mia_std`` their seed spread), ``audit_passed`` whether both lie within retraining's
 #: tolerance (:class:`~bilinrec.models.als.audit.RetrainBand`).
 FORGET_COLUMNS = ("model", "method", "n_forgotten", "seconds", "iterations", "rows_touched", "gap", "gap_measure",
-                  "bound", "certified", "control_gap", "release", "own_history_auc", "mia_auc",
-                  "retrain_own_history_auc", "retrain_mia_auc", "retrain_mia_std", "audit_passed")
+                  "bound", "certified", "control_gap", "release", "refit_distance", "control_refit_distance",
+                  "group_size", "group_epsilon", "own_history_auc", "mia_auc", "retrain_own_history_auc",
+                  "retrain_mia_auc", "retrain_mia_std", "audit_passed")
 
 
 def forget_row(record, n: int, control_gap: float, release: str = "non-private") -> dict:
@@ -49,7 +55,9 @@ def forget_row(record, n: int, control_gap: float, release: str = "non-private")
             "iterations": int(iterations),
             "rows_touched": int(record.rows_touched), "gap": record.gap, "gap_measure": record.gap_measure,
             "bound": math.nan if record.bound is None else record.bound, "certified": record.certified,
-            "control_gap": control_gap, "release": release}
+            "control_gap": control_gap, "release": release,
+            **{k: details.get(k, math.nan)
+               for k in ("refit_distance", "control_refit_distance", "group_size", "group_epsilon")}}
 
 
 def forgotten_users(present: np.ndarray, n: int, seed: int, key: str) -> np.ndarray:
@@ -72,7 +80,9 @@ def lrs_forget_curve(X, y, users, *, rank: int, sparsity: int, n_forgotten: Sequ
     re-fit (``exact``, a new release).
 
     One model (of each kind) is fitted on all data; the forgotten users are drawn by
-    :func:`forgotten_users`. Columns: :data:`FORGET_COLUMNS`. ``options`` go to :class:`AMHTLRS`.
+    :func:`forgotten_users`. Exact forgetting is compared with a refit from scratch
+    (``compare_refit=True``: the retrain row's fit, repeated untimed inside the forget call).
+    Columns: :data:`FORGET_COLUMNS`. ``options`` go to :class:`AMHTLRS`.
     """
     users = np.asarray(users)
     y = np.asarray(y)
@@ -93,7 +103,7 @@ def lrs_forget_curve(X, y, users, *, rank: int, sparsity: int, n_forgotten: Sequ
         keep = ~np.isin(users, gone)
         remaining = (X[keep], y[keep], users[keep])
         control = model.fixed_point_gap(*remaining)
-        _, record = model.forget(X, y, users, forget_users=gone)
+        _, record = model.forget(X, y, users, forget_users=gone, compare_refit=True)
         rows.append(forget_row(record, n, control))
         start = time.perf_counter()
         with warnings.catch_warnings():  # the forgotten users are users without samples
@@ -103,7 +113,8 @@ def lrs_forget_curve(X, y, users, *, rank: int, sparsity: int, n_forgotten: Sequ
         rows.append({"model": record.model, "method": "retrain", "n_forgotten": int(n), "seconds": seconds,
                      "iterations": retrain.n_rounds_, "rows_touched": int(present.size - gone.size),
                      "gap": _retrain_gap(retrain, remaining), "gap_measure": record.gap_measure, "bound": math.nan,
-                     "certified": False, "control_gap": control, "release": "non-private"})
+                     "certified": False, "control_gap": control, "release": "non-private",
+                     "control_refit_distance": record.details["control_refit_distance"]})
         if dp_model is not None:
             for method in ("dp", "exact"):
                 _, record = dp_model.forget(X, y, users, forget_users=gone, method=method)
@@ -112,8 +123,8 @@ def lrs_forget_curve(X, y, users, *, rank: int, sparsity: int, n_forgotten: Sequ
 
 
 def als_forget_curve(C, params: dict, *, n_forgotten: Sequence[int], seed: int,
-                     methods: Sequence[str] = ("certified", "exact"), audit_retrains: int = 3,
-                     controls: Sequence[str] = (), frozen_weighting=None) -> pd.DataFrame:
+                     methods: Sequence[str] = ("certified", "exact"), tolerance: float | None = None,
+                     audit_retrains: int = 3, controls: Sequence[str] = (), frozen_weighting=None) -> pd.DataFrame:
     """Time to forget ``n`` users' whole histories of an ALS model, for every ``n`` in
     ``n_forgotten``: each of ``methods`` (:meth:`ALS.forget`) against retraining from scratch on
     the reduced data, both under the model's stopping rule (``params``: ``iterations``, ``tol``),
@@ -121,10 +132,11 @@ def als_forget_curve(C, params: dict, *, n_forgotten: Sequence[int], seed: int,
 
     One model ``ALS(**params)`` is fitted on ``C``; the users are drawn by :func:`forgotten_users`
     among users with stored cells. ``gap`` is the largest row residual on the reduced data
-    (:meth:`ALS.row_residuals`) of the forgotten or retrained model; ``bound`` the certificate's
-    (the original model's largest row residual on ``C``); ``control_gap`` the untouched model's
-    largest row residual on the reduced data. The bound is computed once after training (one pass
-    over the data, cached with the model), so a forget's seconds do not include it.
+    (:meth:`ALS.row_residuals`) of the forgotten or retrained model; ``bound`` the absolute
+    ``tolerance`` each forget is certified against (None: none claimed); ``control_gap`` the
+    untouched model's largest row residual on the reduced data. The residual state a certified
+    forget starts from is computed once after training (one pass over the data, cached with the
+    model by content hash), so a forget's seconds do not include it.
 
     Audit (:func:`_audited`): ``audit_retrains`` (>= 2) more models retrained on the reduced data
     from derived seeds give retraining's band; every row is judged against it -- each method, the
@@ -148,7 +160,7 @@ def als_forget_curve(C, params: dict, *, n_forgotten: Sequence[int], seed: int,
                          f"{frozen_weighting!r}: frozen cell-wise weights are the recomputed ones")
     C = C.tocsr()
     model = ALS(**params).fit(C)
-    model.residual_bound(C)  # once per trained model (cached), as training's last step: not a forget's cost
+    model.max_row_residual(C)  # once per trained model (cached), as training's last step: not a forget's cost
     frozen_params = {**params, "weighting": frozen_weighting}
     frozen_model = ALS(**frozen_params).fit(C) if "frozen" in controls else None
     present = np.flatnonzero(np.diff(C.indptr))
@@ -160,7 +172,7 @@ def als_forget_curve(C, params: dict, *, n_forgotten: Sequence[int], seed: int,
         control = _largest_residual(model, reduced)
         audit = _audited(C, reduced, gone, params, audit_retrains, seed, n)
         for method in methods:
-            out, record = model.forget(C, users=gone, method=method)
+            out, record = model.forget(C, users=gone, method=method, tolerance=tolerance)
             rows.append(audit(forget_row(record, n, control), out))
         start = time.perf_counter()
         retrain = ALS(**params).fit(reduced)
@@ -306,7 +318,7 @@ def als_forget_step(split_path, dataset: str, cfg: dict, model_cfg: dict, seed: 
     curve = als_forget_curve(split.train, als_params(model_cfg, seed, threads, weighting),
                              n_forgotten=cfg["n_forgotten"], seed=seed, methods=als["methods"],
                              audit_retrains=als["audit_retrains"], controls=als["audit_controls"],
-                             frozen_weighting=frozen)
+                             frozen_weighting=frozen, tolerance=als["tolerance"])
     curve.insert(0, "dataset", dataset)
     _write_csv(curve, out)
 

@@ -18,17 +18,19 @@ In matrix form, with ``W`` the sparse matrix of per-cell coefficients
 over the cells (``O(nnz k)``) and two GEMMs.
 
 **Certified forget** (:func:`certified_forget`): the per-row residual vectors of the original
-model are known (computed once, see ``ALS.residual_bound``). Deleting cells changes the
+model are known (computed once, see ``ALS.max_row_residual``). Deleting cells changes the
 equations of their users and items only: the deleted cells' terms are taken out of those
-residuals (``O(k)`` a cell); then, largest first, the rows over the bound are re-solved on the
-reduced data, one side per round, and every residual is kept exact: re-solving rows ``S``
+residuals (``O(k)`` a cell). Every user and then every item of a deleted cell is re-solved
+exactly on the reduced data, whatever its residual (a user with no cells left becomes exactly
+zero, as after retraining); then, largest first, the rows over the caller's absolute tolerance
+are re-solved, one side per round, and every residual is kept exact: re-solving rows ``S``
 changes the cell terms of the rows' own cells (applied, ``O(cells of S * k)``) and the other
 side's Gramian by ``dG = X'_S^T X'_S - X_S^T X_S``, which moves every other-side residual by
 ``base * y_i dG``. That term is kept pending (:class:`SideResiduals`: ``r_i = R_i + y_i D``),
 and rows are screened by the rigorous bound ``|R_i| + |y_i| |D|_2``; only rows whose bound
 exceeds a level are computed exactly, so no row is left unchecked and the final maximum is exact.
 
-**Cost.** Removing a user moves the Gramian term of every item; with a tight bound that pushes
+**Cost.** Removing a user moves the Gramian term of every item; with a tight tolerance that pushes
 the most popular items over it, and building their normal matrices from their cells is a large
 part of the data. So the residual state also caches the cell Grams ``S_r`` of the rows with the
 most cells (:class:`RowGrams`, kept exact: entries whose other-side rows changed are dropped,
@@ -417,7 +419,7 @@ def _runs(source: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.concatenate([source[a:b] for a, b in zip(lo.tolist(), hi.tolist())]).astype(np.int64)
 
 
-#: A re-solved row is moved until its residual is this fraction of the bound (or as low as it goes).
+#: A row re-solved for the tolerance moves until its residual is this fraction of it (or as low as it goes).
 RELAX = 0.9
 
 
@@ -563,18 +565,26 @@ def _each(fn: Callable[[np.ndarray], None], chunks: list[np.ndarray], workers: i
 
 
 def _solve_rows(own: np.ndarray, rows: np.ndarray, r_old: np.ndarray, A: np.ndarray,
-                target_norm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                target_norm: float | None, empty: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact re-solve of ``own[rows]`` with normal matrices ``A``: the step to the solution is
-    ``-A^-1 r_old`` (the residual ``r_old = A old - b`` is kept, so ``b`` is not rebuilt); the
-    row moves along it only as far as brings its residual ``r_old + t A step`` to ``target_norm``
-    (:func:`_relaxation`), and its new residual is ``r_old + A (stored - old)`` (the row as
+    ``-A^-1 r_old`` (the residual ``r_old = A old - b`` is kept, so ``b`` is not rebuilt). With a
+    ``target_norm`` the row moves along it only as far as brings its residual ``r_old + t A step``
+    to it (:func:`_relaxation`); with ``None`` it takes the whole step (the row's exact solve).
+    Rows flagged ``empty`` (no cells left: ``b = 0``) are set to exactly zero, their exact
+    solution, with residual zero. The new residual is ``r_old + A (stored - old)`` (the row as
     stored, rounded to ``own``'s dtype). Returns ``(old, new, r_new, step)`` (float64)."""
     old = own[rows].astype(np.float64)
     delta = _spd_solve(A, -r_old, rows)
-    step = _relaxation(r_old, np.matmul(A, delta[:, :, None])[:, :, 0], target_norm)
+    if target_norm is None:
+        step = np.ones(rows.size)
+    else:
+        step = _relaxation(r_old, np.matmul(A, delta[:, :, None])[:, :, 0], target_norm)
     own[rows] = old + step[:, None] * delta
+    own[rows[empty]] = 0
     new = own[rows].astype(np.float64)
-    return old, new, r_old + np.matmul(A, (new - old)[:, :, None])[:, :, 0], step
+    r_new = r_old + np.matmul(A, (new - old)[:, :, None])[:, :, 0]
+    r_new[empty] = 0.0
+    return old, new, r_new, step
 
 
 #: The row Gram cache of a model holds at most this many bytes per stored cell of its data (the
@@ -668,11 +678,17 @@ CSR_PASS_SHARE = 1 / 8
 
 
 def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: list[np.ndarray], local: LocalRows,
-                     pairs: np.ndarray, *, bound: float, base: float, regularization: float, scaled: bool,
+                     pairs: np.ndarray, *, tolerance: float, base: float, regularization: float, scaled: bool,
                      max_iterations: int, batch_rows: int | None, chunk_bytes: int, workers: int,
                      cg_steps: int | None = None, row_grams: RowGrams | None = None,
                      removed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
-    """Re-solve rows, largest residual first, until every row residual is ``<= bound``.
+    """Re-solve every row of a deleted cell exactly, then rows largest residual first until
+    every row residual is ``<= tolerance``.
+
+    **By construction**, whatever the tolerance: first every user of a deleted cell is solved
+    exactly on the reduced data (a user with no cells left becomes exactly zero, what retraining
+    gives it), then every item of a deleted cell -- two rounds that always run, with the whole
+    step, by Cholesky. Only then do rounds over the tolerance begin.
 
     ``sides_state`` holds the users' and the items' factors (the model's arrays) and residual
     vectors of the original model on the original data (:class:`SideResiduals`); ``grams`` the
@@ -680,14 +696,13 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
     with the most cells (:class:`RowGrams`). All are updated in place; on return they
     are the new factors, their residuals on the reduced data (exact up to the pending Gramian
     term each side records), Gramians and cell Grams. A round re-solves, on one side,
-    the rows over ``bound`` (at most ``batch_rows``, largest first; with rows over it on both
-    sides, the sides alternate as in ALS, users first); at most
-    ``max_iterations`` rounds. A re-solve is exact (Cholesky; the normal matrix from the cached
-    cell Gram, else by GEMM on the row's gathered cells, ``O(cells k^2)``) or, with ``cg_steps``,
+    the rows over ``tolerance`` (at most ``batch_rows``, largest first; with rows over it on both
+    sides, the sides alternate as in ALS, users first); at most ``max_iterations`` rounds after
+    the two forced ones. A re-solve is exact (Cholesky; the normal matrix from the cached cell Gram, else by GEMM on the row's gathered cells, ``O(cells k^2)``) or, with ``cg_steps``,
     that many warm-started CG steps (``O(cells k)`` a step; the
     residual shrinks but is not 0, so rows may return in later rounds); the row then moves only as
-    far towards the re-solved value as brings its residual to ``RELAX * bound``. Rows over the
-    bound are found exactly: every row whose rigorous upper bound exceeds it is computed exactly
+    far towards the re-solved value as brings its residual to ``RELAX * tolerance``. Rows over the
+    tolerance are found exactly: every row whose rigorous upper bound exceeds it is computed exactly
     (:meth:`SideResiduals.over`). Returns the loop's statistics, with ``gap``, the exact largest
     residual of every row at the end.
 
@@ -717,11 +732,12 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
         x = own[rows].astype(np.float64)
         return block_residuals(axis, x, _block(x, indptr, indices, conf, target, other, base, workers), indptr)
 
-    def exact_resolve(axis: int, over: np.ndarray, r_old: np.ndarray) -> tuple[np.ndarray, ...]:
+    def exact_resolve(axis: int, over: np.ndarray, r_old: np.ndarray, full: bool) -> tuple[np.ndarray, ...]:
         """Exact re-solve of ``over`` in blocks of bounded memory: normal matrices from the cached
         cell Grams where valid, else by GEMM on the gathered cells (refilling the cache)."""
         own, other, _ = sides[axis]
-        reg = _reg(regularization, scaled, local.counts(axis, over))
+        counts = local.counts(axis, over)
+        reg = _reg(regularization, scaled, counts)
         out = [np.empty((over.size, k)) for _ in range(3)] + [np.empty(over.size)]
         size = max(1, chunk_bytes // (16 * k * k))
         for lo in range(0, over.size, size):
@@ -740,7 +756,8 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
                     row_grams.store(axis, need, S[~have])
             S += grams[1 - axis]
             S[:, np.arange(k), np.arange(k)] += reg[part][:, None]
-            for target, value in zip(out, _solve_rows(own, rows, r_old[part], S, RELAX * bound)):
+            solved = _solve_rows(own, rows, r_old[part], S, None if full else RELAX * tolerance, counts[part] == 0)
+            for target, value in zip(out, solved):
                 target[part] = value
         return tuple(out)
 
@@ -767,22 +784,13 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
             if row_grams is not None:
                 row_grams.subtract(axis, cells[:, axis], partner, c - base)
     setup = time.perf_counter() - t0
-    last = 1  # the first round with rows over the bound on both sides re-solves users
-    while len(rounds) < max_iterations:
-        found = [state.over(bound) for _, _, state in sides]
-        exact_rows += sum(f[0].size for f in found)
-        over_bound = [f[0].size > 0 for f in found]
-        if not any(over_bound):
-            break
-        axis = 0 if not over_bound[1] else 1 if not over_bound[0] else 1 - last  # both: alternate, as ALS
-        last = axis
+
+    def resolve(axis: int, over: np.ndarray, top: float, forced: bool) -> None:
+        """One round: re-solve ``over`` on side ``axis`` (``forced``: exactly, the whole step)."""
         own, other, state = sides[axis]
-        over, n = found[axis]
-        top = float(n.max())
-        over = over[np.argsort(-n, kind="stable")][:batch_rows]
         t1 = time.perf_counter()
         r_old = state.exact(over)
-        if cg_steps:
+        if cg_steps and not forced:
             from .cg import cg_solve_rows  # compiles on first use (cached on disk)
 
             indptr, indices, conf, target = local.get(axis, over)
@@ -791,11 +799,11 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
             solved = np.ascontiguousarray(own[over])
             cg_solve_rows(solved, np.arange(over.size), (indptr, indices, conf, target), np.ascontiguousarray(other),
                           base, reg, cg_steps, None, workers, gram=grams[1 - axis], residuals=r_old)
-            # relax: move each row only as far along old -> solved as brings its residual to RELAX * bound
+            # relax: move each row only as far along old -> solved as brings its residual to RELAX * tolerance
             # (the residual and the cell terms are affine in the row), so rows barely over it barely move
             solved = solved.astype(np.float64)
             wy_old, wy_s = _block_pair(old, solved, indptr, indices, conf, target, other, base, workers)
-            step = _relaxation(r_old, block_residuals(axis, solved, wy_s, indptr) - r_old, RELAX * bound)
+            step = _relaxation(r_old, block_residuals(axis, solved, wy_s, indptr) - r_old, RELAX * tolerance)
             own[over] = old + step[:, None] * (solved - old)
             new = own[over].astype(np.float64)
             if own.dtype == np.float64:  # new is old + step (solved - old) exactly as stored: all affine in it
@@ -804,7 +812,7 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
                 wy_new = _block(new, indptr, indices, conf, target, other, base, workers)
             r_new = block_residuals(axis, new, wy_new, indptr)
         else:
-            old, new, r_new, step = exact_resolve(axis, over, r_old)
+            old, new, r_new, step = exact_resolve(axis, over, r_old, forced)
         # the other side: the cell terms of the solved rows' cells (those rows re-measured, their
         # cached cell Grams invalidated), and the Gramian change, which moves every row: recorded as
         # pending (see SideResiduals)
@@ -823,9 +831,26 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
             grams[axis] += change
         state.set(over, r_new)
         touched[axis].update(over.tolist())
-        rounds.append({"side": "users" if axis == 0 else "items", "rows": int(over.size),
+        rounds.append({"side": "users" if axis == 0 else "items", "rows": int(over.size), "forced": forced,
                        "mean_step": float(step.mean()),
                        "cells": cells, "max_before": top, "seconds": time.perf_counter() - t1})
+
+    for axis in (0, 1):  # by construction: every row of a deleted cell, solved exactly, users first
+        rows = np.unique(pairs[:, axis]).astype(np.int64)
+        if rows.size:
+            resolve(axis, rows, float(norms(sides[axis][2].exact(rows)).max()), forced=True)
+    forced_rounds = len(rounds)
+    last = 1  # the first round with rows over the tolerance on both sides re-solves users
+    while len(rounds) - forced_rounds < max_iterations:
+        found = [state.over(tolerance) for _, _, state in sides]
+        exact_rows += sum(f[0].size for f in found)
+        over_tolerance = [f[0].size > 0 for f in found]
+        if not any(over_tolerance):
+            break
+        axis = 0 if not over_tolerance[1] else 1 if not over_tolerance[0] else 1 - last  # both: alternate, as ALS
+        last = axis
+        over, n = found[axis]
+        resolve(axis, over[np.argsort(-n, kind="stable")][:batch_rows], float(n.max()), forced=False)
     tops = [state.max() for _, _, state in sides]
     exact_rows += sum(t[1] for t in tops)
     return {"rounds": rounds, "setup_seconds": setup, "users_touched": len(touched[0]),
@@ -833,48 +858,6 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
             "gap": max(t[0] for t in tops), "rows_measured_exactly": exact_rows,
             "touched_users": np.array(sorted(touched[0]), dtype=np.int64),
             "touched_items": np.array(sorted(touched[1]), dtype=np.int64)}
-
-
-_ROW_MIX, _COL_MIX = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F
-
-
-@numba.njit(cache=True)
-def _hash_sum(rows, cols, bits):  # pragma: no cover - compiled
-    total = numba.uint64(0)
-    for n in range(cols.size):
-        f = (numba.uint64(rows[n]) * numba.uint64(_ROW_MIX)) | numba.uint64(1)
-        g = ((numba.uint64(cols[n]) + numba.uint64(1)) * numba.uint64(_COL_MIX)) ^ bits[n]
-        total += f * g
-    return total
-
-
-@numba.njit(cache=True, parallel=True)
-def _csr_hash_sum(indptr, cols, bits, n_parts):  # pragma: no cover - compiled
-    # rows in n_parts contiguous parts (one per thread); the sum mod 2**64 is order-free
-    partial = np.zeros(n_parts, dtype=np.uint64)
-    n_rows = indptr.size - 1
-    for c in numba.prange(n_parts):
-        total = numba.uint64(0)
-        for r in range(c * n_rows // n_parts, (c + 1) * n_rows // n_parts):
-            f = (numba.uint64(r) * numba.uint64(_ROW_MIX)) | numba.uint64(1)
-            for n in range(indptr[r], indptr[r + 1]):
-                total += f * (((numba.uint64(cols[n]) + numba.uint64(1)) * numba.uint64(_COL_MIX)) ^ bits[n])
-        partial[c] = total
-    out = numba.uint64(0)
-    for c in range(n_parts):
-        out += partial[c]
-    return out
-
-
-def fingerprint(X: sp.csr_matrix, workers: int = 1) -> tuple[int, int, int, int]:
-    """(rows, columns, stored cells, hash sum) of a canonical CSR matrix: the sum (mod 2**64) of
-    per-cell hashes of (row, column, value bits), so cells can be subtracted (:func:`without_cells`)
-    and the fingerprint of reduced data costs only the deleted cells. One compiled pass over the
-    cells, rows split over ``workers`` threads (the sum does not depend on the split)."""
-    with kernel_workers(workers) as threads:
-        total = _csr_hash_sum(X.indptr, X.indices, np.ascontiguousarray(X.data, np.float64).view(np.uint64),
-                              threads)
-    return (X.shape[0], X.shape[1], X.nnz, int(total))
 
 
 def cell_values(X: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
@@ -885,36 +868,3 @@ def cell_values(X: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
         lo, hi = X.indptr[u], X.indptr[u + 1]
         out[sel] = X.data[lo + np.searchsorted(X.indices[lo:hi], pairs[sel, 1])]
     return out
-
-
-def without_cells(fp: tuple[int, int, int, int], X: sp.csr_matrix, pairs: np.ndarray) -> tuple[int, int, int, int]:
-    """The fingerprint of ``X`` with the stored cells ``pairs`` removed, from ``fp`` = that of ``X``."""
-    if len(pairs) == 0:
-        return fp
-    removed = int(_hash_sum(pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64),
-                            cell_values(X, pairs).view(np.uint64)))
-    return (fp[0], fp[1], fp[2] - len(pairs), (fp[3] - removed) % 2**64)
-
-
-def _bit_sum(a: np.ndarray) -> int:
-    bits = np.ascontiguousarray(a).reshape(-1).view(np.uint32 if a.dtype.itemsize == 4 else np.uint64)
-    with np.errstate(over="ignore"):
-        return int(bits.sum(dtype=np.uint64))
-
-
-def checksum_update(entry: tuple, old_rows: np.ndarray, new_rows: np.ndarray) -> tuple:
-    """The :func:`checksum` entry of an array whose rows ``old_rows`` were replaced by ``new_rows``
-    (same dtype), from ``entry``, that of the array before: its bit sum moves by theirs (mod 2**64)."""
-    shape, dtype, total = entry
-    return (shape, dtype, (total - _bit_sum(old_rows) + _bit_sum(new_rows)) % 2**64)
-
-
-def checksum(*arrays: np.ndarray | None) -> tuple:
-    """A cheap fingerprint of factor arrays (shape, dtype and bit sums): stale caches are detected."""
-    out = []
-    for a in arrays:
-        if a is None:
-            out.append(None)
-            continue
-        out.append((a.shape, a.dtype.name, _bit_sum(a)))
-    return tuple(out)

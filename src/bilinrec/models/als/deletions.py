@@ -26,15 +26,27 @@ class ModifiedData(NamedTuple):
 def as_deletions(deletions: Any, shape: tuple[int, int]) -> np.ndarray:
     """Normalise a deletion set to a sorted ``(n, 2)`` int64 array of (user, item) rows.
 
-    The one accepted shape is ``(n, 2)``: one row per deleted (user, item) pair, integer ids (an
-    array, or a list of pairs). Anything else -- a pair of ``(users, items)`` arrays, a mapping,
-    float ids -- raises ``ValueError`` naming ``deletions`` (use :func:`user_history` to delete
-    whole histories, ``np.column_stack([users, items])`` for parallel arrays). Out-of-range ids
-    and duplicate pairs raise too.
+    Two spellings are accepted: an ``(n, 2)`` integer array, one row per deleted (user, item)
+    pair, or a list of pairs, each a list or tuple of two integer ids (``[[0, 12], [7, 3]]``).
+    Parallel ``(users, items)`` arrays are rejected for every length, since at length two they
+    would read as two pairs: a top-level tuple, a list holding arrays, a mapping or float ids
+    raise ``ValueError`` naming ``deletions`` (use ``np.column_stack([users, items])``, or
+    :func:`user_history` to delete whole histories). Out-of-range ids and duplicate pairs raise too.
     """
+    parallel = "for parallel (users, items) arrays pass np.column_stack([users, items])"
     if isinstance(deletions, Mapping) or sp.issparse(deletions):
         raise ValueError("deletions must be an (n, 2) integer array of (user, item) rows, "
                          f"got a {type(deletions).__name__}")
+    if isinstance(deletions, tuple):
+        raise ValueError("deletions must be an (n, 2) integer array or a list of (user, item) pairs, got a tuple, "
+                         f"which reads as (users, items); {parallel}")
+    if isinstance(deletions, list):
+        array = next((k for k, pair in enumerate(deletions) if not isinstance(pair, (list, tuple)) and np.ndim(pair)),
+                     None)
+        if array is not None:
+            raise ValueError(f"deletions must be an (n, 2) integer array or a list of (user, item) pairs, but entry "
+                             f"{array} is a {type(deletions[array]).__name__}, not a list or tuple of two ids; "
+                             f"{parallel}")
     arr = np.asarray(deletions)
     if arr.size == 0:
         arr = arr.reshape(0, 2)

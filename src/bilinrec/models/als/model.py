@@ -25,10 +25,10 @@ Two further kinds of cell are given as separate sparse matrices, never as stored
     retrained = ALS(factors=100, iterations=150, random_state=seed).fit(data.C, mask=data.mask, negatives=data.negatives)
 
 :meth:`ALS.forget` is the shared forgetting interface (:mod:`bilinrec.models.forgetting`): exact
-(``unlearn``) or certified (only disturbed rows re-solved until every row residual is within the
-original model's largest; :mod:`.certify`)::
+(``unlearn``) or certified (the rows of deleted cells solved exactly, then rows re-solved until
+every row residual is within the caller's tolerance; :mod:`.forget`)::
 
-    forgotten, record = model.forget(C, users=[u])          # record.gap <= record.bound if certified"""
+    forgotten, record = model.forget(C, users=[u], tolerance=1e-3)   # record.certified: gap <= tolerance"""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...io import save_npz
-from ..forgetting import ForgetRecord, Forgetting, check_forget_method
+from ..forgetting import Forgetting, check_forget_method
 from . import certify
 from .cells import (
     DEFAULT_CHUNK_BYTES,
@@ -312,9 +312,7 @@ class ALS:
         self.sweep_seconds_ = float("nan")
         self.deleted_pairs_ = np.empty((0, 2), dtype=np.int64)
         self.ledger_: list[dict[str, Any]] = []
-        #: Largest row residual on the data last measured (:meth:`residual_bound`; None: not yet).
-        self.residual_bound_: float | None = None
-        self._residuals: tuple | None = None  # (key, residual state): see _residual_state
+        self._residuals: tuple | None = None  # (content-hash key, residual state): see .forget.residual_state
 
     @property
     def forgotten_(self) -> dict[str, Any]:
@@ -337,7 +335,7 @@ class ALS:
         model.sweep_seconds_ = self.sweep_seconds_
         model.deleted_pairs_ = self.deleted_pairs_.copy()
         model.ledger_ = [dict(e) for e in self.ledger_]
-        model.residual_bound_, model._residuals = self.residual_bound_, self._residuals  # keyed: never stale
+        model._residuals = self._residuals  # keyed by content hashes: never stale
         return model
 
     # -- training ------------------------------------------------------------------------
@@ -445,7 +443,7 @@ class ALS:
         recomputed = weighting is not None and not frozen_weights and len(pairs) > 0
         if recomputed:
             data = data._replace(C=weighting(apply_deletions(X, pairs, "retrain").C))
-        model = self._copy_with_ledger(new, held, mode, frozen_weights)
+        model = self._copy_with_ledger(new, held, mode, frozen_weights, X)
         model.solver = "cholesky"
         cells = build_cells(data.C, self.feedback, data.mask, data.negatives)
         if len(pairs) == 0:
@@ -481,18 +479,31 @@ class ALS:
         held = stored_pairs(X, earlier)  # earlier deletions the data still holds: removed again
         return new, held, as_deletions(np.vstack([new, held]), shape)
 
-    def _copy_with_ledger(self, new: np.ndarray, held: np.ndarray, mode: str, frozen_weights: bool) -> ALS:
-        """A copy of the model with ``new`` added to the deletion ledger (and an empty history)."""
+    def _copy_with_ledger(self, new: np.ndarray, held: np.ndarray, mode: str, frozen_weights: bool,
+                          X: sp.csr_matrix, stacklevel: int = 3) -> ALS:
+        """A copy of the model with ``new`` added to the deletion ledger (and an empty history).
+
+        The entry says ``exact`` only when the solved objective is the retraining one: retrain
+        mode, and confidences recomputed (or cell-wise, or all equal). Varying confidences given
+        pre-computed (no ``weighting``) cannot be recomputed: recorded as ``"given"``, not
+        exact, with a warning (:func:`.forget.warn_given_confidences`)."""
+        from .forget import warn_given_confidences
+
         weighting = as_weighting(self.weighting)
         model = self.copy()
         model.history_ = []
         if len(new):
+            given = warn_given_confidences(self, X, stacklevel + 1)
+            if weighting is None:
+                weights = "given (not recomputed)" if given else "none"
+            else:
+                weights = "frozen" if frozen_weights else "recomputed"
             model.deleted_pairs_ = as_deletions(np.vstack([self.deleted_pairs_, new]), self._shape)
             model.ledger_.append({
-                "count": len(new), "sha256": pairs_digest(new), "mode": mode,
-                "weights": "none" if weighting is None else ("frozen" if frozen_weights else "recomputed"),
+                "count": len(new), "sha256": pairs_digest(new), "mode": mode, "weights": weights,
                 "weighting": None if weighting is None else weighting.to_dict(),
-                "exact": bool(mode == "retrain" and (weighting is None or not frozen_weights or weighting.cellwise)),
+                "exact": bool(mode == "retrain" and not given
+                              and (weighting is None or not frozen_weights or weighting.cellwise)),
                 "reapplied": len(held),
             })
         return model
@@ -511,16 +522,18 @@ class ALS:
         R_U, R_I = self._full_residuals(self._confidences(X))
         return certify.norms(R_U), certify.norms(R_I)
 
-    def residual_bound(self, C: Any) -> float:
-        """The largest row residual of the model on ``C``: the bound a certified :meth:`forget`
-        is held to. Computed once (``O(nnz k)``) and cached with the per-row residuals, keyed by a
-        fingerprint of ``C``, the parameters and the factors; also stored as ``residual_bound_``."""
+    def max_row_residual(self, C: Any) -> float:
+        """The largest row residual of the model on ``C`` (``O(nnz k)``). Computing it also caches
+        the per-row residual state a certified :meth:`forget` from ``C`` starts from, keyed by
+        content hashes of ``C`` and of the model (:mod:`.forget`), so it is never stale."""
         from .cells import _as_csr
+        from .fingerprints import data_digest
+        from .forget import residual_state
 
         self._validate_params()
         X = _as_csr(C, "C", copy=False)
         self._check_factors(X.shape)
-        return self._residual_state(X, np.empty((0, 2), dtype=np.int64))[0]["max"]
+        return residual_state(self, X, np.empty((0, 2), dtype=np.int64), data_digest(X))[0]["max"]
 
     def _full_residuals(self, conf: Any) -> tuple[np.ndarray, np.ndarray]:
         bias = (self.user_bias_, self.item_bias_, self.global_mean_) if self.use_bias else None
@@ -529,60 +542,6 @@ class ALS:
                                       scaled=bool(self.scale_regularization), bias=bias,
                                       workers=self.num_threads or 1)
 
-    def _residual_key(self, fingerprint: tuple, factors: tuple | None = None) -> tuple:
-        """What the row residuals depend on: the data, the objective's parameters and the factors
-        (``factors``: their :func:`certify.checksum` when known, else computed)."""
-        params = self._json_params()
-        objective = {k: params[k] for k in ("feedback", "regularization", "scale_regularization", "use_bias",
-                                            "weighting")}
-        if factors is None:
-            factors = certify.checksum(self.user_factors_, self.item_factors_, getattr(self, "user_bias_", None),
-                                       getattr(self, "item_bias_", None))
-        return (fingerprint, json.dumps(objective, sort_keys=True), factors, self.global_mean_)
-
-    def _fresh_residual_state(self, R_U: np.ndarray, R_I: np.ndarray, columns: Any, conf: Any) -> dict[str, Any]:
-        """The cached residual state of exact residual vectors ``R_U``, ``R_I`` of the current
-        factors on ``conf``: with their row norms, the factors' row norms, the Gramians (nothing
-        pending) and the cell Grams of the rows with the most cells (:class:`certify.RowGrams`;
-        without biases, which the certified forget does not support)."""
-        base = float(self.feedback == "implicit")
-        U = self.user_factors_.astype(np.float64, copy=False)
-        V = self.item_factors_.astype(np.float64, copy=False)
-        k = U.shape[1]
-        rn = (certify.norms(R_U), certify.norms(R_I))
-        row_grams = None if self.use_bias else certify.RowGrams.build(
-            conf, U, V, base=base, explicit=self.feedback == "explicit", chunk_bytes=self.chunk_bytes,
-            workers=self.num_threads or 1)
-        return {"R": (R_U, R_I), "D": (np.zeros((k, k)), np.zeros((k, k))), "rn": rn,
-                "fn": (certify.norms(U), certify.norms(V)),
-                "grams": (base * (U.T @ U), base * (V.T @ V)) if base else (np.zeros((k, k)), np.zeros((k, k))),
-                "max": max(float(n.max(initial=0.0)) for n in rn), "columns": columns, "row_grams": row_grams}
-
-    def _residual_state(self, X: Any, held: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The cached residual state (see :meth:`_fresh_residual_state`; ``"max"`` is the largest
-        row residual) of the model on ``X`` minus the cells ``held`` when its key matches, else
-        computed on that data and cached (sets ``residual_bound_``), with the column index of
-        ``X`` (:func:`certify.column_index`, kept with ``X``'s fingerprint: valid for any later
-        ``X`` with the same stored cells). Read-only: callers copy."""
-        t0 = time.perf_counter()
-        fp_x = certify.fingerprint(X, self.num_threads or 1)
-        fp = certify.without_cells(fp_x, X, held)
-        key = self._residual_key(fp)
-        source = "cached"
-        if self._residuals is None or self._residuals[0] != key:
-            source = "computed"
-            data = apply_deletions(X, held, "retrain").C if len(held) else X
-            with self._threads():
-                conf = self._confidences(data)
-                R_U, R_I = self._full_residuals(conf)
-                state = self._fresh_residual_state(R_U, R_I, (fp_x, certify.column_index(X)), conf)
-            self._residuals = (key, state)
-            self.residual_bound_ = state["max"]
-        state = self._residuals[1]
-        columns = state["columns"][1] if state["columns"] is not None and state["columns"][0] == fp_x else None
-        return state, {"source": source, "seconds": time.perf_counter() - t0, "fingerprint": fp, "key": key,
-                       "columns": columns}
-
     def forget(
         self,
         C: Any,
@@ -590,6 +549,7 @@ class ALS:
         users: Any = None,
         pairs: Any = None,
         method: str = "certified",
+        tolerance: float | None = None,
         max_iterations: int | None = None,
         tol: float | None = None,
         batch_rows: int | None = None,
@@ -600,25 +560,27 @@ class ALS:
         Deletion semantics are :meth:`unlearn`'s ``mode="retrain"`` (the retraining objective on
         the reduced data, confidences recomputed with a ``weighting``; the ledger is updated and
         earlier deletions ``C`` still holds are removed again). ``self`` and ``C`` are unchanged
-        (only the cache of :meth:`residual_bound` may be filled). Returns ``Forgetting(model, record)``.
+        (only the residual cache of :meth:`max_row_residual` may be filled). Returns
+        ``Forgetting(model, record)``. See :mod:`.forget` for the guarantee and the certificate.
 
+        * ``method="certified"`` (default): every user and item of a deleted cell is solved
+          exactly on the reduced data (a user left without cells becomes exactly zero, as after
+          retraining). With ``tolerance``, rows are then re-solved, largest row residual first
+          (rounds of at most ``batch_rows`` rows on one side; at most ``max_iterations`` rounds,
+          default 100), until every row residual on the reduced data is at most ``tolerance``
+          -- an absolute number, yours to choose -- and ``record.certified`` says whether it
+          held; ``record.details["certificate"]`` names the model and data by content hash
+          (:func:`.forget.verify_certificate` re-checks it). Without ``tolerance`` no bound is
+          claimed (``record.certified`` is False). Not implemented with biases or a data-dependent
+          weighting (BM25), whose deletion disturbs every row: use ``method="exact"``.
         * ``method="exact"``: :meth:`unlearn`, warm-started full sweeps to retraining's stopping rule
           (``max_iterations``/``tol`` default to ``iterations``/``tol``; ``tol`` and
-          ``show_progress`` apply to this method only); ``record.gap`` is the
-          largest row residual of the result on the reduced data; no bound is claimed.
-        * ``method="certified"``: only the rows the deletion disturbed are re-solved, largest row
-          residual first (rounds of at most ``batch_rows`` rows on one side; at most
-          ``max_iterations`` rounds, default 100) until every row residual on the reduced data is
-          at most ``record.bound``, the largest row residual of the original model on its own data
-          (:meth:`residual_bound`). Rows are re-solved exactly (``solver="cholesky"``: normal
-          matrices by GEMM on the rows' gathered cells) or by ``cg_steps`` warm CG steps
-          (``solver="cg"``: fewer operations per row, but more passes over its cells and more rounds).
-          ``record.gap`` is the largest residual over *all* rows, kept
-          exact by updates (see :mod:`.certify`); ``record.certified`` is False when the rounds ran
-          out first. Not implemented with biases or a data-dependent weighting (BM25), whose
-          deletion disturbs every row: use ``method="exact"``.
+          ``show_progress`` apply to this method only); certified against ``tolerance`` if given.
+
+        ``record.gap`` is the largest row residual of the result on the reduced data, over every row.
         """
         from .cells import _as_csr
+        from .forget import forget
 
         check_forget_method(method, ("exact", "certified"))
         self._validate_params()
@@ -628,96 +590,19 @@ class ALS:
             _check_iterations(max_iterations, "max_iterations")
         if tol is not None:
             _check_tol(tol)
+        if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.number))
+                                      or not np.isfinite(tolerance) or tolerance <= 0):
+            raise ValueError(f"tolerance must be a finite number > 0 (an absolute bound on every row residual) "
+                             f"or None, got {tolerance!r}")
         if batch_rows is not None and (isinstance(batch_rows, bool) or not isinstance(batch_rows, (int, np.integer))
                                        or batch_rows < 1):
             raise ValueError(f"batch_rows must be a positive integer or None, got {batch_rows!r}")
         X = _as_csr(C, "C", copy=False)
         self._check_factors(X.shape)
         chosen = _forget_selection(X, users, pairs)
-        start = time.perf_counter()
-        if method == "exact":
-            return self._forget_exact(X, chosen, users, max_iterations, tol, show_progress, start)
-        weighting = as_weighting(self.weighting)
-        if self.use_bias or (weighting is not None and not weighting.cellwise):
-            why = "biases (the global mean moves)" if self.use_bias else f"the {weighting.scheme} weighting"
-            raise NotImplementedError(f"certified forget is not implemented with {why}: a deletion disturbs every "
-                                      "row; use method='exact'")
-        new, held, every = self._deletion_sets(X, chosen)
-        state, origin = self._residual_state(X, held)
-        bound = state["max"]
-        model = self._copy_with_ledger(new, held, "retrain", False)
-        affine = (0.0, 1.0) if weighting is None else weighting.affine
-        local = certify.LocalRows(X, every, affine, self.feedback == "explicit", origin["columns"])
-        # the state is on X minus held: the new deletions' cells are taken out of it
-        values = affine[0] + affine[1] * certify.cell_values(X, new).astype(np.float64) if len(new) else np.empty(0)
-        ones = np.ones(values.size)
-        removed = (new, ones, values) if self.feedback == "explicit" else (new, values, ones)
-        # the forget's own residual state (the cache of self is left as it is)
-        sides = tuple(certify.SideResiduals(F, state["R"][a].copy(), state["D"][a].copy(), state["rn"][a].copy(),
-                                            state["fn"][a].copy())
-                      for a, F in enumerate((model.user_factors_, model.item_factors_)))
-        grams = [g.copy() for g in state["grams"]]
-        row_grams = state["row_grams"].copy() if state.get("row_grams") is not None else None
-        with self._threads():  # compiled kernels over num_threads workers: single-threaded BLAS, as in fit
-            stats = certify.certified_forget(
-                sides, grams, local, every, bound=bound,
-                base=float(self.feedback == "implicit"), regularization=self.regularization,
-                scaled=bool(self.scale_regularization),
-                max_iterations=100 if max_iterations is None else max_iterations, batch_rows=batch_rows,
-                chunk_bytes=self.chunk_bytes, workers=self.num_threads or 1,
-                cg_steps=self.cg_steps if self.solver == "cg" else None, row_grams=row_grams, removed=removed)
-        gap = stats.pop("gap")
-        touched = stats.pop("touched_users"), stats.pop("touched_items")
-        # the new factors' checksum from the original's: only the re-solved rows changed
-        sums = origin["key"][2]
-        factor_sums = (certify.checksum_update(sums[0], self.user_factors_[touched[0]], model.user_factors_[touched[0]]),
-                       certify.checksum_update(sums[1], self.item_factors_[touched[1]], model.item_factors_[touched[1]]),
-                       *sums[2:])
-        model._residuals = (model._residual_key(certify.without_cells(origin["fingerprint"], X, new), factor_sums),
-                            {"R": tuple(s.R for s in sides), "D": tuple(s.D for s in sides),
-                             "rn": tuple(s.rn for s in sides), "fn": tuple(s.fn for s in sides),
-                             "grams": tuple(grams), "max": gap, "columns": state["columns"],
-                             "row_grams": row_grams})
-        model.residual_bound_ = gap
-        seconds = time.perf_counter() - start
-        model.history_ = [{"iteration": 0, "phase": "certified", "objective": None, "rel_change": None,
-                           "seconds": seconds, "elapsed": seconds, "rows_solved": stats["rows_touched"]}]
-        details = {"residual_measure": certify.RESIDUAL_MEASURE, "bound_source": origin["source"],
-                   "bound_seconds": origin["seconds"], "iterations": len(stats["rounds"]),
-                   "max_iterations": 100 if max_iterations is None else max_iterations,
-                   "row_solver": "cg" if self.solver == "cg" else "cholesky", **stats,
-                   "reapplied": len(held),
-                   "residuals": "every row's residual vector kept exact up to a pending Gramian term; rows over "
-                                "the bound found exactly (rigorous upper bounds screen the rest); gap exact"}
-        record = ForgetRecord(model="ALS", method="certified", users=_user_list(users), records=len(new),
-                              gap=gap, gap_measure=certify.RESIDUAL_MEASURE, bound=bound,
-                              rows_touched=stats["rows_touched"], seconds=seconds, details=details)
-        return Forgetting(model, record)
-
-    def _forget_exact(self, X, chosen, users, max_iterations, tol, show_progress, start) -> Forgetting:
-        """``forget(method="exact")``: :meth:`unlearn` in retrain mode, and the gap it leaves."""
-        _, _, every = self._deletion_sets(X, chosen)
-        model = self.unlearn(X, chosen, mode="retrain",
-                             max_iterations=self.iterations if max_iterations is None else max_iterations,
-                             tol=self.tol if tol is None else tol, show_progress=show_progress)
-        seconds = time.perf_counter() - start
-        data = apply_deletions(X, every, "retrain").C
-        conf = model._confidences(data)
-        R_U, R_I = model._full_residuals(conf)
-        gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
-        with model._threads():
-            model._residuals = (model._residual_key(certify.fingerprint(data, model.num_threads or 1)),
-                                model._fresh_residual_state(R_U, R_I, None, conf))
-        model.residual_bound_ = gap
-        sweeps = [r for r in model.history_ if r["phase"] == "sweep"]
-        details = {"residual_measure": certify.RESIDUAL_MEASURE, "sweeps": len(sweeps),
-                   "last_rel_change": sweeps[-1]["rel_change"] if sweeps else None,
-                   "tol": self.tol if tol is None else tol, "gap_seconds": time.perf_counter() - start - seconds}
-        record = ForgetRecord(model="ALS", method="exact", users=_user_list(users), records=len(chosen),
-                              gap=gap, gap_measure=certify.RESIDUAL_MEASURE, bound=None,
-                              rows_touched=int(sum(r.get("rows_solved", 0) for r in model.history_)),
-                              seconds=seconds, details=details)
-        return Forgetting(model, record)
+        return forget(self, X, chosen, _user_list(users), method,
+                      tolerance=None if tolerance is None else float(tolerance), max_iterations=max_iterations,
+                      tol=tol, batch_rows=batch_rows, show_progress=show_progress)
 
     def _iterate(self, cells, iterations, tol, callback, show_progress, desc, local=None):
         from tqdm.auto import tqdm

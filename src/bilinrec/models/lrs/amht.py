@@ -17,6 +17,7 @@ sample count, and per-user solves are stacked ``(t, p, p)`` solves."""
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 import warnings
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from .forget import (
     clear_users,
     copy_heads,
     fixed_point_gap,
+    refit_distances,
     remaining_samples,
 )
 from .statistics import SumAggregator
@@ -158,6 +160,10 @@ class AMHTLRS:
         self.random_state = random_state
         self.callback = callback
         self.fixed_rounds = fixed_rounds
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Constructor arguments, as given (scikit-learn convention)."""
+        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
 
     # -- validation ------------------------------------------------------------------
     def _check_params(self, dim: int) -> None:
@@ -434,7 +440,7 @@ class AMHTLRS:
         return fixed_point_gap(self, self._training_data(X, y, users), self.U_, self._heads)
 
     def forget(self, X, y, users, *, forget_users=None, forget_samples=None, method: str = "exact",
-               max_rounds: int | None = None, tol: float | None = None) -> Forgetting:
+               max_rounds: int | None = None, tol: float | None = None, compare_refit: bool = False) -> Forgetting:
         """Forget whole users and/or single samples exactly; ``self`` is left unchanged.
 
         ``X, y, users`` are the original training data (as passed to :meth:`fit`; samples
@@ -446,13 +452,21 @@ class AMHTLRS:
         ``U``, ``W``, ``B``. A user left without samples is deleted: its row of ``W_``,
         ``B_`` and ``theta_`` is zero, it is listed in ``forgotten_users_``, and ``predict``
         refuses it. The record's ``gap`` is the fixed-point gap reached (``gap_measure``).
+
+        The problem has several fixed points (hard thresholding), so *exact* means a fixed point
+        of the retraining iteration on the remaining data, reached warm-started: not necessarily
+        the one a refit from scratch reaches. ``compare_refit=True`` also runs that refit (not
+        part of ``seconds``) and adds to the details ``refit_distance`` (the new model's
+        distance to it), ``control_refit_distance`` (the untouched model's) and
+        ``refit_measure``, ``refit_seconds`` (see :func:`~bilinrec.models.lrs.forget.refit_distances`).
         """
         check_forget_method(method, ("exact",))
         self._check_forgettable()
         start = time.perf_counter()
         X, sample_users, new_users, keep, earlier, n_new = remaining_samples(self, X, users, forget_users,
                                                                               forget_samples)
-        data = self._training_data(X[keep], np.asarray(y, dtype=np.float64)[keep], sample_users[keep])
+        y = np.asarray(y, dtype=np.float64)
+        data = self._training_data(X[keep], y[keep], sample_users[keep])
         if not self.fixed_rounds:
             self._check_data(data)
         max_rounds = self.max_rounds if max_rounds is None else max_rounds
@@ -490,4 +504,7 @@ class AMHTLRS:
                      "max_rounds": int(max_rounds), "requested_users": new_users.tolist(),
                      "gap_seconds": time.perf_counter() - start - seconds},
         )
+        if compare_refit:
+            record.details.update(refit_distances(self, model, X[keep], y[keep], sample_users[keep],
+                                                  max_rounds=int(max_rounds), tol=float(tol)))
         return Forgetting(model, record)

@@ -54,6 +54,7 @@ from .accounting import (
     _check_accountant,
     _check_sampling_rate,
     calibrate_noise_multiplier,
+    group_privacy,
     training_epsilon,
 )
 from .amht import AMHTLRS, UserFit
@@ -419,6 +420,18 @@ class DPAMHTLRS:
         return self._fitted().fit_user(X_u, y_u)
 
     # -- forgetting ----------------------------------------------------------------------
+    def _forgotten_group(self, sample_users: np.ndarray, counts: np.ndarray, forgotten: np.ndarray):
+        """The guarantee of the kept ``U_`` for everyone forgotten since the fit (``forgotten``
+        users, and users whose ``counts`` of remaining samples fell): ``(n, group)``, the number
+        of users whose data differ and a :class:`GroupPrivacy` whose ``size`` counts
+        add/remove-one-user steps from the training data to the remaining data (a deleted user
+        is one step; a user who lost some samples two: removed, then added back with the rest)."""
+        original = np.bincount(sample_users, minlength=counts.size)
+        deleted = int(np.sum(original[forgotten] > 0))  # a user without samples contributed nothing
+        reduced = int(np.sum((counts > 0) & (counts < original)))
+        return deleted + reduced, group_privacy(self.epsilon_, self.delta_, self.noise_multiplier_,
+                                                self.release_schedule(), deleted + 2 * reduced)
+
     def forget(self, X, y, users, *, forget_users=None, forget_samples=None, method: str = "dp") -> Forgetting:
         """Forget whole users and/or single samples; ``self`` is left unchanged.
 
@@ -428,7 +441,12 @@ class DPAMHTLRS:
         from a ``U`` trained without any one departing user. A departing user's own ``(w_i, b_i)``
         is deleted (row zero, ``predict`` refuses it); a user who loses only some samples gets
         its ``(w_i, b_i)`` re-fitted from its remaining samples and the kept ``U_`` (as
-        :meth:`fit_user` does; no privacy cost). No gap is measured (``gap`` is NaN).
+        :meth:`fit_user` does; no privacy cost). No gap is measured (``gap`` is NaN). The
+        record's details state the guarantee per user (``epsilon``, ``delta``) and for the group
+        forgotten since the fit, whose every member the kept ``U_`` still saw: ``group_size``
+        add/remove steps (``group_users`` users), ``group_epsilon`` at ``group_delta`` (the
+        Gaussian mechanism's) and ``group_epsilon_generic``, ``group_delta_generic`` (group
+        privacy); see :class:`~bilinrec.models.lrs.accounting.GroupPrivacy`.
         ``method="exact"`` is a fresh private fit on the remaining data: a new release with its
         own (``epsilon``, ``delta``) accounting; in ``mode="simulation"`` its ``noise_seed`` is
         derived from this model's and the forgotten selection. A non-private fit forgets
@@ -478,8 +496,13 @@ class DPAMHTLRS:
                 fitted, _, _ = fit_user_parameters(part, inner.U_, inner.sparsity, **inner._user_options(None, 0))
                 heads.put(changed, fitted)
             rows_touched = int(changed.size)
+            group_users, group = self._forgotten_group(sample_users, counts, forgotten)
             details.update(new_release=False, epsilon=self.epsilon_, delta=self.delta_,
-                           note="U_ kept: covered by the (epsilon, delta) joint-DP guarantee of the fit")
+                           group_users=group_users, group_size=group.size, group_epsilon=group.epsilon,
+                           group_delta=group.delta, group_epsilon_generic=group.generic_epsilon,
+                           group_delta_generic=group.generic_delta,
+                           note="U_ kept: covered by the joint-DP guarantee of the fit, per user (epsilon, delta) "
+                                "and for the group forgotten since the fit (group_epsilon at group_delta)")
             gap, gap_measure = math.nan, "not measured: the released U_ is kept under the DP guarantee"
         clear_users(heads, forgotten)
         model.forgotten_users_ = forgotten

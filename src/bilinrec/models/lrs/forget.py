@@ -8,9 +8,16 @@ point of ``T`` on the remaining data. :func:`fixed_point_gap` measures how far a
 one: the largest relative change (Frobenius norm) of ``U``, ``W`` and ``B`` in one further
 round whose U step is solved exactly (dense normal equations, or conjugate gradients to a
 relative residual of 1e-12 when ``d r`` is large), over the users that have samples.
+
+Hard thresholding makes the retraining objective non-convex: ``T`` has several fixed points, and
+the one reached warm-started need not be the one a refit from scratch reaches.
+:func:`refit_distances` measures how far apart they are.
 """
 
 from __future__ import annotations
+
+import time
+import warnings
 
 import numpy as np
 
@@ -21,6 +28,10 @@ from .user_step import _Heads, residual_weights, solve_shared_factor
 #: How :func:`fixed_point_gap` measures (the ``gap_measure`` of a ``ForgetRecord``).
 GAP_MEASURE = ("max relative Frobenius change of U, W, B in one further round "
                "(exact U step + every user's step) on the remaining data")
+#: How :func:`refit_distances` measures (the ``refit_measure`` in a ``ForgetRecord``'s details).
+REFIT_MEASURE = ("relative prediction difference ||p - p_refit|| / ||p_refit|| on the remaining samples; "
+                 "p_refit: a refit from scratch on the remaining data (same parameters, random_state and "
+                 "stopping rule)")
 #: Largest ``d * r`` whose U step the gap solves with dense normal equations (else CG to 1e-12).
 _DENSE_U_STEP = 2048
 
@@ -116,3 +127,30 @@ def fixed_point_gap(model, data: LRSData, U: np.ndarray, heads: _Heads) -> float
         return float(np.linalg.norm(new - old) / max(np.linalg.norm(old), np.finfo(float).tiny))
 
     return max(change(U1, U), change(moved.W, heads.W), change(moved.dense_sparse_part(d), B))
+
+
+def refit_distances(original, forgotten, X: np.ndarray, y: np.ndarray, users: np.ndarray, *, max_rounds: int,
+                    tol: float) -> dict:
+    """How far the ``forgotten`` model stands from a refit from the same start (``refit_distance``)
+    and, as the control, how far the untouched ``original`` stands (``control_refit_distance``),
+    in :data:`REFIT_MEASURE` on the remaining samples ``X, y, users``; with ``refit_measure``
+    and ``refit_seconds``.
+
+    The refit is what retraining means: the estimator with ``original``'s parameters (its
+    ``random_state``; the forget's ``max_rounds`` and ``tol``) fitted on the remaining data from
+    its own initialisation (the spectral one, a function of the data), not warm-started: a
+    refit warm-started from the original parameters is what ``forget`` itself runs, so it
+    would compare the forget with itself."""
+    start = time.perf_counter()
+    params = original.get_params() | {"max_rounds": max_rounds, "tol": tol, "callback": None}
+    with warnings.catch_warnings():  # the forgotten users are users without samples
+        warnings.filterwarnings("ignore", message=r".*user\(s\) have no samples", category=UserWarning)
+        refit = type(original)(**params).fit(X, y, users, n_users=original.n_users_)
+    reference = refit.predict(X, users)
+    scale = max(float(np.linalg.norm(reference)), np.finfo(float).tiny)
+
+    def distance(model):
+        return float(np.linalg.norm(model.predict(X, users) - reference) / scale)
+
+    return {"refit_distance": distance(forgotten), "control_refit_distance": distance(original),
+            "refit_measure": REFIT_MEASURE, "refit_seconds": time.perf_counter() - start}
