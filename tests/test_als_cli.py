@@ -123,6 +123,7 @@ def test_forget_certify_by_users_saves_the_certificate(tmp_path, interactions, c
     out = capsys.readouterr().out
     certificate = json.loads((tmp_path / "m2.certificate.json").read_text())
     assert "certified       yes" in out and str(tmp_path / "m2.certificate.json") in out
+    assert "own-history AUC of the forgotten users 0.5000" in out and "membership AUC of the deleted records" in out
     assert certificate["certified"] and certificate["method"] == "certified" and certificate["users"] == [2, 5]
     assert certificate["gap"] <= certificate["bound"] == tolerance
     # the certificate is re-verified from scratch, and fails for another model or other data

@@ -243,6 +243,7 @@ def _certified(args: argparse.Namespace, model: ALS, C: sp.csr_matrix, users, pa
                                      max_iterations=100 if args.max_iterations is None else args.max_iterations)
     certificate = Path(args.out).with_suffix(".certificate.json")
     text = dumps_certificate(record)
+    audit = _audit_lines(model, forgotten, C, users, np.asarray(record.details["certificate"]["deleted_pairs"]))
     forgotten.save(args.out)
     certificate.write_text(text, encoding="utf-8")
     d = record.details
@@ -256,6 +257,7 @@ def _certified(args: argparse.Namespace, model: ALS, C: sp.csr_matrix, users, pa
     print(f"  certified       {'yes' if record.certified else 'NO: the rounds ran out before the tolerance held'}")
     print(f"  rows re-solved  {record.rows_touched} ({d['users_touched']} users, {d['items_touched']} items) in "
           f"{d['iterations']} rounds")
+    print(*audit, sep="\n")
     print(f"  time            {record.seconds:.2f} s")
     print(f"  ledger          {forgotten.forgotten_['count']} pair(s) forgotten in all, sha256 "
           f"{forgotten.forgotten_['sha256'][:16]}...")
@@ -263,6 +265,28 @@ def _certified(args: argparse.Namespace, model: ALS, C: sp.csr_matrix, users, pa
           f"{d['certificate']['data_sha256'][:16]}...; check it: bilinrec als verify)")
     print(f"  model           {args.out}")
     return 0
+
+
+def _audit_lines(original: ALS, forgotten: ALS, C: sp.csr_matrix, users, pairs: np.ndarray) -> list[str]:
+    """The forgetting audit of a forget, forgotten model against the untouched one: the forgotten
+    users' own-history AUC (0.5: unreadable, what retraining gives) and the deleted records'
+    membership-inference AUC against never-trained cells of the same users (the workflow's
+    ``forget`` table adds retraining's seed band: bilinrec.models.als.audit.forget_audit)."""
+    from bilinrec.models.als.audit import membership_auc, nonmember_cells, own_history_auc
+
+    lines = []
+    if users is not None and len(users):
+        lines.append(f"  audit           own-history AUC of the forgotten users {own_history_auc(forgotten, C, users):.4f} "
+                     f"(untouched model {own_history_auc(original, C, users):.4f}; 0.5 = unreadable, as after "
+                     "retraining)")
+    try:
+        nonmembers = nonmember_cells(C, pairs, seed=0)
+    except ValueError as exc:  # e.g. a user who interacted with every item: nothing to compare against
+        lines.append(f"  audit           membership AUC not measured ({exc})")
+        return lines
+    lines.append(f"  audit           membership AUC of the deleted records {membership_auc(forgotten, pairs, nonmembers):.4f} "
+                 f"(untouched model {membership_auc(original, pairs, nonmembers):.4f})")
+    return lines
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
