@@ -309,13 +309,18 @@ def fitted(dirs, capsys):
     inputs, work = dirs
     interactions = inputs / "interactions.csv"
     interactions.write_text(GOOD)
-    model = inputs / "model.npz"
-    code, err = run(capsys, "als", "fit", "--interactions", interactions, "--out", model, "--factors", "2",
-                    "--iterations", "2", "--quiet")
-    assert code == 0, err
+    model = fit_model(capsys, interactions, inputs / "model.npz", iterations=2)
     delete = inputs / "delete.csv"
     delete.write_text("user,item\n1,1\n")
     return interactions, model, delete
+
+
+def fit_model(capsys, interactions, model, iterations):
+    """``bilinrec als fit`` of a 2-factor model (it must succeed); returns the model file."""
+    code, err = run(capsys, "als", "fit", "--interactions", interactions, "--out", model, "--factors", "2",
+                    "--iterations", str(iterations), "--quiet")
+    assert code == 0, err
+    return model
 
 
 def _model_parts(model: Path):
@@ -438,10 +443,7 @@ def test_deletion_file_with_a_surplus_field_on_every_line(dirs, capsys):
     inputs, work = dirs
     interactions = inputs / "dense.csv"
     interactions.write_text("user,item,confidence\n" + "".join(f"{u},{i},1\n" for u in range(7) for i in range(7)))
-    model = inputs / "model.npz"
-    code, err = run(capsys, "als", "fit", "--interactions", interactions, "--out", model, "--factors", "2",
-                    "--iterations", "1", "--quiet")
-    assert code == 0, err
+    model = fit_model(capsys, interactions, inputs / "model.npz", iterations=1)
     delete = inputs / "delete.csv"
     delete.write_text("user,item\n0,2,6\n0,4,1\n0,6,3\n")
     code, err = run(capsys, "als", "forget", "--model", model, "--interactions", interactions, "--delete", delete,
