@@ -208,7 +208,7 @@ def test_history_tol_callback_and_warm_start():
 
 
 def test_factors_interchange_with_the_implicit_library():
-    implicit_als = pytest.importorskip("implicit.cpu.als")
+    import implicit.cpu.als as implicit_als
     C = random_implicit(40, 30, seed=10)
     C.data = C.data.astype(np.float32).astype(np.float64)  # implicit stores confidences as float32
     rng = np.random.default_rng(0)
@@ -224,7 +224,7 @@ def test_factors_interchange_with_the_implicit_library():
 
 
 def test_cg_sweep_matches_the_implicit_reference_cg():
-    implicit_als = pytest.importorskip("implicit.cpu.als")
+    import implicit.cpu.als as implicit_als
     C = random_implicit(40, 30, seed=19)
     C.data = C.data.astype(np.float32).astype(np.float64)
     rng = np.random.default_rng(1)
@@ -661,7 +661,7 @@ def test_parallel_user_item_arrays_are_rejected_for_every_length(entry, spelling
 
 
 def test_from_implicit_is_exact_including_alpha():
-    implicit_als = pytest.importorskip("implicit.cpu.als")
+    import implicit.cpu.als as implicit_als
     X = binary_matrix(40, 30, seed=34)
     X.data = (1 + np.arange(X.nnz) % 3).astype(np.float32).astype(np.float64)  # counts
     with warnings.catch_warnings():

@@ -141,7 +141,7 @@ def test_race_step_and_table(tmp_path):
         steps.race_step(split, original, SYNTHETIC, cfg, 3, 1, paths[-1])
     a, b = (pd.read_csv(p) for p in paths)
     racers = set(a["racer"])
-    assert {"retrain_exact", "retrain_cg", "unlearn"} <= racers
+    assert racers == {"retrain_exact", "retrain_cg", "retrain_implicit", "unlearn"}  # every configured peer
     # record + user (uniform only) + 0.1 in two strata = 4 deletion sets
     assert len(a.groupby(["size", "stratum"])) == 4
     # deterministic measures repeat exactly; only the *_timing columns may differ
@@ -153,6 +153,22 @@ def test_race_step_and_table(tmp_path):
     assert set(converged["size"].astype(str)) == {"0.1"}
     steps.race_table_step(paths[:1], tmp_path / "unlearn_race.csv", tmp_path / "unlearn_race_speedup")
     assert (tmp_path / "unlearn_race.md").exists() and (tmp_path / "unlearn_race_speedup.png").stat().st_size > 0
+
+
+def test_a_configured_peer_that_cannot_run_is_an_error(tmp_path, monkeypatch):
+    """implicit listed in unlearn.race.peers but not importable: an error naming the key, never a
+    race without it."""
+    import sys
+
+    cfg = {**CFG, "model": {**CFG["model"], "iterations": 5, "tol": 1e-4},
+           "race": {**RACE, "sizes": ["record"], "strata": ["uniform"], "converge_sizes": []}}
+    split, original = tmp_path / "split.npz", tmp_path / "original.npz"
+    steps.split_step(SYNTHETIC, None, cfg, 3, 1, split)
+    steps.original_step(split, cfg, 1, original)
+    monkeypatch.setitem(sys.modules, "implicit.cpu.als", None)  # the import now fails
+    with pytest.raises(RuntimeError, match="unlearn.race.peers lists 'implicit', but the implicit library cannot"):
+        steps.race_step(split, original, SYNTHETIC, cfg, 3, 1, tmp_path / "race.csv")
+    assert not (tmp_path / "race.csv").exists()
 
 
 def test_same_config_gives_the_same_verdicts(tmp_path):

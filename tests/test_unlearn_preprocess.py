@@ -54,7 +54,7 @@ def test_bm25_matches_hand_formula():
 
 
 def test_bm25_equals_implicit():
-    nn = pytest.importorskip("implicit.nearest_neighbours", reason="implicit is not installed")
+    import implicit.nearest_neighbours as nn
     rng = np.random.default_rng(0)
     X = _random_binary(rng, (60, 45), 0.15)
     ours = bm25_weight(X, K1=100, B=0.9).toarray()

@@ -12,7 +12,7 @@ below ``tol``. Two views per racer:
   change falls below ``converge_tol`` (or ``converge_max_sweeps``; the last change is reported).
 
 Retraining peers: our exact solver (``exact``), our conjugate-gradient solver with 3 steps as the
-authors used (``cg``), and the ``implicit`` library's CPU CG solver (``implicit``, if installed),
+authors used (``cg``), and the ``implicit`` library's CPU CG solver (``implicit``),
 all from the same random start. Unlearning is Unlearn-ALS in retrain mode (exact solver) from the
 original model. Speedups are reported against each peer, in sweeps (deterministic) and in solve
 seconds (``*_timing`` columns: wall clock, machine-dependent).
@@ -96,11 +96,13 @@ def _views(history: Sequence[Mapping[str, Any]], n_rows: int, tol: float, target
 def _implicit_history(C: sp.csr_matrix, U0: np.ndarray, V0: np.ndarray, params: Mapping[str, Any],
                       max_sweeps: int, tol: float) -> list[dict[str, Any]] | None:
     """``implicit``'s CPU CG ALS (3 CG steps, its default), one sweep per ``fit`` call, objective
-    evaluated by bilinrec outside the timed region; None if implicit is not installed."""
+    evaluated by bilinrec outside the timed region. A configured peer that cannot run is an error
+    naming the config key, never a silent drop."""
     try:
         from implicit.cpu.als import AlternatingLeastSquares
-    except ImportError:
-        return None
+    except ImportError as exc:
+        raise RuntimeError(f"unlearn.race.peers lists 'implicit', but the implicit library cannot be imported "
+                           f"({exc}); install the project again (pip install -e .) or remove the peer") from None
     from threadpoolctl import threadpool_limits
 
     evaluator = ALS.from_factors(U0.astype(np.float64), V0.astype(np.float64),
@@ -158,9 +160,8 @@ def race_one(train: sp.csr_matrix, weighting: Weighting, original: ALS, deletion
         histories["cg"] = ALS(**{**base, "solver": "cg", "cg_steps": 3, "iterations": max_sweeps,
                                  "tol": tol}).fit(X_red).history_
     if "implicit" in cfg["peers"]:
-        hist = _implicit_history(C_red, start.user_factors_, start.item_factors_, base, max_sweeps, tol)
-        if hist is not None:
-            histories["implicit"] = hist
+        histories["implicit"] = _implicit_history(C_red, start.user_factors_, start.item_factors_, base,
+                                                  max_sweeps, tol)
     unlearned = original.copy().set_params(weighting=weighting).unlearn(
         train, deletions, max_iterations=converge_max, tol=converge_tol)
     rows = []
