@@ -30,7 +30,7 @@ def verdict_block(claims: pd.DataFrame, provenance: dict) -> str:
         f"(datasets: {datasets}; {provenance.get('cpu_count', '?')} CPUs, {provenance.get('platform', '?')}). "
         "Regenerate it after `snakemake --cores all`; `results/claims.md` has each claim's detail.",
         "",
-        "| id | claim | verdict | value | threshold |" + (" negative controls |" if "controls" in claims else ""),
+        "| id | claim | verdict | value | threshold |" + (" controls |" if "controls" in claims else ""),
         "|---|---|---|---|---|" + ("---|" if "controls" in claims else ""),
     ]
     for row in claims.to_dict("records"):

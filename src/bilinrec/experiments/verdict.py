@@ -3,9 +3,13 @@
 A :class:`Claim` names the tables it reads, what it measures, the config key of the threshold that
 decides it and the config keys of its other operating points (passed to its evaluator as keyword
 arguments). Its verdict is ``holds``, ``does not hold`` or ``not measured`` (with the reason).
-A claim may carry negative controls: the same evaluator run on tables in which the method under
-test is replaced by something that must fail the claim (e.g. the untouched original model). If a
-claim holds and any of its controls holds too, the claim is ``uninformative``, never ``holds``.
+A claim may carry controls: the same evaluator run on tables in which the method under test is
+replaced by something else. A *negative* control (``expect=FAILS``: the untouched model, or a
+near miss -- the most plausible wrong method, such as frozen weights or an unconverged unlearner)
+must fail the claim; a *planted* control (``expect=HOLDS``: a case built so the claim is true,
+such as another retrain in the unlearner's place) must pass it. If any control goes the wrong way
+the claim is ``uninformative`` -- never ``holds``, and never ``does not hold`` either: a rule that
+passes a wrong method, or fails a planted true case, cannot decide.
 A table the workflow was asked to produce must exist and have the expected columns; otherwise
 evaluation fails loudly rather than quietly reporting ``not measured``.
 """
@@ -49,10 +53,31 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Control:
-    """A negative control: ``substitute(tables)`` puts something that must fail in place of the method."""
+    """A control: ``substitute(tables)`` puts something in place of the method under test, whose
+    verdict must be ``expect`` -- :data:`FAILS` for a negative control or near miss, :data:`HOLDS`
+    for a planted positive control."""
 
     name: str
     substitute: Callable[[Tables], Tables] = field(repr=False)
+    expect: str = FAILS
+
+    def __post_init__(self):
+        if self.expect not in (HOLDS, FAILS):
+            raise ValueError(f"Control {self.name!r}: expect must be {HOLDS!r} or {FAILS!r}, got {self.expect!r}")
+
+    def wrong_way(self, verdict: str) -> bool:
+        """Whether ``verdict`` is not what this control must show: a negative control that holds,
+        a planted one that does not, or either one that could not be measured."""
+        return verdict != self.expect
+
+    def label(self, verdict: str) -> str:
+        kind = "planted, must hold" if self.expect == HOLDS else "must fail"
+        return f"{self.name} ({kind}): {verdict}"
+
+
+def planted(name: str, substitute: Callable[[Tables], Tables]) -> Control:
+    """A planted positive control: a case built so that the claim is true; the rule must pass it."""
+    return Control(name, substitute, expect=HOLDS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,17 +137,21 @@ def evaluate_claims(claims: list[Claim], tables: Mapping[str, pd.DataFrame | Non
     rows = []
     for claim in claims:
         absent = [t for t in claim.tables if tables.get(t) is None]
-        controls = {}
+        controls: dict[Control, str] = {}
         if absent:
             outcome = not_measured(f"not produced by this run: {', '.join(absent)}")
         else:
             outcome = claim.run(tables, config)
             for control in claim.controls:
-                controls[control.name] = claim.run(control.substitute(tables), config).verdict
-            if outcome.verdict == HOLDS and HOLDS in controls.values():
-                passed = ", ".join(name for name, verdict in controls.items() if verdict == HOLDS)
+                try:
+                    controls[control] = claim.run(control.substitute(tables), config).verdict
+                except ClaimInputError:  # the run did not produce what the control needs
+                    controls[control] = NOT_MEASURED
+            wrong = [c.label(v) for c, v in controls.items() if c.wrong_way(v)]
+            if outcome.verdict in (HOLDS, FAILS) and wrong:
                 outcome = Outcome(outcome.value, outcome.spread, UNINFORMATIVE,
-                                  f"{outcome.detail}; uninformative: the negative control(s) {passed} pass too")
+                                  f"{outcome.detail}; uninformative (the rule said {outcome.verdict!r}), controls "
+                                  f"going the wrong way: {'; '.join(wrong)}")
         row = {
             "id": claim.id,
             "claim": claim.claim,
@@ -135,7 +164,7 @@ def evaluate_claims(claims: list[Claim], tables: Mapping[str, pd.DataFrame | Non
             "detail": outcome.detail,
         }
         if with_controls:
-            row["controls"] = "; ".join(f"{name}: {verdict}" for name, verdict in controls.items())
+            row["controls"] = "; ".join(c.label(v) for c, v in controls.items())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -164,7 +193,7 @@ def write_claims(df: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | o
         "Thresholds are set in the `claims` section of config.yaml.",
         "",
         "| id | claim | source | measured | value | threshold | verdict | detail |"
-        + (" negative controls |" if with_controls else ""),
+        + (" controls |" if with_controls else ""),
         "|---|---|---|---|---|---|---|---|" + ("---|" if with_controls else ""),
     ]
     for row in df.to_dict("records"):
