@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exact-sweeps", type=int, default=2)
     parser.add_argument("--tolerance", type=float, default=1.0,
                         help="the certified forget's absolute bound on every row residual (the caller's choice; "
-                             "default 1.0, a little above the default model's level 0.7903)")
+                             "default 1.0, a little above the default model's level, about 0.79)")
     parser.add_argument("--max-rounds", type=int, default=100,
                         help="rounds of the certified forget after the two forced ones (forget's default 100)")
     parser.add_argument("--loose-sweeps", default="3,1",
