@@ -269,6 +269,31 @@ def test_cli_lays_config_overlays_over_the_repository_config(tmp_path, monkeypat
     assert capsys.readouterr().out.splitlines()[2].startswith("A3: does not hold")
 
 
+@pytest.mark.parametrize("overlay, expected", [
+    ("claims:\n  b1_band_z: 2\n", ["unknown key(s) claims.b1_band_z", "b1_level", "b3_objective_z"]),
+    ("claims:\n  b4_mia_tolerance: 0.05\n", ["unknown key(s) claims.b4_mia_tolerance", "use b4_level"]),
+    ("claims:\n  a3_max_gapp: 0.1\n", ["unknown key(s) claims.a3_max_gapp", "known keys: a1_max_d_growth"]),
+    ("claims:\n  a3_max_gap: small\n", ["claims.a3_max_gap: 'small' is not of type 'number'"]),
+    ("claims:\n  b1_level: 1.5\n", ["claims.b1_level: 1.5 is greater than or equal to the maximum of 1"]),
+    ("claims: [a3_max_gap]\n", ["claims must be a mapping", "got list ['a3_max_gap']"]),
+])
+def test_cli_validates_each_config_file_against_the_workflow_schema(tmp_path, monkeypatch, capsys, overlay, expected):
+    """An unknown (renamed) key or a wrong value is an error naming the key and the file, found with the
+    schema of the checkout the package runs from even outside it (no ./workflow here)."""
+    from conftest import ROOT
+
+    from bilinrec.cli import main
+
+    dp_utility().to_csv(tmp_path / "dp.csv", index=False)
+    (tmp_path / "overlay.yaml").write_text(overlay)
+    monkeypatch.chdir(tmp_path)
+    assert main(["claims", "dp_utility=dp.csv", "--config", str(ROOT / "config.yaml"), "--config", "overlay.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bilinrec: error: --config: overlay.yaml: ") and "Traceback" not in err, err
+    assert all(part in err for part in expected), err
+    assert str(ROOT / "workflow" / "schemas" / "claims.schema.yaml") in err, err
+
+
 def test_every_operating_point_of_every_claim_comes_from_the_config_schema(thresholds):
     assert set(CONFIG_KEYS) <= set(thresholds)
 

@@ -7,7 +7,9 @@ config overlay::
     bilinrec claims dp_utility=results/tables/dp_utility.csv --config config/paper.yaml
 
 Thresholds come from ``config.yaml`` in the current directory with each ``--config`` file laid over
-it in turn, as ``snakemake --configfile`` does.
+it in turn, as ``snakemake --configfile`` does. Each file's ``claims`` section is validated against
+the workflow's schema (``workflow/schemas/claims.schema.yaml``): an unknown or renamed key, or a
+value of the wrong type or range, is an error naming the key and the file.
 """
 
 from __future__ import annotations
@@ -26,11 +28,53 @@ from bilinrec.experiments.verdict import (
 )
 
 DEFAULT_CONFIG = "config.yaml"
+SCHEMA = Path("workflow") / "schemas" / "claims.schema.yaml"
+#: Keys renamed in the ``claims`` section, with what replaced them.
+RENAMED = {"b1_band_z": "b1_level (B1's test level) and b3_objective_z (B3's objective tolerance)",
+           "b4_mia_tolerance": "b4_level (B4's test level)"}
+
+
+def claims_schema() -> Path:
+    """The workflow's claims schema: next to ``./config.yaml`` (a checkout), else in the checkout
+    the package is installed from (``pip install -e``)."""
+    candidates = [Path.cwd() / SCHEMA, Path(__file__).resolve().parents[3] / SCHEMA]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"cannot validate the claims thresholds: no {SCHEMA} in {[str(p) for p in candidates]}; "
+                            f"run from the repository checkout")
+
+
+def check_claims_section(section: object, path: str, schema: Path) -> None:
+    """Validate one config file's ``claims`` section with the workflow's validator and schema."""
+    from jsonschema import ValidationError
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    if not isinstance(section, dict):
+        raise ValueError(f"--config: {path}: claims must be a mapping of threshold keys to values, "
+                         f"got {type(section).__name__} {section!r} (schema {schema})")
+    try:
+        validate(section, str(schema), set_default=False)
+    except WorkflowError as exc:
+        error = exc.__context__  # the jsonschema error snakemake's message is made from
+        if not isinstance(error, ValidationError):
+            raise
+        where = ".".join(["claims", *map(str, error.path)])
+        if error.validator == "additionalProperties":
+            unknown = sorted(set(error.instance) - set(error.schema["properties"]))
+            hints = "".join(f"; {key} was renamed: use {RENAMED[key]}" for key in unknown if key in RENAMED)
+            message = (f"unknown key(s) {', '.join(f'{where}.{key}' for key in unknown)}{hints} "
+                       f"(known keys: {', '.join(sorted(error.schema['properties']))})")
+        else:
+            message = f"{where}: {error.message}"
+        raise ValueError(f"--config: {path}: {message} (schema {schema})") from None
 
 
 def read_thresholds(config_paths: list[str]) -> dict:
     """The ``claims`` section of the config files, later files overriding earlier ones."""
     thresholds: dict = {}
+    schema = claims_schema() if config_paths else None
     for path in config_paths:
         if not Path(path).is_file():
             raise FileNotFoundError(f"--config: {path} does not exist")
@@ -41,7 +85,9 @@ def read_thresholds(config_paths: list[str]) -> dict:
             raise ValueError(f"--config: {path} is not valid YAML: {exc}") from None
         if not isinstance(config, dict):
             raise ValueError(f"--config: {path} is not a YAML mapping of config keys")
-        thresholds.update(config.get("claims") or {})
+        section = config.get("claims") or {}
+        check_claims_section(section, path, schema)
+        thresholds.update(section)
     missing = sorted(set(CONFIG_KEYS) - set(thresholds))
     if missing:
         raise ValueError(f"the config files {config_paths} set no claims thresholds {missing}; run from the "
