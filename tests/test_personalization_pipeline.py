@@ -11,6 +11,7 @@ from bilinrec.experiments.personalization.steps import (
     tables_step,
 )
 from bilinrec.io import save_npz
+from bilinrec.models.lrs import NON_PRIVATE, RELEASE_LABELS
 
 CFG = {
     "train_sizes": [5, "all"], "background_fraction": 0.5, "test_fraction": 0.2, "validation_fraction": 0.1,
@@ -68,3 +69,23 @@ def test_steps_chain_into_tables_and_figures(tmp_path):
     # the toy dataset has no genres: the genre feature set fell back to the embedding (run once)
     assert set(summary["features"]) == {"embedding"}
     assert summary["n_trials_mean"].le(2).all()
+    # every row of every table says what it released: the DP rows are seeded simulations
+    buckets = pd.read_csv(tables["buckets"], dtype={"m": str})
+    for table in (summary, buckets):
+        dp = table["method"] == "dp_amht_lrs"
+        assert dp.any() and table.loc[dp, "release"].eq(RELEASE_LABELS["simulation"]).all()
+        assert table.loc[~dp, "release"].eq(NON_PRIVATE).all()
+    assert len(paired) and paired["release"].eq(NON_PRIVATE).all()
+    for name in ("table", "buckets", "paired"):
+        header = next(line for line in (tmp_path / "tables" / f"{name}.md").read_text().splitlines()
+                      if line.startswith("|"))
+        assert "release" in [cell.strip() for cell in header.split("|")], header
+
+
+def test_tables_refuse_run_files_without_release_labels(tmp_path):
+    """A run CSV written before the release column existed is an error naming it, not unlabelled DP rows."""
+    old = tmp_path / "metrics_old.csv"
+    pd.DataFrame({"dataset": ["toy"], "features": ["embedding"], "d": [4], "seed": [1], "m": ["5"],
+                  "method": ["dp_amht_lrs"], "epsilon": [1.0]}).to_csv(old, index=False)
+    with pytest.raises(ValueError, match=f"{old} has no release column"):
+        tables_step([old], [old], [old], {}, CFG, seed=5)

@@ -26,6 +26,7 @@ import pandas as pd
 from bilinrec.experiments.methods import build, method_label
 from bilinrec.experiments.methods import method as registered
 from bilinrec.models.lrs import (
+    NON_PRIVATE,
     RELEASE_LABELS,
     PrivacyBudget,
     accounting_cache,
@@ -142,7 +143,7 @@ def _release_label(method: str, epsilon: float, mode: str) -> str:
     if method == "local":
         return "nothing released"
     if not math.isfinite(epsilon) or method not in DP_METHODS:
-        return "non-private"
+        return NON_PRIVATE
     return RELEASE_LABELS[mode]
 
 

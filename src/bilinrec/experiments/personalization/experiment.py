@@ -44,6 +44,7 @@ from bilinrec.experiments.personalization.protocol import (
     UserSplit,
     parse_train_sizes,
 )
+from bilinrec.models.lrs import NON_PRIVATE
 from bilinrec.seeds import derive_rng
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,8 @@ def run_personalization(
                 "m": str(m),
                 "method": method,
                 "epsilon": np.nan if epsilon is None else epsilon,
+                # a DP fit names its mode (the personalization part runs seeded simulations)
+                "release": NON_PRIVATE if epsilon is None else model.release_,
                 "params": json.dumps(params, sort_keys=True),
                 "val_rmse": val_rmse,
                 **summary,
@@ -221,8 +224,8 @@ def run_personalization(
             metrics.append(row)
             errors["bucket"] = buckets[eligible]
             for bucket, part in errors.groupby("bucket", sort=False):
-                bucket_rows.append({"m": str(m), "method": method, "epsilon": row["epsilon"], "bucket": bucket,
-                                    **summarize_errors(part)})
+                bucket_rows.append({"m": str(m), "method": method, "epsilon": row["epsilon"],
+                                    "release": row["release"], "bucket": bucket, **summarize_errors(part)})
             per_user_frames.append(
                 pd.DataFrame({
                     "m": str(m), "method": method, "epsilon": row["epsilon"],

@@ -17,7 +17,8 @@ from bilinrec.tables import display_table, summarize
 #: Methods the paired comparison takes its "best baseline" from (not AMHT-LRS, not DP).
 BASELINES = ("user_embedding", "global", "local", "finetune", "altmin", "fedrep", "sparse_only")
 METRICS = ("rmse", "rmse_user", "mae")
-KEYS = ("dataset", "features", "d", "m", "method", "epsilon")
+#: ``release`` says what a row's fit released: non-private, or the DP mode (a seeded simulation here).
+KEYS = ("dataset", "features", "d", "m", "method", "epsilon", "release")
 
 
 def variant_label(method: str, epsilon: float | None) -> str:
@@ -125,7 +126,8 @@ def paired_table(
     resampled with all their seeds. The Holm family is every comparison of one tested method on one
     dataset (all feature sets, d, m and comparators); ``p_holm`` and the interval
     ``[ci_low_holm, ci_high_holm]`` (at level ``holm_level``) are the corrected ones, ``significant``
-    is ``p_holm < 1 - level`` and the corrected interval excluding zero.
+    is ``p_holm < 1 - level`` and the corrected interval excluding zero. ``release`` is that of the
+    two compared fits (only non-DP fits are compared, so "non-private").
     """
     rows, boots = [], []
     per_user = per_user[per_user["n_test"] > 0].assign(rmse_u=lambda df: np.sqrt(df["sse"] / df["n_test"]))
@@ -136,6 +138,7 @@ def paired_table(
     for cell, group in summary.groupby(keys, sort=False):
         cell = dict(zip(keys, cell if isinstance(cell, tuple) else (cell,)))
         methods = set(group["method"])
+        release = dict(zip(group["method"], group["release"]))
         if "amht_lrs" not in methods:
             continue
         sel = per_user
@@ -161,8 +164,10 @@ def paired_table(
                 stats = paired_difference(pd.DataFrame({"user": users, "delta": delta}), n_boot, rng, level,
                                           return_boot=True)
                 boots.append(stats.pop("boot"))
+                pair = dict.fromkeys((release[source], release[comparator]))
                 rows.append({**cell, "m": str(cell["m"]), "tested": tested, "comparator": name,
-                             "baseline": comparator, "baseline_label": method_label(comparator), **stats})
+                             "baseline": comparator, "baseline_label": method_label(comparator),
+                             "release": " vs ".join(pair), **stats})
     table = pd.DataFrame(rows)
     if table.empty:
         return table
@@ -204,4 +209,5 @@ def paired_display(paired: pd.DataFrame, level: float) -> pd.DataFrame:
         "p (Holm)": paired["p_holm"].map(lambda v: f"{v:.3g}"),
         "users better": paired["frac_users_better"].map(lambda v: f"{100 * v:.0f}%"),
         "distinct users (all seeds)": paired["n_users"],
+        "release": paired["release"],
     })

@@ -153,8 +153,14 @@ def tables_step(
     """Summaries across seeds: ``personalization`` (+ buckets and paired comparison tables)."""
     sizes = _train_sizes(cfg)
 
-    def read(paths):
-        return pd.concat([pd.read_csv(p, dtype={"m": str}) for p in paths], ignore_index=True)
+    def read(paths, labelled=True):
+        """The runs' CSVs in one frame; a labelled one (metrics, buckets) must say each row's release."""
+        frames = [pd.read_csv(p, dtype={"m": str}) for p in paths]
+        for path, frame in zip(paths, frames):
+            if labelled and "release" not in frame:
+                raise ValueError(f"{path} has no release column (written by an older version): rerun its "
+                                 "run, e.g. snakemake --forcerun personalization_run")
+        return pd.concat(frames, ignore_index=True)
 
     summary, shown = summary_table(read(metrics), sizes)
     caption = ("Test error on held-out ratings of evaluation users with m training ratings each "
@@ -163,7 +169,7 @@ def tables_step(
     bucket_summary, bucket_shown = bucket_table(read(buckets), sizes)
     write_table(bucket_summary, outputs["buckets"], display=bucket_shown,
                 caption="Test error by user activity (total ratings of the user), mean ± std over seeds.")
-    paired = paired_table(read(per_user), summary, cfg["bootstrap"], derive_rng(seed, "bootstrap"),
+    paired = paired_table(read(per_user, labelled=False), summary, cfg["bootstrap"], derive_rng(seed, "bootstrap"),
                           cfg["confidence_level"], sizes)
     write_table(paired, outputs["paired"], display=paired_display(paired, cfg["confidence_level"]),
                 caption="Per-user test RMSE difference, tested method minus comparator (pre-registered: AltMin, "

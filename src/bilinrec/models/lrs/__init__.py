@@ -26,6 +26,7 @@ from .amht import AMHTLRS, UserFit
 from .data import LRSData, prepare_data
 from .dp import (
     DPAMHTLRS,
+    NON_PRIVATE,
     RELEASE_LABELS,
     RELEASE_MODES,
     DPGlobalModel,
@@ -55,6 +56,7 @@ __all__ = [
     "GroupPrivacy",
     "LRSData",
     "MomentStatistics",
+    "NON_PRIVATE",
     "NormalEquationStatistics",
     "PrivacyBudget",
     "RELEASE_LABELS",

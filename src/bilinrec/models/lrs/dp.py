@@ -94,6 +94,8 @@ RELEASE_LABELS = {
     "private": "private release (secret noise)",
     "simulation": "simulation (seeded noise; not a private release)",
 }
+#: The label of a non-private fit (epsilon = inf).
+NON_PRIVATE = "non-private"
 
 
 def _check_mode(mode: str, noise_seed: int | None) -> str:
@@ -194,7 +196,7 @@ class DPGlobalModel:
         sample = poisson_sample(rng, data.n_users, sampling_rate)
         gram, rhs, clipped = clipped_global_statistics(data, clip, sample)
         self.__dict__.pop("clipped_fraction_", None)  # nothing of a previous fit survives a refit
-        self.release_ = RELEASE_LABELS[self.mode] if privacy.is_private else "non-private"
+        self.release_ = RELEASE_LABELS[self.mode] if privacy.is_private else NON_PRIVATE
         if self.mode == "simulation" or not privacy.is_private:
             self.clipped_fraction_ = clipped  # an unnoised statistic of all users: never in a private release
         d = data.dim
@@ -358,7 +360,7 @@ class DPAMHTLRS:
             self.epsilon_, self.delta_ = math.inf, 0.0
             self.n_releases_ = 1 + model.n_rounds_
             self.clipped_fraction_ = []
-            self.release_ = "non-private"
+            self.release_ = NON_PRIVATE
             return self
         self.n_releases_ = len(aggregator.clipped_fraction_)
         if self.n_releases_ != len(self.release_schedule()):
@@ -454,7 +456,7 @@ class DPAMHTLRS:
         """
         inner = self._fitted()
         check_forget_method(method, ("exact", "dp"))
-        if self.release_ == "non-private":
+        if self.release_ == NON_PRIVATE:
             if method == "dp":
                 raise ValueError("method='dp' needs a private fit; this one is non-private (epsilon_ = inf): "
                                  "use method='exact'")
