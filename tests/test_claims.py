@@ -183,17 +183,46 @@ def test_write_claims_markdown(tmp_path, thresholds):
     assert len(pd.read_csv(tmp_path / "claims.csv")) == len(CLAIMS)
 
 
-def dp_utility(gaps=(0.5, 0.2, 0.05), controls=True):
-    """A3's table; with ``controls`` also its negative controls' rows (large gaps: they fail), without
-    which A3 cannot be decided."""
+def dp_utility(gaps=(0.5, 0.2, 0.05), controls=True, mode="simulation"):
+    """A3's table, its DP rows released in ``mode``; with ``controls`` also its negative controls'
+    rows (large gaps: they fail), without which A3 cannot be decided."""
+    from bilinrec.models.lrs import NON_PRIVATE, RELEASE_LABELS
+
+    dp = {"epsilon": 8.0, "release": RELEASE_LABELS[mode], "error_std": 0.01}
     rows = []
     for t, gap in zip((1000, 10000, 100000), gaps):
-        rows.append({"n_users": t, "epsilon": 8.0, "method": "dp_amht_lrs", "error_mean": 0.1 + gap, "error_std": 0.01})
-        rows.append({"n_users": t, "epsilon": float("inf"), "method": "amht_lrs", "error_mean": 0.1, "error_std": 0.0})
+        rows.append({"n_users": t, "method": "dp_amht_lrs", "error_mean": 0.1 + gap, **dp})
+        rows.append({"n_users": t, "epsilon": float("inf"), "method": "amht_lrs", "release": NON_PRIVATE,
+                     "error_mean": 0.1, "error_std": 0.0})
         if controls:
-            rows += [{"n_users": t, "epsilon": 8.0, "method": m, "error_mean": e, "error_std": 0.01}
-                     for m, e in (("dp_global", 1.0), ("dp_altmin", 0.5))]
+            rows += [{"n_users": t, "method": m, "error_mean": e, **dp} for m, e in (("dp_global", 1.0), ("dp_altmin", 0.5))]
     return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("mode", ["simulation", "private"])
+def test_a3_names_the_release_of_its_dp_rows_in_claims_and_readme(tmp_path, thresholds, mode):
+    """A3 rests on DP rows: its verdict in claims.csv/claims.md and the README row says whether they were a
+    seeded simulation or a private release, also when the claim is uninformative."""
+    from bilinrec.cli.readme import verdict_block
+    from bilinrec.models.lrs import RELEASE_LABELS
+
+    label = RELEASE_LABELS[mode]
+    verdict = evaluate_claims(CLAIMS, {"dp_utility": dp_utility(mode=mode)}, thresholds)
+    write_claims(verdict, tmp_path / "claims.csv", tmp_path / "claims.md")
+    claims = pd.read_csv(tmp_path / "claims.csv").set_index("id")
+    assert claims.loc["A3", "verdict"] == HOLDS and claims.loc["A3", "release"] == label
+    assert claims.drop(index="A3")["release"].isna().all()  # the other claims read no DP rows
+    a3_md = next(line for line in (tmp_path / "claims.md").read_text().splitlines() if line.startswith("| A3 |"))
+    assert f"DP rows: {label}" in a3_md
+    block = verdict_block(pd.read_csv(tmp_path / "claims.csv"), {})
+    a3_readme = next(line for line in block.splitlines() if line.startswith("| A3 |"))
+    assert f"**holds** (DP rows: {label})" in a3_readme
+    assert "DP rows" not in block.replace(a3_readme, "")
+    # a control going the wrong way makes A3 uninformative; its release is still named
+    swapped = dp_utility(mode=mode).replace({"method": {"dp_altmin": "x", "dp_amht_lrs": "dp_altmin"}})
+    swapped = swapped.replace({"method": {"x": "dp_amht_lrs"}})
+    outcome = evaluate_claims(CLAIMS, {"dp_utility": swapped}, thresholds).set_index("id").loc["A3"]
+    assert outcome["verdict"] == UNINFORMATIVE and outcome["release"] == label
 
 
 def test_a3_controls_must_fail_for_the_claim_to_hold(thresholds):
@@ -203,7 +232,8 @@ def test_a3_controls_must_fail_for_the_claim_to_hold(thresholds):
     from bilinrec.experiments.dp.claims import CLAIMS as DP_CLAIMS
 
     table = dp_utility(controls=False)
-    rows = [{"n_users": t, "epsilon": 8.0, "method": m, "error_mean": e, "error_std": 0.01}
+    dp_row = table[table["method"] == "dp_amht_lrs"].iloc[0]
+    rows = [{"n_users": t, "epsilon": 8.0, "method": m, "release": dp_row["release"], "error_mean": e, "error_std": 0.01}
             for t in (1000, 10000) for m, e in (("dp_global", 1.0), ("dp_altmin", 0.5))]
     result = evaluate_claims(DP_CLAIMS, {"dp_utility": pd.concat([table, pd.DataFrame(rows)])}, thresholds)
     row = result.set_index("id").loc["A3"]

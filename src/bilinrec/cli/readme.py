@@ -2,7 +2,8 @@
 
 The block between ``<!-- verdict:start -->`` and ``<!-- verdict:end -->`` is replaced by the
 claim-by-claim verdict of ``results/claims.csv``, stamped with the commit, config and machine the
-run's ``results/provenance.json`` records, so the README never carries hand-copied numbers. When
+run's ``results/provenance.json`` records, so the README never carries hand-copied numbers. A
+verdict read from DP rows names what they released (a seeded simulation or a private release). When
 the run wrote the fair race of Paper B (``results/tables/unlearn_race.csv``), its speedups are
 summarised under the table, computed from that file.
 """
@@ -36,7 +37,9 @@ def verdict_block(claims: pd.DataFrame, provenance: dict) -> str:
     for row in claims.to_dict("records"):
         value = row["value"]
         shown = "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
-        line = f"| {row['id']} | {row['claim']} | **{row['verdict']}** | {shown} | {row['threshold']:g} |"
+        release = row.get("release")
+        verdict = f"**{row['verdict']}**" + (f" (DP rows: {release})" if isinstance(release, str) and release else "")
+        line = f"| {row['id']} | {row['claim']} | {verdict} | {shown} | {row['threshold']:g} |"
         if "controls" in claims:
             controls = row["controls"]
             line += f" {controls if isinstance(controls, str) and controls else '—'} |"

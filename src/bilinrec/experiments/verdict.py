@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -39,12 +39,14 @@ class ClaimInputError(ValueError):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a claim's evaluator found."""
+    """What a claim's evaluator found; ``release`` names what the DP rows it read released (e.g. a
+    seeded simulation), empty for a claim that reads no DP rows."""
 
     value: float | None
     spread: float | None
     verdict: str
     detail: str = ""
+    release: str = ""
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -111,8 +113,8 @@ def not_measured(reason: str) -> Outcome:
     return Outcome(None, None, NOT_MEASURED, reason)
 
 
-def decide(ok: bool, value: float, spread: float | None, detail: str) -> Outcome:
-    return Outcome(float(value), None if spread is None else float(spread), HOLDS if ok else FAILS, detail)
+def decide(ok: bool, value: float, spread: float | None, detail: str, release: str = "") -> Outcome:
+    return Outcome(float(value), None if spread is None else float(spread), HOLDS if ok else FAILS, detail, release)
 
 
 def load_table(path: str | os.PathLike, required_columns: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -149,9 +151,9 @@ def evaluate_claims(claims: list[Claim], tables: Mapping[str, pd.DataFrame | Non
                     controls[control] = NOT_MEASURED
             wrong = [c.label(v) for c, v in controls.items() if c.wrong_way(v)]
             if outcome.verdict in (HOLDS, FAILS) and wrong:
-                outcome = Outcome(outcome.value, outcome.spread, UNINFORMATIVE,
-                                  f"{outcome.detail}; uninformative (the rule said {outcome.verdict!r}), controls "
-                                  f"going the wrong way: {'; '.join(wrong)}")
+                outcome = replace(outcome, verdict=UNINFORMATIVE,
+                                  detail=f"{outcome.detail}; uninformative (the rule said {outcome.verdict!r}), "
+                                         f"controls going the wrong way: {'; '.join(wrong)}")
         row = {
             "id": claim.id,
             "claim": claim.claim,
@@ -162,6 +164,7 @@ def evaluate_claims(claims: list[Claim], tables: Mapping[str, pd.DataFrame | Non
             "spread": outcome.spread,
             "verdict": outcome.verdict,
             "detail": outcome.detail,
+            "release": outcome.release,
         }
         if with_controls:
             row["controls"] = "; ".join(c.label(v) for c, v in controls.items())

@@ -20,11 +20,10 @@ def claim_a3(tables: Tables, max_gap: float, *, epsilon: float) -> Outcome:
     shrinking = bool(np.all(np.diff(gap.to_numpy()) < 0))
     ok = shrinking and gap.iloc[-1] <= max_gap
     steps = ", ".join(f"t={int(t)}: {g:.3f}" for t, g in gap.items())
-    kinds = sorted(set(private["release"].dropna())) if "release" in private else []
-    release = f"; DP rows: {', '.join(kinds)}" if kinds else ""
+    release = ", ".join(sorted(set(private["release"])))
     return decide(ok, float(gap.iloc[-1]), float(private["error_std"].iloc[-1]),
-                  f"parameter-error gap to non-private at ε = {epsilon:g} ({steps}); shrinking with t: {shrinking}"
-                  f"{release}")
+                  f"parameter-error gap to non-private at ε = {epsilon:g} ({steps}); shrinking with t: {shrinking}; "
+                  f"DP rows: {release}", release)
 
 
 
@@ -49,4 +48,4 @@ CLAIMS = [
 ]
 
 #: Columns each table the claims read must have.
-TABLE_COLUMNS = {"dp_utility": ("n_users", "epsilon", "method", "error_mean", "error_std")}
+TABLE_COLUMNS = {"dp_utility": ("n_users", "epsilon", "method", "release", "error_mean", "error_std")}
