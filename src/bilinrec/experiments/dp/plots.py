@@ -16,6 +16,7 @@ from bilinrec.experiments.dp.steps import (
     parse_epsilon,
 )
 from bilinrec.experiments.methods import method_color, method_label
+from bilinrec.models.lrs import NON_PRIVATE
 from bilinrec.tables import mean_std_by
 
 
@@ -24,7 +25,7 @@ def release_note(records: pd.DataFrame) -> str:
     noise; not a private release)"); empty when the records do not say."""
     if "release" not in records:
         return ""
-    kinds = sorted({r for r in records["release"].dropna() if r not in ("non-private", "nothing released")})
+    kinds = sorted({r for r in records["release"].dropna() if r not in (NON_PRIVATE, "nothing released")})
     return "DP rows: " + "; ".join(kinds) if kinds else ""
 
 
