@@ -16,6 +16,7 @@ from bilinrec.experiments.dp.steps import (
     run_dp_method,
     utility_table,
 )
+from bilinrec.models.lrs.audit import epsilon_ceiling
 
 CFG = {
     "n_seeds": 1, "epsilons": [2, "inf"], "delta": 1e-5, "test_users": 50, "n_test": 4, "local_alpha": 0.1,
@@ -111,8 +112,9 @@ def test_malformed_accounting_cache_is_refused(empty_accounting_cache, cache):
     assert empty_accounting_cache.accounting_cache() == {"noise_multipliers": [], "epsilons": []}
 
 
-AUDIT = {"epsilons": [1], "trials": 8, "known_seed_epsilon": 1, "known_seed_trials": 20, "confidence": 0.95,
-         "canary_scale": 10, "problem": {"n_users": 6, "dim": 4, "rank": 1, "sparsity": 1, "samples": 8}}
+AUDIT = {"epsilons": [1, 32], "trials": 1000, "calibration_trials": 200, "broken_noise_scales": [0.1, 0.01],
+         "known_seed_epsilon": 1, "known_seed_trials": 20, "confidence": 0.95, "canary_scale": 10,
+         "problem": {"n_users": 6, "dim": 4, "rank": 1, "sparsity": 1, "samples": 8}}
 
 
 def test_records_label_the_simulation_mode(records):
@@ -130,20 +132,27 @@ def test_private_mode_records_have_no_clipped_fractions():
 
 
 def test_audit_step_and_tables(records):
+    """Every row is what a working audit must say: the real mechanism is not refuted, both
+    planted-broken controls are, the null control gives 0, the seeded simulation falls to the
+    known seed; at epsilon 32, above the ceiling of 1000 trials, the table says "cannot test"."""
     cfg = {**CFG, "audit": AUDIT}
     audit = pd.DataFrame(run_dp_audit(cfg, seed=5))
-    assert len(audit) == 3
-    known = audit[audit["attack"] == "known_seed"].set_index("mode")
-    assert known.loc["simulation", "epsilon_lb"] > 1.0  # the seeded simulation leaks
-    assert known.loc["private", "epsilon_lb"] <= 1.0
-    black_box = audit[audit["attack"] == "projection"]
-    assert (black_box["epsilon_lb"] <= black_box["epsilon"]).all()
     summary, shown = audit_table(audit)
-    assert summary["refutes_claim"].sum() == 1  # only the known-seed attack on the simulation
-    assert "ε lower bound" in shown.columns
-    audit_at_2 = audit.assign(epsilon=2.0)
-    summary, shown = utility_table(records, audit_at_2)
-    column = "audit ε lower bound (private mode)"
+    lr = summary[summary["attack"] == "likelihood_ratio"]
+    assert sorted(zip(lr["epsilon"], lr["control"], lr["noise_scale"])) == sorted(
+        (e, c, s) for e in (1.0, 32.0) for c, s in (("real", 1.0), ("broken", 0.1), ("broken", 0.01), ("null", 0.01)))
+    assert summary["as_expected"].all(), shown
+    testable = lr[lr["epsilon"] == 1.0].set_index("control")
+    assert (testable.loc["broken", "epsilon_lb"] > 1.0).all() and testable.loc["null", "epsilon_lb"] == 0.0
+    assert lr["ceiling"].to_list() == pytest.approx([epsilon_ceiling(1000, 1000, cfg["delta"])] * len(lr))
+    assert (shown.loc[lr.index[lr["epsilon"] == 32.0], "verdict"].str.startswith("cannot test ε = 32")).all()
+    known = summary[summary["attack"] == "known_seed"].set_index("mode")
+    assert known.loc["simulation", "verdict"] == "claim refuted" and known.loc["private", "verdict"] == "not refuted"
+    assert {"ε lower bound", "ceiling", "audited", "expected"} <= set(shown.columns)
+    assert shown["audited"].str.startswith("planted-broken control").sum() == 4
+
+    summary, shown = utility_table(records, audit.assign(epsilon=audit["epsilon"].replace(1.0, 2.0)))
+    column = "audit ε lower bound (ceiling)"
     rows = shown[summary["method"].eq("dp_amht_lrs") & summary["epsilon"].eq(2.0)]
-    assert (rows[column] != "n/a").all()
+    assert (rows[column] != "n/a").all() and rows[column].str.contains(r"\(\d", regex=True).all()
     assert (shown.loc[~summary["method"].eq("dp_amht_lrs"), column] == "n/a").all()

@@ -18,12 +18,7 @@ from bilinrec.models.lrs import (
     PrivacyBudget,
     default_clip_bounds,
 )
-from bilinrec.models.lrs.audit import (
-    Canary,
-    canary_audit,
-    clopper_pearson,
-    epsilon_lower_bound,
-)
+from bilinrec.models.lrs.audit import Canary, known_seed_audit
 from bilinrec.models.lrs.baselines import (
     FedRep,
     FineTune,
@@ -64,35 +59,17 @@ def test_known_seed_attack_breaks_simulation_but_not_the_private_mode(quiet_user
     clip = default_clip_bounds(D, M, math.sqrt(R + 1))
     attacker = _fitter("simulation", claimed, clip)  # the attacker's re-runs use the known seed
     trials = 60
-    leaky = canary_audit(_fitter("simulation", claimed, clip), *quiet_users, _canary(), attack="known_seed",
-                         trials=trials, delta=DELTA, refit=attacker, seed=100)
+    leaky = known_seed_audit(_fitter("simulation", claimed, clip), *quiet_users, _canary(),
+                             trials=trials, delta=DELTA, refit=attacker, seed=100)
     assert leaky.tpr == 1.0 and leaky.fpr == 0.0  # certain membership inference
     # 60 trials per side can certify at most ln(0.9404 / 0.0596) = 2.76 at 95 %: far above the claimed 1
     assert leaky.epsilon_lb > 2.5 * claimed
+    assert leaky.epsilon_lb == pytest.approx(leaky.ceiling)  # a perfect attack reaches its ceiling
 
-    private = canary_audit(_fitter("private", claimed, clip), *quiet_users, _canary(), attack="known_seed",
-                           trials=trials, delta=DELTA, refit=attacker, seed=100)
+    private = known_seed_audit(_fitter("private", claimed, clip), *quiet_users, _canary(),
+                               trials=trials, delta=DELTA, refit=attacker, seed=100)
     assert private.epsilon_lb <= claimed
     assert 0.2 < private.tpr < 0.8 and 0.2 < private.fpr < 0.8  # a coin flip
-
-
-def test_black_box_canary_audit_stays_below_the_claim(quiet_users):
-    claimed = 1.0
-    clip = default_clip_bounds(D, M, math.sqrt(R + 1))
-    result = canary_audit(_fitter("private", claimed, clip), *quiet_users, _canary(), attack="projection",
-                          trials=40, delta=DELTA)
-    assert result.counted_in == result.counted_out == 20  # threshold chosen on the other half
-    assert 0 <= result.epsilon_lb <= claimed
-
-
-def test_epsilon_lower_bound_arithmetic():
-    lo, hi = clopper_pearson(0, 50, 0.975)
-    assert lo == 0 and hi == pytest.approx(1 - 0.025 ** (1 / 50))
-    perfect = epsilon_lower_bound(50, 50, 0, 50, 0.0, 0.95)
-    assert perfect["epsilon_lb"] == pytest.approx(math.log((0.025 ** (1 / 50)) / (1 - 0.025 ** (1 / 50))))
-    assert epsilon_lower_bound(25, 50, 25, 50, 1e-5)["epsilon_lb"] == 0.0
-    # the second inequality (through the false-negative rate) is used as well
-    assert epsilon_lower_bound(10, 50, 0, 50, 0.0)["epsilon_lb"] > 0
 
 
 # -- the private mode ---------------------------------------------------------------------

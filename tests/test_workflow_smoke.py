@@ -74,7 +74,7 @@ def smoke_config(tmp_path):
             "test_users": 20, "n_test": 5,
             "problem": {"dim": 10, "rank": 2, "sparsity": 1, "samples": 20},
             "reference": {"max_rounds": 5},
-            "audit": {"trials": 10, "known_seed_trials": 20},
+            "audit": {"trials": 10, "calibration_trials": 10, "known_seed_trials": 20},
         },
         "personalization": {
             "factors": [4], "seeds": 2, "train_sizes": [5, "all"], "min_eval_users": 5,

@@ -3,8 +3,9 @@
 # the seed); one job per (t, seed, method) draws the (t, seed) problem and fits the method for
 # every epsilon; a summary rule writes the table; the notebook draws the figures. The grid runs
 # in mechanism.mode (default simulation: seeded noise, labelled "not a private release"); rule
-# dp_audit audits the private mode with a canary (epsilon lower bound) and shows the known-seed
-# attack on the simulation mode (docs/privacy.md).
+# dp_audit audits the private mode's mechanism with a canary (epsilon lower bound next to its ceiling,
+# with planted-broken and null controls) and shows the known-seed attack on the simulation mode
+# (docs/privacy.md).
 
 DP = config["dp"]
 DP_OUT = f"{RESULTS}/lrs/dp"

@@ -9,7 +9,8 @@ The figures are drawn by :mod:`bilinrec.experiments.dp.plots`.
 Release mode: the grid runs ``mechanism.mode`` (default ``"simulation"``: noise seeded from
 the root seed, reproducible, and labelled "simulation (seeded noise; not a private release)"
 in every record, table, figure and claim; ``"private"`` draws the noise from OS entropy).
-:func:`run_dp_audit` audits the private mode with a canary membership-inference attack and
+:func:`run_dp_audit` audits the private mode's mechanism with a likelihood-ratio test on its
+released statistics (with planted-broken and null controls that show the audit's power) and
 shows the known-seed attack on the simulation mode (see ``docs/privacy.md``).
 """
 
@@ -32,9 +33,10 @@ from bilinrec.models.lrs import (
     accounting_cache,
     calibrate_noise_multiplier,
     default_clip_bounds,
+    gaussian_epsilon,
     training_epsilon,
 )
-from bilinrec.models.lrs.audit import Canary, canary_audit
+from bilinrec.models.lrs.audit import Canary, known_seed_audit, statistic_audit
 from bilinrec.models.lrs.metrics import mse, normalized_error, subspace_distance
 from bilinrec.models.lrs.synthetic import LRSProblem, make_problem
 from bilinrec.seeds import derive_seed
@@ -213,13 +215,12 @@ def run_dp_method(cfg: Mapping[str, Any], n_users: int, seed: int, method: str) 
 
 
 # --------------------------------------------------------------------------------------
-# Privacy audit (canary membership inference -> empirical lower bound on epsilon)
+# Privacy audit (canary membership inference -> empirical lower bound on epsilon, with its ceiling)
 # --------------------------------------------------------------------------------------
-#: How the audit table names each (attack, mode).
-AUDIT_LABELS = {
-    ("projection", "private"): "canary projection (black box) vs private release",
-    ("known_seed", "simulation"): "known noise seed vs simulation (seeded noise; not a private release)",
-    ("known_seed", "private"): "known noise seed vs private release",
+#: How the audit table names each attack.
+AUDIT_ATTACKS = {
+    "likelihood_ratio": "likelihood-ratio test on the released statistics (mechanism alone)",
+    "known_seed": "known noise seed (whole fits)",
 }
 
 
@@ -234,7 +235,7 @@ def audit_epsilons(cfg: Mapping[str, Any]) -> list[float]:
     return eps
 
 
-def _audit_model(cfg: Mapping[str, Any], epsilon: float, mode: str, noise_seed: int) -> Any:
+def _audit_model(cfg: Mapping[str, Any], epsilon: float, mode: str, noise_seed: int | None) -> Any:
     """DP-AMHT-LRS on the audit's small problem with the grid's mechanism (rounds, accountant,
     delta: the same release schedule, hence the same calibrated noise)."""
     p, mech = cfg["audit"]["problem"], cfg["mechanism"]
@@ -249,15 +250,29 @@ def _audit_model(cfg: Mapping[str, Any], epsilon: float, mode: str, noise_seed: 
     )
 
 
+def _audit_controls(audit: Mapping[str, Any]) -> list[tuple[str, float, bool]]:
+    """``(control, noise_scale, canary)`` of the likelihood-ratio audits at one epsilon: the real
+    mechanism, every planted-broken noise scale, and the null control (no canary) at the
+    smallest noise scale."""
+    scales = sorted({float(s) for s in audit["broken_noise_scales"]}, reverse=True)
+    if not all(0 < s < 1 for s in scales):
+        raise ValueError(f"dp.audit.broken_noise_scales must lie in (0, 1), got {audit['broken_noise_scales']}")
+    return ([("real", 1.0, True)] + [("broken", s, True) for s in scales]
+            + [("null", min(scales, default=1.0), False)])
+
+
 def run_dp_audit(cfg: Mapping[str, Any], seed: int) -> list[dict]:
     """Audit DP-AMHT-LRS with a canary user (:mod:`bilinrec.models.lrs.audit`).
 
     The data set: ``audit.problem.n_users`` users with Gaussian features and ``y = 0`` (DP must
-    hold for every data set; quiet users leave the canary's clipped contribution as the only
-    signal). The canary: Gaussian features scaled by ``canary_scale`` times the a-priori scale,
-    ``theta`` along the all-ones direction (dense, so its sparse part cannot absorb it).
-    Records: the black-box projection attack on the private mode at every audit epsilon, and
-    the known-seed attack on the simulation and the private mode at ``known_seed_epsilon``.
+    hold for every data set). The canary: Gaussian features scaled by ``canary_scale`` times the
+    a-priori scale, ``theta`` along the all-ones direction, so that it sits at every clip bound.
+    Records: at every audit epsilon, the likelihood-ratio audit of the private mode's mechanism
+    (``control="real"``), of planted-broken copies with the noise times each of
+    ``broken_noise_scales`` (which it must refute where its ceiling allows) and of the null
+    control (no canary: bound 0); and the known-seed attack on whole fits of the simulation and
+    the private mode at ``known_seed_epsilon``. ``mechanism_epsilon`` is the exact epsilon of the
+    audited mechanism (NaN for the seeded simulation, which is not private at all).
     """
     audit, p = cfg["audit"], cfg["audit"]["problem"]
     rng = np.random.default_rng(derive_seed(seed, "dp", "audit", "data"))
@@ -266,59 +281,126 @@ def run_dp_audit(cfg: Mapping[str, Any], seed: int) -> list[dict]:
     a_priori = math.sqrt(p["rank"] + 1.0)
     canary = Canary.along(np.ones(d), m, audit["canary_scale"] * math.sqrt(d), audit["canary_scale"] * a_priori,
                           seed=derive_seed(seed, "dp", "audit", "canary"))
+    delta, confidence = float(cfg["delta"]), float(audit["confidence"])
+    records = []
+
+    def record(result, mode, control, noise_scale, canary_present, epsilon, noise_multiplier, true_epsilon, start):
+        log.info("audit %s (%s, noise x %g) vs %s at eps=%g: eps_lb=%.3f, ceiling %.3f (TPR %.4f, FPR %.4f)",
+                 result.attack, control, noise_scale, mode, epsilon, result.epsilon_lb, result.ceiling,
+                 result.tpr, result.fpr)
+        records.append({"method": "dp_amht_lrs", "mode": mode, "control": control, "noise_scale": noise_scale,
+                        "canary": canary_present, "epsilon": epsilon, "delta": delta,
+                        "noise_multiplier": noise_multiplier, "mechanism_epsilon": true_epsilon,
+                        "seconds": time.perf_counter() - start} | result.as_dict())
+
+    for epsilon in audit_epsilons(cfg):
+        model = _audit_model(cfg, epsilon, "private", None)
+        for control, noise_scale, canary_present in _audit_controls(audit):
+            start = time.perf_counter()
+            result = statistic_audit(model, X, y, users, canary, trials=int(audit["trials"]),
+                                     calibration_trials=int(audit["calibration_trials"]), confidence=confidence,
+                                     noise_scale=noise_scale, canary_present=canary_present)
+            sigma = model.mechanism(noise_scale).noise_multiplier
+            record(result, "private", control, noise_scale, canary_present, epsilon, sigma,
+                   gaussian_epsilon(sigma, model.release_schedule(), delta), start)
+
+    known = parse_epsilon(audit["known_seed_epsilon"])
     trial_seed0 = derive_seed(seed, "dp", "audit", "trials") % 2**40  # public, like every workflow seed
 
-    def fitter(epsilon, mode):
-        return lambda X_, y_, u_, s: _audit_model(cfg, epsilon, mode, s).fit(X_, y_, u_).U_
+    def fitter(mode):
+        """The released ``U`` of one whole fit in ``mode`` under a trial's public seed (a private
+        fit uses it as ``random_state`` only)."""
+        return lambda X_, y_, u_, s: _audit_model(cfg, known, mode, s).fit(X_, y_, u_).U_
 
-    runs = [("projection", "private", e, int(audit["trials"])) for e in audit_epsilons(cfg)]
-    known = parse_epsilon(audit["known_seed_epsilon"])
-    runs += [("known_seed", mode, known, int(audit["known_seed_trials"])) for mode in ("simulation", "private")]
-    records = []
-    for attack, mode, epsilon, trials in runs:
+    model = _audit_model(cfg, known, "private", None)
+    sigma = model.mechanism().noise_multiplier
+    for mode in ("simulation", "private"):
         start = time.perf_counter()
-        result = canary_audit(fitter(epsilon, mode), X, y, users, canary, attack=attack, trials=trials,
-                              delta=float(cfg["delta"]), confidence=float(audit["confidence"]), seed=trial_seed0,
-                              refit=fitter(epsilon, "simulation"))
-        record = {"method": "dp_amht_lrs", "attack": attack, "mode": mode, "epsilon": epsilon,
-                  "delta": float(cfg["delta"]), "seconds": time.perf_counter() - start} | result.as_dict()
-        log.info("audit %s vs %s at eps=%g: eps_lb=%.3f (TPR %.3f, FPR %.3f, %d trials per side)", attack, mode,
-                 epsilon, result.epsilon_lb, result.tpr, result.fpr, trials)
-        records.append(record)
+        result = known_seed_audit(fitter(mode), X, y, users, canary, trials=int(audit["known_seed_trials"]),
+                                  delta=delta, confidence=confidence, seed=trial_seed0, refit=fitter("simulation"))
+        true_epsilon = gaussian_epsilon(sigma, model.release_schedule(), delta) if mode == "private" else math.nan
+        record(result, mode, "real", 1.0, True, known, sigma, true_epsilon, start)
     return records
 
 
+def _noise_text(scale: float) -> str:
+    return "σ" if scale == 1 else f"σ/{1 / scale:g}"
+
+
+def _audit_verdict(row) -> str:
+    if row["ceiling"] <= row["epsilon"]:
+        return f"cannot test ε = {row['epsilon']:g} (ceiling {row['ceiling']:.2f})"
+    return "claim refuted" if row["epsilon_lb"] > row["epsilon"] else "not refuted"
+
+
+def _audit_expected(row) -> str:
+    """What a working audit must say on this row (its power and its null)."""
+    if row["ceiling"] <= row["epsilon"]:
+        return _audit_verdict(row)
+    if row["control"] == "null":
+        return "ε lower bound 0"
+    refutable = row["control"] == "broken" or row["mode"] == "simulation"
+    return "claim refuted" if refutable else "not refuted"
+
+
 def audit_table(audit: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The audit records and their display form: attack, claimed epsilon, rates, the empirical
-    lower bound and whether it refutes the claim."""
-    summary = audit.sort_values(["attack", "mode", "epsilon"], ascending=[False, True, True]).reset_index(drop=True)
+    """The audit records and their display form: attack, what is audited (the real mechanism or
+    a planted control), claimed and true epsilon, rates, the lower bound next to its ceiling,
+    the verdict and the verdict a working audit must give."""
+    order = {"real": 0, "broken": 1, "null": 2}
+    summary = audit.sort_values(["attack", "mode", "epsilon", "control", "noise_scale"],
+                                key=lambda s: s.map(order) if s.name == "control" else s,
+                                ascending=[False, True, True, True, False]).reset_index(drop=True)
     summary["refutes_claim"] = summary["epsilon_lb"] > summary["epsilon"]
+    summary["testable"] = summary["ceiling"] > summary["epsilon"]
+    summary["verdict"] = summary.apply(_audit_verdict, axis=1)
+    summary["expected"] = summary.apply(_audit_expected, axis=1)
+    summary["as_expected"] = [(v == "not refuted" and lb == 0) if e == "ε lower bound 0" else v == e for v, e, lb
+                              in zip(summary["verdict"], summary["expected"], summary["epsilon_lb"])]
+    audited = []
+    for row in summary.itertuples():
+        if row.attack == "known_seed":
+            audited.append(RELEASE_LABELS[row.mode])
+        elif row.control == "null":
+            audited.append(f"null control: no canary ({_noise_text(row.noise_scale)})")
+        elif row.control == "broken":
+            audited.append(f"planted-broken control: noise {_noise_text(row.noise_scale)}")
+        else:
+            audited.append(f"real mechanism (noise σ): {RELEASE_LABELS[row.mode]}")
     shown = pd.DataFrame({
-        "attack": [AUDIT_LABELS.get((a, m), f"{a} vs {m}") for a, m in zip(summary["attack"], summary["mode"])],
+        "attack": summary["attack"].map(AUDIT_ATTACKS),
+        "audited": audited,
         "claimed ε": [f"{e:g}" for e in summary["epsilon"]],
-        "trials per side": summary["trials"],
-        "TPR": summary["tpr"].map(lambda v: f"{v:.3f}"),
-        "FPR": summary["fpr"].map(lambda v: f"{v:.3f}"),
-        "ε lower bound": [f"{v:.2f} ({c:.0%})" for v, c in zip(summary["epsilon_lb"], summary["confidence"])],
-        "verdict": ["claim refuted" if r else "consistent with the claim" for r in summary["refutes_claim"]],
+        "true ε": ["n/a (seeded)" if not np.isfinite(v) else f"{v:.3g}" for v in summary["mechanism_epsilon"]],
+        "trials per side": [f"{n}" + (f" (+{c} calibration)" if c else "")
+                            for n, c in zip(summary["trials"], summary["calibration_trials"])],
+        "TPR": summary["tpr"].map(lambda v: f"{v:.4f}"),
+        "FPR": summary["fpr"].map(lambda v: f"{v:.4f}"),
+        "ε lower bound": summary["epsilon_lb"].map(lambda v: f"{v:.2f}"),
+        "ceiling": [f"{v:.2f} ({c:.0%})" for v, c in zip(summary["ceiling"], summary["confidence"])],
+        "verdict": summary["verdict"],
+        "expected": summary["expected"],
     })
     return summary, shown
 
 
 def utility_table(records: pd.DataFrame, audit: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Mean, std and count of every metric per (t, epsilon, method) and its display form, with
-    each row's release kind and, for DP-AMHT-LRS, the canary audit's epsilon lower bound of the
-    private mode at that epsilon (``audit``, from :func:`run_dp_audit`)."""
+    each row's release kind and, for DP-AMHT-LRS, the likelihood-ratio audit's epsilon lower bound
+    of the private mode's mechanism at that epsilon and its ceiling (``audit``, from
+    :func:`run_dp_audit`)."""
     if "release" not in records:  # records written before the release column existed
         records = records.assign(release="simulation (seeded noise; not a private release)")
     by = ["n_users", "epsilon", "method", "release"]
     metrics = list(METRICS) + ["epsilon_achieved"]
     summary = summarize(records, by, metrics)
-    summary["audit_epsilon_lb"] = np.nan
+    summary["audit_epsilon_lb"] = summary["audit_ceiling"] = np.nan
     if audit is not None and not audit.empty:
-        bb = audit[(audit["attack"] == "projection") & (audit["mode"] == "private")]
-        lb = dict(zip(zip(bb["method"], bb["epsilon"]), bb["epsilon_lb"]))
-        summary["audit_epsilon_lb"] = [lb.get((m, e), np.nan) for m, e in zip(summary["method"], summary["epsilon"])]
+        real = audit[(audit["attack"] == "likelihood_ratio") & (audit["control"] == "real")].set_index(
+            ["method", "epsilon"])
+        keys = pd.MultiIndex.from_arrays([summary["method"], summary["epsilon"]])
+        for column in ("epsilon_lb", "ceiling"):
+            summary[f"audit_{column}"] = real[column].reindex(keys).to_numpy()
     order = {m: i for i, m in enumerate(METHODS)}
     summary = summary.sort_values(["n_users", "epsilon", "method"], key=lambda s: s.map(order) if s.name == "method" else s)
     summary = summary.reset_index(drop=True)
@@ -328,8 +410,9 @@ def utility_table(records: pd.DataFrame, audit: pd.DataFrame | None = None) -> t
     shown["achieved epsilon"] = [
         "n/a" if not (math.isfinite(e) and e > 0) else f"{e:.3f}" for e in summary["epsilon_achieved_mean"]
     ]
-    shown["audit ε lower bound (private mode)"] = [
-        "n/a" if not np.isfinite(v) else f"{v:.2f}" for v in summary["audit_epsilon_lb"]
+    shown["audit ε lower bound (ceiling)"] = [
+        "n/a" if not np.isfinite(v) else f"{v:.2f} ({c:.2f})" for v, c in zip(summary["audit_epsilon_lb"],
+                                                                              summary["audit_ceiling"])
     ]
     shown = shown.rename(columns={"n_users": "users t", "test_mse": "test MSE",
                                   "error": "parameter error", "subspace_distance": "subspace distance"})

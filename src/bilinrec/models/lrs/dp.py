@@ -303,6 +303,21 @@ class DPAMHTLRS:
         """Statistics per release: the moment matrix, then (A, b) in every round."""
         return [1] + [2] * int(self.max_rounds)
 
+    def mechanism(self, noise_scale: float = 1.0) -> GaussianAggregator:
+        """The Gaussian mechanism one fit releases its statistics through (clip bounds, calibrated
+        noise multiplier, a noise generator of the release mode: fresh OS entropy when private).
+
+        ``noise_scale`` multiplies the noise multiplier; a value below 1 builds a mechanism with
+        too little noise for the budget, only for an audit's planted-broken controls."""
+        privacy = _check_privacy(self.privacy, self.clip)
+        if not privacy.is_private:
+            raise ValueError("DPAMHTLRS.mechanism needs a finite epsilon (a non-private fit adds no noise)")
+        if isinstance(noise_scale, bool) or not (isinstance(noise_scale, (int, float)) and noise_scale > 0):
+            raise ValueError(f"noise_scale must be a positive number, got {noise_scale!r}")
+        sigma = calibrate_noise_multiplier(privacy, self.release_schedule(), self.sampling_rate, self.accountant)
+        return GaussianAggregator(noise_scale * sigma, self.clip, _noise_rng(self.mode, self.noise_seed),
+                                  self.sampling_rate, self.ridge_factor)
+
     def _inner_model(self, privacy: PrivacyBudget) -> tuple[AMHTLRS, GaussianAggregator | None]:
         options = dict(self.amht_options or {})
         for reserved in ("rank", "sparsity", "max_rounds", "random_state", "aggregator", "fixed_rounds"):
@@ -324,10 +339,7 @@ class DPAMHTLRS:
                 raise ValueError(f"amht_options must not set {stopping!r}: a private fit runs exactly max_rounds rounds")
         if self.mode == "private" and options.get("callback") is not None:
             raise ValueError("amht_options must not set a callback in mode='private' (it sees every user's parameters)")
-        sigma = calibrate_noise_multiplier(privacy, self.release_schedule(), self.sampling_rate, self.accountant)
-        aggregator = GaussianAggregator(
-            sigma, self.clip, _noise_rng(self.mode, self.noise_seed), self.sampling_rate, self.ridge_factor
-        )
+        aggregator = self.mechanism()
         # exactly max_rounds rounds, no identifiability abort: control flow independent of the data
         return AMHTLRS(self.rank, self.sparsity, aggregator=aggregator, fixed_rounds=True, **common, **options), aggregator
 

@@ -158,14 +158,21 @@ class GaussianAggregator:
     def _sample(self, n_users: int) -> np.ndarray:
         return poisson_sample(self.rng, n_users, self.sampling_rate)
 
-    def aggregate_moment(self, stats: MomentStatistics) -> np.ndarray:
+    def clipped_moment(self, stats: MomentStatistics) -> np.ndarray:
+        """``sum_i c_i C_i`` over the sampled users, every ``C_i`` clipped: the moment before noise."""
         norms = stats.per_user_norms()  # streamed, from the smaller side (m < d): no copy of X
         weights = clip_weights(norms, self.clip.moment) * self._sample(stats.n_users)
         self.clipped_fraction_.append({"moment": float(np.mean(norms > self.clip.moment))})
-        M = stats.total(weights)
+        return stats.total(weights)
+
+    def noise_moment(self, M: np.ndarray) -> np.ndarray:
+        """The released moment: ``M`` plus symmetric noise of std ``noise_multiplier * clip.moment``."""
         if self.noise_multiplier > 0:
             M = M + symmetric_gaussian_noise(self.rng, M.shape[0], self.noise_multiplier * self.clip.moment)
         return M
+
+    def aggregate_moment(self, stats: MomentStatistics) -> np.ndarray:
+        return self.noise_moment(self.clipped_moment(stats))
 
     def _feature_gram_norms(self, data: LRSData) -> np.ndarray:
         """``|X_i^T X_i|_F`` per user; fixed for a data set, so computed once and reused."""
@@ -174,7 +181,8 @@ class GaussianAggregator:
             self._gram_norm_cache = (data, _kernels.segment_gram_norms_scaled(data))
         return self._gram_norm_cache[1]
 
-    def aggregate_normal_equations(self, stats: NormalEquationStatistics):
+    def clipped_normal_equations(self, stats: NormalEquationStatistics) -> tuple[np.ndarray, np.ndarray]:
+        """``(sum_i c_i A_i, sum_i c_i' b_i)`` over the sampled users, each term clipped: before noise."""
         # the norms of NormalEquationStatistics.per_user_norms, with the Gram part cached
         w_sq = np.einsum("ir,ir->i", stats.W, stats.W)
         gram_norms = w_sq * self._feature_gram_norms(stats.data)
@@ -191,6 +199,11 @@ class GaussianAggregator:
                 "rhs": float(np.mean(rhs_norms > self.clip.rhs)),
             }
         )
+        return A, b
+
+    def noise_normal_equations(self, A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The released ``(A, b)``: symmetric noise of std ``noise_multiplier * clip.gram`` on ``A``
+        plus the public ridge on its diagonal, noise of std ``noise_multiplier * clip.rhs`` on ``b``."""
         if self.noise_multiplier > 0:
             n = A.shape[0]
             std_A = self.noise_multiplier * self.clip.gram
@@ -199,4 +212,5 @@ class GaussianAggregator:
             b = b + self.rng.normal(0.0, self.noise_multiplier * self.clip.rhs, size=b.shape)
         return A, b
 
-
+    def aggregate_normal_equations(self, stats: NormalEquationStatistics):
+        return self.noise_normal_equations(*self.clipped_normal_equations(stats))
