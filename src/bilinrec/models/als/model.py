@@ -58,9 +58,15 @@ from .cells import (
 )
 from .deletions import apply_deletions, as_deletions, pairs_digest, stored_mask, stored_pairs
 from .io import ModelFileError, read_model_file
+from . import anderson
+from .anderson import Anderson
 from .scores import cell_terms, pair_scores
 from .threads import kernel_workers
 from .weighting import Weighting, as_weighting
+
+
+#: ``acceleration`` of :class:`ALS`: plain sweeps (None) or safeguarded Anderson acceleration.
+ACCELERATIONS = (None, "anderson")
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,6 +95,12 @@ class ALS:
         (results do not depend on it); ``None``: one worker, BLAS threads as configured.
     chunk_bytes : memory budget of one chunk of normal matrices or residuals (certified
         :meth:`forget`).
+    acceleration : ``None`` (plain ALS sweeps) or ``"anderson"``: each sweep starts from the
+        Anderson extrapolation of the last ``anderson_memory + 1`` sweeps, with a safeguard that
+        rejects a start whose sweep raises the objective (:mod:`.anderson`); the same fixed
+        points, a monotone objective, in far fewer sweeps at small regularization. Applies to
+        :meth:`fit` and :meth:`unlearn`.
+    anderson_memory : sweeps remembered by the Anderson extrapolation.
     weighting : ``None`` (``C`` holds the confidences) or a :class:`Weighting` (or a mapping of
         its fields, or a scheme name): ``C`` then holds raw interactions and the model computes
         the confidences itself -- in :meth:`fit`, :meth:`objective` and :meth:`unlearn`, which
@@ -117,6 +129,8 @@ class ALS:
         num_threads: int | None = None,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         weighting: Any = None,
+        acceleration: str | None = None,
+        anderson_memory: int = 5,
     ):
         # scikit-learn convention: store the parameters as given; validation happens in fit/unlearn
         self.factors = factors
@@ -133,10 +147,13 @@ class ALS:
         self.num_threads = num_threads
         self.chunk_bytes = chunk_bytes
         self.weighting = weighting
+        self.acceleration = acceleration
+        self.anderson_memory = anderson_memory
 
     # -- configuration -------------------------------------------------------------------
     _PARAM_NAMES = ("factors", "regularization", "feedback", "solver", "cg_steps", "dtype", "iterations", "tol",
-                    "random_state", "use_bias", "scale_regularization", "num_threads", "chunk_bytes", "weighting")
+                    "random_state", "use_bias", "scale_regularization", "num_threads", "chunk_bytes", "weighting",
+                    "acceleration", "anderson_memory")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor arguments, as given (scikit-learn convention)."""
@@ -191,6 +208,11 @@ class ALS:
         if isinstance(self.chunk_bytes, bool) or not isinstance(self.chunk_bytes, (int, np.integer)) \
                 or self.chunk_bytes < 1:
             raise ValueError(f"chunk_bytes must be a positive integer, got {self.chunk_bytes!r}")
+        if self.acceleration not in ACCELERATIONS:
+            raise ValueError(f"acceleration must be one of {ACCELERATIONS}, got {self.acceleration!r}")
+        if isinstance(self.anderson_memory, bool) or not isinstance(self.anderson_memory, (int, np.integer)) \
+                or self.anderson_memory < 1:
+            raise ValueError(f"anderson_memory must be a positive integer, got {self.anderson_memory!r}")
         if as_weighting(self.weighting) is not None and self.feedback != "implicit":
             raise ValueError("weighting is only available with feedback='implicit'")
 
@@ -621,14 +643,34 @@ class ALS:
             record["rows_solved"] = int(local[0].size + local[1].size)
             self.history_.append(record)
             previous = record["objective"]
+        accel = Anderson(self.anderson_memory) if self.acceleration == "anderson" else None
+        proposal = None  # the extrapolated start of the next sweep (Anderson acceleration)
         bar = tqdm(range(1, iterations + 1), desc=desc, disable=not show_progress, leave=False)
         for it in bar:
             t0, cpu0 = time.perf_counter(), time.process_time()
-            self._half_sweep(cells, users=slice(None))
-            self._half_sweep(cells, items=slice(None))
+            accepted = self._item_state() if proposal is not None else None
+            if proposal is not None:
+                self._set_item_state(proposal)
+            begin = self._item_state() if accel is not None else None
+            self._sweep(cells)
             seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
             record["rows_solved"], record["cpu_seconds"] = full, cpu
+            if accel is not None:
+                record["rejected"] = 0
+                if accepted is not None and not anderson.accept(record["objective"], previous):
+                    # safeguard: the extrapolated start raised the objective; a plain sweep from
+                    # the last accepted point instead (its cost is counted in this record)
+                    t1, cpu1 = time.perf_counter(), time.process_time()
+                    self._set_item_state(accepted)
+                    accel.reset()
+                    begin = accepted
+                    self._sweep(cells)
+                    seconds += time.perf_counter() - t1
+                    cpu += time.process_time() - cpu1
+                    record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
+                    record.update(rows_solved=2 * full, cpu_seconds=cpu, rejected=1)
+                proposal = accel.propose(begin, self._item_state())
             if callback is not None:
                 extra = callback(self, record)
                 if extra:
@@ -639,6 +681,23 @@ class ALS:
             if record["rel_change"] < tol:
                 break
         bar.close()
+
+    def _sweep(self, cells: Cells) -> None:
+        """One full ALS sweep: every user row, then every item row."""
+        self._half_sweep(cells, users=slice(None))
+        self._half_sweep(cells, items=slice(None))
+
+    def _item_state(self) -> np.ndarray:
+        """The item side's parameters (factors, and biases with ``use_bias``), float64: the
+        state a sweep maps (users are solved from it)."""
+        V = self.item_factors_.astype(np.float64)
+        return np.column_stack([V, self.item_bias_]) if self.use_bias else V
+
+    def _set_item_state(self, state: np.ndarray) -> None:
+        k = self.item_factors_.shape[1]
+        self.item_factors_[:] = state[:, :k]
+        if self.use_bias:
+            self.item_bias_[:] = state[:, k]
 
     def _record(self, cells, iteration, phase, seconds, elapsed, previous):
         objective = self._objective(cells)
