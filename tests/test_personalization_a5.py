@@ -9,7 +9,6 @@ from bilinrec.experiments.personalization.claims import (
     CLAIMS,
     CONTROL_DATASET,
     claim_a5,
-    positive_control,
 )
 from bilinrec.experiments.personalization.control import ControlConfig, generate_control
 from bilinrec.experiments.personalization.evaluation import (
@@ -95,28 +94,38 @@ def _paired_rows(dataset, tested, comparator, delta, m="5", features="genres+emb
             "p_holm": 0.01, "significant": abs(delta) > 0.01}
 
 
-def _tables(ml_delta, control_delta, global_delta=0.05, swapped_delta=0.0):
+def _tables(ml_delta, control_delta, global_delta=0.05, swapped_delta=0.0, control_comparators=None):
     rows = []
     for comp in ("altmin", "finetune", "user_embedding"):
         rows.append(_paired_rows("ml-100k", "amht_lrs", comp, ml_delta))
         rows.append(_paired_rows("ml-100k", "global", comp, global_delta))
         rows.append(_paired_rows("ml-100k", "amht_lrs_swapped", comp, swapped_delta))
-    rows.append(_paired_rows(CONTROL_DATASET, "amht_lrs", "altmin", control_delta, features="genres"))
+    for comp, delta in (control_comparators or {c: control_delta for c in ("altmin", "finetune", "user_embedding")}).items():
+        rows.append(_paired_rows(CONTROL_DATASET, "amht_lrs", comp, delta, features="genres"))
     return {"personalization_paired": pd.DataFrame(rows)}
 
 
-def test_a5_holds_only_with_holm_wins_and_a_passing_positive_control():
+def _verdict(tables):
+    return evaluate_claims(CLAIMS, tables, {"a5_max_m": 20}).iloc[0]
+
+
+def test_a5_holds_only_with_holm_wins_and_a_planted_control_that_passes_a5s_own_rule():
     assert claim_a5(_tables(-0.05, -0.05), 20).verdict == HOLDS
+    assert _verdict(_tables(-0.05, -0.05))["verdict"] == HOLDS
     assert claim_a5(_tables(+0.01, -0.05), 20).verdict == FAILS
-    # the positive control fails: nothing could have been detected
-    assert claim_a5(_tables(+0.01, +0.05), 20).verdict == UNINFORMATIVE
-    ok, detail = positive_control(_tables(0, -0.05)["personalization_paired"], 20)
-    assert ok and "passes" in detail
-    # decided at the largest m <= max_m: a tie at m = 5 does not fail it, a tie at m = 20 does
-    both = pd.concat([_tables(0, 0.0)["personalization_paired"].query("dataset == @CONTROL_DATASET"),
-                      pd.DataFrame([_paired_rows(CONTROL_DATASET, "amht_lrs", "altmin", -0.05, m="20", features="genres")])])
-    assert positive_control(both, 20)[0] is True
-    assert positive_control(both.assign(m=["20", "5"]), 20)[0] is False
+    assert _verdict(_tables(+0.01, -0.05))["verdict"] == FAILS
+    # the planted control fails A5's rule: nothing could have been detected, whatever MovieLens says
+    for tables in (_tables(-0.05, +0.05), _tables(+0.01, +0.05)):
+        row = _verdict(tables)
+        assert row["verdict"] == UNINFORMATIVE and "(planted, must hold): does not hold" in row["controls"]
+    # the old, weaker check (a win against AltMin alone) is not enough: A5's rule needs every comparator
+    weak = _tables(-0.05, None, control_comparators={"altmin": -0.05, "finetune": 0.0, "user_embedding": -0.05})
+    assert _verdict(weak)["verdict"] == UNINFORMATIVE
+    # and every m <= a5_max_m, not only the largest
+    small_m = _tables(-0.05, -0.05)
+    extra = pd.DataFrame([_paired_rows(CONTROL_DATASET, "amht_lrs", "altmin", 0.0, m="5", features="genres")])
+    small_m = {"personalization_paired": pd.concat([small_m["personalization_paired"], extra])}
+    assert _verdict(small_m)["verdict"] == UNINFORMATIVE
 
 
 def test_a5_negative_controls_make_a_win_uninformative():
