@@ -234,7 +234,7 @@ def test_a3_controls_must_fail_for_the_claim_to_hold(thresholds):
     table = dp_utility(controls=False)
     dp_row = table[table["method"] == "dp_amht_lrs"].iloc[0]
     rows = [{"n_users": t, "epsilon": 8.0, "method": m, "release": dp_row["release"], "error_mean": e, "error_std": 0.01}
-            for t in (1000, 10000) for m, e in (("dp_global", 1.0), ("dp_altmin", 0.5))]
+            for t in (1000, 10000, 100000) for m, e in (("dp_global", 1.0), ("dp_altmin", 0.5))]
     result = evaluate_claims(DP_CLAIMS, {"dp_utility": pd.concat([table, pd.DataFrame(rows)])}, thresholds)
     row = result.set_index("id").loc["A3"]
     assert row["verdict"] == HOLDS and row["controls"].count("does not hold") == 2
@@ -244,6 +244,20 @@ def test_a3_controls_must_fail_for_the_claim_to_hold(thresholds):
     closing = pd.DataFrame([{**r, "error_mean": 0.1 + 0.5 / r["n_users"] ** 0.5} for r in rows])
     result = evaluate_claims(DP_CLAIMS, {"dp_utility": pd.concat([table, closing])}, thresholds)
     assert result.set_index("id").loc["A3", "verdict"] == UNINFORMATIVE
+
+
+def test_a3_controls_must_reach_the_same_t_as_the_claim(thresholds):
+    """A control run only to t = 1e4 says nothing about A3 at t = 1e5: it is not measured there,
+    so A3 is uninformative until its controls run to the claim's largest t."""
+    from bilinrec.experiments.dp.claims import CLAIMS as DP_CLAIMS
+
+    full = dp_utility()
+    row = evaluate_claims(DP_CLAIMS, {"dp_utility": full}, thresholds).set_index("id").loc["A3"]
+    assert row["verdict"] == HOLDS
+    short = full[~((full["method"] == "dp_global") & (full["n_users"] == 100000))]
+    row = evaluate_claims(DP_CLAIMS, {"dp_utility": short}, thresholds).set_index("id").loc["A3"]
+    assert row["verdict"] == UNINFORMATIVE and "DP global model (no per-user part) (must fail): not measured" in \
+        row["controls"]
 
 
 def test_cli_evaluates_the_claims_of_the_tables_given(tmp_path, capsys):

@@ -64,7 +64,7 @@ CASES = {
     "dp_large_users_twice": ({"dp": {"n_users": [1000, 100000]}},
                              ["dp.large_users.n_users and dp.n_users both hold t = [100000]"]),
     "dp_large_users_method": ({"dp": {"methods": ["dp_amht_lrs", "local"]}},
-                              ["dp.large_users.methods [amht_lrs]", "dp.methods"]),
+                              ["dp.large_users.methods [amht_lrs, dp_global, dp_altmin]", "dp.methods"]),
     "dp_large_users_epsilon": ({"dp": {"epsilons": [1, 4, "inf"], "fixed_epsilon": 4}},
                                ["dp.large_users.epsilons [8]", "dp.epsilons"]),
     "top_level_dataset": ({"datasets": ["ml-100k", "ml-7m"]}, ["datasets: unknown dataset 'ml-7m'"]),

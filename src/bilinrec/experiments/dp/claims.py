@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bilinrec.experiments.verdict import Claim, Control, Outcome, Tables, decide, not_measured
+from bilinrec.experiments.verdict import Claim, ClaimInputError, Control, Outcome, Tables, decide, not_measured
 
 
 def claim_a3(tables: Tables, max_gap: float, *, epsilon: float) -> Outcome:
@@ -28,10 +28,18 @@ def claim_a3(tables: Tables, max_gap: float, *, epsilon: float) -> Outcome:
 
 
 def _dp_method_as_ours(method: str):
-    """Negative control: the private ``method``'s rows in place of DP-AMHT-LRS's (over the numbers
-    of users it was run at)."""
+    """Negative control: the private ``method``'s rows in place of DP-AMHT-LRS's. It must have been
+    run at every (t, epsilon) DP-AMHT-LRS was, else the comparison is not like for like: an error
+    (the control is then not measured, and A3 uninformative)."""
     def substitute(tables: Tables) -> Tables:
         table = tables["dp_utility"]
+        cells = {(int(r.n_users), float(r.epsilon)) for r in table.itertuples() if r.method == "dp_amht_lrs"}
+        have = {(int(r.n_users), float(r.epsilon)) for r in table.itertuples() if r.method == method}
+        missing = sorted(cells - have)
+        if missing:
+            t, eps = missing[-1]
+            raise ClaimInputError(f"dp_utility: the control {method} was not run at t = {t}, ε = {eps:g} "
+                                  f"({len(missing)} (t, ε) of DP-AMHT-LRS's missing; dp.large_users.methods)")
         swapped = table[table["method"] != "dp_amht_lrs"].replace({"method": {method: "dp_amht_lrs"}})
         return dict(tables) | {"dp_utility": swapped}
     return substitute
