@@ -396,14 +396,14 @@ def test_readme_verdict_block_is_generated_from_the_results(tmp_path, thresholds
 # --------------------------------------------------------------------------------------
 # A1 (m₅₀ over the information floor) and A4 (storage of trained models) can fail
 # --------------------------------------------------------------------------------------
-def lrs_m50(amht=(10.0, 11.0, 12.0), dims=(25, 50, 100), t=300, r=2, k=2):
+def lrs_m50(amht=(10.0, 11.0, 12.0), dims=(50, 100, 200), t=300, r=2, k=2, known_u=8.0):
     """An lrs_m50 table: AMHT-LRS m₅₀ per d; references and controls as measured (AltMin never,
     per-user least squares at m = d, or never when d exceeds the 60 samples searched)."""
     from bilinrec.experiments.lrs.steps import m50_table
 
     rows = []
     for i, d in enumerate(dims):
-        stars = {"amht_lrs": amht[i], "known_u": 8.0, "oracle": r + k, "altmin": np.nan,
+        stars = {"amht_lrs": amht[i], "known_u": known_u, "oracle": r + k, "altmin": np.nan,
                  "local": d if d <= 60 else np.nan}
         rows += [{"setting": i, "n_users": t, "dim": d, "rank": r, "sparsity": k, "method": method,
                   "m_star": star, "max_samples": 60} for method, star in stars.items()]
@@ -414,9 +414,20 @@ def test_a1_holds_within_the_floor_ratio_and_each_control_fails(thresholds):
     df = evaluate_claims(CLAIMS, {"lrs_m50": lrs_m50()}, thresholds).set_index("id")
     row = df.loc["A1"]
     assert row["verdict"] == HOLDS, row["detail"]
-    assert row["value"] == pytest.approx(12 / (4 + 100 * 2 / 300))
+    assert row["value"] == pytest.approx(11 / (4 + 100 * 2 / 300))  # the worst setting: d = 100
     assert row["controls"] == ("low-rank only (AltMin) (must fail): does not hold; "
-                              "per-user least squares (must fail): does not hold")
+                              "per-user least squares (must fail): does not hold; "
+                              "known-U oracle (supports unknown) (planted, must hold): holds")
+
+
+def test_a1_is_uninformative_when_its_planted_known_u_oracle_fails_or_is_missing(thresholds):
+    """The known-U oracle must pass A1's rule; if it does not (never recovered), or was not run, the
+    rule cannot show anything about AMHT-LRS."""
+    never = evaluate_claims(CLAIMS, {"lrs_m50": lrs_m50(known_u=np.nan)}, thresholds).set_index("id").loc["A1"]
+    assert never["verdict"] == UNINFORMATIVE and "(planted, must hold): does not hold" in never["controls"]
+    table = lrs_m50().query("method != 'known_u'")
+    missing = evaluate_claims(CLAIMS, {"lrs_m50": table}, thresholds).set_index("id").loc["A1"]
+    assert missing["verdict"] == UNINFORMATIVE
 
 
 @pytest.mark.parametrize("control", ["altmin", "local"])
@@ -461,9 +472,9 @@ def test_a1_fails_far_from_the_floor_growing_with_d_or_not_recovered(thresholds)
     def verdict(table):
         return evaluate_claims(CLAIMS, {"lrs_m50": table}, thresholds).set_index("id").loc["A1"]
 
-    far = verdict(lrs_m50(amht=(10.0, 11.0, 45.0)))            # 45 / 4.67 = 9.6 > 8
+    far = verdict(lrs_m50(amht=(10.0, 11.0, 45.0)))            # 45 / 5.33 = 8.4 > 8
     assert far["verdict"] == FAILS and far["value"] > thresholds["a1_max_floor_ratio"]
-    growing = verdict(lrs_m50(amht=(6.0, 12.0, 22.0)))          # ratio ×3.2 from d = 25 to 100
+    growing = verdict(lrs_m50(amht=(6.0, 12.0, 22.0)))          # ratio ×2.7 from d = 50 to 200
     assert growing["verdict"] == FAILS and "growth with d" in growing["detail"]
     never = verdict(lrs_m50(amht=(10.0, 11.0, np.nan)))
     assert never["verdict"] == FAILS and never["value"] == float("inf")

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from bilinrec.experiments.verdict import Claim, Control, Outcome, Tables, decide, not_measured
+from bilinrec.experiments.verdict import Claim, Control, Outcome, Tables, decide, not_measured, planted
 
 
 def _linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -68,7 +68,7 @@ def claim_a1(tables: Tables, max_ratio: float, *, max_growth: float) -> Outcome:
 
 
 def _method_as_ours(method: str, table_name: str = "lrs_m50"):
-    """Negative control: ``method``'s rows of ``table_name`` in place of AMHT-LRS's."""
+    """A control: ``method``'s rows of ``table_name`` in place of AMHT-LRS's."""
     def substitute(tables: Tables) -> Tables:
         table = tables[table_name]
         swapped = table[table["method"] != "amht_lrs"].replace({"method": {method: "amht_lrs"}})
@@ -107,7 +107,8 @@ CLAIMS = [
           "one sample)", threshold="a1_max_floor_ratio", settings={"max_growth": "a1_max_d_growth"},
           tables=("lrs_m50",), evaluate=claim_a1,
           controls=(Control("low-rank only (AltMin)", _method_as_ours("altmin")),
-                    Control("per-user least squares", _method_as_ours("local")))),
+                    Control("per-user least squares", _method_as_ours("local")),
+                    planted("known-U oracle (supports unknown)", _method_as_ours("known_u")))),
     Claim(id="A2", claim="Efficient: error decreases geometrically per round", source="Paper A abstract",
           measure="fitted error ratio per round (noiseless)", threshold="a2_max_rate",
           settings={"error_floor": "a2_error_floor"}, tables=("lrs_convergence",), evaluate=claim_a2,
