@@ -93,18 +93,21 @@ def test_trained_storage_is_measured_from_fitted_models(tmp_path):
     from bilinrec.experiments.storage.trained import crossing_size
 
     cfg = dict(dims=[16, 64], n_users=20, rank=1, sparsity=1, samples=12, noise=0.0, n_test=4, max_rounds=3,
-               finetune_alpha=0.1)
+               finetune_alpha=0.1, amortize_users=1000)
     table = trained_storage_step(tmp_path / "storage_trained.csv", cfg, seed=1, min_ratio=10)
     assert (tmp_path / "storage_trained.md").is_file()
     rows = table.set_index(["dim", "scheme"])
     for d in (16, 64):
-        assert rows.loc[(d, "finetune"), "bytes_per_user"] == 4 * d
+        # the shared store is spread over amortize_users users
+        shared = {scheme: rows.loc[(d, scheme), "shared_bytes"] / 1000 for scheme in ("finetune", "amht_lrs")}
+        assert rows.loc[(d, "finetune"), "bytes_per_user"] == pytest.approx(4 * d + shared["finetune"])
         nnz = rows.loc[(d, "amht_lrs"), "nonzeros_per_user"]
         assert 0 < nnz <= 1
         # r float32 + nnz (float32 value + uint8 column) + one row pointer (uint8 for <= 255 non-zeros)
-        assert rows.loc[(d, "amht_lrs"), "bytes_per_user"] == pytest.approx(4 + 5 * nnz + 1)
+        assert rows.loc[(d, "amht_lrs"), "bytes_per_user"] == pytest.approx(4 + 5 * nnz + 1 + shared["amht_lrs"])
         assert rows.loc[(d, "amht_lrs_dense_b"), "ratio"] < 1
-        assert rows.loc[(d, "amht_lrs"), "ratio"] == pytest.approx(4 * d / rows.loc[(d, "amht_lrs"), "bytes_per_user"])
+        assert rows.loc[(d, "amht_lrs"), "ratio"] == pytest.approx(
+            rows.loc[(d, "finetune"), "bytes_per_user"] / rows.loc[(d, "amht_lrs"), "bytes_per_user"])
     assert rows.loc[(64, "amht_lrs"), "ratio"] > rows.loc[(16, "amht_lrs"), "ratio"]
     assert np.isfinite(table["test_mse"]).all()
     assert crossing_size(np.array([10, 100]), np.array([1.0, 100.0]), 10) == pytest.approx(31.6227766)

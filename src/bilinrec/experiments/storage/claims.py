@@ -9,15 +9,16 @@ from bilinrec.experiments.verdict import Claim, Control, Outcome, Tables, decide
 
 
 def claim_a4(tables: Tables, min_ratio: float) -> Outcome:
-    """Serialized bytes per user of trained full fine-tuning over trained AMHT-LRS reach ``min_ratio``
-    ("two orders of magnitude") at some measured model size where AMHT-LRS predicts at least as well."""
+    """Bytes per user of trained full fine-tuning over trained AMHT-LRS -- both deflate-compressed,
+    the shared store amortised over the paper's number of users -- reach ``min_ratio`` ("two
+    orders of magnitude") at some measured model size where AMHT-LRS predicts at least as well."""
     table = tables["storage_trained"]
     ours = table[table["scheme"] == "amht_lrs"].sort_values("dim")
     reference = table[table["scheme"] == "finetune"].set_index("dim")
     if ours.empty or reference.empty:
         return not_measured("no trained AMHT-LRS or fine-tuning rows in storage_trained")
     as_good = ours["test_mse"].to_numpy(float) <= ours["dim"].map(reference["test_mse"]).to_numpy(float)
-    ratios = ours["ratio"].to_numpy(float)
+    ratios = ours["ratio_compressed"].to_numpy(float)
     counted = np.where(as_good, ratios, np.nan)
     if np.isnan(counted).all():
         return decide(False, float(np.nanmax(ratios)), None,
@@ -25,18 +26,20 @@ def claim_a4(tables: Tables, min_ratio: float) -> Outcome:
     best = float(np.nanmax(counted))
     dims = ours["dim"].to_numpy(float)
     crossing = crossing_size(dims[as_good], ratios[as_good], min_ratio)
-    listing = "; ".join(f"d={int(d)}: {r:.3g}× ({c:.3g}× compressed)" + ("" if g else ", worse test MSE: not counted")
-                        for d, r, c, g in zip(dims, ratios, ours["ratio_compressed"], as_good))
+    listing = "; ".join(f"d={int(d)}: {c:.3g}× compressed ({r:.3g}× uncompressed), test MSE {m:.3g} vs "
+                        f"{reference.loc[d, 'test_mse']:.3g}" + ("" if g else ": worse, not counted")
+                        for d, r, c, m, g in zip(dims, ours["ratio"], ratios, ours["test_mse"], as_good))
     where = ("not reached at the measured sizes" if np.isnan(crossing)
              else f"reached from P ≈ {crossing:,.0f} parameters per user (log-log interpolation)")
     return decide(best >= min_ratio, best, None,
-                  f"measured bytes per user, full fine-tuning ÷ AMHT-LRS (t = {int(ours['n_users'].iloc[0])} trained "
-                  f"users, r = {int(ours['rank'].iloc[0])}, k = {int(ours['sparsity'].iloc[0])}): {listing}; "
-                  f"{min_ratio:g}× {where}")
+                  f"bytes per user, full fine-tuning ÷ AMHT-LRS, deflate-compressed, shared part amortised "
+                  f"(t = {int(ours['n_users'].iloc[0])} trained users, r = {int(ours['rank'].iloc[0])}, "
+                  f"k = {int(ours['sparsity'].iloc[0])}): {listing}; {min_ratio:g}× {where}")
 
 
 def _dense_per_user_part(tables: Tables) -> Tables:
-    """Negative control: the same trained AMHT-LRS models stored with a dense per-user part."""
+    """Near miss: the same trained AMHT-LRS models stored with a dense per-user part (compressed,
+    as every scheme is counted: a compressor may recover what the sparse format saves)."""
     table = tables["storage_trained"]
     swapped = table[table["scheme"] != "amht_lrs"].replace({"scheme": {"amht_lrs_dense_b": "amht_lrs"}})
     return dict(tables) | {"storage_trained": swapped}
@@ -45,8 +48,8 @@ def _dense_per_user_part(tables: Tables) -> Tables:
 CLAIMS = [
     Claim(id="A4", claim="Up to two orders of magnitude less storage than per-user fine-tuning",
           source="Paper A abstract",
-          measure="serialized bytes per user of trained models, full fine-tuning ÷ AMHT-LRS (largest over model sizes "
-                  "where AMHT-LRS's test MSE is no worse)",
+          measure="compressed bytes per user of trained models (shared part amortised), full fine-tuning ÷ AMHT-LRS "
+                  "(largest over model sizes where AMHT-LRS's test MSE is no worse)",
           threshold="a4_min_ratio", tables=("storage_trained",), evaluate=claim_a4,
           controls=(Control("dense per-user part", _dense_per_user_part),)),
 ]
