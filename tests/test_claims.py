@@ -112,7 +112,6 @@ def test_the_consistency_rule_passes_an_ideal_unlearner_at_its_level(thresholds,
     from bilinrec.experiments.unlearn.claims import claim_b1, claim_b4
 
     rng = np.random.default_rng(5)
-    column = "deleted_mean_score" if claim == "B1" else "mia_threshold_heldout"
     passed = []
     for _ in range(300):
         rows = []
