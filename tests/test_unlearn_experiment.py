@@ -123,7 +123,8 @@ def test_file_steps_and_tables(tmp_path):
 
 
 RACE = {"datasets": [SYNTHETIC], "n_seeds": 1, "sizes": ["record", "user", 0.1], "strata": ["uniform", "popular"],
-        "quantile": 0.1, "peers": ["exact", "cg", "implicit"], "tol": 1e-4, "max_sweeps": 30, "within": 1e-4,
+        "quantile": 0.1, "peers": ["exact", "cg", "implicit", "exact_anderson"], "tol": 1e-4, "max_sweeps": 30,
+        "within": 1e-4,
         "converge_tol": 1e-6, "converge_max_sweeps": 60, "converge_sizes": [0.1]}
 
 
@@ -141,7 +142,14 @@ def test_race_step_and_table(tmp_path):
         steps.race_step(split, original, SYNTHETIC, cfg, 3, 1, paths[-1])
     a, b = (pd.read_csv(p) for p in paths)
     racers = set(a["racer"])
-    assert racers == {"retrain_exact", "retrain_cg", "retrain_implicit", "unlearn"}  # every configured peer
+    # every configured peer, and accelerated unlearning against accelerated retraining
+    assert racers == {"retrain_exact", "retrain_cg", "retrain_implicit", "retrain_exact_anderson", "unlearn",
+                      "unlearn_anderson"}
+    acc = a[a["racer"] == "unlearn_anderson"]
+    assert (acc["speedup_rule_sweeps_vs_exact_anderson"] > 0).all()
+    # F* is the lowest objective any racer reached: no racer ends below it
+    assert (a["rule_objective"] >= a["converged_objective"] * (1 - 1e-12)).all()
+    assert set(a["converged_by"]) <= racers
     # record + user (uniform only) + 0.1 in two strata = 4 deletion sets
     assert len(a.groupby(["size", "stratum"])) == 4
     # deterministic measures repeat exactly; only the *_timing columns may differ
