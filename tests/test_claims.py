@@ -245,6 +245,19 @@ def test_a3_controls_must_fail_for_the_claim_to_hold(thresholds):
     assert result.set_index("id").loc["A3", "verdict"] == UNINFORMATIVE
 
 
+def test_a3_accepts_its_planted_control_a_method_without_privacy_cost(thresholds):
+    """Non-private AMHT-LRS in DP-AMHT-LRS's place has a gap of exactly 0 at every t: A3's rule must
+    pass it (a rule demanding a strictly shrinking gap failed this ideal case)."""
+    from bilinrec.experiments.dp.claims import CLAIMS as DP_CLAIMS
+    from bilinrec.experiments.dp.claims import _non_private_as_ours, claim_a3
+
+    tables = _non_private_as_ours({"dp_utility": dp_utility()})
+    outcome = claim_a3(tables, thresholds["a3_max_gap"], epsilon=thresholds["a3_epsilon"])
+    assert outcome.verdict == HOLDS and outcome.value == 0.0
+    row = evaluate_claims(DP_CLAIMS, {"dp_utility": dp_utility()}, thresholds).set_index("id").loc["A3"]
+    assert row["verdict"] == HOLDS and "(planted, must hold): holds" in row["controls"]
+
+
 def test_a3_controls_must_reach_the_same_t_as_the_claim(thresholds):
     """A control run only to t = 1e4 says nothing about A3 at t = 1e5: it is not measured there,
     so A3 is uninformative until its controls run to the claim's largest t."""
