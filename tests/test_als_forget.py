@@ -174,6 +174,9 @@ def test_a_certificate_names_its_model_and_data_and_is_reverified(fitted):
         verify_certificate(out, C, {**cert, "tolerance": record.gap / 2})
     with pytest.raises(CertificateError, match="do not match"):
         verify_certificate(out, C, {**cert, "deleted_pairs": cert["deleted_pairs"][1:]})
+    for users in ([10**6], [-1], "5", [5.0]):  # an edited certificate: an error naming the field, not a crash
+        with pytest.raises(CertificateError, match="users must be a list of user ids"):
+            verify_certificate(out, C, {**cert, "users": users})
     untouched_model = model.copy()  # the original, named as the forgotten model: its hash differs
     with pytest.raises(CertificateError, match="model is not"):
         verify_certificate(untouched_model, C, {**cert, "model_sha256": cert["model_sha256"]})

@@ -243,10 +243,13 @@ def verify_certificate(model: ALS, C: Any, cert: dict[str, Any]) -> dict[str, An
     pairs = as_deletions(np.asarray(cert["deleted_pairs"], dtype=np.int64).reshape(-1, 2), X.shape)
     if pairs_digest(pairs) != cert.get("deleted_sha256"):
         raise CertificateError("certificate: deleted_pairs do not match deleted_sha256")
+    users = cert.get("users", [])
+    if not isinstance(users, list) or not all(isinstance(u, int) and 0 <= u < X.shape[0] for u in users):
+        raise CertificateError(f"certificate: users must be a list of user ids in [0, {X.shape[0]}), got {users!r}")
     reduced = apply_deletions(X, pairs, "retrain").C
     R_U, R_I = model._full_residuals(model._confidences(reduced))
     gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
-    gone = [u for u in cert.get("users", []) if reduced.indptr[u + 1] == reduced.indptr[u]]
+    gone = [u for u in users if reduced.indptr[u + 1] == reduced.indptr[u]]
     nonzero = [u for u in gone if np.any(model.user_factors_[u])]
     if nonzero:
         raise CertificateError(f"certificate: forgotten user {nonzero[0]} has a non-zero row")
