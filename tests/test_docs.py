@@ -84,3 +84,12 @@ def test_readme_keeps_one_verdict_block_and_links_the_map():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert text.count("<!-- verdict:start -->") == 1 and text.count("<!-- verdict:end -->") == 1
     assert "(docs/README.md)" in text
+
+
+def test_readme_test_command_is_the_one_ci_runs():
+    """The README says CI runs exactly its test command: .ci/run must run that line."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = next(line.strip() for line in readme.splitlines()
+                   if line.strip().startswith(".venv/bin/python -m pytest"))
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    assert command in ci_lines, f"README's test command {command!r} is not a line of .ci/run"
