@@ -24,10 +24,18 @@ from bilinrec.experiments.verdict import (
 )
 
 
+#: The matched quality target of :func:`unlearn_paired` (relative objective gap to F*).
+TARGET = 1e-3
+#: Models whose history is the retraining objective (their cost to the target is recorded).
+RETRAINING_OBJECTIVE = ("retrained", "retrained_b1", "retrained_b2", "unlearn_retrain", "unlearn_retrain_budget")
+
+
 def unlearn_paired(auc_unlearn=0.840, deleted_unlearn=0.20, gap_unlearn=1e-5, sweeps_unlearn=20.0,
-                   datasets=("ml-100k",), seeds=(1, 2, 3), auc_popularity=0.78):
+                   datasets=("ml-100k",), seeds=(1, 2, 3), auc_popularity=0.78, gap_band=2e-4):
     """A synthetic ``unlearn_paired`` table: retraining seed noise ~0.002 AUC / 0.01 deleted-cell score;
-    the original model still scores the deleted cells high, naive fine-tuning pushes them to 0."""
+    the original model still scores the deleted cells high, naive fine-tuning pushes them to 0. A
+    model whose objective gap is at most :data:`TARGET` is at the matched quality target, reached
+    at its last sweep."""
     rows = []
     for ds in datasets:
         for s in seeds:
@@ -36,7 +44,7 @@ def unlearn_paired(auc_unlearn=0.840, deleted_unlearn=0.20, gap_unlearn=1e-5, sw
                 # model: (heldout_auc, deleted_mean_score, mia, objective_gap, sweep_equivalents)
                 "original": (0.870, 0.80, 0.80, 0.05, 150.0),
                 "retrained": (0.840 + jitter, 0.20, 0.50, 0.0, 200.0),
-                "retrained_b1": (0.842 + jitter, 0.21, 0.51, 2e-4 * s, 210.0),
+                "retrained_b1": (0.842 + jitter, 0.21, 0.51, gap_band * s, 210.0),
                 "retrained_b2": (0.841 + jitter, 0.195 + 0.005 * (s % 2), 0.497, 1e-4 * s, 205.0),  # planted
                 "unlearn_retrain": (auc_unlearn + jitter, deleted_unlearn, 0.505, gap_unlearn, sweeps_unlearn),
                 "naive": (0.838 + jitter, 0.02, 0.20, 0.03, 15.0),
@@ -45,9 +53,11 @@ def unlearn_paired(auc_unlearn=0.840, deleted_unlearn=0.20, gap_unlearn=1e-5, sw
                 "unlearn_retrain_budget": (0.840 + jitter, 0.26, 0.56, 0.005, 10.0),
             }
             for model, (auc, deleted, mia, gap, sweeps) in models.items():
+                at = gap <= TARGET
                 rows.append({"dataset": ds, "strategy": "uniform", "fraction": 0.1, "seed": s, "model": model,
                              "heldout_auc": auc, "deleted_mean_score": deleted, "mia_threshold_heldout": mia,
-                             "objective_gap": gap, "sweep_equivalents": sweeps})
+                             "objective_gap": gap, "sweep_equivalents": sweeps, "at_target": at,
+                             "target_sweep_equivalents": sweeps if at and model in RETRAINING_OBJECTIVE else np.nan})
             rows.append({"dataset": ds, "strategy": "uniform", "fraction": 0.1, "seed": s, "model": "popularity",
                          "heldout_auc": auc_popularity + jitter})
     return pd.DataFrame(rows)
@@ -122,17 +132,39 @@ def test_the_consistency_rule_passes_an_ideal_unlearner_at_its_level(thresholds,
                     value = mu + sigma * rng.standard_normal()
                     rows.append({"dataset": "d", "strategy": "s", "fraction": setting, "seed": seed,
                                  "model": model, "heldout_auc": 0.8, "deleted_mean_score": value,
-                                 "mia_threshold_heldout": value})
+                                 "mia_threshold_heldout": value, "at_target": True})
         tables = {"unlearn_paired": pd.DataFrame(rows)}
         outcome = (claim_b1 if claim == "B1" else claim_b4)(tables, 0.95)
         passed.append(outcome.verdict == HOLDS)
     assert 0.90 <= np.mean(passed) <= 0.99
 
 
-def test_b3_counts_no_speedup_where_unlearning_stopped_above_retraining():
+def test_b3_counts_no_speedup_where_unlearning_stopped_short_of_the_target():
     tables = {"unlearn_paired": unlearn_paired(gap_unlearn=0.01)}
-    outcome = claim_b3(tables, 3.0, z=2.0)
+    outcome = claim_b3(tables, 3.0)
     assert outcome.verdict == FAILS and outcome.value == 0.0 and "3 of 3 runs" in outcome.detail
+
+
+@pytest.mark.parametrize("claim", ["B1", "B2", "B4"])
+def test_an_unlearner_short_of_the_target_is_inconsistent_whatever_its_gap(thresholds, claim):
+    """Matched convergence: an unlearner whose metrics match retraining's but whose objective stopped
+    short of the quality target fails the consistency claims (it was not compared at equal quality)."""
+    from bilinrec.experiments.unlearn.claims import CLAIMS as UNLEARN_CLAIMS
+
+    spec = {c.id: c for c in UNLEARN_CLAIMS}[claim]
+    assert spec.run({"unlearn_paired": unlearn_paired()}, thresholds).verdict == HOLDS
+    short = spec.run({"unlearn_paired": unlearn_paired(gap_unlearn=2 * TARGET)}, thresholds)
+    assert short.verdict == FAILS, short.detail
+
+
+@pytest.mark.parametrize("claim", ["B1", "B2", "B3", "B4"])
+def test_unlearning_claims_are_not_measured_when_the_band_misses_the_target(thresholds, claim):
+    """A retraining band short of the quality target cannot anchor a comparison at matched convergence."""
+    from bilinrec.experiments.unlearn.claims import CLAIMS as UNLEARN_CLAIMS
+
+    spec = {c.id: c for c in UNLEARN_CLAIMS}[claim]
+    outcome = spec.run({"unlearn_paired": unlearn_paired(gap_band=TARGET)}, thresholds)  # seeds 2, 3 miss it
+    assert outcome.verdict == NOT_MEASURED and "2 of 3 runs" in outcome.detail, outcome.detail
 
 
 def test_unlearning_claims_need_a_second_retraining_seed(thresholds):
@@ -326,7 +358,7 @@ def test_cli_lays_config_overlays_over_the_repository_config(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("overlay, expected", [
-    ("claims:\n  b1_band_z: 2\n", ["unknown key(s) claims.b1_band_z", "b1_level", "b3_objective_z"]),
+    ("claims:\n  b1_band_z: 2\n", ["unknown key(s) claims.b1_band_z", "b1_level"]),
     ("claims:\n  b4_mia_tolerance: 0.05\n", ["unknown key(s) claims.b4_mia_tolerance", "use b4_level"]),
     ("claims:\n  a3_max_gapp: 0.1\n", ["unknown key(s) claims.a3_max_gapp", "known keys: a1_max_d_growth"]),
     ("claims:\n  a3_max_gap: small\n", ["claims.a3_max_gap: 'small' is not of type 'number'"]),

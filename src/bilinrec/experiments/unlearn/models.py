@@ -78,6 +78,7 @@ def als_params(cfg: Mapping[str, Any], seed: int, threads: int | None = None,
         "random_state": int(seed),
         "num_threads": threads,
         "weighting": weighting,
+        "acceleration": cfg.get("acceleration"),
     }
 
 

@@ -9,10 +9,11 @@ below ``tol``. Two views per racer:
   stops it, and the objective it stopped at;
 * **converged target**: sweeps and seconds until the objective is within ``within`` (relative) of
   the *converged* objective ``F*`` -- the lowest objective any racer reached on the reduced data
-  (exact retraining and the unlearners continue until their relative change falls below
-  ``converge_tol`` or ``converge_max_sweeps``; ``converged_by`` names the racer, and its last
-  change is reported). Plain ALS at small regularization converges sublinearly, so ``F*`` comes
-  from the accelerated racers when they run: a plain racer may never reach the target.
+  (the accelerated exact racers, or without the ``exact_anderson`` peer the plain exact ones,
+  continue until their relative change falls below ``converge_tol`` or ``converge_max_sweeps``;
+  ``converged_by`` names the racer, and its last change is reported). Plain ALS at small
+  regularization converges sublinearly: a plain racer stops at the rule and usually ends short of
+  the target (NaN: never reached within its run).
 
 Retraining peers: our exact solver (``exact``), our conjugate-gradient solver with 3 steps as the
 authors used (``cg``), the ``implicit`` library's CPU CG solver (``implicit``), and our exact
@@ -146,14 +147,21 @@ def race_one(train: sp.csr_matrix, weighting: Weighting, original: ALS, deletion
     columns are NaN (the converged view is the expensive part)."""
     tol, within = float(cfg["tol"]), float(cfg["within"])
     max_sweeps = int(cfg["max_sweeps"])
-    converge_max = int(cfg["converge_max_sweeps"]) if converge else max_sweeps
-    converge_tol = float(cfg["converge_tol"]) if converge else tol
+    accelerated = "exact_anderson" in cfg["peers"]
+    # the converged view continues the accelerated exact racers past the rule (plain ALS at small
+    # regularization does not reach the target in thousands of sweeps); without them, the plain exact ones
+    continued = {"exact_anderson", "unlearn_anderson"} if accelerated else {"exact", "unlearn"}
+
+    def stopping(racer: str) -> dict[str, Any]:
+        if converge and racer in continued:
+            return {"iterations": int(cfg["converge_max_sweeps"]), "tol": float(cfg["converge_tol"])}
+        return {"iterations": max_sweeps, "tol": tol}
+
     X_red = apply_deletions(train, deletions, "retrain").C
     C_red = weighting(X_red)
     n_rows = sum(train.shape)
     base = {**params, "weighting": weighting, "random_state": int(seed)}
-    # exact retraining, continued past the stopping rule in the converged view
-    exact = ALS(**{**base, "solver": "cholesky", "iterations": converge_max, "tol": converge_tol}).fit(X_red)
+    exact = ALS(**{**base, "solver": "cholesky", **stopping("exact")}).fit(X_red)
     histories: dict[str, list] = {"exact": exact.history_}
     start = ALS(**{**base, "iterations": 0})
     start.fit(X_red)  # the common random start of the retraining peers
@@ -165,13 +173,15 @@ def race_one(train: sp.csr_matrix, weighting: Weighting, original: ALS, deletion
     if "implicit" in cfg["peers"]:
         histories["implicit"] = _implicit_history(C_red, start.user_factors_, start.item_factors_, base,
                                                   max_sweeps, tol)
-    unlearners = {"unlearn": original.copy().set_params(weighting=weighting).unlearn(
-        train, deletions, max_iterations=converge_max, tol=converge_tol).history_}
-    if "exact_anderson" in cfg["peers"]:  # like for like: accelerated unlearning against accelerated retraining
+    rule = stopping("unlearn")
+    unlearners = {"unlearn": original.copy().set_params(weighting=weighting, acceleration=None).unlearn(
+        train, deletions, max_iterations=rule["iterations"], tol=rule["tol"]).history_}
+    if accelerated:  # like for like: accelerated unlearning against accelerated retraining
         histories["exact_anderson"] = ALS(**{**base, "solver": "cholesky", "acceleration": "anderson",
-                                             "iterations": converge_max, "tol": converge_tol}).fit(X_red).history_
+                                             **stopping("exact_anderson")}).fit(X_red).history_
+        rule = stopping("unlearn_anderson")
         unlearners["unlearn_anderson"] = original.copy().set_params(weighting=weighting, acceleration="anderson") \
-            .unlearn(train, deletions, max_iterations=converge_max, tol=converge_tol).history_
+            .unlearn(train, deletions, max_iterations=rule["iterations"], tol=rule["tol"]).history_
     # F*: the lowest objective any racer reached (every racer minimises the same function)
     finals = {f"retrain_{p}": h for p, h in histories.items()} | unlearners
     best = min(finals, key=lambda name: finals[name][-1]["objective"])
@@ -203,7 +213,7 @@ def run_race(train: sp.csr_matrix, weighting: Weighting, original: ALS, params: 
     """The race over ``cfg["sizes"]`` x ``cfg["strata"]`` ("record" and "user" run once, uniform);
     the converged view only for the sizes of ``cfg["converge_sizes"]`` (all when absent)."""
     rows = []
-    converge_sizes = [str(s) for s in cfg.get("converge_sizes", cfg["sizes"])]
+    converge_sizes = [str(s) for s in (cfg.get("converge_sizes") or cfg["sizes"])]
     for size in cfg["sizes"]:
         for stratum in (["uniform"] if size in SIZE_NAMES else cfg["strata"]):
             deletions = deletion_set(train, size, stratum, rng, float(cfg.get("quantile", 0.1)))

@@ -18,12 +18,13 @@ METRICS = [
     "jaccard_items_vs_original", "jaccard_users_vs_original", "jaccard_recs_vs_original",
     "jaccard_items_vs_retrained", "jaccard_users_vs_retrained", "jaccard_recs_vs_retrained",
     "mia_threshold_heldout", "mia_logistic_heldout", "mia_threshold_unobserved", "mia_logistic_unobserved",
-    "auc_in_band", "sweeps", "sweep_equivalents", "objective_gap", "compute_seconds", "speedup_sweeps",
-    "speedup_seconds_timing",
+    "auc_in_band", "sweeps", "sweep_equivalents", "objective_gap", "objective_gap_star", "at_target",
+    "target_sweep_equivalents", "compute_seconds", "speedup_sweeps", "speedup_target_sweeps", "speedup_seconds_timing",
 ]
 SHOWN = [
     "heldout_auc", "deleted_mse", "deleted_accuracy", "jaccard_items_vs_retrained", "jaccard_recs_vs_retrained",
-    "mia_threshold_heldout", "mia_logistic_heldout", "objective_gap", "speedup_sweeps", "speedup_seconds_timing",
+    "mia_threshold_heldout", "mia_logistic_heldout", "objective_gap_star", "at_target", "speedup_sweeps",
+    "speedup_target_sweeps", "speedup_seconds_timing",
 ]
 #: Row order of the models in every table.
 MODEL_ORDER = ["original", "retrained", "retrained_b1", "retrained_b2", "unlearn_retrain", "unlearn_retrain_budget",
@@ -88,7 +89,8 @@ def write_checks(json_paths: Sequence[str | os.PathLike], csv_path: str | os.Pat
 POPULARITY = "popularity"
 #: Columns of ``unlearn_paired`` (one row per run and model: what the claims pair per seed).
 PAIRED_COLUMNS = ["dataset", "strategy", "fraction", "seed", "model", "heldout_auc", "deleted_mean_score",
-                  "deleted_mse", "mia_threshold_heldout", "objective_gap", "sweep_equivalents", "compute_seconds"]
+                  "deleted_mse", "mia_threshold_heldout", "objective_gap", "objective_gap_star", "at_target",
+                  "sweep_equivalents", "target_sweep_equivalents", "compute_seconds"]
 
 
 def write_paired(json_paths: Sequence[str | os.PathLike], csv_path: str | os.PathLike) -> pd.DataFrame:
