@@ -148,8 +148,10 @@ def race_table_step(race_paths: Sequence[PathLike], table_csv: PathLike, figure_
 
     df = pd.concat([pd.read_csv(p) for p in race_paths], ignore_index=True)
     table = race_table(df)
-    speed_cols = [c for c in table.columns if c.startswith(("speedup_rule_sweeps_vs_", "speedup_rule_seconds_timing_vs_"))]
+    speed_cols = [c for c in table.columns if c.startswith(("speedup_rule_sweeps_vs_", "speedup_target_sweeps_vs_",
+                                                              "speedup_target_seconds_timing_vs_"))]
     shown = table[["dataset", *[c for c in SHOWN if c in table.columns], *speed_cols]]
     write_table(table, table_csv, display=shown.round(4),
-                caption="Fair race: unlearning vs retraining peers under one stopping rule.")
+                caption="Fair race: unlearning vs retraining peers, under one stopping rule and to the matched "
+                        "quality target (within race.within of F*; NaN: never reached within the racer's run).")
     savefig(plot_race(table), figure_stem)
