@@ -484,32 +484,63 @@ def test_a1_control_alone_fails(thresholds, control):
     assert outcome.verdict == FAILS
 
 
-def lrs_convergence(altmin_rate=0.999, amht_rate=0.3):
+def lrs_convergence(altmin_rate=0.999, amht_rate=0.3, planted_rate=0.1):
     """An lrs_convergence table: AMHT-LRS's error falls by ``amht_rate`` per round down to machine
-    precision; AltMin (no sparse part) stalls near the sparse components' size."""
+    precision; AltMin (no sparse part) stalls near the sparse components' size; the planted run
+    (AltMin on the problem without sparse parts, k = 0) falls by ``planted_rate`` (None: not run)."""
     rows = []
     for seed in range(3):
         for rnd in range(12):
-            rows.append({"method": "amht_lrs", "samples": 60, "seed": seed, "round": rnd,
+            rows.append({"method": "amht_lrs", "sparsity": 5, "samples": 60, "seed": seed, "round": rnd,
                          "error": max(0.5 * amht_rate**rnd, 1e-15)})
-            rows.append({"method": "altmin", "samples": 60, "seed": seed, "round": rnd,
+            rows.append({"method": "altmin", "sparsity": 5, "samples": 60, "seed": seed, "round": rnd,
                          "error": 0.41 + 0.05 * altmin_rate**rnd * (rnd == 0)})
+            if planted_rate is not None:
+                rows.append({"method": "altmin", "sparsity": 0, "samples": 60, "seed": seed, "round": rnd,
+                             "error": max(0.2 * planted_rate**rnd, 1e-15)})
     return pd.DataFrame(rows)
 
 
-def test_a2_holds_on_a_geometric_decrease_and_its_control_fails(thresholds):
+def test_a2_holds_on_a_geometric_decrease_its_near_miss_fails_and_its_planted_control_holds(thresholds):
     df = evaluate_claims(CLAIMS, {"lrs_convergence": lrs_convergence()}, thresholds).set_index("id")
     row = df.loc["A2"]
     assert row["verdict"] == HOLDS, row["detail"]
-    assert row["value"] == pytest.approx(0.3)
-    assert row["controls"] == "low-rank only (AltMin) (must fail): does not hold"
+    assert row["value"] == pytest.approx(0.3) and "k = 5" in row["detail"]
+    assert row["controls"] == ("low-rank only (AltMin) (must fail): does not hold; "
+                              "AltMin on the same problem without sparse parts (k = 0) (planted, must hold): holds")
 
 
 def test_a2_is_uninformative_if_its_control_also_decreases_geometrically(thresholds):
     table = lrs_convergence().replace({"method": {"altmin": "other"}})
     fast = lrs_convergence().query("method == 'amht_lrs'").assign(method="altmin")
-    df = evaluate_claims(CLAIMS, {"lrs_convergence": pd.concat([table, fast])}, thresholds).set_index("id")
+    planted = lrs_convergence().query("method == 'altmin' and sparsity == 0")
+    df = evaluate_claims(CLAIMS, {"lrs_convergence": pd.concat([table, fast, planted])}, thresholds).set_index("id")
     assert df.loc["A2", "verdict"] == UNINFORMATIVE
+    assert "low-rank only (AltMin) (must fail): holds" in df.loc["A2", "controls"]
+
+
+@pytest.mark.parametrize("planted_rate", [0.9, None], ids=["planted-stalls", "planted-missing"])
+def test_a2_is_uninformative_when_its_planted_control_fails_or_is_missing(thresholds, planted_rate):
+    """AltMin on a problem it models exactly must pass A2's rule; if it does not (a rule that could
+    not accept a geometric decrease), or was not run, the rule shows nothing about AMHT-LRS."""
+    table = lrs_convergence(planted_rate=planted_rate)
+    row = evaluate_claims(CLAIMS, {"lrs_convergence": table}, thresholds).set_index("id").loc["A2"]
+    assert row["verdict"] == UNINFORMATIVE
+    expected = "does not hold" if planted_rate else "not measured"
+    assert f"(k = 0) (planted, must hold): {expected}" in row["controls"]
+
+
+def test_a2_planted_control_alone_is_judged_by_a2s_rule(thresholds):
+    """The planted control is the k = 0 run, read by claim_a2 itself (the near miss, AltMin on the
+    configured problem, is read at its k = 5)."""
+    from bilinrec.experiments.lrs.claims import _low_rank_problem_as_ours, _method_as_ours, claim_a2
+
+    args = thresholds["a2_max_rate"], thresholds["a2_error_floor"]
+    planted = claim_a2(_low_rank_problem_as_ours({"lrs_convergence": lrs_convergence()}), args[0], error_floor=args[1])
+    assert planted.verdict == HOLDS and planted.value == pytest.approx(0.1) and "k = 0" in planted.detail
+    near_miss = claim_a2(_method_as_ours("altmin", "lrs_convergence")({"lrs_convergence": lrs_convergence()}),
+                         args[0], error_floor=args[1])
+    assert near_miss.verdict == FAILS and "k = 5" in near_miss.detail
 
 
 def test_a1_fails_far_from_the_floor_growing_with_d_or_not_recovered(thresholds):

@@ -33,6 +33,20 @@ def test_noise_level_matches():
     assert abs(resid.std() - 0.5) < 0.02
 
 
+def test_without_sparse_parts_keeps_everything_but_b():
+    """Claim A2's planted problem: the same U*, W, X and noise draw, with b_i = 0 (k = 0)."""
+    p = make_problem(60, 15, 2, 3, 12, noise=0.3, seed=9)
+    q = p.without_sparse_parts()
+    for name in ("U", "W", "X", "users"):
+        np.testing.assert_array_equal(getattr(q, name), getattr(p, name))
+    assert not q.B.any() and q.supports.shape == (60, 0) and q.noise == p.noise
+    np.testing.assert_allclose(q.theta, p.W @ p.U.T)
+    # the same noise: y minus <x, theta> is unchanged
+    np.testing.assert_allclose(q.y - np.einsum("nd,nd->n", q.X, q.theta[q.users]),
+                               p.y - np.einsum("nd,nd->n", p.X, p.theta[p.users]), atol=1e-12)
+    assert np.count_nonzero(p.B) == 60 * 3  # the original is untouched
+
+
 def test_adversarial_supports_concentrate_on_a_pool():
     p = make_problem(300, 50, 2, 3, 5, support="adversarial", seed=3)
     assert len(np.unique(p.supports)) == 6

@@ -84,15 +84,21 @@ def plot_phase_transition(records: pd.DataFrame, c: float, rank: int, sparsity: 
 
 
 def plot_convergence(convergence: pd.DataFrame) -> plt.Figure:
-    """Parameter error after each round (log scale), one panel per samples-per-user value."""
+    """Parameter error after each round (log scale), one panel per samples-per-user value: every
+    method on the configured problem (solid) and runs on the problem without its sparse parts
+    (k = 0, claim A2's planted control; dashed)."""
     levels = sorted(convergence["samples"].unique())
+    configured = convergence["sparsity"].max()
     fig, axes = plt.subplots(1, len(levels), figsize=(3.6 * len(levels), 3.2), sharey=True, squeeze=False)
     for ax, m in zip(axes[0], levels):
         for method in _methods(convergence):
-            part = convergence[(convergence["samples"] == m) & (convergence["method"] == method)]
-            for i, (_, run) in enumerate(part.groupby("seed")):
-                ax.plot(run["round"] + 1, run["error"], color=method_color(method), lw=1, alpha=0.8,
-                        label=method_label(method) if i == 0 else None)
+            for sparsity, part in convergence[(convergence["samples"] == m)
+                                              & (convergence["method"] == method)].groupby("sparsity"):
+                planted = sparsity != configured
+                label = method_label(method) + (f", no sparse parts (k = {sparsity})" if planted else "")
+                for i, (_, run) in enumerate(part.groupby("seed")):
+                    ax.plot(run["round"] + 1, run["error"], color=method_color(method), lw=1, alpha=0.8,
+                            ls="--" if planted else "-", label=label if i == 0 else None)
         ax.set_yscale("log")
         ax.set_xlabel("round")
         ax.set_title(f"$m$ = {m}")

@@ -7,7 +7,7 @@ non-zeros); sample ``j`` is ``y_ij = <x_ij, theta_i> + noise`` with ``x ~ N(0, I
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -43,6 +43,12 @@ class LRSProblem:
     @property
     def dim(self) -> int:
         return self.U.shape[0]
+
+    def without_sparse_parts(self) -> "LRSProblem":
+        """The same problem with every ``b_i = 0`` (k = 0): the same ``U*``, ``W``, ``X`` and noise
+        draw, with ``<x, b_i>`` taken out of every ``y`` -- the purely low-rank part of the data."""
+        y = self.y - _rowwise_predictions(self.X, self.B, self.users)
+        return replace(self, B=np.zeros_like(self.B), supports=self.supports[:, :0], y=y)
 
     def sample(self, n_per_user: int, rng: np.random.Generator):
         """Fresh samples (``n_per_user`` per user) from the same model: ``X, y, users``."""
