@@ -556,39 +556,59 @@ def test_a1_fails_far_from_the_floor_growing_with_d_or_not_recovered(thresholds)
 
 
 def storage_trained(amht_ratio=(14.0, 57.0, 205.0), amht_mse=(0.1, 0.1, 0.1), ft_mse=(0.5, 0.5, 0.5),
-                    dense_compressed=0.9):
-    """storage_trained rows; the claim reads the compressed ratios (``ratio`` is uncompressed)."""
+                    dense_compressed=0.9, oracle_ratio=(14.0, 57.0, 206.0)):
+    """storage_trained rows; the claim reads the compressed ratios (``ratio`` is uncompressed). The
+    planted oracle rows (``oracle_ratio`` None: not stored) predict better than AMHT-LRS."""
     rows = []
-    for d, ratio, mse_a, mse_f in zip((64, 256, 1024), amht_ratio, amht_mse, ft_mse):
+    for i, (d, ratio, mse_a, mse_f) in enumerate(zip((64, 256, 1024), amht_ratio, amht_mse, ft_mse)):
         base = {"dim": d, "n_users": 200, "rank": 2, "sparsity": 2}
         rows += [base | {"scheme": "finetune", "test_mse": mse_f, "ratio": 2.0, "ratio_compressed": 1.0},
                  base | {"scheme": "amht_lrs", "test_mse": mse_a, "ratio": ratio / 0.9, "ratio_compressed": ratio},
                  base | {"scheme": "amht_lrs_dense_b", "test_mse": mse_a, "ratio": 0.99,
                          "ratio_compressed": dense_compressed * ratio / 205.0}]
+        if oracle_ratio is not None:
+            rows.append(base | {"scheme": "oracle", "test_mse": 0.09, "ratio": oracle_ratio[i] / 0.9,
+                                "ratio_compressed": oracle_ratio[i]})
     return pd.DataFrame(rows)
 
 
-def test_a4_reads_measured_ratios_and_its_control_fails(thresholds):
+def test_a4_reads_measured_ratios_its_near_miss_fails_and_its_planted_control_holds(thresholds):
     row = evaluate_claims(CLAIMS, {"storage_trained": storage_trained()}, thresholds).set_index("id").loc["A4"]
     assert row["verdict"] == HOLDS and row["value"] == 205.0
-    assert row["controls"] == "dense per-user part (must fail): does not hold"
+    assert row["controls"] == ("dense per-user part (must fail): does not hold; "
+                              "oracle fit (U* and supports known) in AMHT-LRS's format (planted, must hold): holds")
     assert "reached from P ≈" in row["detail"] and "compressed" in row["detail"]
 
 
 def test_a4_is_uninformative_when_the_compressed_dense_store_also_reaches_the_ratio(thresholds):
     """Measured on the default config: a dense per-user part, deflate-compressed, costs about as
-    little as the sparse format (151× against 197× at d = 1024). The near miss then passes, and
+    little as the sparse format (150× against 197× at d = 1024). The near miss then passes, and
     A4 cannot credit AMHT-LRS's storage format: uninformative."""
     table = storage_trained(dense_compressed=151.0)
     row = evaluate_claims(CLAIMS, {"storage_trained": table}, thresholds).set_index("id").loc["A4"]
     assert row["verdict"] == UNINFORMATIVE and "dense per-user part (must fail): holds" in row["controls"]
 
 
-def test_a4_control_alone_fails(thresholds):
-    from bilinrec.experiments.storage.claims import _dense_per_user_part, claim_a4
+@pytest.mark.parametrize("oracle_ratio", [(14.0, 57.0, 98.0), None], ids=["planted-below", "planted-missing"])
+def test_a4_is_uninformative_when_its_planted_control_fails_or_is_missing(thresholds, oracle_ratio):
+    """The oracle fit in AMHT-LRS's format (r + k numbers per user, the best test MSE) must reach the
+    ratio; if it does not (e.g. no measured size large enough), or was not stored, the rule cannot
+    credit AMHT-LRS either."""
+    table = storage_trained(oracle_ratio=oracle_ratio)
+    row = evaluate_claims(CLAIMS, {"storage_trained": table}, thresholds).set_index("id").loc["A4"]
+    assert row["verdict"] == UNINFORMATIVE
+    expected = "does not hold" if oracle_ratio else "not measured"
+    assert f"AMHT-LRS's format (planted, must hold): {expected}" in row["controls"]
+
+
+def test_a4_controls_alone(thresholds):
+    """Through claim_a4 itself: the near miss fails, the planted oracle store holds."""
+    from bilinrec.experiments.storage.claims import _dense_per_user_part, _oracle_store, claim_a4
 
     outcome = claim_a4(_dense_per_user_part({"storage_trained": storage_trained()}), thresholds["a4_min_ratio"])
     assert outcome.verdict == FAILS and outcome.value < 1
+    planted = claim_a4(_oracle_store({"storage_trained": storage_trained()}), thresholds["a4_min_ratio"])
+    assert planted.verdict == HOLDS and planted.value == 206.0
 
 
 def test_a4_fails_below_the_ratio_or_where_lrs_predicts_worse(thresholds):

@@ -86,7 +86,8 @@ def test_storage_step_writes_tables(tmp_path):
 def test_trained_storage_is_measured_from_fitted_models(tmp_path):
     """Bytes come from serializing the fitted models: fine-tuning stores d float32 per user, AMHT-LRS
     r float32 plus its fitted sparse part in CSR; the dense-per-user-part control costs about as much as
-    fine-tuning; the ratio grows with d and the crossing size is interpolated."""
+    fine-tuning; the oracle fit (A4's planted control) costs r + k numbers per user; the ratio grows with
+    d and the crossing size is interpolated."""
     import pandas as pd
 
     from bilinrec.experiments.storage.steps import trained_storage_step
@@ -106,6 +107,10 @@ def test_trained_storage_is_measured_from_fitted_models(tmp_path):
         # r float32 + nnz (float32 value + uint8 column) + one row pointer (uint8 for <= 255 non-zeros)
         assert rows.loc[(d, "amht_lrs"), "bytes_per_user"] == pytest.approx(4 + 5 * nnz + 1 + shared["amht_lrs"])
         assert rows.loc[(d, "amht_lrs_dense_b"), "ratio"] < 1
+        # the planted oracle store: exactly k = 1 non-zero per user, in AMHT-LRS's format, the best test MSE
+        assert rows.loc[(d, "oracle"), "nonzeros_per_user"] == 1
+        assert rows.loc[(d, "oracle"), "bytes_per_user"] == pytest.approx(4 + 5 + 1 + shared["amht_lrs"])
+        assert rows.loc[(d, "oracle"), "test_mse"] <= rows.loc[(d, "finetune"), "test_mse"]
         assert rows.loc[(d, "amht_lrs"), "ratio"] == pytest.approx(
             rows.loc[(d, "finetune"), "bytes_per_user"] / rows.loc[(d, "amht_lrs"), "bytes_per_user"])
     assert rows.loc[(64, "amht_lrs"), "ratio"] > rows.loc[(16, "amht_lrs"), "ratio"]
@@ -113,3 +118,9 @@ def test_trained_storage_is_measured_from_fitted_models(tmp_path):
     assert crossing_size(np.array([10, 100]), np.array([1.0, 100.0]), 10) == pytest.approx(31.6227766)
     assert np.isnan(crossing_size(np.array([10, 100]), np.array([1.0, 5.0]), 10))
     assert isinstance(pd.read_csv(tmp_path / "storage_trained.csv"), pd.DataFrame)
+    # A4 through the claims engine on this measured table: its planted oracle store passes A4's rule
+    from bilinrec.experiments.storage.claims import CLAIMS as STORAGE_CLAIMS
+    from bilinrec.experiments.verdict import evaluate_claims
+
+    row = evaluate_claims(STORAGE_CLAIMS, {"storage_trained": table}, {"a4_min_ratio": 10}).iloc[0]
+    assert "oracle fit (U* and supports known) in AMHT-LRS's format (planted, must hold): holds" in row["controls"]

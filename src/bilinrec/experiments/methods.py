@@ -87,7 +87,7 @@ METHODS: dict[str, Method] = {m.key: m for m in (
            "bilinrec.experiments.personalization.methods:ALSFoldIn"),
     Method("known_u", "Known U (supports unknown)", "#888888", f"{_BASE}:KnownSubspace", shared_subspace=True,
            sparse_part=True),
-    Method("oracle", "Oracle", "#000000", f"{_BASE}:Oracle", sparse_part=True),
+    Method("oracle", "Oracle", "#000000", f"{_BASE}:Oracle", shared_subspace=True, sparse_part=True),
     # Paper B
     Method("original", "Original", "#999999"),
     Method("retrained", "Retrained from scratch", "#000000"),

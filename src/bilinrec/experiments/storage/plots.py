@@ -90,14 +90,16 @@ def plot_storage_vs_rmse(summary: pd.DataFrame, m: str, metric: str = "rmse") ->
 def plot_storage_trained(table: pd.DataFrame, min_ratio: float | None = None) -> plt.Figure:
     """Measured bytes-per-user ratio full fine-tuning ÷ scheme of trained models against the model size
     (log-log), uncompressed (solid) and deflate-compressed (dotted); ``min_ratio`` as a dashed line."""
-    labels = {"amht_lrs": method_label("amht_lrs"), "amht_lrs_dense_b": "dense per-user part (control)"}
+    labels = {"amht_lrs": method_label("amht_lrs"), "amht_lrs_dense_b": "dense per-user part (near miss)",
+              "oracle": "oracle fit, AMHT-LRS format (planted)"}
+    colors = {"amht_lrs": method_color("amht_lrs"), "amht_lrs_dense_b": "#999999", "oracle": method_color("oracle")}
     with figure_style():
         fig, ax = plt.subplots(figsize=(5.2, 3.6))
         for scheme, label in labels.items():
             rows = table[table["scheme"] == scheme].sort_values("dim")
             if rows.empty:
                 continue
-            color = method_color("amht_lrs") if scheme == "amht_lrs" else "#999999"
+            color = colors[scheme]
             ax.plot(rows["dim"], rows["ratio"], "o-", color=color, label=label)
             ax.plot(rows["dim"], rows["ratio_compressed"], "s:", color=color, label=f"{label}, deflate", ms=4)
         ax.axhline(1.0, color="k", lw=0.8)

@@ -76,6 +76,8 @@ def trained_storage_step(output_csv: PathLike, cfg: Mapping[str, Any], seed: int
     write_table(table, output_csv, display=shown, formats=("csv", "md"),
                 caption=f"Serialized .npz bytes of TRAINED models (float32; AMHT-LRS: U shared, W and the fitted "
                         f"sparse part in CSR per user; fine-tuning: a full d-vector per user; amht_lrs_dense_b: the "
-                        f"AMHT-LRS fit stored with a dense per-user part, the negative control). Bytes per user are "
-                        f"marginal (store of t users minus store of t/2). Ratio {min_ratio:g}×: {where}.")
+                        f"AMHT-LRS fit stored with a dense per-user part, the negative control; oracle: the fit with "
+                        f"U* and supports given, in AMHT-LRS's format, the planted control). Bytes per user are "
+                        f"marginal (store of t users minus store of t/2) plus the shared store over "
+                        f"{int(cfg['amortize_users']):,} users. Ratio {min_ratio:g}×: {where}.")
     return table

@@ -10,13 +10,17 @@ uncompressed and deflate-compressed):
   row pointers) -- whatever the fit produced, not an assumed k per user;
 - fine-tuning: shared store ``global_coef_`` (d); per-user store ``theta_`` (t x d);
 - ``amht_lrs_dense_b`` (negative control of claim A4): the same fitted AMHT-LRS model with its
-  per-user part stored dense (``W_`` and ``B_`` as a t x d array), as a naive store would.
+  per-user part stored dense (``W_`` and ``B_`` as a t x d array), as a naive store would;
+- ``oracle`` (planted control of claim A4): the oracle fit (``U*`` and every user's support given,
+  ``w_i`` and ``b_i`` by least squares) stored in AMHT-LRS's format -- a trained model whose
+  per-user part is by construction exactly ``r`` + ``k`` numbers and whose test MSE is the floor.
 
 Bytes per user are the marginal cost of a user -- the per-user store of all t users minus the store
 of the first t/2 users, over t/2 (the container's constant overhead cancels) -- plus the shared
 store spread over ``amortize_users`` users (the paper's storage example: 1M). ``ratio`` is the
-fine-tuning bytes per user over the scheme's (``ratio_compressed``: both deflate-compressed). The test MSE of every fitted model is recorded, so the
-storage comparison is between models that were actually trained and how well they predict.
+fine-tuning bytes per user over the scheme's (``ratio_compressed``: both deflate-compressed). The
+test MSE of every fitted model is recorded, so the storage comparison is between models that were
+actually trained and how well they predict.
 """
 
 from __future__ import annotations
@@ -38,7 +42,10 @@ from bilinrec.seeds import derive_seed
 __all__ = ["SCHEMES", "crossing_size", "npz_bytes", "per_user_stores", "trained_storage_table"]
 
 #: Schemes of the trained-storage table (``finetune`` is the reference every ratio divides).
-SCHEMES = ("finetune", "amht_lrs", "amht_lrs_dense_b")
+SCHEMES = ("finetune", "amht_lrs", "amht_lrs_dense_b", "oracle")
+
+#: The fitted model each scheme stores.
+_MODEL_OF_SCHEME = {"finetune": "finetune", "amht_lrs": "amht_lrs", "amht_lrs_dense_b": "amht_lrs", "oracle": "oracle"}
 
 
 def npz_bytes(arrays: Mapping[str, np.ndarray], compressed: bool = False) -> int:
@@ -63,7 +70,7 @@ def per_user_stores(scheme: str, model: Any, users: int) -> tuple[dict[str, np.n
     if scheme == "finetune":
         return ({"global_coef": model.global_coef_.astype(VALUE_DTYPE)},
                 {"theta": model.theta_[:users].astype(VALUE_DTYPE)})
-    if scheme == "amht_lrs":
+    if scheme in ("amht_lrs", "oracle"):
         return ({"U": model.U_.astype(VALUE_DTYPE)},
                 {"W": model.W_[:users].astype(VALUE_DTYPE), **_csr_arrays(model.B_[:users], "B", model.B_.nnz)})
     if scheme == "amht_lrs_dense_b":
@@ -93,16 +100,18 @@ def trained_storage_table(cfg: Mapping[str, Any], seed: int) -> pd.DataFrame:
     rows = []
     for d in sorted(int(d) for d in cfg["dims"]):
         problem = make_problem(t, d, r, k, m, noise=float(cfg["noise"]), seed=derive_seed(seed, "storage_trained", d))
-        X_test, y_test, users_test = problem.sample(int(cfg["n_test"]), np.random.default_rng(derive_seed(seed, "test", d)))
+        test_rng = np.random.default_rng(derive_seed(seed, "test", d))
+        X_test, y_test, users_test = problem.sample(int(cfg["n_test"]), test_rng)
         fitted, seconds = {}, {}
         for key, params in (("amht_lrs", dict(rank=r, sparsity=k, max_rounds=int(cfg["max_rounds"]),
                                                 robust_cutoff=10.0)),
-                            ("finetune", dict(alpha=float(cfg["finetune_alpha"])))):
+                            ("finetune", dict(alpha=float(cfg["finetune_alpha"]))),
+                            ("oracle", dict(U=problem.U, supports=problem.supports))):
             start = time.perf_counter()
             fitted[key] = build(key, **params).fit(problem.X, problem.y, problem.users, n_users=t)
             seconds[key] = time.perf_counter() - start
         for scheme in SCHEMES:
-            key = "finetune" if scheme == "finetune" else "amht_lrs"
+            key = _MODEL_OF_SCHEME[scheme]
             model = fitted[key]
             rows.append({
                 "dim": d, "parameters": d, "scheme": scheme, "n_users": t, "rank": r, "sparsity": k, "samples": m,

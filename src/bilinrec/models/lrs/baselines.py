@@ -247,7 +247,8 @@ class KnownSubspace(_PerUserLinear):
 
 class Oracle(_PerUserLinear):
     """Knows ``U*`` (d, r) and every user's support (t, k): per-user least squares of
-    ``(w_i, b_i on its support)`` — the error floor of any method."""
+    ``(w_i, b_i on its support)`` — the error floor of any method. Fitted ``U_`` (``U*``), ``W_``
+    (t, r) and ``B_`` (exactly ``k`` non-zeros per user), as AMHT-LRS's."""
 
     def __init__(self, U: np.ndarray, supports: np.ndarray) -> None:
         self.U = U
@@ -264,6 +265,7 @@ class Oracle(_PerUserLinear):
         heads = _Heads(np.zeros((data.n_users, U.shape[1])), supports,
                        np.zeros(supports.shape), np.ones(supports.shape, dtype=bool))
         _refit_on_support(data, data.X @ U, data.y, heads, ridge=1e-10)
+        self.U_, self.W_ = U, heads.W
         self.B_ = heads.sparse_matrix(data.dim)
         self._finish(heads.W @ U.T + self.B_.toarray())
         return self
