@@ -124,3 +124,8 @@ def test_trained_storage_is_measured_from_fitted_models(tmp_path):
 
     row = evaluate_claims(STORAGE_CLAIMS, {"storage_trained": table}, {"a4_min_ratio": 10}).iloc[0]
     assert "oracle fit (U* and supports known) in AMHT-LRS's format (planted, must hold): holds" in row["controls"]
+    # the figure draws AMHT-LRS, the near miss and the planted control
+    from bilinrec.experiments.storage.plots import plot_storage_trained
+
+    labels = plot_storage_trained(table, 10).axes[0].get_legend_handles_labels()[1]
+    assert {"dense per-user part (near miss)", "oracle fit, AMHT-LRS format (planted)"} <= set(labels)
