@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     table = pd.DataFrame(rows)
     cols = ["setting", "racer", "iterations", "rejected", "last_rel_change", "above_f_star", "to_within_sweeps",
             "to_within_seconds", "residual_sweeps", "vs_target"]
-    print(f"\nF* per setting: lowest objective reached (by: {', '.join(table.groupby('setting')['f_star_by'].first())}); "
+    by = ", ".join(table.groupby("setting", sort=False)["f_star_by"].first())
+    print(f"\nF* per setting: lowest objective reached (by: {by}); "
           f"within {args.within:g} of it; residual <= {args.residual:g} (checked every {args.check_every} iterations); "
           f"vs_target = sweep equivalents to within / 100; anderson_memory {args.memory}; {args.threads} thread(s)")
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))

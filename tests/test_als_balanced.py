@@ -28,7 +28,10 @@ def rises(model):
 def test_balance_keeps_the_product_and_reaches_the_least_regulariser(weights):
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((30, 4)) @ np.diag([5, 1, 0.3, 2]), rng.standard_normal((20, 4)) * 0.1
-    wx, wy = (np.full(30, 0.1), np.full(20, 0.1)) if weights == "equal" else (rng.random(30) + 0.5, rng.random(20) + 0.5)
+    if weights == "equal":
+        wx, wy = np.full(30, 0.1), np.full(20, 0.1)
+    else:
+        wx, wy = rng.random(30) + 0.5, rng.random(20) + 0.5
     product = X @ Y.T
     before = wx @ (X**2).sum(1) + wy @ (Y**2).sum(1)
     B_x, B_y = X.copy(), Y.copy()
@@ -65,7 +68,8 @@ def test_balanced_anderson_reaches_the_fixed_point_of_plain_als_in_far_fewer_swe
     assert not rises(fast).any()
     # a fixed point: one more plain sweep moves nothing
     check = fast.copy().set_params(acceleration=None, iterations=1, tol=0.0).fit(C, warm_start=True)
-    assert abs(check.history_[1]["objective"] - check.history_[0]["objective"]) <= 1e-12 * check.history_[0]["objective"]
+    before, after = check.history_[0]["objective"], check.history_[1]["objective"]
+    assert abs(after - before) <= 1e-12 * before
 
 
 def test_with_biases_it_converges_to_a_fixed_point():
@@ -78,7 +82,8 @@ def test_with_biases_it_converges_to_a_fixed_point():
     assert fast.train_iterations_ < 1000 and not rises(fast).any()
     assert max(float(r.max()) for r in fast.row_residuals(C)) < 1e-5
     check = fast.copy().set_params(acceleration=None, iterations=1, tol=0.0).fit(C, warm_start=True)
-    assert abs(check.history_[1]["objective"] - check.history_[0]["objective"]) <= 1e-12 * check.history_[0]["objective"]
+    before, after = check.history_[0]["objective"], check.history_[1]["objective"]
+    assert abs(after - before) <= 1e-12 * before
 
 
 def test_the_objective_never_rises_and_the_safeguard_is_what_keeps_it_so(monkeypatch):

@@ -20,13 +20,14 @@ objective. Cost: a few ``(users + items) k^2`` products, a small fraction of a s
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 
 def balance(X: np.ndarray, Y: np.ndarray, weights_x: np.ndarray, weights_y: np.ndarray) -> bool:
     """Replace the factors ``X``, ``Y`` (in place) by the factorisation of ``X Y^T`` with the
     least regulariser ``weights_x . |x_u|^2 + weights_y . |y_i|^2``; False (nothing changed) when
     a weighted Gram matrix is singular or rounding would not lower the regulariser."""
-    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    X64, Y64 = np.asarray(X, np.float64), np.asarray(Y, np.float64)
     gram_x, gram_y = X64.T @ X64, Y64.T @ Y64
     P, Q = _weighted_gram(X64, gram_x, weights_x), _weighted_gram(Y64, gram_y, weights_y)
     try:
@@ -37,8 +38,8 @@ def balance(X: np.ndarray, Y: np.ndarray, weights_x: np.ndarray, weights_y: np.n
     if not 2 * s.sum() < np.trace(P) + np.trace(Q):
         return False
     root = np.sqrt(s)
-    A = np.linalg.solve(R_x, U_s * root)
-    B = np.linalg.solve(R_y, V_st.T * root)
+    A = solve_triangular(R_x, U_s * root)
+    B = solve_triangular(R_y, V_st.T * root)
     # Procrustes: the rotation Q_r maximising tr(Q_r^T [(X A)^T X + (Y B)^T Y])
     a, _, bt = np.linalg.svd(A.T @ gram_x + B.T @ gram_y)
     rotation = a @ bt
