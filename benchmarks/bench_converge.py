@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check-every", type=int, default=10, help="iterations between residual checks")
     parser.add_argument("--memory", type=int, default=5, help="anderson_memory of the accelerated racers")
     parser.add_argument("--sizes", nargs="*", default=[str(s) for s in SIZES])
+    parser.add_argument("--skip-retrain", action="store_true", help="only the unlearning settings")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -148,12 +149,13 @@ def main(argv: list[str] | None = None) -> None:
                          "vs_target": sweeps / 100})
             print(rows[-1], flush=True)
 
-    settle("retrain (full data)", {
-        f"retrain_{solver}{suffix}":
-            (lambda w, solver=solver, acc=acc: ALS(**{**base, "solver": solver, "acceleration": acc})
-             .fit(X, callback=w), X)
-        for solver in ("cholesky", "cg") for suffix, acc in ACCELERATIONS.items()
-        if not (solver == "cg" and acc == "balanced_anderson")})
+    if not args.skip_retrain:
+        settle("retrain (full data)", {
+            f"retrain_{solver}{suffix}":
+                (lambda w, solver=solver, acc=acc: ALS(**{**base, "solver": solver, "acceleration": acc})
+                 .fit(X, callback=w), X)
+            for solver in ("cholesky", "cg") for suffix, acc in ACCELERATIONS.items()
+            if not (solver == "cg" and acc == "balanced_anderson")})
     original = ALS(**{**base, "acceleration": "balanced_anderson"}).fit(X)
     for size in args.sizes:
         size = size if size in ("record", "user") else float(size)
