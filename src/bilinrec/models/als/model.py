@@ -66,7 +66,8 @@ from .threads import kernel_workers
 from .weighting import Weighting, as_weighting
 
 
-#: ``acceleration`` of :class:`ALS`: plain sweeps (None) or safeguarded Anderson acceleration.
+#: ``acceleration`` of :class:`ALS`: plain sweeps (None), safeguarded Anderson acceleration of the
+#: item side, or balanced sweeps with guarded Anderson over users and items.
 ACCELERATIONS = (None, "anderson", "balanced_anderson")
 
 
@@ -99,8 +100,11 @@ class ALS:
     acceleration : ``None`` (plain ALS sweeps) or ``"anderson"``: each sweep starts from the
         Anderson extrapolation of the last ``anderson_memory + 1`` sweeps, with a safeguard that
         rejects a start whose sweep raises the objective (:mod:`.anderson`); the same fixed
-        points, a monotone objective, in far fewer sweeps at small regularization. Applies to
-        :meth:`fit` and :meth:`unlearn`.
+        points, a monotone objective, in far fewer sweeps at small regularization. Or
+        ``"balanced_anderson"``: after each sweep the factors are balanced (:mod:`.balance`, the
+        regulariser's minimum over factorisations of ``X Y^T``), users and items are extrapolated
+        together, and the extrapolation is kept only if its objective is at most the sweep's
+        (fewer sweeps still). Applies to :meth:`fit` and :meth:`unlearn`.
     anderson_memory : sweeps remembered by the Anderson extrapolation.
     weighting : ``None`` (``C`` holds the confidences) or a :class:`Weighting` (or a mapping of
         its fields, or a scheme name): ``C`` then holds raw interactions and the model computes
