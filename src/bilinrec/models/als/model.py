@@ -60,13 +60,15 @@ from .deletions import apply_deletions, as_deletions, pairs_digest, stored_mask,
 from .io import ModelFileError, read_model_file
 from . import anderson
 from .anderson import Anderson
+from .balance import balance
 from .scores import cell_terms, pair_scores
 from .threads import kernel_workers
 from .weighting import Weighting, as_weighting
 
 
-#: ``acceleration`` of :class:`ALS`: plain sweeps (None) or safeguarded Anderson acceleration.
-ACCELERATIONS = (None, "anderson")
+#: ``acceleration`` of :class:`ALS`: plain sweeps (None), safeguarded Anderson acceleration of the
+#: item side, or balanced sweeps with guarded Anderson over users and items.
+ACCELERATIONS = (None, "anderson", "balanced_anderson")
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,8 +100,11 @@ class ALS:
     acceleration : ``None`` (plain ALS sweeps) or ``"anderson"``: each sweep starts from the
         Anderson extrapolation of the last ``anderson_memory + 1`` sweeps, with a safeguard that
         rejects a start whose sweep raises the objective (:mod:`.anderson`); the same fixed
-        points, a monotone objective, in far fewer sweeps at small regularization. Applies to
-        :meth:`fit` and :meth:`unlearn`.
+        points, a monotone objective, in far fewer sweeps at small regularization. Or
+        ``"balanced_anderson"``: after each sweep the factors are balanced (:mod:`.balance`, the
+        regulariser's minimum over factorisations of ``X Y^T``), users and items are extrapolated
+        together, and the extrapolation is kept only if its objective is at most the sweep's
+        (fewer sweeps still). Applies to :meth:`fit` and :meth:`unlearn`.
     anderson_memory : sweeps remembered by the Anderson extrapolation.
     weighting : ``None`` (``C`` holds the confidences) or a :class:`Weighting` (or a mapping of
         its fields, or a scheme name): ``C`` then holds raw interactions and the model computes
@@ -643,20 +648,25 @@ class ALS:
             record["rows_solved"] = int(local[0].size + local[1].size)
             self.history_.append(record)
             previous = record["objective"]
-        accel = Anderson(self.anderson_memory) if self.acceleration == "anderson" else None
-        proposal = None  # the extrapolated start of the next sweep (Anderson acceleration)
+        balanced = self.acceleration == "balanced_anderson"
+        accel = Anderson(self.anderson_memory) if self.acceleration is not None else None
+        proposal = None  # the extrapolated start of the next sweep (acceleration="anderson")
         bar = tqdm(range(1, iterations + 1), desc=desc, disable=not show_progress, leave=False)
         for it in bar:
             t0, cpu0 = time.perf_counter(), time.process_time()
-            accepted = self._item_state() if proposal is not None else None
-            if proposal is not None:
-                self._set_item_state(proposal)
-            begin = self._item_state() if accel is not None else None
-            self._sweep(cells)
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-            record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
-            record["rows_solved"], record["cpu_seconds"] = full, cpu
-            if accel is not None:
+            if balanced:
+                record = self._balanced_step(cells, accel, it, previous)
+                record.update(elapsed=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu0)
+            else:
+                accepted = self._item_state() if proposal is not None else None
+                if proposal is not None:
+                    self._set_item_state(proposal)
+                begin = self._item_state() if accel is not None else None
+                self._sweep(cells)
+                seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+                record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
+                record["rows_solved"], record["cpu_seconds"] = full, cpu
+            if accel is not None and not balanced:
                 record["rejected"] = 0
                 if accepted is not None and not anderson.accept(record["objective"], previous):
                     # safeguard: the extrapolated start raised the objective; a plain sweep from
@@ -669,7 +679,7 @@ class ALS:
                     seconds += time.perf_counter() - t1
                     cpu += time.process_time() - cpu1
                     record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
-                    record.update(rows_solved=2 * full, cpu_seconds=cpu, rejected=1)
+                    record.update(rows_solved=2 * full, cpu_seconds=cpu, rejected=1, objectives=2)
                 proposal = accel.propose(begin, self._item_state())
             if callback is not None:
                 extra = callback(self, record)
@@ -682,16 +692,58 @@ class ALS:
                 break
         bar.close()
 
+    def _balanced_step(self, cells, accel, it, previous):
+        """One iteration of ``acceleration="balanced_anderson"``: a sweep, then gauge balancing
+        (:mod:`.balance`), then the Anderson extrapolation over users and items together, kept
+        only if its objective is at most the sweep's (the safeguard, :func:`.anderson.accept`:
+        checked before any sweep starts from it, so a rejection costs one objective evaluation)."""
+        t0 = time.perf_counter()
+        begin = self._state()
+        self._sweep(cells)
+        balanced = balance(self.user_factors_, self.item_factors_, self._reg(cells, 0), self._reg(cells, 1))
+        image = self._state()
+        record = self._record(cells, it, "sweep", 0.0, 0.0, previous)
+        record.update(rows_solved=sum(cells.shape), balanced=int(balanced), rejected=0)
+        proposal = accel.propose(begin, image)
+        if proposal is not None:
+            self._set_state(proposal)
+            extrapolated = self._objective(cells)
+            record["objectives"] += 1
+            if anderson.accept(extrapolated, record["objective"]):
+                record["objective"] = extrapolated
+                record["rel_change"] = abs(previous - extrapolated) / max(abs(previous), 1e-300)
+            else:
+                self._set_state(image)
+                accel.reset()
+                record["rejected"] = 1
+        record["seconds"] = time.perf_counter() - t0
+        return record
+
     def _sweep(self, cells: Cells) -> None:
         """One full ALS sweep: every user row, then every item row."""
         self._half_sweep(cells, users=slice(None))
         self._half_sweep(cells, items=slice(None))
 
+    def _state(self) -> np.ndarray:
+        """Users' then items' parameters (factors, and biases with ``use_bias``), float64."""
+        return np.vstack([self._side_state(self.user_factors_, self.user_bias_),
+                          self._side_state(self.item_factors_, self.item_bias_)])
+
+    def _side_state(self, F: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+        F = F.astype(np.float64)
+        return np.column_stack([F, bias]) if self.use_bias else F
+
+    def _set_state(self, state: np.ndarray) -> None:
+        n_users, k = self.user_factors_.shape
+        self.user_factors_[:] = state[:n_users, :k]
+        if self.use_bias:
+            self.user_bias_[:] = state[:n_users, k]
+        self._set_item_state(state[n_users:])
+
     def _item_state(self) -> np.ndarray:
         """The item side's parameters (factors, and biases with ``use_bias``), float64: the
         state a sweep maps (users are solved from it)."""
-        V = self.item_factors_.astype(np.float64)
-        return np.column_stack([V, self.item_bias_]) if self.use_bias else V
+        return self._side_state(self.item_factors_, self.item_bias_)
 
     def _set_item_state(self, state: np.ndarray) -> None:
         k = self.item_factors_.shape[1]
@@ -703,7 +755,7 @@ class ALS:
         objective = self._objective(cells)
         rel = None if previous is None else abs(previous - objective) / max(abs(previous), 1e-300)
         return {"iteration": iteration, "phase": phase, "objective": objective, "rel_change": rel,
-                "seconds": seconds, "elapsed": elapsed, "rows_solved": 0}
+                "seconds": seconds, "elapsed": elapsed, "rows_solved": 0, "objectives": 1}
 
     def _half_sweep(self, cells: Cells, users: Any = None, items: Any = None) -> None:
         """Re-solve all (``slice(None)``) or the given users' (or items') rows, the other side fixed."""

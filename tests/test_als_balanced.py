@@ -1,0 +1,117 @@
+"""ALS(acceleration="balanced_anderson"): gauge balancing (the exact minimum of the regulariser
+over the factorisations of X Y^T) and guarded Anderson over users and items -- the same fixed
+point as plain ALS, an objective that never rises, and a safeguard that is what keeps it so."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from bilinrec.models.als import ALS, anderson, apply_deletions, user_history
+from bilinrec.models.als.balance import balance
+
+
+def data(seed, n_users=60, n_items=40, density=0.2):
+    rng = np.random.default_rng(seed)
+    return sp.csr_matrix((rng.random((n_users, n_items)) < density) * (1 + 10 * rng.random((n_users, n_items))))
+
+
+def objectives(model):
+    return np.array([r["objective"] for r in model.history_])
+
+
+def rises(model):
+    f = objectives(model)
+    return np.diff(f) > 1e-12 * np.abs(f[1:])
+
+
+@pytest.mark.parametrize("weights", ["equal", "per_row"])
+def test_balance_keeps_the_product_and_reaches_the_least_regulariser(weights):
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((30, 4)) @ np.diag([5, 1, 0.3, 2]), rng.standard_normal((20, 4)) * 0.1
+    if weights == "equal":
+        wx, wy = np.full(30, 0.1), np.full(20, 0.1)
+    else:
+        wx, wy = rng.random(30) + 0.5, rng.random(20) + 0.5
+    product = X @ Y.T
+    before = wx @ (X**2).sum(1) + wy @ (Y**2).sum(1)
+    B_x, B_y = X.copy(), Y.copy()
+    assert balance(B_x, B_y, wx, wy)
+    np.testing.assert_allclose(B_x @ B_y.T, product, atol=1e-12)
+    after = wx @ (B_x**2).sum(1) + wy @ (B_y**2).sum(1)
+    # the least regulariser over factorisations: twice the nuclear norm of W_x^1/2 X Y^T W_y^1/2
+    nuclear = np.linalg.svd(np.sqrt(wx)[:, None] * product * np.sqrt(wy)[None, :], compute_uv=False).sum()
+    assert after == pytest.approx(2 * nuclear, rel=1e-10) and after < before
+    np.testing.assert_allclose(B_x.T @ (wx[:, None] * B_x), B_y.T @ (wy[:, None] * B_y), atol=1e-10)
+    # at a balanced point balancing is the identity (the Procrustes rotation moves nothing)
+    again_x, again_y = B_x.copy(), B_y.copy()
+    balance(again_x, again_y, wx, wy)
+    np.testing.assert_allclose(again_x, B_x, atol=1e-10)
+    np.testing.assert_allclose(again_y, B_y, atol=1e-10)
+
+
+def test_balance_leaves_the_factors_alone_without_regularisation():
+    X, Y = np.ones((5, 2)) + np.eye(5, 2), np.ones((4, 2)) - np.eye(4, 2)
+    x0, y0 = X.copy(), Y.copy()
+    assert not balance(X, Y, np.zeros(5), np.zeros(4))
+    assert np.array_equal(X, x0) and np.array_equal(Y, y0)
+
+
+@pytest.mark.parametrize("seed, extra", [(0, {}), (3, {}), (4, {"scale_regularization": True})])
+def test_balanced_anderson_reaches_the_fixed_point_of_plain_als_in_far_fewer_sweeps(seed, extra):
+    C = data(seed)
+    params = dict(factors=4, regularization=0.1, tol=1e-14, random_state=0, **extra)
+    plain = ALS(iterations=20000, **params).fit(C)
+    fast = ALS(iterations=2000, acceleration="balanced_anderson", **params).fit(C)
+    assert fast.history_[-1]["objective"] == pytest.approx(plain.history_[-1]["objective"], rel=1e-9)
+    np.testing.assert_allclose(fast.predict(*np.indices(C.shape)), plain.predict(*np.indices(C.shape)), atol=1e-4)
+    assert fast.train_iterations_ < plain.train_iterations_ / 5
+    assert not rises(fast).any()
+    # a fixed point: one more plain sweep moves nothing
+    check = fast.copy().set_params(acceleration=None, iterations=1, tol=0.0).fit(C, warm_start=True)
+    before, after = check.history_[0]["objective"], check.history_[1]["objective"]
+    assert abs(after - before) <= 1e-12 * before
+
+
+def test_with_biases_it_converges_to_a_fixed_point():
+    """Explicit feedback with biases (the biases ride along in the Anderson state, balancing leaves
+    them alone). Sparse explicit problems have several local minima, and which one a solver
+    reaches depends on its path, so this checks a fixed point, not plain ALS's."""
+    C = data(5)
+    params = dict(factors=4, regularization=0.1, tol=1e-14, random_state=0, feedback="explicit", use_bias=True)
+    fast = ALS(iterations=2000, acceleration="balanced_anderson", **params).fit(C)
+    assert fast.train_iterations_ < 1000 and not rises(fast).any()
+    assert max(float(r.max()) for r in fast.row_residuals(C)) < 1e-5
+    check = fast.copy().set_params(acceleration=None, iterations=1, tol=0.0).fit(C, warm_start=True)
+    before, after = check.history_[0]["objective"], check.history_[1]["objective"]
+    assert abs(after - before) <= 1e-12 * before
+
+
+def test_the_objective_never_rises_and_the_safeguard_is_what_keeps_it_so(monkeypatch):
+    """On this problem the raw extrapolation overshoots often: guarded, every record's objective is
+    at most the previous one (some extrapolations rejected); unguarded, the objective rises."""
+    C = data(1)
+    params = dict(factors=4, regularization=0.01, iterations=300, tol=0.0, random_state=0,
+                  acceleration="balanced_anderson")
+    guarded = ALS(**params).fit(C)
+    assert not rises(guarded).any()
+    assert sum(r["rejected"] for r in guarded.history_[1:]) > 0
+    # the guard's evaluation is counted: two objectives in every record with an extrapolation
+    assert all(r["objectives"] == 2 for r in guarded.history_[1:] if r["rejected"])
+    assert {r["objectives"] for r in guarded.history_[1:]} == {1, 2}
+    monkeypatch.setattr(anderson, "accept", lambda objective, previous: True)
+    raw = ALS(**params).fit(C)
+    assert rises(raw).sum() > 10
+
+
+def test_balanced_unlearning_reaches_the_retraining_fixed_point():
+    C = data(2)
+    params = dict(factors=3, regularization=0.1, tol=1e-14, random_state=0, acceleration="balanced_anderson")
+    model = ALS(iterations=2000, **params).fit(C)
+    pairs = user_history(C, [5])
+    reduced = apply_deletions(C, pairs).C
+    with pytest.warns(UserWarning, match="not recomputed"):  # C holds varying confidences
+        forgotten = model.unlearn(C, pairs, max_iterations=2000, tol=1e-14)
+    retrained = ALS(iterations=20000, **{**params, "acceleration": None}).fit(reduced)
+    assert forgotten.objective(reduced) == pytest.approx(retrained.objective(reduced), rel=1e-9)
+    assert not rises(forgotten)[1:].any()  # after the start record: monotone
+    assert sum(r["rows_solved"] for r in forgotten.history_) < sum(r["rows_solved"] for r in retrained.history_) / 5
