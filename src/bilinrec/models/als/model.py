@@ -43,6 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...io import save_npz
+from ..base import Estimator, NotFittedError
 from ..forgetting import Forgetting, check_forget_method
 from . import certify
 from .cells import (
@@ -72,7 +73,7 @@ ACCELERATIONS = (None, "anderson")
 # --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
-class ALS:
+class ALS(Estimator):
     """Bi-linear recommender trained by alternating least squares, with exact unlearning.
 
     Parameters
@@ -150,23 +151,7 @@ class ALS:
         self.acceleration = acceleration
         self.anderson_memory = anderson_memory
 
-    # -- configuration -------------------------------------------------------------------
-    _PARAM_NAMES = ("factors", "regularization", "feedback", "solver", "cg_steps", "dtype", "iterations", "tol",
-                    "random_state", "use_bias", "scale_regularization", "num_threads", "chunk_bytes", "weighting",
-                    "acceleration", "anderson_memory")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor arguments, as given (scikit-learn convention)."""
-        return {name: getattr(self, name) for name in self._PARAM_NAMES}
-
-    def set_params(self, **params: Any) -> ALS:
-        """Set constructor arguments (validated at the next fit/unlearn); returns ``self``."""
-        for name, value in params.items():
-            if name not in self._PARAM_NAMES:
-                raise ValueError(f"invalid parameter {name!r} for ALS; valid: {', '.join(self._PARAM_NAMES)}")
-            setattr(self, name, value)
-        return self
-
+    # -- configuration (get_params, set_params, clone, repr: :class:`~bilinrec.models.base.Estimator`)
     def _json_params(self) -> dict[str, Any]:
         """The parameters in JSON-serialisable form (for model files)."""
         params = self.get_params()
@@ -178,7 +163,7 @@ class ALS:
         return params
 
     def _validate_params(self) -> None:
-        """Check every parameter (called by fit and unlearn); normalises numeric types in place."""
+        """Check every parameter (called by fit, unlearn and forget); errors name the parameter."""
         factors, cg_steps = self.factors, self.cg_steps
         if isinstance(factors, bool) or not isinstance(factors, (int, np.integer)) or factors < 1:
             raise ValueError(f"factors must be a positive integer, got {factors!r}")
@@ -233,10 +218,6 @@ class ALS:
     @property
     def _dtype(self) -> np.dtype:
         return np.dtype(self.dtype)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"ALS({args})"
 
     @property
     def is_fitted(self) -> bool:
@@ -451,8 +432,7 @@ class ALS:
         self._validate_params()
         _check_iterations(max_iterations, "max_iterations")
         _check_tol(tol)
-        if not self.is_fitted:
-            raise RuntimeError("unlearn needs a fitted model (fit it or use ALS.from_factors)")
+        self._check_fitted("user_factors_", "unlearn (or use ALS.from_factors)")
         _check_choice(mode, MODES, "mode")
         from .cells import _as_csr
 
@@ -466,14 +446,12 @@ class ALS:
         if recomputed:
             data = data._replace(C=weighting(apply_deletions(X, pairs, "retrain").C))
         model = self._copy_with_ledger(new, held, mode, frozen_weights, X)
-        model.solver = "cholesky"
         cells = build_cells(data.C, self.feedback, data.mask, data.negatives)
         if len(pairs) == 0:
             msg = "unlearn: empty deletion set; returning an unchanged copy of the model"
             warnings.warn(msg, stacklevel=2)
             log.warning(msg)
             model.history_ = [model._record(cells, 0, "start", 0.0, 0.0, None)]
-            model.solver = self.solver
             return model
         if model.use_bias:
             model.global_mean_ = _weighted_mean(cells)
@@ -484,8 +462,7 @@ class ALS:
             local = None
         with model._threads():
             model._iterate(cells, max_iterations, tol, callback, show_progress, desc=f"unlearn ({mode})",
-                           local=local)
-        model.solver = self.solver
+                           local=local, solver="cholesky")
         return model
 
     def _deletion_sets(self, X: Any, new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -606,8 +583,7 @@ class ALS:
 
         check_forget_method(method, ("exact", "certified"))
         self._validate_params()
-        if not self.is_fitted:
-            raise RuntimeError("forget needs a fitted model (fit it or use ALS.from_factors)")
+        self._check_fitted("user_factors_", "forget (or use ALS.from_factors)")
         if max_iterations is not None:
             _check_iterations(max_iterations, "max_iterations")
         if tol is not None:
@@ -626,7 +602,9 @@ class ALS:
                       tolerance=None if tolerance is None else float(tolerance), max_iterations=max_iterations,
                       tol=tol, batch_rows=batch_rows, show_progress=show_progress)
 
-    def _iterate(self, cells, iterations, tol, callback, show_progress, desc, local=None):
+    def _iterate(self, cells, iterations, tol, callback, show_progress, desc, local=None, solver=None):
+        """Sweeps until ``iterations`` or ``tol`` (after the ``local`` rows first), appending to
+        ``history_``; ``solver`` overrides the ``solver`` parameter (unlearn solves exactly)."""
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
@@ -636,8 +614,8 @@ class ALS:
         full = cells.shape[0] + cells.shape[1]
         if local is not None:
             t0 = time.perf_counter()
-            self._half_sweep(cells, users=local[0])
-            self._half_sweep(cells, items=local[1])
+            self._half_sweep(cells, users=local[0], solver=solver)
+            self._half_sweep(cells, items=local[1], solver=solver)
             record = self._record(cells, 0, "local", time.perf_counter() - t0,
                                   time.perf_counter() - start, previous)
             record["rows_solved"] = int(local[0].size + local[1].size)
@@ -652,7 +630,7 @@ class ALS:
             if proposal is not None:
                 self._set_item_state(proposal)
             begin = self._item_state() if accel is not None else None
-            self._sweep(cells)
+            self._sweep(cells, solver)
             seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
             record["rows_solved"], record["cpu_seconds"] = full, cpu
@@ -665,7 +643,7 @@ class ALS:
                     self._set_item_state(accepted)
                     accel.reset()
                     begin = accepted
-                    self._sweep(cells)
+                    self._sweep(cells, solver)
                     seconds += time.perf_counter() - t1
                     cpu += time.process_time() - cpu1
                     record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
@@ -682,10 +660,10 @@ class ALS:
                 break
         bar.close()
 
-    def _sweep(self, cells: Cells) -> None:
+    def _sweep(self, cells: Cells, solver: str | None = None) -> None:
         """One full ALS sweep: every user row, then every item row."""
-        self._half_sweep(cells, users=slice(None))
-        self._half_sweep(cells, items=slice(None))
+        self._half_sweep(cells, users=slice(None), solver=solver)
+        self._half_sweep(cells, items=slice(None), solver=solver)
 
     def _item_state(self) -> np.ndarray:
         """The item side's parameters (factors, and biases with ``use_bias``), float64: the
@@ -705,8 +683,9 @@ class ALS:
         return {"iteration": iteration, "phase": phase, "objective": objective, "rel_change": rel,
                 "seconds": seconds, "elapsed": elapsed, "rows_solved": 0}
 
-    def _half_sweep(self, cells: Cells, users: Any = None, items: Any = None) -> None:
-        """Re-solve all (``slice(None)``) or the given users' (or items') rows, the other side fixed."""
+    def _half_sweep(self, cells: Cells, users: Any = None, items: Any = None, solver: str | None = None) -> None:
+        """Re-solve all (``slice(None)``) or the given users' (or items') rows, the other side fixed,
+        with ``solver`` (default: the ``solver`` parameter)."""
         axis = 0 if users is not None else 1
         which = users if axis == 0 else items
         rows = None if isinstance(which, slice) else np.asarray(which, dtype=np.int64)
@@ -716,7 +695,7 @@ class ALS:
 
         def solve(own, other, target_shift=None):
             solved = np.arange(cells.shape[axis]) if rows is None else rows
-            if self.solver == "cg":
+            if (solver or self.solver) == "cg":
                 from .cg import (
                     cg_solve_rows,  # compiles on first use (cached on disk)
                 )
@@ -777,8 +756,7 @@ class ALS:
 
     def predict(self, users: Any, items: Any) -> np.ndarray:
         """Scores (float64) of the (user, item) pairs ``zip(users, items)``."""
-        if not self.is_fitted:
-            raise RuntimeError("predict needs a fitted model")
+        self._check_fitted("user_factors_", "predict")
         users, items = np.asarray(users), np.asarray(items)
         if users.shape != items.shape:
             raise ValueError(f"users and items must have the same shape, got {users.shape} and {items.shape}")
@@ -800,8 +778,7 @@ class ALS:
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: Any) -> None:
         """Write the model to ``path`` (``.npz``, no pickles): factors, biases, parameters, history."""
-        if not self.is_fitted:
-            raise RuntimeError("save needs a fitted model")
+        self._check_fitted("user_factors_", "save")
         meta = {
             "format": MODEL_FORMAT,
             "params": self._json_params(),
@@ -853,7 +830,7 @@ class ALS:
 
     def _check_factors(self, shape: tuple[int, int]) -> None:
         if not self.is_fitted:
-            raise RuntimeError("the model has no factors yet (fit it or use ALS.from_factors)")
+            raise NotFittedError("this ALS instance has no factors yet; fit it or use ALS.from_factors")
         if self.user_factors_.shape[0] != shape[0] or self.item_factors_.shape[0] != shape[1]:
             raise ValueError(
                 f"C has shape {shape} but the model has {self.user_factors_.shape[0]} users and "
