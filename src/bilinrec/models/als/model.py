@@ -849,16 +849,19 @@ class ALS(Estimator):
 
 
 def _forget_selection(X: Any, users: Any, pairs: Any) -> np.ndarray:
-    """The (n, 2) stored cells of ``X`` that ``forget`` is asked to forget; errors name the argument."""
+    """The (n, 2) stored cells of ``X`` that ``forget`` is asked to forget (none for empty ``users``
+    and ``pairs``); errors name the argument."""
     if users is None and pairs is None:
         raise ValueError("forget needs users= (whole histories) or pairs= ((user, item) records)")
-    chosen = []
+    chosen = [np.empty((0, 2), dtype=np.int64)]
     if users is not None:
         ids = np.asarray(users)
         if ids.ndim == 0:
             ids = ids.reshape(1)
-        if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"users must be a non-empty 1-D sequence of integer user ids, got {users!r}")
+        if ids.ndim == 1 and ids.size == 0:
+            ids = ids.astype(np.int64)
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"users must be a 1-D sequence of integer user ids, got {users!r}")
         bad = (ids < 0) | (ids >= X.shape[0])
         if bad.any():
             raise ValueError(f"users: user id {ids[bad][0]} out of range [0, {X.shape[0]})")
@@ -866,17 +869,16 @@ def _forget_selection(X: Any, users: Any, pairs: Any) -> np.ndarray:
         counts = X.indptr[ids + 1] - X.indptr[ids]
         if (counts == 0).any():
             raise ValueError(f"users: user {ids[counts == 0][0]} has no stored cells in C; nothing to forget")
-        chosen.append(np.column_stack([np.repeat(ids, counts),
-                                       np.concatenate([X.indices[X.indptr[u]:X.indptr[u + 1]] for u in ids])]))
+        if ids.size:
+            chosen.append(np.column_stack([np.repeat(ids, counts),
+                                           np.concatenate([X.indices[X.indptr[u]:X.indptr[u + 1]] for u in ids])]))
     if pairs is not None:
         try:
             given = as_deletions(pairs, X.shape)
         except ValueError as exc:
             raise ValueError(str(exc).replace("deletions", "pairs", 1)) from None
-        if len(given) == 0:
-            raise ValueError("pairs is empty; nothing to forget")
         stored = stored_mask(X, given)
-        if not stored.all():
+        if len(given) and not stored.all():
             u, i = given[~stored][0]
             raise ValueError(f"pairs: {int((~stored).sum())} pair(s) are not stored cells of C, e.g. ({u}, {i})")
         chosen.append(given)

@@ -451,6 +451,7 @@ class AMHTLRS(Estimator):
         part of ``seconds``) and adds to the details ``refit_distance`` (the new model's
         distance to it), ``control_refit_distance`` (the untouched model's) and
         ``refit_measure``, ``refit_seconds`` (see :func:`~bilinrec.models.lrs.forget.refit_distances`).
+        A selection with nothing new to forget returns an unchanged copy (``records`` 0).
         """
         check_forget_method(method, ("exact",))
         self._check_forgettable()
@@ -467,6 +468,15 @@ class AMHTLRS(Estimator):
             raise ValueError(f"max_rounds must be a positive integer, got {max_rounds!r}")
         if not tol >= 0:
             raise ValueError(f"tol must be non-negative, got {tol!r}")
+        if n_new == 0 and np.setdiff1d(new_users, self.forgotten_users_).size == 0:
+            model = copy.copy(self)
+            model._set_fitted(self.U_.copy(), copy_heads(self._heads))
+            record = ForgetRecord(
+                model="amht_lrs", method="exact", users=[], records=0,
+                gap=fixed_point_gap(self, data, self.U_, self._heads), gap_measure=GAP_MEASURE,
+                seconds=time.perf_counter() - start,
+                details={"requested_users": new_users.tolist(), "note": "nothing new to forget: the model is unchanged"})
+            return Forgetting(model, record)
 
         heads = copy_heads(self._heads)
         gone = np.flatnonzero(data.counts == 0)

@@ -463,7 +463,8 @@ class DPAMHTLRS(Estimator):
         ``method="exact"`` is a fresh private fit on the remaining data: a new release with its
         own (``epsilon``, ``delta``) accounting; in ``mode="simulation"`` its ``noise_seed`` is
         derived from this model's and the forgotten selection. A non-private fit forgets
-        exactly through :meth:`AMHTLRS.forget` (``method="exact"`` only).
+        exactly through :meth:`AMHTLRS.forget` (``method="exact"`` only). A selection with nothing
+        new to forget returns an unchanged copy (``records`` 0; no new release).
         """
         inner = self._fitted("forget")
         check_forget_method(method, ("exact", "dp"))
@@ -481,6 +482,15 @@ class DPAMHTLRS(Estimator):
                                                                               forget_samples)
         counts_before = np.bincount(sample_users[~earlier], minlength=inner.n_users_)
         counts = np.bincount(sample_users[keep], minlength=inner.n_users_)
+        if n_new == 0 and np.setdiff1d(new_users, inner.forgotten_users_).size == 0:
+            out, model = copy.copy(self), copy.copy(inner)
+            model._set_fitted(inner.U_.copy(), copy_heads(inner._heads))
+            out.model_ = model
+            record = ForgetRecord(
+                model="dp_amht_lrs", method=method, users=[], records=0, gap=math.nan,
+                gap_measure="none: nothing new to forget, the model is unchanged", seconds=time.perf_counter() - start,
+                details={"requested_users": new_users.tolist(), "release": self.release_, "new_release": False})
+            return Forgetting(out, record)
         gone = np.union1d(new_users, np.flatnonzero((counts == 0) & (counts_before > 0)))
         forgotten = np.union1d(inner.forgotten_users_, gone)
         details = {"requested_users": new_users.tolist(), "release": self.release_}
