@@ -16,18 +16,7 @@ from bilinrec.models.als import (
     user_history,
 )
 from bilinrec.models.als.cells import build_cells
-
-
-def random_implicit(n_users=30, n_items=25, density=0.25, seed=0):
-    rng = np.random.default_rng(seed)
-    dense = (rng.random((n_users, n_items)) < density) * (0.5 + 5 * rng.random((n_users, n_items)))
-    return sp.csr_matrix(dense)
-
-
-def random_ratings(n_users=30, n_items=25, density=0.3, seed=0):
-    rng = np.random.default_rng(seed)
-    dense = (rng.random((n_users, n_items)) < density) * rng.integers(1, 6, (n_users, n_items))
-    return sp.csr_matrix(dense.astype(float))
+from bilinrec.testing.data import random_implicit, random_ratings
 
 
 def dense_cells(C, feedback="implicit", mask=None, negatives=None):

@@ -85,17 +85,21 @@ class ForgettingContract:
 
     # -- fixtures (one fit and one forget per class) ---------------------------------------
     @pytest.fixture(scope="class")
-    def fitted(self):
-        data = self.make_data()
-        return self.fit(data), data
+    @classmethod
+    def fitted(cls):
+        """``(model, data)``: the model fitted once per class."""
+        hooks = cls()
+        data = hooks.make_data()
+        return hooks.fit(data), data
 
     @pytest.fixture(scope="class")
-    def forgotten(self, fitted):
-        model, data = fitted
-        before = {k: v.copy() for k, v in self.parameters(model).items()}
+    @classmethod
+    def forgotten(cls, fitted):
+        """``(Forgetting, parameters before, get_params before)`` of forgetting ``forgotten_user``."""
+        hooks, (model, data) = cls(), fitted
+        before = {k: v.copy() for k, v in hooks.parameters(model).items()}
         params = copy.deepcopy(model.get_params())
-        result = self.forget(model, data, [self.forgotten_user])
-        return result, before, params
+        return hooks.forget(model, data, [cls.forgotten_user]), before, params
 
     # -- the contract ----------------------------------------------------------------------
     def test_forget_returns_a_new_model_and_leaves_self_unchanged(self, fitted, forgotten):

@@ -475,7 +475,8 @@ class AMHTLRS(Estimator):
                 model="amht_lrs", method="exact", users=[], records=0,
                 gap=fixed_point_gap(self, data, self.U_, self._heads), gap_measure=GAP_MEASURE,
                 seconds=time.perf_counter() - start,
-                details={"requested_users": new_users.tolist(), "note": "nothing new to forget: the model is unchanged"})
+                details={"requested_users": new_users.tolist(),
+                         "note": "nothing new to forget: the model is unchanged"})
             return Forgetting(model, record)
 
         heads = copy_heads(self._heads)
