@@ -692,3 +692,13 @@ def test_stored_pairs_finds_exactly_the_stored_cells():
     np.testing.assert_array_equal(stored_pairs(C, pairs), expected)
     assert len(expected) and len(expected) < len(pairs)
     assert len(stored_pairs(sp.csr_matrix((3, 3)), np.array([[0, 0], [2, 1]]))) == 0
+
+
+def test_unlearn_solves_exactly_without_changing_the_solver_parameter():
+    C = random_implicit(seed=21)
+    model = ALS(factors=3, solver="cg", iterations=3).fit(C)
+    seen = []
+    out = model.unlearn(C, np.argwhere(C.toarray() != 0)[:2], max_iterations=2,
+                        callback=lambda m, record: seen.append(m.solver))
+    assert seen == ["cg", "cg"] and out.solver == model.solver == "cg"
+    assert out.history_[-1]["rel_change"] < out.history_[1]["rel_change"]  # sweeps ran
