@@ -696,9 +696,10 @@ def test_stored_pairs_finds_exactly_the_stored_cells():
 
 def test_unlearn_solves_exactly_without_changing_the_solver_parameter():
     C = random_implicit(seed=21)
+    pairs = np.argwhere(C.toarray() != 0)[:2]
     model = ALS(factors=3, solver="cg", iterations=3).fit(C)
     seen = []
-    out = model.unlearn(C, np.argwhere(C.toarray() != 0)[:2], max_iterations=2,
-                        callback=lambda m, record: seen.append(m.solver))
+    out = model.unlearn(C, pairs, max_iterations=2, callback=lambda m, record: seen.append(m.solver))
     assert seen == ["cg", "cg"] and out.solver == model.solver == "cg"
-    assert out.history_[-1]["rel_change"] < out.history_[1]["rel_change"]  # sweeps ran
+    exact = model.copy().set_params(solver="cholesky").unlearn(C, pairs, max_iterations=2)
+    np.testing.assert_array_equal(out.user_factors_, exact.user_factors_)  # solved exactly all the same
