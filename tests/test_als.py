@@ -16,18 +16,7 @@ from bilinrec.models.als import (
     user_history,
 )
 from bilinrec.models.als.cells import build_cells
-
-
-def random_implicit(n_users=30, n_items=25, density=0.25, seed=0):
-    rng = np.random.default_rng(seed)
-    dense = (rng.random((n_users, n_items)) < density) * (0.5 + 5 * rng.random((n_users, n_items)))
-    return sp.csr_matrix(dense)
-
-
-def random_ratings(n_users=30, n_items=25, density=0.3, seed=0):
-    rng = np.random.default_rng(seed)
-    dense = (rng.random((n_users, n_items)) < density) * rng.integers(1, 6, (n_users, n_items))
-    return sp.csr_matrix(dense.astype(float))
+from bilinrec.testing.data import random_implicit, random_ratings
 
 
 def dense_cells(C, feedback="implicit", mask=None, negatives=None):
@@ -703,3 +692,14 @@ def test_stored_pairs_finds_exactly_the_stored_cells():
     np.testing.assert_array_equal(stored_pairs(C, pairs), expected)
     assert len(expected) and len(expected) < len(pairs)
     assert len(stored_pairs(sp.csr_matrix((3, 3)), np.array([[0, 0], [2, 1]]))) == 0
+
+
+def test_unlearn_solves_exactly_without_changing_the_solver_parameter():
+    C = random_implicit(seed=21)
+    pairs = np.argwhere(C.toarray() != 0)[:2]
+    model = ALS(factors=3, solver="cg", iterations=3).fit(C)
+    seen = []
+    out = model.unlearn(C, pairs, max_iterations=2, callback=lambda m, record: seen.append(m.solver))
+    assert seen == ["cg", "cg"] and out.solver == model.solver == "cg"
+    exact = model.copy().set_params(solver="cholesky").unlearn(C, pairs, max_iterations=2)
+    np.testing.assert_array_equal(out.user_factors_, exact.user_factors_)  # solved exactly all the same

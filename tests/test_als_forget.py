@@ -6,18 +6,7 @@ import scipy.sparse as sp
 
 from bilinrec.models.als import ALS, Weighting, apply_deletions, user_history
 from bilinrec.models.forgetting import ForgetRecord
-
-
-def random_implicit(n_users=40, n_items=30, density=0.25, seed=0):
-    rng = np.random.default_rng(seed)
-    dense = (rng.random((n_users, n_items)) < density) * (0.5 + 5 * rng.random((n_users, n_items)))
-    return sp.csr_matrix(dense)
-
-
-def random_ratings(n_users=40, n_items=30, density=0.3, seed=0):
-    rng = np.random.default_rng(seed)
-    dense = (rng.random((n_users, n_items)) < density) * rng.integers(1, 6, (n_users, n_items))
-    return sp.csr_matrix(dense.astype(float))
+from bilinrec.testing.data import random_implicit, random_ratings
 
 
 def dense_residuals(model, C):
@@ -44,7 +33,7 @@ def dense_residuals(model, C):
 
 @pytest.fixture(scope="module")
 def fitted():
-    C = random_implicit(seed=3)
+    C = random_implicit(40, 30, seed=3)
     return C, ALS(factors=4, regularization=0.3, iterations=25, random_state=1).fit(C)
 
 
@@ -82,7 +71,7 @@ def test_a_forgotten_user_is_unreadable_whatever_the_tolerance(method):
     """The guarantee is by construction: a loosely trained original (one sweep), no tolerance or a
     tight one with no rounds left -- the user's row is exactly zero, so their own-history ranking
     is at chance (AUC 0.5, every item tied), as after retraining."""
-    C = random_implicit(seed=11)
+    C = random_implicit(40, 30, seed=11)
     loose = ALS(factors=4, regularization=0.3, iterations=1, random_state=1).fit(C)
     for kwargs in ({}, {"tolerance": 1e-9, "max_iterations": 0}):
         out, record = loose.forget(C, users=[3, 9], method=method, max_iterations=kwargs.get("max_iterations", 1),
@@ -183,7 +172,7 @@ def test_a_certificate_names_its_model_and_data_and_is_reverified(fitted):
 
 
 def test_the_ledger_says_exact_only_when_the_objective_is_retrainings():
-    C = random_implicit(seed=12)  # varying confidences given pre-computed (weighting=None)
+    C = random_implicit(40, 30, seed=12)  # varying confidences given pre-computed (weighting=None)
     model = ALS(factors=3, iterations=5, random_state=0).fit(C)
     with pytest.warns(UserWarning, match="not recomputed"):
         out = model.unlearn(C, user_history(C, [1]), max_iterations=1)
@@ -200,7 +189,7 @@ def test_the_ledger_says_exact_only_when_the_objective_is_retrainings():
 
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
 def test_certificate_holds_for_float32_factors_and_both_row_solvers(solver):
-    C = random_implicit(seed=10)
+    C = random_implicit(40, 30, seed=10)
     model = ALS(factors=4, regularization=0.3, iterations=20, random_state=3, dtype=np.float32, solver=solver).fit(C)
     tolerance = 1.2 * dense_residuals(model, C)  # the caller's choice: a little over the trained level
     out, record = model.forget(C, users=[0, 11], tolerance=tolerance)
@@ -214,11 +203,11 @@ def test_certificate_holds_for_float32_factors_and_both_row_solvers(solver):
 @pytest.mark.parametrize("kind", ["explicit", "scaled-weighted", "pairs"])
 def test_certificate_holds_for_explicit_feedback_weighting_scaling_and_records(kind):
     if kind == "explicit":
-        C = random_ratings(seed=4)
+        C = random_ratings(40, 30, seed=4)
         model = ALS(factors=3, regularization=0.5, feedback="explicit", iterations=30, random_state=2).fit(C)
         pairs = user_history(C, [2])
     else:
-        C = random_implicit(seed=5)
+        C = random_implicit(40, 30, seed=5)
         params = {"scale_regularization": True, "weighting": Weighting("linear", alpha=2.0)} \
             if kind == "scaled-weighted" else {}
         model = ALS(factors=3, regularization=0.05, iterations=30, random_state=2, **params).fit(C)
@@ -285,7 +274,7 @@ def test_bad_arguments_name_the_argument(fitted):
         model.forget(C)
     with pytest.raises(ValueError, match=r"users: user id 40 out of range \[0, 40\)"):
         model.forget(C, users=[40])
-    with pytest.raises(ValueError, match="users must be a non-empty 1-D sequence"):
+    with pytest.raises(ValueError, match="users must be a 1-D sequence"):
         model.forget(C, users=[[1, 2]])
     with pytest.raises(ValueError, match="pairs: 1 pair.s. are not stored cells of C"):
         model.forget(C, pairs=free)
@@ -293,8 +282,6 @@ def test_bad_arguments_name_the_argument(fitted):
         model.forget(C, pairs=[1, 2, 3])
     with pytest.raises(ValueError, match="pairs: duplicate pair"):
         model.forget(C, pairs=np.vstack([user_history(C, [0])[:1]] * 2))
-    with pytest.raises(ValueError, match="pairs is empty"):
-        model.forget(C, pairs=np.empty((0, 2), dtype=int))
     with pytest.raises(ValueError, match="max_iterations must be"):
         model.forget(C, users=[0], max_iterations=-1)
     for bad in (0, -1.0, float("nan"), True, "1"):
@@ -319,12 +306,12 @@ def test_a_user_without_stored_cells_is_an_error(fitted):
 
 
 def test_certified_is_not_claimed_where_it_is_not_implemented():
-    C = random_ratings(seed=8)
+    C = random_ratings(40, 30, seed=8)
     biased = ALS(factors=2, feedback="explicit", use_bias=True, iterations=3).fit(C)
     with pytest.raises(NotImplementedError, match="biases.*method='exact'"):
         biased.forget(C, users=[0])
     assert biased.forget(C, users=[0], method="exact", max_iterations=2).record.gap >= 0
-    X = sp.csr_matrix((random_implicit(seed=9).toarray() > 0).astype(float))
+    X = sp.csr_matrix((random_implicit(40, 30, seed=9).toarray() > 0).astype(float))
     bm25 = ALS(factors=2, iterations=3, weighting=Weighting("bm25")).fit(X)
     with pytest.raises(NotImplementedError, match="bm25 weighting"):
         bm25.forget(X, users=[0])
@@ -402,10 +389,10 @@ def test_cached_cell_grams_stay_exact_along_a_chain_of_forgets(kind, monkeypatch
 
     monkeypatch.setattr(certify, "CSR_PASS_SHARE", 0.0)  # re-solved items reach users by the CSR pass
     if kind == "explicit":
-        C = random_ratings(seed=8)
+        C = random_ratings(40, 30, seed=8)
         model = ALS(factors=3, regularization=0.5, feedback="explicit", iterations=30, random_state=2).fit(C)
     else:
-        C = random_implicit(seed=8)
+        C = random_implicit(40, 30, seed=8)
         model = ALS(factors=3, regularization=0.05, iterations=30, random_state=2,
                     weighting=Weighting("linear", alpha=2.0)).fit(C)
     tolerance = 1.2 * dense_residuals(model, C)

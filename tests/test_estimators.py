@@ -1,31 +1,189 @@
-"""One interface test run against every Paper A estimator of the method registry.
+"""The shipped estimator contract (:mod:`bilinrec.testing`) run against every estimator, ALS
+included, and the registry's declarations of the Paper A estimators."""
 
-As the ``implicit`` library runs one test mixin against all its models, every estimator here
-must follow scikit-learn's convention (``__init__`` only stores its arguments, ``fit`` validates
-and returns ``self``, fitted attributes end in ``_``), the per-user model protocol
-(:class:`bilinrec.experiments.methods.PerUserModel`) and expose exactly what the registry declares.
-"""
+import importlib
+import inspect
+import pkgutil
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
+import bilinrec.models
 from bilinrec.experiments.methods import METHODS, PerUserModel
-from bilinrec.models.lrs import PrivacyBudget, default_clip_bounds
+from bilinrec.experiments.personalization.methods import ALSFoldIn
+from bilinrec.models.als import ALS
+from bilinrec.models.base import Estimator
+from bilinrec.models.lrs import AMHTLRS, DPAMHTLRS, DPGlobalModel, PrivacyBudget, default_clip_bounds
+from bilinrec.models.lrs.baselines import FedRep, FineTune, GlobalModel, KnownSubspace, LocalRidge, Oracle, SparseOnly
 from bilinrec.models.lrs.synthetic import make_problem
+from bilinrec.testing import EstimatorContract, FitData
+from bilinrec.testing.data import random_implicit, random_ratings
 
 PROBLEM = make_problem(n_users=40, dim=8, rank=2, sparsity=1, samples=16, noise=0.01, seed=3)
+DP = dict(privacy=PrivacyBudget(8.0, 1e-5), clip=default_clip_bounds(PROBLEM.dim, 16, 3.0, 1.0))
 
 
+# -- the contract over every estimator ----------------------------------------------------------
+class PerUserContract(EstimatorContract):
+    """The estimators of stacked per-user samples: ``fit(X, y, users, n_users)``, ``predict(X, users)``."""
+
+    def fit_data(self):
+        return FitData((PROBLEM.X, PROBLEM.y, PROBLEM.users), {"n_users": PROBLEM.n_users})
+
+    def use(self, model, data):
+        return model.predict(PROBLEM.X[:20], PROBLEM.users[:20])
+
+    def bad_inputs(self, data):
+        X, y, users = data.args
+        return {"users": FitData((X, y, users[:-1])), "X": FitData((X[:, :, None], y, users))}
+
+
+class TestAMHTLRS(PerUserContract):
+    estimator = AMHTLRS
+    bad_params = {"rank": 0, "sparsity": -1, "pursuit": "greedy", "tol": -1.0, "sample_splitting": 1}
+
+    def params(self):
+        return dict(rank=2, sparsity=1, max_rounds=3, sample_splitting=2, random_state=0)
+
+
+class TestDPAMHTLRS(PerUserContract):
+    estimator = DPAMHTLRS
+    bad_params = {"max_rounds": 0, "mode": "public", "accountant": "moments", "ridge_factor": -1.0}
+
+    def params(self):  # a simulation: seeded noise, so that fits can be compared
+        return dict(rank=2, sparsity=1, max_rounds=2, random_state=0, mode="simulation", noise_seed=5, **DP)
+
+
+class TestDPGlobalModel(PerUserContract):
+    estimator = DPGlobalModel
+    bad_params = {"alpha": -1.0, "mode": "public", "accountant": "moments"}
+
+    def params(self):
+        return dict(mode="simulation", noise_seed=5, **DP)
+
+
+class TestGlobalModel(PerUserContract):
+    estimator = GlobalModel
+
+
+class TestLocalRidge(PerUserContract):
+    estimator = LocalRidge
+    bad_params = {"alpha": -1.0}
+
+
+class TestFineTune(PerUserContract):
+    estimator = FineTune
+    bad_params = {"alpha": -1.0}
+
+
+class TestFedRep(PerUserContract):
+    estimator = FedRep
+    bad_params = {"rank": 0, "lr": 0.0}
+
+    def params(self):
+        return dict(rank=2, max_rounds=5)
+
+
+class TestSparseOnly(PerUserContract):
+    estimator = SparseOnly
+    bad_params = {"sparsity": -1}
+
+    def params(self):
+        return dict(sparsity=1, max_rounds=3)
+
+
+class TestKnownSubspace(PerUserContract):
+    estimator = KnownSubspace
+    bad_params = {"U": np.ones((3, 2)), "sparsity": -1}
+
+    def params(self):
+        return dict(U=PROBLEM.U, sparsity=1)
+
+
+class TestOracle(PerUserContract):
+    estimator = Oracle
+    bad_params = {"U": np.ones((3, 2)), "supports": np.zeros((2, 1), dtype=int)}
+
+    def params(self):
+        return dict(U=PROBLEM.U, supports=PROBLEM.supports)
+
+
+class TestALSFoldIn(PerUserContract):
+    estimator = ALSFoldIn
+    bad_params = {"regularization": 0.0, "feature_scale": np.ones(3)}
+
+    def params(self):
+        return dict(regularization=0.1, scale_regularization=False, feature_scale=np.ones(PROBLEM.dim))
+
+
+class TestALS(EstimatorContract):
+    estimator = ALS
+    bad_params = {"factors": 0, "regularization": -1.0, "solver": "lu", "dtype": "int8", "iterations": 1.5,
+                  "random_state": -1, "acceleration": "nesterov", "feedback": "ordinal"}
+
+    def params(self):
+        return dict(factors=3, regularization=0.1, iterations=3, random_state=4)
+
+    def fit_data(self):
+        return FitData((random_implicit(seed=5),))
+
+    def use(self, model, data):
+        users, items = data.args[0].nonzero()
+        return model.predict(users, items)
+
+    def bad_inputs(self, data):
+        C = data.args[0]
+        undefined = C.copy()
+        undefined.data[0] = np.nan
+        return {"C": FitData((undefined,)), "mask": FitData((C,), {"mask": sp.csr_matrix((2, 2))})}
+
+
+class TestALSExplicitWithBiases(TestALS):
+    def params(self):
+        return dict(factors=3, regularization=0.1, iterations=3, feedback="explicit", use_bias=True, random_state=4)
+
+    def fit_data(self):
+        return FitData((random_ratings(seed=6),))
+
+
+def estimator_classes():
+    """Every Estimator subclass defined in bilinrec.models (every module imported)."""
+    for info in pkgutil.walk_packages(bilinrec.models.__path__, "bilinrec.models."):
+        importlib.import_module(info.name)
+    found, todo = set(), [Estimator]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("bilinrec.models") and not sub.__name__.startswith("_"):
+                found.add(sub)
+    return found
+
+
+def test_every_estimator_runs_the_contract():
+    covered = {cls.estimator for cls in globals().values()
+               if inspect.isclass(cls) and issubclass(cls, EstimatorContract) and hasattr(cls, "estimator")}
+    missing = estimator_classes() - covered
+    assert not missing, f"estimators without a contract test class here: {sorted(c.__name__ for c in missing)}"
+
+
+def test_every_class_with_fit_in_models_is_an_estimator():
+    for info in pkgutil.walk_packages(bilinrec.models.__path__, "bilinrec.models."):
+        module = importlib.import_module(info.name)
+        for name, cls in vars(module).items():
+            if inspect.isclass(cls) and cls.__module__ == module.__name__ and callable(getattr(cls, "fit", None)):
+                assert issubclass(cls, Estimator), f"{module.__name__}.{name} has fit but is not an Estimator"
+
+
+# -- the registry's declarations -----------------------------------------------------------------
 def params_of(key):
-    """Small, valid hyper-parameters of each estimator on PROBLEM."""
-    clip = default_clip_bounds(PROBLEM.dim, 16, 3.0, 1.0)
-    dp = dict(privacy=PrivacyBudget(8.0, 1e-5), clip=clip)
+    """Small, valid hyper-parameters of each registry estimator on PROBLEM."""
     return {
         "amht_lrs": dict(rank=2, sparsity=1, max_rounds=3, random_state=0),
         "amht_lrs_htp": dict(rank=2, sparsity=1, max_rounds=3, pursuit="htp", random_state=0),
-        "dp_amht_lrs": dict(rank=2, sparsity=1, max_rounds=2, random_state=0, **dp),
-        "dp_altmin": dict(rank=2, sparsity=0, max_rounds=2, random_state=0, **dp),
-        "dp_global": dict(random_state=0, **dp),
+        "dp_amht_lrs": dict(rank=2, sparsity=1, max_rounds=2, random_state=0, **DP),
+        "dp_altmin": dict(rank=2, sparsity=0, max_rounds=2, random_state=0, **DP),
+        "dp_global": dict(random_state=0, **DP),
         "altmin": dict(rank=2, max_rounds=3, random_state=0),
         "fedrep": dict(rank=2, max_rounds=5),
         "sparse_only": dict(sparsity=1, max_rounds=3),
@@ -46,23 +204,12 @@ def test_every_estimator_of_the_registry_is_covered():
         params_of(key)
 
 
-@pytest.fixture(params=ESTIMATORS)
-def method(request):
-    return METHODS[request.param]
-
-
-def test_init_only_stores_and_fit_returns_self(method):
-    model = method.build(**params_of(method.key))
-    assert isinstance(model, PerUserModel)
-    fitted = [name for name in vars(model) if name.endswith("_") and not name.startswith("_")]
-    assert not fitted, f"{method.key}: __init__ sets fitted attributes {fitted}"
-    with pytest.raises((RuntimeError, ValueError, AttributeError)):
-        model.predict(PROBLEM.X[:3], PROBLEM.users[:3])
-    assert model.fit(PROBLEM.X, PROBLEM.y, PROBLEM.users, n_users=PROBLEM.n_users) is model
-
-
-def test_fitted_model_exposes_what_the_registry_declares(method):
-    model = method.build(**params_of(method.key)).fit(PROBLEM.X, PROBLEM.y, PROBLEM.users, n_users=PROBLEM.n_users)
+@pytest.mark.parametrize("key", ESTIMATORS)
+def test_fitted_model_exposes_what_the_registry_declares(key):
+    method = METHODS[key]
+    model = method.build(**params_of(key))
+    assert isinstance(model, PerUserModel) and isinstance(model, Estimator)
+    model.fit(PROBLEM.X, PROBLEM.y, PROBLEM.users, n_users=PROBLEM.n_users)
     theta = method.theta(model, PROBLEM.n_users)
     assert theta.shape == (PROBLEM.n_users, PROBLEM.dim) and np.all(np.isfinite(theta))
     pred = model.predict(PROBLEM.X[:7], PROBLEM.users[:7])
@@ -75,14 +222,6 @@ def test_fitted_model_exposes_what_the_registry_declares(method):
         assert model.B_.shape == (PROBLEM.n_users, PROBLEM.dim)
     if method.private:
         assert model.epsilon_ <= 8.0 + 1e-9 and model.noise_multiplier_ > 0
-
-
-def test_fit_is_deterministic_given_random_state(method):
-    """Same seeds, same model; a private method only as a labelled simulation with a noise seed."""
-    params = params_of(method.key) | ({"mode": "simulation", "noise_seed": 5} if method.private else {})
-    one = method.build(**params).fit(PROBLEM.X, PROBLEM.y, PROBLEM.users, n_users=PROBLEM.n_users)
-    two = method.build(**params).fit(PROBLEM.X, PROBLEM.y, PROBLEM.users, n_users=PROBLEM.n_users)
-    np.testing.assert_array_equal(method.theta(one, PROBLEM.n_users), method.theta(two, PROBLEM.n_users))
 
 
 @pytest.mark.parametrize("key", [key for key in ESTIMATORS if METHODS[key].private])

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from bilinrec.experiments.methods import build
 from bilinrec.experiments.methods import method as registered
 from bilinrec.experiments.storage.measure import index_dtype, serialized_nbytes
+from bilinrec.models.base import Estimator
 from bilinrec.models.lrs import (
     PrivacyBudget,
     default_clip_bounds,
@@ -30,7 +31,7 @@ METHODS = (
 )
 
 
-class ALSFoldIn:
+class ALSFoldIn(Estimator):
     """Fold a user into a fixed explicit-ALS model: the ALS user step with the item side fixed.
 
     Solves ``(sum_i x_i x_i^T + lambda_u I) theta_u = sum_i x_i y_ui`` per user with
@@ -41,29 +42,29 @@ class ALSFoldIn:
     """
 
     def __init__(self, regularization: float, scale_regularization: bool, feature_scale: np.ndarray):
-        if not regularization > 0:
-            raise ValueError(f"regularization must be positive, got {regularization!r}")
         self.regularization = regularization
         self.scale_regularization = scale_regularization
-        self.feature_scale = np.asarray(feature_scale, dtype=np.float64)
+        self.feature_scale = feature_scale
 
     def fit(self, X, y, users, n_users: int | None = None) -> "ALSFoldIn":
+        if not self.regularization > 0:
+            raise ValueError(f"regularization must be positive, got {self.regularization!r}")
         X = np.asarray(X, dtype=np.float64)
-        if self.feature_scale.shape != (X.shape[1],):
-            raise ValueError(f"feature_scale must have shape ({X.shape[1]},), got {self.feature_scale.shape}")
-        data = prepare_data(X * self.feature_scale, y, users, n_users)
+        scale = np.asarray(self.feature_scale, dtype=np.float64)
+        if scale.shape != (X.shape[1],):
+            raise ValueError(f"feature_scale must have shape ({X.shape[1]},), got {scale.shape}")
+        data = prepare_data(X * scale, y, users, n_users)
         gram = data.segment_gram(data.X)
         rhs = data.segment_sum(data.X, row_weights=data.y)
         lam = self.regularization * (np.maximum(data.counts, 1) if self.scale_regularization else 1.0)
         gram[:, np.arange(data.dim), np.arange(data.dim)] += np.broadcast_to(lam, (data.n_users,))[:, None]
         raw = np.linalg.solve(gram, rhs[..., None])[..., 0]
-        self.theta_ = raw * self.feature_scale
+        self.theta_ = raw * scale
         self.n_users_ = data.n_users
         return self
 
     def predict(self, X, users) -> np.ndarray:
-        if not hasattr(self, "theta_"):
-            raise RuntimeError("ALSFoldIn is not fitted yet; call fit first")
+        self._check_fitted("theta_", "predict")
         return np.einsum("nd,nd->n", np.asarray(X, dtype=np.float64), self.theta_[np.asarray(users)])
 
 

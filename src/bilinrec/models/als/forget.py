@@ -105,6 +105,8 @@ def forget(model: ALS, X: sp.csr_matrix, chosen: np.ndarray, users: list[int], m
     """:meth:`ALS.forget` once its arguments are checked (``chosen``: the stored cells to forget)."""
     start = time.perf_counter()
     data_hash = data_digest(X)
+    if len(chosen) == 0:
+        return _forget_nothing(model, X, method, tolerance, start, data_hash)
     if method == "exact":
         return _forget_exact(model, X, chosen, users, tolerance, max_iterations, tol, show_progress, start, data_hash)
     weighting = as_weighting(model.weighting)
@@ -154,6 +156,24 @@ def forget(model: ALS, X: sp.csr_matrix, chosen: np.ndarray, users: list[int], m
     record = ForgetRecord(model="ALS", method="certified", users=users, records=len(new), gap=gap,
                           gap_measure=certify.RESIDUAL_MEASURE, bound=tolerance,
                           rows_touched=stats["rows_touched"], seconds=seconds, details=details)
+    details["certificate"] = certificate(out, record, data_hash, every) if tolerance is not None else None
+    return Forgetting(out, record)
+
+
+def _forget_nothing(model: ALS, X: sp.csr_matrix, method: str, tolerance: float | None, start: float,
+                    data_hash: str) -> Forgetting:
+    """An empty selection: an unchanged copy of the model, recorded with the gap it stands at on
+    ``X`` (minus the earlier deletions ``X`` still holds), certified against ``tolerance`` if given."""
+    _, held, every = model._deletion_sets(X, np.empty((0, 2), dtype=np.int64))
+    state, origin = residual_state(model, X, held, data_hash)
+    out = model.copy()
+    out.history_ = []
+    details = {"residual_measure": certify.RESIDUAL_MEASURE, "state_source": origin["source"],
+               "reapplied": len(held), "guarantee": "nothing was selected: the model is returned unchanged"}
+    details["distance_bound"] = distance_bound(out, X, every, state["max"])
+    record = ForgetRecord(model="ALS", method=method, users=[], records=0, gap=state["max"],
+                          gap_measure=certify.RESIDUAL_MEASURE, bound=tolerance, rows_touched=0,
+                          seconds=time.perf_counter() - start, details=details)
     details["certificate"] = certificate(out, record, data_hash, every) if tolerance is not None else None
     return Forgetting(out, record)
 

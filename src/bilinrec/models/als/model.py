@@ -43,6 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...io import save_npz
+from ..base import Estimator, NotFittedError
 from ..forgetting import Forgetting, check_forget_method
 from . import certify
 from .cells import (
@@ -74,7 +75,7 @@ ACCELERATIONS = (None, "anderson", "balanced_anderson")
 # --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
-class ALS:
+class ALS(Estimator):
     """Bi-linear recommender trained by alternating least squares, with exact unlearning.
 
     Parameters
@@ -155,23 +156,7 @@ class ALS:
         self.acceleration = acceleration
         self.anderson_memory = anderson_memory
 
-    # -- configuration -------------------------------------------------------------------
-    _PARAM_NAMES = ("factors", "regularization", "feedback", "solver", "cg_steps", "dtype", "iterations", "tol",
-                    "random_state", "use_bias", "scale_regularization", "num_threads", "chunk_bytes", "weighting",
-                    "acceleration", "anderson_memory")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor arguments, as given (scikit-learn convention)."""
-        return {name: getattr(self, name) for name in self._PARAM_NAMES}
-
-    def set_params(self, **params: Any) -> ALS:
-        """Set constructor arguments (validated at the next fit/unlearn); returns ``self``."""
-        for name, value in params.items():
-            if name not in self._PARAM_NAMES:
-                raise ValueError(f"invalid parameter {name!r} for ALS; valid: {', '.join(self._PARAM_NAMES)}")
-            setattr(self, name, value)
-        return self
-
+    # -- configuration (get_params, set_params, clone, repr: :class:`~bilinrec.models.base.Estimator`)
     def _json_params(self) -> dict[str, Any]:
         """The parameters in JSON-serialisable form (for model files)."""
         params = self.get_params()
@@ -183,7 +168,7 @@ class ALS:
         return params
 
     def _validate_params(self) -> None:
-        """Check every parameter (called by fit and unlearn); normalises numeric types in place."""
+        """Check every parameter (called by fit, unlearn and forget); errors name the parameter."""
         factors, cg_steps = self.factors, self.cg_steps
         if isinstance(factors, bool) or not isinstance(factors, (int, np.integer)) or factors < 1:
             raise ValueError(f"factors must be a positive integer, got {factors!r}")
@@ -238,10 +223,6 @@ class ALS:
     @property
     def _dtype(self) -> np.dtype:
         return np.dtype(self.dtype)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"ALS({args})"
 
     @property
     def is_fitted(self) -> bool:
@@ -456,8 +437,7 @@ class ALS:
         self._validate_params()
         _check_iterations(max_iterations, "max_iterations")
         _check_tol(tol)
-        if not self.is_fitted:
-            raise RuntimeError("unlearn needs a fitted model (fit it or use ALS.from_factors)")
+        self._check_fitted("user_factors_", "unlearn (or use ALS.from_factors)")
         _check_choice(mode, MODES, "mode")
         from .cells import _as_csr
 
@@ -471,14 +451,12 @@ class ALS:
         if recomputed:
             data = data._replace(C=weighting(apply_deletions(X, pairs, "retrain").C))
         model = self._copy_with_ledger(new, held, mode, frozen_weights, X)
-        model.solver = "cholesky"
         cells = build_cells(data.C, self.feedback, data.mask, data.negatives)
         if len(pairs) == 0:
             msg = "unlearn: empty deletion set; returning an unchanged copy of the model"
             warnings.warn(msg, stacklevel=2)
             log.warning(msg)
             model.history_ = [model._record(cells, 0, "start", 0.0, 0.0, None)]
-            model.solver = self.solver
             return model
         if model.use_bias:
             model.global_mean_ = _weighted_mean(cells)
@@ -489,8 +467,7 @@ class ALS:
             local = None
         with model._threads():
             model._iterate(cells, max_iterations, tol, callback, show_progress, desc=f"unlearn ({mode})",
-                           local=local)
-        model.solver = self.solver
+                           local=local, solver="cholesky")
         return model
 
     def _deletion_sets(self, X: Any, new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -611,8 +588,7 @@ class ALS:
 
         check_forget_method(method, ("exact", "certified"))
         self._validate_params()
-        if not self.is_fitted:
-            raise RuntimeError("forget needs a fitted model (fit it or use ALS.from_factors)")
+        self._check_fitted("user_factors_", "forget (or use ALS.from_factors)")
         if max_iterations is not None:
             _check_iterations(max_iterations, "max_iterations")
         if tol is not None:
@@ -631,7 +607,9 @@ class ALS:
                       tolerance=None if tolerance is None else float(tolerance), max_iterations=max_iterations,
                       tol=tol, batch_rows=batch_rows, show_progress=show_progress)
 
-    def _iterate(self, cells, iterations, tol, callback, show_progress, desc, local=None):
+    def _iterate(self, cells, iterations, tol, callback, show_progress, desc, local=None, solver=None):
+        """Sweeps until ``iterations`` or ``tol`` (after the ``local`` rows first), appending to
+        ``history_``; ``solver`` overrides the ``solver`` parameter (unlearn solves exactly)."""
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
@@ -641,8 +619,8 @@ class ALS:
         full = cells.shape[0] + cells.shape[1]
         if local is not None:
             t0 = time.perf_counter()
-            self._half_sweep(cells, users=local[0])
-            self._half_sweep(cells, items=local[1])
+            self._half_sweep(cells, users=local[0], solver=solver)
+            self._half_sweep(cells, items=local[1], solver=solver)
             record = self._record(cells, 0, "local", time.perf_counter() - t0,
                                   time.perf_counter() - start, previous)
             record["rows_solved"] = int(local[0].size + local[1].size)
@@ -655,14 +633,14 @@ class ALS:
         for it in bar:
             t0, cpu0 = time.perf_counter(), time.process_time()
             if balanced:
-                record = self._balanced_step(cells, accel, it, previous)
+                record = self._balanced_step(cells, accel, it, previous, solver)
                 record.update(elapsed=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu0)
             else:
                 accepted = self._item_state() if proposal is not None else None
                 if proposal is not None:
                     self._set_item_state(proposal)
                 begin = self._item_state() if accel is not None else None
-                self._sweep(cells)
+                self._sweep(cells, solver)
                 seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
                 record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
                 record["rows_solved"], record["cpu_seconds"] = full, cpu
@@ -675,7 +653,7 @@ class ALS:
                     self._set_item_state(accepted)
                     accel.reset()
                     begin = accepted
-                    self._sweep(cells)
+                    self._sweep(cells, solver)
                     seconds += time.perf_counter() - t1
                     cpu += time.process_time() - cpu1
                     record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
@@ -692,14 +670,14 @@ class ALS:
                 break
         bar.close()
 
-    def _balanced_step(self, cells, accel, it, previous):
+    def _balanced_step(self, cells, accel, it, previous, solver=None):
         """One iteration of ``acceleration="balanced_anderson"``: a sweep, then gauge balancing
         (:mod:`.balance`), then the Anderson extrapolation over users and items together, kept
         only if its objective is at most the sweep's (the safeguard, :func:`.anderson.accept`:
         checked before any sweep starts from it, so a rejection costs one objective evaluation)."""
         t0 = time.perf_counter()
         begin = self._state()
-        self._sweep(cells)
+        self._sweep(cells, solver)
         balanced = balance(self.user_factors_, self.item_factors_, self._reg(cells, 0), self._reg(cells, 1))
         image = self._state()
         record = self._record(cells, it, "sweep", 0.0, 0.0, previous)
@@ -719,10 +697,10 @@ class ALS:
         record["seconds"] = time.perf_counter() - t0
         return record
 
-    def _sweep(self, cells: Cells) -> None:
+    def _sweep(self, cells: Cells, solver: str | None = None) -> None:
         """One full ALS sweep: every user row, then every item row."""
-        self._half_sweep(cells, users=slice(None))
-        self._half_sweep(cells, items=slice(None))
+        self._half_sweep(cells, users=slice(None), solver=solver)
+        self._half_sweep(cells, items=slice(None), solver=solver)
 
     def _state(self) -> np.ndarray:
         """Users' then items' parameters (factors, and biases with ``use_bias``), float64."""
@@ -757,8 +735,9 @@ class ALS:
         return {"iteration": iteration, "phase": phase, "objective": objective, "rel_change": rel,
                 "seconds": seconds, "elapsed": elapsed, "rows_solved": 0, "objectives": 1}
 
-    def _half_sweep(self, cells: Cells, users: Any = None, items: Any = None) -> None:
-        """Re-solve all (``slice(None)``) or the given users' (or items') rows, the other side fixed."""
+    def _half_sweep(self, cells: Cells, users: Any = None, items: Any = None, solver: str | None = None) -> None:
+        """Re-solve all (``slice(None)``) or the given users' (or items') rows, the other side fixed,
+        with ``solver`` (default: the ``solver`` parameter)."""
         axis = 0 if users is not None else 1
         which = users if axis == 0 else items
         rows = None if isinstance(which, slice) else np.asarray(which, dtype=np.int64)
@@ -768,7 +747,7 @@ class ALS:
 
         def solve(own, other, target_shift=None):
             solved = np.arange(cells.shape[axis]) if rows is None else rows
-            if self.solver == "cg":
+            if (solver or self.solver) == "cg":
                 from .cg import (
                     cg_solve_rows,  # compiles on first use (cached on disk)
                 )
@@ -829,8 +808,7 @@ class ALS:
 
     def predict(self, users: Any, items: Any) -> np.ndarray:
         """Scores (float64) of the (user, item) pairs ``zip(users, items)``."""
-        if not self.is_fitted:
-            raise RuntimeError("predict needs a fitted model")
+        self._check_fitted("user_factors_", "predict")
         users, items = np.asarray(users), np.asarray(items)
         if users.shape != items.shape:
             raise ValueError(f"users and items must have the same shape, got {users.shape} and {items.shape}")
@@ -852,8 +830,7 @@ class ALS:
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: Any) -> None:
         """Write the model to ``path`` (``.npz``, no pickles): factors, biases, parameters, history."""
-        if not self.is_fitted:
-            raise RuntimeError("save needs a fitted model")
+        self._check_fitted("user_factors_", "save")
         meta = {
             "format": MODEL_FORMAT,
             "params": self._json_params(),
@@ -905,7 +882,7 @@ class ALS:
 
     def _check_factors(self, shape: tuple[int, int]) -> None:
         if not self.is_fitted:
-            raise RuntimeError("the model has no factors yet (fit it or use ALS.from_factors)")
+            raise NotFittedError("this ALS instance has no factors yet; fit it or use ALS.from_factors")
         if self.user_factors_.shape[0] != shape[0] or self.item_factors_.shape[0] != shape[1]:
             raise ValueError(
                 f"C has shape {shape} but the model has {self.user_factors_.shape[0]} users and "
@@ -924,16 +901,19 @@ class ALS:
 
 
 def _forget_selection(X: Any, users: Any, pairs: Any) -> np.ndarray:
-    """The (n, 2) stored cells of ``X`` that ``forget`` is asked to forget; errors name the argument."""
+    """The (n, 2) stored cells of ``X`` that ``forget`` is asked to forget (none for empty ``users``
+    and ``pairs``); errors name the argument."""
     if users is None and pairs is None:
         raise ValueError("forget needs users= (whole histories) or pairs= ((user, item) records)")
-    chosen = []
+    chosen = [np.empty((0, 2), dtype=np.int64)]
     if users is not None:
         ids = np.asarray(users)
         if ids.ndim == 0:
             ids = ids.reshape(1)
-        if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"users must be a non-empty 1-D sequence of integer user ids, got {users!r}")
+        if ids.ndim == 1 and ids.size == 0:
+            ids = ids.astype(np.int64)
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"users must be a 1-D sequence of integer user ids, got {users!r}")
         bad = (ids < 0) | (ids >= X.shape[0])
         if bad.any():
             raise ValueError(f"users: user id {ids[bad][0]} out of range [0, {X.shape[0]})")
@@ -941,17 +921,16 @@ def _forget_selection(X: Any, users: Any, pairs: Any) -> np.ndarray:
         counts = X.indptr[ids + 1] - X.indptr[ids]
         if (counts == 0).any():
             raise ValueError(f"users: user {ids[counts == 0][0]} has no stored cells in C; nothing to forget")
-        chosen.append(np.column_stack([np.repeat(ids, counts),
-                                       np.concatenate([X.indices[X.indptr[u]:X.indptr[u + 1]] for u in ids])]))
+        if ids.size:
+            chosen.append(np.column_stack([np.repeat(ids, counts),
+                                           np.concatenate([X.indices[X.indptr[u]:X.indptr[u + 1]] for u in ids])]))
     if pairs is not None:
         try:
             given = as_deletions(pairs, X.shape)
         except ValueError as exc:
             raise ValueError(str(exc).replace("deletions", "pairs", 1)) from None
-        if len(given) == 0:
-            raise ValueError("pairs is empty; nothing to forget")
         stored = stored_mask(X, given)
-        if not stored.all():
+        if len(given) and not stored.all():
             u, i = given[~stored][0]
             raise ValueError(f"pairs: {int((~stored).sum())} pair(s) are not stored cells of C, e.g. ({u}, {i})")
         chosen.append(given)

@@ -17,7 +17,6 @@ sample count, and per-user solves are stacked ``(t, p, p)`` solves."""
 from __future__ import annotations
 
 import copy
-import inspect
 import time
 import warnings
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..base import Estimator
 from ..forgetting import ForgetRecord, Forgetting, check_forget_method
 from .data import LRSData, _as_user_ids, prepare_data
 from .forget import (
@@ -58,7 +58,7 @@ class UserFit:
     theta: np.ndarray
 
 
-class AMHTLRS:
+class AMHTLRS(Estimator):
     """Low-rank + sparse per-user linear models by alternating minimisation with hard thresholding.
 
     Parameters
@@ -160,10 +160,6 @@ class AMHTLRS:
         self.random_state = random_state
         self.callback = callback
         self.fixed_rounds = fixed_rounds
-
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor arguments, as given (scikit-learn convention)."""
-        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
 
     # -- validation ------------------------------------------------------------------
     def _check_params(self, dim: int) -> None:
@@ -355,13 +351,9 @@ class AMHTLRS:
         return self._theta
 
     # -- using a fitted model --------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "U_"):
-            raise RuntimeError("this AMHTLRS instance is not fitted yet; call fit first")
-
     def predict(self, X, users) -> np.ndarray:
         """Predictions ``<x_j, theta_{users_j}>`` for samples of known users."""
-        self._check_fitted()
+        self._check_fitted("U_", "predict")
         X = np.asarray(X, dtype=np.float64)
         users = _as_user_ids(users)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
@@ -381,7 +373,7 @@ class AMHTLRS:
     def fit_user(self, X_u, y_u) -> UserFit:
         """Fit a new user's ``(w, b)`` from its samples given the learned ``U_`` (the support
         is the top-``k`` one; no value threshold)."""
-        self._check_fitted()
+        self._check_fitted("U_", "fit_user")
         X_u = np.asarray(X_u, dtype=np.float64)
         if X_u.ndim != 2 or X_u.shape[1] != self.n_features_in_:
             raise ValueError(f"X_u must have shape (m, {self.n_features_in_}), got {X_u.shape}")
@@ -412,7 +404,7 @@ class AMHTLRS:
     # -- forgetting ------------------------------------------------------------------
     def _check_forgettable(self) -> None:
         """Refuse settings under which the retraining iteration has no fixed point to reach."""
-        self._check_fitted()
+        self._check_fitted("U_", "forget")
         if self.sample_splitting:
             raise ValueError("sample_splitting: the rounds cycle through sample folds, so the retraining "
                              "iteration has no fixed point; forget needs sample_splitting=None (or refit)")
@@ -459,6 +451,7 @@ class AMHTLRS:
         part of ``seconds``) and adds to the details ``refit_distance`` (the new model's
         distance to it), ``control_refit_distance`` (the untouched model's) and
         ``refit_measure``, ``refit_seconds`` (see :func:`~bilinrec.models.lrs.forget.refit_distances`).
+        A selection with nothing new to forget returns an unchanged copy (``records`` 0).
         """
         check_forget_method(method, ("exact",))
         self._check_forgettable()
@@ -475,6 +468,16 @@ class AMHTLRS:
             raise ValueError(f"max_rounds must be a positive integer, got {max_rounds!r}")
         if not tol >= 0:
             raise ValueError(f"tol must be non-negative, got {tol!r}")
+        if n_new == 0 and np.setdiff1d(new_users, self.forgotten_users_).size == 0:
+            model = copy.copy(self)
+            model._set_fitted(self.U_.copy(), copy_heads(self._heads))
+            record = ForgetRecord(
+                model="amht_lrs", method="exact", users=[], records=0,
+                gap=fixed_point_gap(self, data, self.U_, self._heads), gap_measure=GAP_MEASURE,
+                seconds=time.perf_counter() - start,
+                details={"requested_users": new_users.tolist(),
+                         "note": "nothing new to forget: the model is unchanged"})
+            return Forgetting(model, record)
 
         heads = copy_heads(self._heads)
         gone = np.flatnonzero(data.counts == 0)

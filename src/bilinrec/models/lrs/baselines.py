@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from ..base import Estimator
 from .amht import AMHTLRS
 from .data import LRSData, prepare_data, sparse_prediction
 from .kernels import segment_xz_product
@@ -34,7 +35,7 @@ from .user_step import (
 __all__ = ["AltMin", "FedRep", "FineTune", "GlobalModel", "KnownSubspace", "LocalRidge", "Oracle", "SparseOnly"]
 
 
-class _PerUserLinear:
+class _PerUserLinear(Estimator):
     """Shared ``predict`` and bookkeeping of models that end with a (t, d) ``theta_``."""
 
     def _start(self, X, y, users, n_users) -> LRSData:
@@ -52,8 +53,7 @@ class _PerUserLinear:
 
     def predict(self, X, users) -> np.ndarray:
         """Predictions ``<x_j, theta_{users_j}>`` for samples of known users."""
-        if not hasattr(self, "theta_"):
-            raise RuntimeError(f"this {type(self).__name__} instance is not fitted yet; call fit first")
+        self._check_fitted("theta_", "predict")
         X = np.asarray(X, dtype=np.float64)
         users = np.asarray(users)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:

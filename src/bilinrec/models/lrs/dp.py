@@ -48,6 +48,7 @@ import warnings
 import numpy as np
 
 from ...seeds import derive_seed
+from ..base import Estimator
 from ..forgetting import ForgetRecord, Forgetting, check_forget_method
 from .accounting import (
     PrivacyBudget,
@@ -143,7 +144,7 @@ def clipped_global_statistics(
     return gram, rhs, clipped
 
 
-class DPGlobalModel:
+class DPGlobalModel(Estimator):
     """One linear model ``y = <x, theta>`` shared by all users, fit by ridge regression on the
     noisy, per-user clipped sufficient statistics ``sum_i X_i^T X_i`` and ``sum_i X_i^T y_i``
     (one release of two statistics). ``privacy=None`` or ``epsilon=inf`` gives the exact
@@ -218,8 +219,7 @@ class DPGlobalModel:
 
     def predict(self, X, users=None) -> np.ndarray:
         """Predictions ``X theta`` (``users`` is accepted for a common interface and ignored)."""
-        if not hasattr(self, "coef_"):
-            raise RuntimeError("DPGlobalModel is not fitted; call fit first")
+        self._check_fitted("coef_", "predict")
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.coef_.shape[0]:
             raise ValueError(f"X must have shape (n, {self.coef_.shape[0]}), got {X.shape}")
@@ -237,11 +237,11 @@ _UNRELEASED = ("history_", "train_loss_", "converged_", "empty_users_", "fit_sec
 def _strip_unreleased(model: AMHTLRS) -> None:
     for name in _UNRELEASED:
         model.__dict__.pop(name, None)
-    model.aggregator = None  # holds the noise generator and the unnoised clipped fractions
-    model.callback = None
+    # the aggregator holds the noise generator and the unnoised clipped fractions
+    model.set_params(aggregator=None, callback=None)
 
 
-class DPAMHTLRS:
+class DPAMHTLRS(Estimator):
     """AMHT-LRS whose shared statistics are released with user-level (joint) DP.
 
     Runs :class:`bilinrec.models.lrs.AMHTLRS` with a :class:`GaussianAggregator`: the moment
@@ -394,9 +394,8 @@ class DPAMHTLRS:
         return self
 
     # -- fitted state, delegated to the inner estimator ---------------------------------
-    def _fitted(self) -> AMHTLRS:
-        if not hasattr(self, "model_"):
-            raise RuntimeError("this DPAMHTLRS instance is not fitted yet; call fit first")
+    def _fitted(self, action: str = "using it") -> AMHTLRS:
+        self._check_fitted("model_", action)
         return self.model_
 
     @property
@@ -427,11 +426,11 @@ class DPAMHTLRS:
 
     def predict(self, X, users) -> np.ndarray:
         """Predictions ``<x_j, theta_{users_j}>`` for samples of known users."""
-        return self._fitted().predict(X, users)
+        return self._fitted("predict").predict(X, users)
 
     def fit_user(self, X_u, y_u) -> UserFit:
         """A new user's ``(w, b)`` from its own samples and the released ``U_`` (no privacy cost)."""
-        return self._fitted().fit_user(X_u, y_u)
+        return self._fitted("fit_user").fit_user(X_u, y_u)
 
     # -- forgetting ----------------------------------------------------------------------
     def _forgotten_group(self, sample_users: np.ndarray, counts: np.ndarray, forgotten: np.ndarray):
@@ -464,9 +463,10 @@ class DPAMHTLRS:
         ``method="exact"`` is a fresh private fit on the remaining data: a new release with its
         own (``epsilon``, ``delta``) accounting; in ``mode="simulation"`` its ``noise_seed`` is
         derived from this model's and the forgotten selection. A non-private fit forgets
-        exactly through :meth:`AMHTLRS.forget` (``method="exact"`` only).
+        exactly through :meth:`AMHTLRS.forget` (``method="exact"`` only). A selection with nothing
+        new to forget returns an unchanged copy (``records`` 0; no new release).
         """
-        inner = self._fitted()
+        inner = self._fitted("forget")
         check_forget_method(method, ("exact", "dp"))
         if self.release_ == NON_PRIVATE:
             if method == "dp":
@@ -482,14 +482,24 @@ class DPAMHTLRS:
                                                                               forget_samples)
         counts_before = np.bincount(sample_users[~earlier], minlength=inner.n_users_)
         counts = np.bincount(sample_users[keep], minlength=inner.n_users_)
+        if n_new == 0 and np.setdiff1d(new_users, inner.forgotten_users_).size == 0:
+            out, model = copy.copy(self), copy.copy(inner)
+            model._set_fitted(inner.U_.copy(), copy_heads(inner._heads))
+            out.model_ = model
+            record = ForgetRecord(
+                model="dp_amht_lrs", method=method, users=[], records=0, gap=math.nan,
+                gap_measure="none: nothing new to forget, the model is unchanged", seconds=time.perf_counter() - start,
+                details={"requested_users": new_users.tolist(), "release": self.release_, "new_release": False})
+            return Forgetting(out, record)
         gone = np.union1d(new_users, np.flatnonzero((counts == 0) & (counts_before > 0)))
         forgotten = np.union1d(inner.forgotten_users_, gone)
         details = {"requested_users": new_users.tolist(), "release": self.release_}
         if method == "exact":
-            out = copy.copy(self)
+            out = self.clone()  # a new estimator: a fresh release with its own noise
             if self.mode == "simulation":
-                out.noise_seed = derive_seed(int(self.noise_seed), "forget", tuple(forgotten.tolist()),
-                                             tuple(np.flatnonzero(~keep & ~np.isin(sample_users, forgotten)).tolist()))
+                out.set_params(noise_seed=derive_seed(
+                    int(self.noise_seed), "forget", tuple(forgotten.tolist()),
+                    tuple(np.flatnonzero(~keep & ~np.isin(sample_users, forgotten)).tolist())))
                 details["noise_seed"] = out.noise_seed
             out.fit(X[keep], np.asarray(y, dtype=np.float64)[keep], sample_users[keep], n_users=inner.n_users_)
             model = out.model_

@@ -34,7 +34,7 @@ _LEDGER = ("empty_users", "forgotten_users", "forgotten_samples")
 
 def save_model(model, path: Any) -> None:
     """Write a fitted :class:`AMHTLRS` to ``path`` (see the module docstring)."""
-    model._check_fitted()
+    model._check_fitted("U_", "save")
     if model.aggregator is not None and not isinstance(model.aggregator, SumAggregator):
         raise ValueError("only a non-private AMHTLRS can be saved (its aggregator is not the exact sum)")
     names = [n for n in inspect.signature(type(model)).parameters if n not in _NOT_SAVED]
