@@ -44,7 +44,6 @@ import scipy.sparse as sp
 
 from ...io import save_npz
 from ..forgetting import Forgetting, check_forget_method
-from . import certify
 from .cells import (
     DEFAULT_CHUNK_BYTES,
     FEEDBACKS,
@@ -60,6 +59,7 @@ from .deletions import apply_deletions, as_deletions, pairs_digest, stored_mask,
 from .io import ModelFileError, read_model_file
 from . import anderson
 from .anderson import Anderson
+from .residuals import full_residuals, norms
 from .scores import cell_terms, pair_scores
 from .threads import kernel_workers
 from .weighting import Weighting, as_weighting
@@ -535,14 +535,14 @@ class ALS:
         """Norms of every user's and every item's row residual on ``C`` (a fixed point: all 0).
 
         The row residual is ``A_row x_row - b_row`` of the row's normal equations, half the
-        gradient of the objective with respect to the row; :mod:`.certify` defines it for implicit
+        gradient of the objective with respect to the row; :mod:`.residuals` defines it for implicit
         and explicit feedback and biases. With a ``weighting``, ``C`` holds interactions."""
         from .cells import _as_csr
 
         X = _as_csr(C, "C", copy=False)
         self._check_factors(X.shape)
         R_U, R_I = self._full_residuals(self._confidences(X))
-        return certify.norms(R_U), certify.norms(R_I)
+        return norms(R_U), norms(R_I)
 
     def max_row_residual(self, C: Any) -> float:
         """The largest row residual of the model on ``C`` (``O(nnz k)``). Computing it also caches
@@ -559,10 +559,9 @@ class ALS:
 
     def _full_residuals(self, conf: Any) -> tuple[np.ndarray, np.ndarray]:
         bias = (self.user_bias_, self.item_bias_, self.global_mean_) if self.use_bias else None
-        return certify.full_residuals(conf, self.user_factors_, self.item_factors_, base=float(self.feedback == "implicit"),
-                                      explicit=self.feedback == "explicit", regularization=self.regularization,
-                                      scaled=bool(self.scale_regularization), bias=bias,
-                                      workers=self.num_threads or 1)
+        return full_residuals(conf, self.user_factors_, self.item_factors_, base=float(self.feedback == "implicit"),
+                              explicit=self.feedback == "explicit", regularization=self.regularization,
+                              scaled=bool(self.scale_regularization), bias=bias, workers=self.num_threads or 1)
 
     def forget(
         self,
