@@ -36,7 +36,7 @@ import scipy.sparse as sp
 
 from ..forgetting import ForgetRecord, Forgetting
 from .certify import certified_forget
-from .deletions import apply_deletions, as_deletions, pairs_digest
+from .deletions import apply_deletions, as_deletions, pairs_digest, stored_mask
 from .fingerprints import data_digest, model_digest
 from .reduced_cells import LocalRows, cell_values, column_index
 from .residuals import RESIDUAL_MEASURE, SideResiduals, norms
@@ -102,6 +102,46 @@ def residual_state(model: ALS, X: sp.csr_matrix, held: np.ndarray, data_hash: st
 # --------------------------------------------------------------------------------------------
 # Forgetting
 # --------------------------------------------------------------------------------------------
+def forget_selection(X: Any, users: Any, pairs: Any) -> np.ndarray:
+    """The (n, 2) stored cells of ``X`` that ``forget`` is asked to forget; errors name the argument."""
+    if users is None and pairs is None:
+        raise ValueError("forget needs users= (whole histories) or pairs= ((user, item) records)")
+    chosen = []
+    if users is not None:
+        ids = np.asarray(users)
+        if ids.ndim == 0:
+            ids = ids.reshape(1)
+        if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"users must be a non-empty 1-D sequence of integer user ids, got {users!r}")
+        bad = (ids < 0) | (ids >= X.shape[0])
+        if bad.any():
+            raise ValueError(f"users: user id {ids[bad][0]} out of range [0, {X.shape[0]})")
+        ids = np.unique(ids.astype(np.int64))
+        counts = X.indptr[ids + 1] - X.indptr[ids]
+        if (counts == 0).any():
+            raise ValueError(f"users: user {ids[counts == 0][0]} has no stored cells in C; nothing to forget")
+        chosen.append(np.column_stack([np.repeat(ids, counts),
+                                       np.concatenate([X.indices[X.indptr[u]:X.indptr[u + 1]] for u in ids])]))
+    if pairs is not None:
+        try:
+            given = as_deletions(pairs, X.shape)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("deletions", "pairs", 1)) from None
+        if len(given) == 0:
+            raise ValueError("pairs is empty; nothing to forget")
+        stored = stored_mask(X, given)
+        if not stored.all():
+            u, i = given[~stored][0]
+            raise ValueError(f"pairs: {int((~stored).sum())} pair(s) are not stored cells of C, e.g. ({u}, {i})")
+        chosen.append(given)
+    return np.unique(np.vstack(chosen).astype(np.int64), axis=0)
+
+
+def forgotten_users(users: Any) -> list[int]:
+    """Users whose whole history ``forget`` was asked to forget."""
+    return [] if users is None else sorted(set(np.unique(np.asarray(users, dtype=np.int64)).tolist()))
+
+
 def forget(model: ALS, X: sp.csr_matrix, chosen: np.ndarray, users: list[int], method: str, *,
            tolerance: float | None, max_iterations: int | None, tol: float | None, batch_rows: int | None,
            show_progress: bool) -> Forgetting:
