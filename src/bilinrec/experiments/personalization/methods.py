@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from bilinrec.experiments.methods import build
 from bilinrec.experiments.methods import method as registered
-from bilinrec.experiments.storage.measure import index_dtype, serialized_nbytes
+from bilinrec.experiments.serialized import index_dtype, serialized_nbytes
 from bilinrec.models.lrs import (
     PrivacyBudget,
     default_clip_bounds,

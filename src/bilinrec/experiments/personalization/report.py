@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from bilinrec.experiments.methods import method_label
+from bilinrec.experiments.methods import method_label, variant_label
 from bilinrec.experiments.personalization.evaluation import holm, paired_difference
 from bilinrec.experiments.personalization.methods import METHODS
 from bilinrec.tables import display_table, summarize
@@ -19,13 +19,6 @@ BASELINES = ("user_embedding", "global", "local", "finetune", "altmin", "fedrep"
 METRICS = ("rmse", "rmse_user", "mae")
 #: ``release`` says what a row's fit released: non-private, or the DP mode (a seeded simulation here).
 KEYS = ("dataset", "features", "d", "m", "method", "epsilon", "release")
-
-
-def variant_label(method: str, epsilon: float | None) -> str:
-    """Display name of a method, with its privacy budget for DP variants (fit in simulation mode:
-    seeded noise, hyper-parameters tuned non-privately, so not a private release; docs/privacy.md)."""
-    label = method_label(method)
-    return label if epsilon is None or pd.isna(epsilon) else f"{label} (ε={epsilon:g}, simulation)"
 
 
 def order_rows(df: pd.DataFrame, train_sizes: Sequence[str]) -> pd.DataFrame:
