@@ -320,7 +320,7 @@ def test_certified_is_not_claimed_where_it_is_not_implemented():
 def test_pending_gramian_bound_triggers_exact_recompute():
     """SideResiduals screens rows by |R_u| + |x_u| |D|_2: a row whose stored residual is under the
     level but whose pending Gramian term lifts it over must be computed exactly and reported."""
-    from bilinrec.models.als.certify import SideResiduals, norms
+    from bilinrec.models.als.residuals import SideResiduals, norms
 
     rng = np.random.default_rng(0)
     F = rng.normal(size=(50, 3))
@@ -351,14 +351,14 @@ def test_certified_forget_state_chains_with_pending_gramian(fitted):
     """The residual state a certified forget leaves (residual vectors with a pending Gramian term)
     is exact: materialised, it matches a from-scratch pass on the reduced data, and a further
     forget uses it as its cached bound."""
-    from bilinrec.models.als import certify
+    from bilinrec.models.als.residuals import SideResiduals
 
     C, model = fitted
     out, record = model.forget(C, users=[5], tolerance=TOLERANCE)
     reduced = apply_deletions(C, user_history(C, [5])).C
     state = out._residuals[1]
     assert any(np.abs(d).max() > 0 for d in state["D"])  # the users' re-solve left a pending term
-    sides = [certify.SideResiduals(F, R.copy(), D.copy(), rn.copy(), fn.copy())
+    sides = [SideResiduals(F, R.copy(), D.copy(), rn.copy(), fn.copy())
              for F, R, D, rn, fn in zip((out.user_factors_, out.item_factors_), state["R"], state["D"],
                                         state["rn"], state["fn"])]
     fresh = out._full_residuals(out._confidences(reduced))
@@ -381,11 +381,11 @@ def cell_gram(model, C, axis, row):
 
 @pytest.mark.parametrize("kind", ["implicit-weighted", "explicit"])
 def test_cached_cell_grams_stay_exact_along_a_chain_of_forgets(kind, monkeypatch):
-    """The cell Grams a certified forget reads instead of its rows' cells (certify.RowGrams) are,
+    """The cell Grams a certified forget reads instead of its rows' cells (row_grams.RowGrams) are,
     wherever the cache calls them valid, equal to a from-scratch sum on the reduced data after each
     forget of a chain; and forgetting with the cache (and the users reached by the one-pass scatter)
     gives the same model as without it (and with the gathered scatter)."""
-    from bilinrec.models.als import certify
+    from bilinrec.models.als import certify, row_grams
 
     monkeypatch.setattr(certify, "CSR_PASS_SHARE", 0.0)  # re-solved items reach users by the CSR pass
     if kind == "explicit":
@@ -412,7 +412,7 @@ def test_cached_cell_grams_stay_exact_along_a_chain_of_forgets(kind, monkeypatch
                     used += 1
                     np.testing.assert_allclose(mats[0], cell_gram(out, data, axis, row), rtol=1e-10, atol=1e-12)
         with monkeypatch.context() as patch:  # the same forget with no cache, cells gathered and sorted
-            patch.setattr(certify, "GRAM_CACHE_BYTES_PER_CELL", 0)
+            patch.setattr(row_grams, "GRAM_CACHE_BYTES_PER_CELL", 0)
             patch.setattr(certify, "CSR_PASS_SHARE", 2.0)
             plain = current.copy()
             plain._residuals = None

@@ -14,8 +14,8 @@ from bilinrec.models.lrs import (
 )
 from bilinrec.models.lrs.metrics import normalized_error, subspace_distance
 from bilinrec.models.lrs.synthetic import make_problem
+from bilinrec.models.lrs.user_parameters import UserParameters
 from bilinrec.models.lrs.user_step import (
-    _Heads,
     fit_user_parameters,
     solve_shared_factor,
 )
@@ -114,7 +114,7 @@ def test_user_step_recovers_heads_and_supports_given_the_true_subspace(small):
 @pytest.mark.parametrize("solver", ["exact", "cg"])
 def test_shared_step_recovers_the_subspace_given_true_user_parameters(small, solver):
     data = prepare_data(small.X, small.y, small.users)
-    heads = _Heads(small.W.copy(), small.supports.copy(), np.take_along_axis(small.B, small.supports, 1),
+    heads = UserParameters(small.W.copy(), small.supports.copy(), np.take_along_axis(small.B, small.supports, 1),
                    np.ones(small.supports.shape, dtype=bool))
     rng = np.random.default_rng(1)
     start = np.linalg.qr(rng.standard_normal((30, 2)))[0]

@@ -9,7 +9,7 @@ import pytest
 
 from bilinrec.experiments.dp.plots import plot_utility_vs_epsilon, plot_utility_vs_users
 from bilinrec.experiments.dp.steps import (
-    METHODS,
+    COMPARED_METHODS,
     audit_table,
     precompute_accounting,
     run_dp_audit,
@@ -31,7 +31,7 @@ CFG = {
 
 @pytest.fixture(scope="module")
 def records():
-    rows = [r for t in (100, 400) for m in METHODS for r in run_dp_method(CFG, t, 3, m)]
+    rows = [r for t in (100, 400) for m in COMPARED_METHODS for r in run_dp_method(CFG, t, 3, m)]
     return pd.DataFrame(rows)
 
 
@@ -81,7 +81,7 @@ def empty_accounting_cache(monkeypatch):
 
 def test_precomputed_accounting_gives_the_same_runs_without_the_accountant(empty_accounting_cache, monkeypatch):
     dp = empty_accounting_cache
-    cfg = {**CFG, "methods": list(METHODS), "mechanism": {**CFG["mechanism"], "accountant": "pld"}}
+    cfg = {**CFG, "methods": list(COMPARED_METHODS), "mechanism": {**CFG["mechanism"], "accountant": "pld"}}
     methods = ("dp_amht_lrs", "dp_global")
     fresh = [r for m in methods for r in run_dp_method(cfg, 100, 3, m)]
     monkeypatch.setattr(dp, "_NOISE_MULTIPLIERS", {})

@@ -1,9 +1,9 @@
-"""The fused/streamed LRS kernels (models/lrs/kernels.py) give the batched NumPy results up to rounding."""
+"""The compiled LRS kernels (fused_user_step.py, segment_kernels.py) give the batched NumPy results up to rounding."""
 
 import numpy as np
 import pytest
 
-from bilinrec.models.lrs import AMHTLRS, kernels, statistics, user_step
+from bilinrec.models.lrs import AMHTLRS, compiled, fused_user_step, segment_kernels, statistics, user_step
 from bilinrec.models.lrs.data import prepare_data
 from bilinrec.models.lrs.mechanism import segment_gram_norms
 from bilinrec.models.lrs.synthetic import make_problem
@@ -21,7 +21,7 @@ def test_fused_user_step_matches_numpy(monkeypatch, pursuit, threshold, samples)
     U = np.linalg.qr(pr.U + 0.3 * np.random.default_rng(0).standard_normal(pr.U.shape))[0]
     fits = {}
     for fused in (False, True):
-        monkeypatch.setattr(kernels, "ENABLED", fused)
+        monkeypatch.setattr(compiled, "ENABLED", fused)
         heads, _, it1 = user_step.fit_user_parameters(data, U, 3, None, pursuit=pursuit, threshold=threshold)
         heads, res, it2 = user_step.fit_user_parameters(data, U, 3, heads, pursuit=pursuit, threshold=threshold)
         fits[fused] = (heads.dense_sparse_part(data.dim), heads.W, res, it1, it2)
@@ -46,9 +46,9 @@ def test_streamed_statistics_match_dense():
     grams = np.stack([data.X[a:b].T @ data.X[a:b] for a, b in zip(data.indptr[:-1], data.indptr[1:])])
     coef = c[:, None, None] * W[:, :, None] * W[:, None, :]
     A = np.einsum("iab,ipq->apbq", coef, grams).reshape(d * r, d * r)
-    np.testing.assert_allclose(kernels.kron_gram(data, W, c), A, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(segment_kernels.kron_gram(data, W, c), A, rtol=1e-12, atol=1e-10)
     V = rng.standard_normal((d, r))
-    np.testing.assert_allclose(kernels.kron_matvec(data, W, c, V).ravel(order="F"),
+    np.testing.assert_allclose(segment_kernels.kron_matvec(data, W, c, V).ravel(order="F"),
                                A @ V.ravel(order="F"), rtol=1e-12, atol=1e-10)
     stats = statistics.moment_statistics(data)
     Z = data.X * np.abs(data.y)[:, None]
@@ -61,7 +61,7 @@ def test_amht_fit_matches_numpy_path(monkeypatch):
     pr = make_problem(400, 30, 3, 3, 20, noise=0.05, seed=3)
     fits = []
     for fused in (False, True):
-        monkeypatch.setattr(kernels, "ENABLED", fused)
+        monkeypatch.setattr(compiled, "ENABLED", fused)
         fits.append(AMHTLRS(3, 3, max_rounds=4, tol=0.0, min_loss=0.0).fit(pr.X, pr.y, pr.users))
     np.testing.assert_allclose(fits[1].U_, fits[0].U_, atol=1e-10)
     np.testing.assert_allclose(fits[1].theta_, fits[0].theta_, atol=1e-10)
@@ -77,11 +77,11 @@ def test_segment_sums_are_bitwise_the_bincount_sums(monkeypatch):
     data = prepare_data(rng.standard_normal((len(users), 2)), rng.standard_normal(len(users)), users, n_users=50)
     values, weights = rng.standard_normal(len(users)) * 1e3, rng.random(len(users))
     expected = [np.bincount(users, weights=v, minlength=50) for v in (values, values * weights)]
-    assert np.array_equal(kernels.segment_sums(values, data.indptr), expected[0])
+    assert np.array_equal(segment_kernels.segment_sums(values, data.indptr), expected[0])
     assert np.array_equal(data.segment_sum(values), expected[0])
     assert np.array_equal(data.segment_sum(values, row_weights=weights), expected[1])
     assert data._row_user is None  # no (N,) row -> user array was made
-    monkeypatch.setattr(kernels, "ENABLED", False)
+    monkeypatch.setattr(compiled, "ENABLED", False)
     assert np.array_equal(data.segment_sum(values, row_weights=weights), expected[1])
 
 
@@ -106,9 +106,9 @@ def test_sorted_rows_are_used_in_place_and_subsets_keep_the_caller_rows():
 def test_streamed_grams_are_bitwise_the_whole_array_formulas(monkeypatch):
     # per-block row scales and per-block user pairs give the bits of the formulas over all
     # rows / users at once (one thread, blocks small enough for several per call)
-    monkeypatch.setattr(kernels, "n_threads", lambda: 1)
-    monkeypatch.setattr(kernels, "_ROW_BLOCK", 64)
-    monkeypatch.setattr(kernels, "_GRAM_BLOCK_ELEMENTS", 30 * 31 // 2 * 7)  # 7 users per block
+    monkeypatch.setattr(compiled, "n_threads", lambda: 1)
+    monkeypatch.setattr(segment_kernels, "_ROW_BLOCK", 64)
+    monkeypatch.setattr(segment_kernels, "_GRAM_BLOCK_ELEMENTS", 30 * 31 // 2 * 7)  # 7 users per block
     pr, data = _data(n_users=50, samples=9)
     rng = np.random.default_rng(1)
     scale, weights, coef = np.abs(pr.y), rng.random(len(pr.y)), rng.random(50)
@@ -117,15 +117,15 @@ def test_streamed_grams_are_bitwise_the_whole_array_formulas(monkeypatch):
     for s in range(0, len(pr.y), 64):
         Z = data.X[s : s + 64] * row_scale[s : s + 64, None]
         expected += Z.T @ Z
-    assert np.array_equal(kernels.weighted_row_gram(data.X, scale, weights), expected)
+    assert np.array_equal(segment_kernels.weighted_row_gram(data.X, scale, weights), expected)
     ia, ib = np.triu_indices(3)
     pair = pr.W[:, ia] * pr.W[:, ib] * coef[:, None]
     acc = np.zeros((6, 30 * 31 // 2))
     for s in range(0, 50, 7):
         G = np.empty((min(7, 50 - s), 30 * 31 // 2))
-        kernels._packed_grams_kernel(data.X, data.indptr, s, G, s, min(50, s + 7))
+        segment_kernels._packed_grams_kernel(data.X, data.indptr, s, G, s, min(50, s + 7))
         acc += pair[s : s + 7].T @ G
-    got = kernels.kron_gram(data, pr.W, coef).reshape(3, 30, 3, 30).transpose(0, 2, 1, 3)
+    got = segment_kernels.kron_gram(data, pr.W, coef).reshape(3, 30, 3, 30).transpose(0, 2, 1, 3)
     iu = np.triu_indices(30)
     for p, (a, b) in enumerate(zip(ia, ib)):
         assert np.array_equal(got[a, b][iu], acc[p]) and np.array_equal(got[b, a][iu], acc[p])
@@ -145,15 +145,15 @@ def test_top_k_selections_match_a_stable_sort():
         values = np.round(rng.standard_normal(n), 1)  # rounded: many ties
         values[rng.random(n) < 0.3] = 0.0
         values[rng.random(n) < 0.1] = -1.0
-        kernels._top_k(values, k, out, taken)
+        fused_user_step._top_k(values, k, out, taken)
         np.testing.assert_array_equal(out[:k], _top_k_reference(values, k))
         # the sparse form: values zero outside idx (non-negative, as magnitudes are)
         mag = np.abs(values) * (rng.random(n) < 0.4)
         idx = np.flatnonzero(rng.random(n) < 0.5)
         idx = np.union1d(idx, np.flatnonzero(mag))
         rng.shuffle(idx)
-        kernels._top_k_of(mag, idx, len(idx), k, out, taken)
+        fused_user_step._top_k_of(mag, idx, len(idx), k, out, taken)
         np.testing.assert_array_equal(out[:k], _top_k_reference(mag, k))
     values = np.array([1.0, np.nan, 3.0, 2.0])  # NaN: the k-scan order of the reference kernel
-    kernels._top_k(values, 2, out, taken)
+    fused_user_step._top_k(values, 2, out, taken)
     np.testing.assert_array_equal(out[:2], [2, 3])

@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
+from bilinrec.experiments.serialized import index_dtype, serialized_nbytes
 from bilinrec.experiments.storage.measure import (
     LRSSpec,
     ModelSpec,
-    index_dtype,
     measure_layout,
-    serialized_nbytes,
     storage_table,
     user_layout,
 )

@@ -32,6 +32,14 @@ def use_style() -> None:
     plt.style.use(style_path())
 
 
+def legend_right(fig: "plt.Figure", handles, labels, width: float = 2.6) -> None:
+    """Widen ``fig`` by ``width`` inches and put the legend in that margin (kept inside the saved figure)."""
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w + width, h)
+    fig.tight_layout(rect=(0, 0, w / (w + width), 1))
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(w / (w + width), 0.5), frameon=False)
+
+
 def savefig(fig: "plt.Figure", stem: str | os.PathLike, close: bool = True) -> list[Path]:
     """Save ``fig`` as ``stem.pdf`` and ``stem.png``, atomically and deterministically.
 

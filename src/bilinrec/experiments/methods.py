@@ -1,7 +1,8 @@
 """The one registry of every compared method: display name and colour, estimator, declared outputs.
 
 Each part maps its config to a method's hyper-parameters and calls :func:`build`; tables and
-figures name and colour methods through :func:`method_label` / :func:`method_color`. Estimators
+figures name and colour methods through :func:`method_label` / :func:`method_color`, and a DP
+variant of a method (its privacy budget) through :func:`variant_label` / :func:`variant_style`. Estimators
 are imported when built, so importing this module (e.g. to plot) costs nothing.
 
 Every Paper A estimator follows the per-user linear model protocol :class:`PerUserModel`; what
@@ -17,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+_DP_STYLES = ("--", ":", "-.")
 _OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000", "#999999"]
 
 
@@ -122,3 +124,24 @@ def method_color(key: str) -> str:
     if key in METHODS:
         return METHODS[key].color
     return _OKABE_ITO[sum(map(ord, key)) % len(_OKABE_ITO)]
+
+
+def variant_label(method: str, epsilon: float | None) -> str:
+    """Display name of a method, with its privacy budget for DP variants (fit in simulation mode:
+    seeded noise, hyper-parameters tuned non-privately, so not a private release; docs/privacy.md)."""
+    import pandas as pd
+
+    label = method_label(method)
+    return label if epsilon is None or pd.isna(epsilon) else f"{label} (ε={epsilon:g}, simulation)"
+
+
+def variant_style(method: str, epsilon: float | None, dp_eps: list[float]) -> dict:
+    """Line style of a method's variant: the method's colour, and for DP variants a dashed line
+    per budget of ``dp_eps`` with square markers."""
+    import pandas as pd
+
+    style = {"color": method_color(method), "marker": "o", "linestyle": "-"}
+    if not pd.isna(epsilon):
+        style["linestyle"] = _DP_STYLES[dp_eps.index(epsilon) % len(_DP_STYLES)]
+        style["marker"] = "s"
+    return style

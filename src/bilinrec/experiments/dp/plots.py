@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from bilinrec.experiments.dp.steps import (
+    COMPARED_METHODS,
     DP_METHODS,
-    METHODS,
     METRIC_LABELS,
     METRICS,
     parse_epsilon,
@@ -46,7 +46,7 @@ def plot_utility_vs_epsilon(records: pd.DataFrame, metrics: Sequence[str] = METR
         at_t = records[records["n_users"] == t]
         for i, metric in enumerate(metrics):
             ax = axes[i][j]
-            for method in METHODS:
+            for method in COMPARED_METHODS:
                 rows = at_t[at_t["method"] == method].dropna(subset=[metric])
                 if rows.empty:
                     continue
@@ -92,7 +92,7 @@ def plot_utility_vs_users(records: pd.DataFrame, epsilon: float, metrics: Sequen
         raise ValueError(f"epsilon={epsilon:g} is not in the records (have {sorted(available)})")
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.8 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        for method in METHODS:
+        for method in COMPARED_METHODS:
             rows = records[records["method"] == method]
             if method in DP_METHODS:
                 rows = rows[rows["epsilon"] == epsilon]

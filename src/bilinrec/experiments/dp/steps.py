@@ -43,8 +43,8 @@ from bilinrec.seeds import derive_seed
 from bilinrec.tables import display_table, summarize
 
 __all__ = [
+    "COMPARED_METHODS",
     "DP_METHODS",
-    "METHODS",
     "METRICS",
     "parse_epsilon",
     "precompute_accounting",
@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 DP_METHODS = ("dp_amht_lrs", "dp_altmin", "dp_global")
 #: Every method of the experiment: the private ones, local-only (releases nothing) and the
 #: non-private AMHT-LRS reference.
-METHODS = DP_METHODS + ("local", "amht_lrs")
+COMPARED_METHODS = DP_METHODS + ("local", "amht_lrs")
 #: Reported metrics: test MSE on fresh samples, parameter error, subspace distance.
 METRICS = ("test_mse", "error", "subspace_distance")
 METRIC_LABELS = {
@@ -112,8 +112,8 @@ def _build(method: str, cfg: Mapping[str, Any], n_users: int, epsilon: float, se
     privacy = PrivacyBudget(epsilon, float(cfg["delta"]))
     clip = default_clip_bounds(p["dim"], p["samples"], response_scale(p), mech["clip_multiplier"])
     release = _release_options(mech, derive_seed(seed, "dp", "noise", method, n_users, epsilon))
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    if method not in COMPARED_METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {COMPARED_METHODS}")
     if method in ("dp_amht_lrs", "dp_altmin"):
         params = dict(rank=p["rank"], sparsity=p["sparsity"] if method == "dp_amht_lrs" else 0, privacy=privacy,
                       clip=clip, max_rounds=mech["max_rounds"], sampling_rate=mech["sampling_rate"],
@@ -179,8 +179,8 @@ def precompute_accounting(cfg: Mapping[str, Any]) -> dict[str, list[dict]]:
 def run_dp_method(cfg: Mapping[str, Any], n_users: int, seed: int, method: str) -> list[dict]:
     """Fit ``method`` on the (t, seed) problem for every epsilon of the grid (once for methods
     that release nothing or are not private) and return one record per fit."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    if method not in COMPARED_METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {COMPARED_METHODS}")
     epsilons = [parse_epsilon(e) for e in cfg["epsilons"]]
     problem = make_dp_problem(cfg, n_users, seed)
     X_test, y_test, users_test = _test_samples(cfg, problem, seed)
@@ -401,7 +401,7 @@ def utility_table(records: pd.DataFrame, audit: pd.DataFrame | None = None) -> t
         keys = pd.MultiIndex.from_arrays([summary["method"], summary["epsilon"]])
         for column in ("epsilon_lb", "ceiling"):
             summary[f"audit_{column}"] = real[column].reindex(keys).to_numpy()
-    order = {m: i for i, m in enumerate(METHODS)}
+    order = {m: i for i, m in enumerate(COMPARED_METHODS)}
     summary = summary.sort_values(["n_users", "epsilon", "method"], key=lambda s: s.map(order) if s.name == "method" else s)
     summary = summary.reset_index(drop=True)
     shown = display_table(summary, by, METRICS)

@@ -322,16 +322,14 @@ def als_forget_step(split_path, dataset: str, cfg: dict, model_cfg: dict, seed: 
     ``dataset`` with the confidence ``cfg["als"]["confidence"]`` (cell-wise), audited against
     ``cfg["als"]["audit_retrains"]`` retrains, with the near-miss controls ``cfg["als"]["audit_controls"]``
     (``frozen``: on the unlearn part's ``frozen_confidence``, BM25) -> ``out`` CSV."""
-    from bilinrec.experiments.unlearn.experiment import load_split
-    from bilinrec.experiments.unlearn.models import als_params
-    from bilinrec.experiments.unlearn.preprocess import confidence_weighting
+    from bilinrec.experiments.als_inputs import als_params, confidence_weighting, load_training_positives
     from bilinrec.models.als import Weighting
 
-    split = load_split(split_path)
+    train = load_training_positives(split_path)
     als = cfg["als"]
     weighting = Weighting(**als["confidence"])
     frozen = None if frozen_confidence is None else confidence_weighting(**frozen_confidence)
-    curve = als_forget_curve(split.train, als_params(model_cfg, seed, threads, weighting),
+    curve = als_forget_curve(train, als_params(model_cfg, seed, threads, weighting),
                              n_forgotten=cfg["n_forgotten"], seed=seed, methods=als["methods"],
                              audit_retrains=als["audit_retrains"], controls=als["audit_controls"],
                              frozen_weighting=frozen, tolerance=als["tolerance"])

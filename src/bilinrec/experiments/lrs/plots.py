@@ -13,7 +13,7 @@ __all__ = ["plot_convergence", "plot_error_vs_m", "plot_m50", "plot_noise", "plo
 
 
 def _methods(frame: pd.DataFrame) -> list[str]:
-    """Methods present in ``frame`` in the shared legend order of :data:`bilinrec.plotting.METHODS`."""
+    """Methods present in ``frame`` in the shared legend order of :data:`bilinrec.experiments.methods.METHODS`."""
     order = list(METHODS)
     return sorted(frame["method"].unique(), key=lambda m: order.index(m) if m in order else len(order))
 

@@ -28,8 +28,8 @@ from bilinrec.seeds import derive_seed
 from bilinrec.tables import format_mean_std, summarize, write_table
 
 __all__ = [
+    "COMPARED_METHODS",
     "EXPERIMENTS",
-    "METHOD_KEYS",
     "PLANTED_CONVERGENCE_METHOD",
     "build_method",
     "evaluate",
@@ -47,8 +47,8 @@ __all__ = [
     "write_summaries",
 ]
 
-#: Method keys (shared with :data:`bilinrec.plotting.METHODS`).
-METHOD_KEYS = ("amht_lrs", "amht_lrs_htp", "altmin", "fedrep", "sparse_only", "global", "local",
+#: The methods this part compares (keys of :data:`bilinrec.experiments.methods.METHODS`).
+COMPARED_METHODS = ("amht_lrs", "amht_lrs_htp", "altmin", "fedrep", "sparse_only", "global", "local",
                "finetune", "known_u", "oracle")
 
 #: Problem keys of the ``problem`` config section passed to :func:`make_problem`.
@@ -58,8 +58,8 @@ _PROBLEM_KEYS = ("n_users", "dim", "rank", "sparsity", "w_scale", "b_scale", "co
 
 def build_method(name: str, problem: LRSProblem, cfg: Mapping[str, Any], callback=None):
     """A fresh estimator for method ``name`` configured by the ``lrs`` config section."""
-    if name not in METHOD_KEYS:
-        raise ValueError(f"unknown method {name!r}; expected one of {METHOD_KEYS}")
+    if name not in COMPARED_METHODS:
+        raise ValueError(f"unknown method {name!r}; expected one of {COMPARED_METHODS}")
     rank, sparsity = problem.U.shape[1], problem.supports.shape[1]
     est = dict(cfg["estimator"])
     base = cfg["baselines"]

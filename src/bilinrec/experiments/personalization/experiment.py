@@ -31,7 +31,7 @@ from bilinrec.experiments.personalization.evaluation import (
 )
 from bilinrec.experiments.personalization.features import ItemFeatures
 from bilinrec.experiments.personalization.methods import (
-    METHODS,
+    COMPARED_METHODS,
     MethodOptions,
     bytes_per_user,
     candidates,
@@ -70,9 +70,9 @@ class RunSettings:
     def __post_init__(self):
         if self.tuning_budget is not None and self.tuning_budget < 1:
             raise ValueError(f"tuning_budget must be a positive integer or null, got {self.tuning_budget!r}")
-        unknown = [m for m in self.methods if m not in METHODS]
+        unknown = [m for m in self.methods if m not in COMPARED_METHODS]
         if unknown:
-            raise ValueError(f"methods: unknown {unknown}; expected a subset of {list(METHODS)}")
+            raise ValueError(f"methods: unknown {unknown}; expected a subset of {list(COMPARED_METHODS)}")
         if "dp_amht_lrs" in self.methods and "amht_lrs" not in self.methods:
             raise ValueError("methods: dp_amht_lrs reuses the hyper-parameters chosen for amht_lrs; include amht_lrs")
         parse_train_sizes(self.train_sizes)

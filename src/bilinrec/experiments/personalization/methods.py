@@ -17,8 +17,8 @@ import scipy.sparse as sp
 
 from bilinrec.experiments.methods import build
 from bilinrec.experiments.methods import method as registered
-from bilinrec.experiments.storage.measure import index_dtype, serialized_nbytes
 from bilinrec.models.base import Estimator
+from bilinrec.experiments.serialized import index_dtype, serialized_nbytes
 from bilinrec.models.lrs import (
     PrivacyBudget,
     default_clip_bounds,
@@ -26,7 +26,7 @@ from bilinrec.models.lrs import (
 )
 
 #: Methods in the order of tables and legends (DP variants are expanded per epsilon).
-METHODS = (
+COMPARED_METHODS = (
     "user_embedding", "global", "local", "finetune", "altmin", "fedrep", "sparse_only", "amht_lrs", "dp_amht_lrs",
 )
 
@@ -97,8 +97,8 @@ def candidates(method: str, grid: Mapping[str, list], m: int | None) -> list[dic
 
 def make_estimator(method: str, params: Mapping[str, Any], options: MethodOptions, seed: int, epsilon=None):
     """A fresh estimator of ``method`` with hyper-parameters ``params``."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    if method not in COMPARED_METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {COMPARED_METHODS}")
     if method == "user_embedding":
         kwargs = dict(regularization=options.fold_in_regularization,
                       scale_regularization=options.fold_in_scale_regularization,

@@ -1,4 +1,4 @@
-"""Figures of the MovieLens personalization runs and of the storage measurements."""
+"""Figures of the MovieLens personalization runs."""
 
 from __future__ import annotations
 
@@ -8,33 +8,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from bilinrec.experiments.methods import method_color
-from bilinrec.experiments.personalization.report import variant_label
-from bilinrec.plotting import figure_style
-
-_DP_STYLES = ("--", ":", "-.")
-_SCHEME_COLORS = {"finetune": "finetune", "last_layer": "last_layer", "user_embedding": "user_embedding"}
-
-
-def _legend_right(fig: plt.Figure, handles, labels, width: float = 2.6) -> None:
-    """Widen ``fig`` by ``width`` inches and put the legend in that margin (kept inside the saved figure)."""
-    w, h = fig.get_size_inches()
-    fig.set_size_inches(w + width, h)
-    fig.tight_layout(rect=(0, 0, w / (w + width), 1))
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(w / (w + width), 0.5), frameon=False)
-
+from bilinrec.experiments.methods import method_color, variant_label, variant_style
+from bilinrec.plotting import figure_style, legend_right
 
 def _variants(df: pd.DataFrame) -> list[tuple[str, float]]:
     pairs = df[["method", "epsilon"]].drop_duplicates()
     return [(m, e) for m, e in pairs.itertuples(index=False)]
-
-
-def _line_style(method: str, epsilon: float, dp_eps: list[float]) -> dict:
-    style = {"color": method_color(method), "marker": "o", "linestyle": "-"}
-    if not pd.isna(epsilon):
-        style["linestyle"] = _DP_STYLES[dp_eps.index(epsilon) % len(_DP_STYLES)]
-        style["marker"] = "s"
-    return style
 
 
 def _panels(df: pd.DataFrame) -> list[tuple[str, str]]:
@@ -71,7 +50,7 @@ def plot_rmse_vs_m(summary: pd.DataFrame, train_sizes: Sequence[str], metric: st
                     order = np.argsort(pos.to_numpy())
                     ax.errorbar(pos.to_numpy()[order], rows_m[f"{metric}_mean"].to_numpy()[order],
                                 yerr=rows_m[f"{metric}_std"].fillna(0).to_numpy()[order], capsize=2,
-                                label=variant_label(method, epsilon), **_line_style(method, epsilon, dp_eps))
+                                label=variant_label(method, epsilon), **variant_style(method, epsilon, dp_eps))
                 ax.set_xticks(range(len(sizes)), sizes)
                 ax.set_title(f"{dataset}, {features + ', ' if features else ''}d = {d}")
                 if i == len(rows) - 1:
@@ -82,7 +61,7 @@ def plot_rmse_vs_m(summary: pd.DataFrame, train_sizes: Sequence[str], metric: st
         for ax in axes.flat:
             for h, lab in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(lab, h)
-        _legend_right(fig, list(handles.values()), list(handles))
+        legend_right(fig, list(handles.values()), list(handles))
     return fig
 
 
@@ -132,5 +111,5 @@ def plot_paired(paired: pd.DataFrame, train_sizes: Sequence[str]) -> plt.Figure:
         for ax in axes.flat:
             for h, lab in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(lab, h)
-        _legend_right(fig, list(handles.values()), list(handles), width=3.4)
+        legend_right(fig, list(handles.values()), list(handles), width=3.4)
     return fig

@@ -9,9 +9,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from bilinrec.experiments.methods import method_label
+from bilinrec.experiments.methods import method_label, variant_label
 from bilinrec.experiments.personalization.evaluation import holm, paired_difference
-from bilinrec.experiments.personalization.methods import METHODS
+from bilinrec.experiments.personalization.methods import COMPARED_METHODS
 from bilinrec.tables import display_table, summarize
 
 #: Methods the paired comparison takes its "best baseline" from (not AMHT-LRS, not DP).
@@ -21,17 +21,10 @@ METRICS = ("rmse", "rmse_user", "mae")
 KEYS = ("dataset", "features", "d", "m", "method", "epsilon", "release")
 
 
-def variant_label(method: str, epsilon: float | None) -> str:
-    """Display name of a method, with its privacy budget for DP variants (fit in simulation mode:
-    seeded noise, hyper-parameters tuned non-privately, so not a private release; docs/privacy.md)."""
-    label = method_label(method)
-    return label if epsilon is None or pd.isna(epsilon) else f"{label} (ε={epsilon:g}, simulation)"
-
-
 def order_rows(df: pd.DataFrame, train_sizes: Sequence[str]) -> pd.DataFrame:
     """Sort by dataset, feature set, d, training size (config order) and method (canonical order)."""
     m_rank = {str(m): i for i, m in enumerate(train_sizes)}
-    method_rank = {m: i for i, m in enumerate(METHODS)}
+    method_rank = {m: i for i, m in enumerate(COMPARED_METHODS)}
     key = pd.DataFrame({
         "dataset": df["dataset"], "features": df["features"] if "features" in df.columns else "", "d": df["d"],
         "m": df["m"].astype(str).map(m_rank).fillna(len(m_rank)),

@@ -12,7 +12,6 @@ such numbers are flagged as extrapolated.
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
@@ -20,7 +19,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-VALUE_DTYPE = np.dtype(np.float32)
+from bilinrec.experiments.serialized import VALUE_DTYPE, index_dtype, serialized_nbytes
 
 #: Storage schemes: key -> what each user stores.
 SCHEMES = {
@@ -87,14 +86,6 @@ class LRSSpec:
         return min(layer_parameters, math.ceil(self.sparsity_fraction * layer_parameters))
 
 
-def index_dtype(size: int) -> np.dtype:
-    """Smallest unsigned integer type that can index ``size`` positions."""
-    for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
-        if size - 1 <= np.iinfo(dt).max:
-            return np.dtype(dt)
-    raise ValueError(f"cannot index {size} positions")
-
-
 # A layout is name -> (shape, dtype); the first axis of every array is the "leading" axis
 # (users for per-user stores, parameters for shared stores).
 Layout = Mapping[str, tuple[tuple[int, ...], np.dtype]]
@@ -128,13 +119,6 @@ def shared_layouts(scheme: str, model: ModelSpec, lrs: LRSSpec | None = None) ->
             raise ValueError("scheme 'amht_lrs' needs an LRSSpec")
         layouts.append({"bases": ((model.layer_parameters, model.layers, lrs.rank), VALUE_DTYPE)})
     return layouts
-
-
-def serialized_nbytes(arrays: Mapping[str, np.ndarray]) -> int:
-    """Length in bytes of ``arrays`` serialized as an uncompressed ``.npz``."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getbuffer().nbytes
 
 
 def _payload(layout: Layout, leading: int | None = None) -> int:

@@ -5,13 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from bilinrec.experiments.methods import method_color, method_label
-from bilinrec.experiments.personalization.plots import (
-    _legend_right,
-    _line_style,
-)
-from bilinrec.experiments.personalization.report import variant_label
-from bilinrec.plotting import figure_style
+from bilinrec.experiments.methods import method_color, method_label, variant_label, variant_style
+from bilinrec.plotting import figure_style, legend_right
 
 
 def plot_storage_scaling(storage: pd.DataFrame) -> plt.Figure:
@@ -48,7 +43,7 @@ def plot_storage_scaling(storage: pd.DataFrame) -> plt.Figure:
         labels.append("measured")
         handles.append(plt.Line2D([], [], marker="o", markerfacecolor="none", color="k", linestyle="none", markersize=4))
         labels.append("extrapolated")
-        _legend_right(fig, handles, labels)
+        legend_right(fig, handles, labels)
     return fig
 
 
@@ -70,7 +65,7 @@ def plot_storage_vs_rmse(summary: pd.DataFrame, m: str, metric: str = "rmse") ->
             panel = sel[(sel["dataset"] == dataset) & (sel["d"] == d)]
             for row in panel.itertuples(index=False):
                 label = variant_label(row.method, row.epsilon)
-                style = _line_style(row.method, row.epsilon, dp_eps)
+                style = variant_style(row.method, row.epsilon, dp_eps)
                 y, err = getattr(row, f"{metric}_mean"), getattr(row, f"{metric}_std")
                 if row.bytes_per_user_mean <= 0:
                     ax.axhline(y, color=style["color"], linestyle="--", linewidth=1, label=label)
@@ -83,7 +78,7 @@ def plot_storage_vs_rmse(summary: pd.DataFrame, m: str, metric: str = "rmse") ->
             ax.set_ylabel("test RMSE" if metric == "rmse" else metric)
         for ax in list(axes.flat)[len(panels):]:
             ax.set_visible(False)
-        _legend_right(fig, *axes.flat[0].get_legend_handles_labels())
+        legend_right(fig, *axes.flat[0].get_legend_handles_labels())
     return fig
 
 
@@ -110,5 +105,5 @@ def plot_storage_trained(table: pd.DataFrame, min_ratio: float | None = None) ->
         ax.set_xlabel("model size P = d (parameters per user)")
         ax.set_ylabel("bytes per user: full fine-tuning ÷ scheme")
         ax.set_title("Storage of trained models (serialized .npz)", fontsize=9)
-        _legend_right(fig, *ax.get_legend_handles_labels())
+        legend_right(fig, *ax.get_legend_handles_labels())
     return fig

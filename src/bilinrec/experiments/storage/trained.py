@@ -34,7 +34,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from bilinrec.experiments.methods import build
-from bilinrec.experiments.storage.measure import VALUE_DTYPE, index_dtype
+from bilinrec.experiments.serialized import VALUE_DTYPE, index_dtype
 from bilinrec.models.lrs.metrics import mse, normalized_error
 from bilinrec.models.lrs.synthetic import make_problem
 from bilinrec.seeds import derive_seed

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from bilinrec.experiments.als_inputs import als_params, confidence_weighting, csr_arrays, csr_from_arrays
 from bilinrec.experiments.unlearn import SYNTHETIC
 from bilinrec.experiments.unlearn.metrics import (
     accuracy,
@@ -38,14 +39,12 @@ from bilinrec.experiments.unlearn.mia import (
 from bilinrec.experiments.unlearn.models import (
     MODE_KEYS,
     Trained,
-    als_params,
     fit,
     unlearn,
 )
 from bilinrec.experiments.unlearn.preprocess import (
     ImplicitData,
     binarize_ratings,
-    confidence_weighting,
     synthetic_low_rank_binary,
 )
 from bilinrec.experiments.unlearn.splits import (
@@ -140,21 +139,11 @@ def prepare_split(data: ImplicitData, cfg: Mapping[str, Any], rng: np.random.Gen
                  weighting=weighting_of(cfg))
 
 
-def _csr_arrays(prefix: str, mat: sp.csr_matrix) -> dict[str, np.ndarray]:
-    return {f"{prefix}_data": mat.data, f"{prefix}_indices": mat.indices, f"{prefix}_indptr": mat.indptr,
-            f"{prefix}_shape": np.array(mat.shape)}
-
-
-def _csr_from(prefix: str, arrays: Mapping[str, np.ndarray]) -> sp.csr_matrix:
-    return sp.csr_matrix((arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]),
-                         shape=tuple(arrays[f"{prefix}_shape"]))
-
-
 def save_split(path: str | os.PathLike, split: Split) -> None:
     # timestamps share the pattern of train, but an explicit zero timestamp must survive
     import json
 
-    save_npz(path, **_csr_arrays("train", split.train), weighting=np.array(json.dumps(split.weighting.to_dict())),
+    save_npz(path, **csr_arrays("train", split.train), weighting=np.array(json.dumps(split.weighting.to_dict())),
              timestamps=split.timestamps.data,
              timestamps_indices=split.timestamps.indices, timestamps_indptr=split.timestamps.indptr,
              heldout_users=split.heldout.users, heldout_items=split.heldout.items,
@@ -165,7 +154,7 @@ def load_split(path: str | os.PathLike) -> Split:
     import json
 
     arrays = load_npz(path)
-    train = _csr_from("train", arrays)
+    train = csr_from_arrays("train", arrays)
     stamps = sp.csr_matrix((arrays["timestamps"], arrays["timestamps_indices"], arrays["timestamps_indptr"]),
                            shape=train.shape)
     return Split(train=train, timestamps=stamps,

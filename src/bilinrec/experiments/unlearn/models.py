@@ -62,26 +62,6 @@ class Trained:
         return np.einsum("nk,nk->n", self.user_factors[users], self.item_factors[items]).astype(np.float64)
 
 
-def als_params(cfg: Mapping[str, Any], seed: int, threads: int | None = None,
-               weighting: Any = None) -> dict[str, Any]:
-    """Constructor arguments of :class:`ALS` from the ``model`` config section (+ the confidence
-    ``weighting``: the model then trains on binary positives and recomputes weights when forgetting)."""
-    return {
-        "factors": int(cfg["factors"]),
-        "regularization": float(cfg["regularization"]),
-        "feedback": "implicit",
-        "solver": cfg["solver"],
-        "cg_steps": int(cfg["cg_steps"]),
-        "dtype": np.dtype(cfg["dtype"]),
-        "iterations": int(cfg["iterations"]),
-        "tol": float(cfg["tol"]),
-        "random_state": int(seed),
-        "num_threads": threads,
-        "weighting": weighting,
-        "acceleration": cfg.get("acceleration"),
-    }
-
-
 class _Recorder:
     """ALS callback: held-out AUC after each sweep, and a factor snapshot at a fixed budget."""
 

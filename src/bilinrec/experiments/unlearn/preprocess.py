@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from bilinrec.experiments.als_inputs import confidence_weighting
 from bilinrec.models.als.weighting import Weighting, bm25_weight  # noqa: F401  (bm25_weight re-exported)
 
 
@@ -128,10 +129,3 @@ def confidence_matrix(
     if scheme not in ("bm25", "linear"):
         raise ValueError(f"scheme must be 'bm25' or 'linear', got {scheme!r}")
     return confidence_weighting(scheme=scheme, scale=scale, K1=K1, B=B, bm25_rows=bm25_rows, alpha=alpha)(binary)
-
-
-def confidence_weighting(scheme: str = "bm25", scale: float = 5.0, K1: float = 100.0, B: float = 0.9,
-                         bm25_rows: str = "items", alpha: float = 40.0) -> Weighting:
-    """The :class:`~bilinrec.models.als.Weighting` of :func:`confidence_matrix` (same arguments):
-    the model carries it, so unlearning recomputes confidences on the reduced data."""
-    return Weighting(scheme=scheme, scale=float(scale), alpha=float(alpha), K1=float(K1), B=float(B), rows=bm25_rows)

@@ -116,7 +116,7 @@ def race_step(split_path: PathLike, original_path: PathLike, dataset: str, cfg: 
               size: str | None = None, stratum: str | None = None) -> None:
     """The fair race (unlearning vs three retraining peers) of (dataset, seed) -> ``out`` CSV: every
     deletion size of ``cfg["race"]``, or only ``size`` (and ``stratum``) when given (one workflow job each)."""
-    from bilinrec.experiments.unlearn.models import als_params
+    from bilinrec.experiments.als_inputs import als_params
     from bilinrec.experiments.unlearn.race import run_race
     from bilinrec.seeds import derive_rng
 

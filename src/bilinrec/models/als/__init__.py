@@ -1,15 +1,21 @@
 """ALS for bi-linear recommenders and exact unlearning (Unlearn-ALS).
 
-- :mod:`.model`: the :class:`ALS` estimator (fit, unlearn, predict, save/load);
+- :mod:`.model`: the :class:`ALS` estimator (fit, unlearn, forget, predict); :mod:`.options`: the
+  values its settings take; :mod:`.io`: model files (save/load, checked entry by entry);
 - :mod:`.cells`: the stored cells of a problem and input checks;
+- :mod:`.chol`: the exact (Cholesky) row solver; :mod:`.cg`: the conjugate-gradient one;
+  :mod:`.anderson`: accelerated sweeps; :mod:`.scores`: pair scores and the objective's cell terms;
+  :mod:`.threads`: the compiled kernels' thread count;
 - :mod:`.deletions`: deletion sets and the data each unlearning mode trains on;
 - :mod:`.weighting`: data-derived confidences (BM25, linear, scale) that unlearning recomputes;
-- :mod:`.solvers`: the exact batched row solver; :mod:`.cg`: the conjugate-gradient kernel;
+- :mod:`.forget`: ``ALS.forget`` and its certificate; :mod:`.residuals`: row residuals of the normal
+  equations; :mod:`.certify`: the certified local forget, with :mod:`.reduced_cells` (cells of chosen
+  rows on the reduced data) and :mod:`.row_grams` (cached cell Grams); :mod:`.fingerprints`: content
+  hashes a certificate names;
 - :mod:`.recommend`: top-k, similar items/users and recommendations from factors;
 - :mod:`.audit`: the forgetting audit (own-history and membership-inference AUC against retraining's).
 """
 
-from .cells import FEEDBACKS, MODES, SOLVERS
 from .deletions import (
     ModifiedData,
     apply_deletions,
@@ -19,6 +25,7 @@ from .deletions import (
     user_history,
 )
 from .model import ALS
+from .options import FEEDBACKS, MODES, SOLVERS
 from .recommend import recommend, similar, top_k
 from .weighting import SCHEMES, Weighting, as_weighting, bm25_weight
 

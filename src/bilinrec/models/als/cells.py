@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-log = logging.getLogger(__name__)
-
-FEEDBACKS = ("implicit", "explicit")
-SOLVERS = ("cholesky", "cg")
-MODES = ("retrain", "mask", "naive")
-#: Memory budget (bytes) for one chunk of gathered factors / stacked normal matrices.
-DEFAULT_CHUNK_BYTES = 16 * 2**20
-MODEL_FORMAT = "bilinrec-als-1"
+from .options import FEEDBACKS, check_choice
 
 
 # --------------------------------------------------------------------------------------------
@@ -93,7 +84,7 @@ def build_cells(
     Lean in memory (20M cells: ~0.25 GB beyond ``C``): ids are int32 where they fit, a lone ``C``'s
     own arrays are its user-major cells (read, never written), all-one targets are one broadcast
     value, and the item-major order is a counting sort (scipy's CSR -> CSC) of cell positions."""
-    _check_choice(feedback, FEEDBACKS, "feedback")
+    check_choice(feedback, FEEDBACKS, "feedback")
     C = _as_csr(C, "C", copy=False)
     if feedback == "implicit" and C.nnz and C.data.min() <= 0:
         raise ValueError(
@@ -155,10 +146,3 @@ def _ones(n: int) -> np.ndarray:
 
 def _indptr(sorted_rows: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(np.bincount(sorted_rows, minlength=n))]).astype(np.int64)
-
-
-def _check_choice(value: str, choices: Sequence[str], name: str) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-
-

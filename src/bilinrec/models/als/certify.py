@@ -1,21 +1,5 @@
-"""Row residuals of the ALS normal equations, and the certified local forget.
-
-**Row residual.** With the other side's factors ``Y`` fixed, row ``u`` of the objective (see
-:mod:`.model`) is minimised by the solution of its normal equations ``A_u x_u = b_u`` with::
-
-    A_u = base * Y^T Y + sum_{i in S_u} (c_ui - base) y_i y_i^T + reg_u I,   b_u = sum_{i in S_u} c_ui p_ui y_i
-
-over the row's stored cells ``S_u`` (implicit feedback: ``base = 1``, the Gramian trick for the
-unstored cells ``c = 1, p = 0``; explicit: ``base = 0``, ``c = 1``, ``p`` = rating). The row
-residual is ``r_u = A_u x_u - b_u`` -- half the gradient of the objective with respect to
-``x_u`` -- and its measure is the Euclidean norm ``|r_u|``. Items likewise, with ``X`` fixed.
-With biases (explicit feedback) the row is ``[x_u, b_u]`` against ``[y_i, 1]`` with targets
-``p_ui - mu - b_i``. A fixed point of ALS is exactly a point where every row residual is 0.
-
-In matrix form, with ``W`` the sparse matrix of per-cell coefficients
-``w_ui = (c_ui - base) x_u.y_i - c_ui p_ui``, all residuals at once are
-``R_X = base X (Y^T Y) + reg * X + W Y`` and ``R_Y = base Y (X^T X) + reg * Y + W^T X``: one pass
-over the cells (``O(nnz k)``) and two GEMMs.
+"""The certified local forget of ALS: re-solve the rows of the deleted cells, then rows largest
+residual first until every row residual (:mod:`.residuals`) is within the caller's tolerance.
 
 **Certified forget** (:func:`certified_forget`): the per-row residual vectors of the original
 model are known (computed once, see ``ALS.max_row_residual``). Deleting cells changes the
@@ -41,75 +25,16 @@ pass over the data's CSR rows, with no gather or sort.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba
 import numpy as np
-import scipy.sparse as sp
 
 from ..fastmath import FASTMATH
-from .solvers import _row_chunks, _spd_solve
+from .reduced_cells import LocalRows
+from .residuals import SideResiduals, block_cell_terms, block_cell_terms_pair, norms, row_regularization
+from .row_grams import RowGrams, cell_grams
 from .threads import kernel_threads, kernel_workers
-
-#: The measure of ``ForgetRecord.gap`` for ALS.
-RESIDUAL_MEASURE = "max row residual |A_row x_row - b_row|_2 of the normal equations on the reduced data"
-
-
-@numba.njit(cache=True, parallel=True)
-def _row_dots(own, indptr, indices, other, out):  # pragma: no cover - compiled
-    for r in numba.prange(indptr.size - 1):
-        for n in range(indptr[r], indptr[r + 1]):
-            j = indices[n]
-            total = 0.0
-            for f in range(own.shape[1]):
-                total += own[r, f] * other[j, f]
-            out[n] = total
-
-
-@numba.njit(cache=True, parallel=True)
-def _block_kernel(own, indptr, indices, conf, target, other, base, wy):  # pragma: no cover - compiled
-    for r in numba.prange(indptr.size - 1):
-        for n in range(indptr[r], indptr[r + 1]):
-            j = indices[n]
-            dot = 0.0
-            for f in range(own.shape[1]):
-                dot += own[r, f] * other[j, f]
-            w = (conf[n] - base) * dot - conf[n] * target[n]
-            for f in range(own.shape[1]):
-                wy[r, f] += w * other[j, f]
-
-
-@numba.njit(cache=True, parallel=True)
-def _block_pair_kernel(old, new, indptr, indices, conf, target, other, base, wy_old,
-                       wy_new):  # pragma: no cover - compiled
-    for r in numba.prange(indptr.size - 1):
-        for n in range(indptr[r], indptr[r + 1]):
-            j = indices[n]
-            d_old = 0.0
-            d_new = 0.0
-            for f in range(old.shape[1]):
-                d_old += old[r, f] * other[j, f]
-                d_new += new[r, f] * other[j, f]
-            w_old = (conf[n] - base) * d_old - conf[n] * target[n]
-            w_new = (conf[n] - base) * d_new - conf[n] * target[n]
-            for f in range(old.shape[1]):
-                wy_old[r, f] += w_old * other[j, f]
-                wy_new[r, f] += w_new * other[j, f]
-
-
-@numba.njit(cache=True, nogil=True)
-def _gather_rows(other, indptr, indices, weight, chunk, feats, weighted):  # pragma: no cover - compiled
-    # the cells of block rows chunk[a] as padded (a, cell, factor) rows of other, and weighted
-    for a in range(chunk.size):
-        lo = indptr[chunk[a]]
-        for t in range(indptr[chunk[a] + 1] - lo):
-            w = weight[lo + t]
-            j = indices[lo + t]
-            for f in range(other.shape[1]):
-                feats[a, t, f] = other[j, f]
-                weighted[a, t, f] = w * other[j, f]
 
 
 @numba.njit(cache=True)
@@ -244,181 +169,6 @@ def _scatter_csr(opposite: SideResiduals, local: LocalRows, rows: np.ndarray, ba
     return hit
 
 
-def _cell_dots(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, other: np.ndarray,
-               workers: int = 1) -> np.ndarray:
-    """``own[r] . other[indices[n]]`` for every cell ``n`` of row ``r`` of a CSR layout (float64),
-    read straight from the factors (compiled; rows in parallel over ``workers`` threads)."""
-    out = np.empty(indices.size, dtype=np.float64)
-    with kernel_workers(workers):
-        _row_dots(np.ascontiguousarray(own, np.float64), indptr.astype(np.int64, copy=False),
-                  indices.astype(np.int64, copy=False), np.ascontiguousarray(other, np.float64), out)
-    return out
-
-
-def column_index(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(indptr, positions, rows) of the stored cells of ``X`` by column: column ``j``'s cells are
-    ``X.data[positions[indptr[j]:indptr[j + 1]]]``, in the rows ``rows[indptr[j]:indptr[j + 1]]``
-    (ascending; one stable sort, done once)."""
-    order = np.argsort(X.indices, kind="stable").astype(np.int32 if X.nnz < 2**31 else np.int64)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(X.indices, minlength=X.shape[1]))]).astype(np.int64)
-    rows = np.repeat(np.arange(X.shape[0], dtype=np.int32 if X.shape[0] < 2**31 else np.int64),
-                     np.diff(X.indptr))[order]
-    return indptr, order, rows
-
-
-def _block(own: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray, target: np.ndarray,
-           other: np.ndarray, base: float, workers: int) -> np.ndarray:
-    """A compact block's cell terms ``sum_j w_j y_j``, ``w = (c - base) x.y - c p``, per row (one
-    compiled pass over the cells)."""
-    wy = np.zeros((indptr.size - 1, other.shape[1]), dtype=np.float64)
-    with kernel_workers(workers):
-        _block_kernel(np.ascontiguousarray(own, np.float64), indptr, indices, conf, target,
-                      np.ascontiguousarray(other, np.float64), float(base), wy)
-    return wy
-
-
-def _block_pair(old: np.ndarray, new: np.ndarray, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray,
-                target: np.ndarray, other: np.ndarray, base: float, workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_block` of two versions of the same rows in one pass over the cells: ``(wy_old, wy_new)``."""
-    wy_old = np.zeros((indptr.size - 1, other.shape[1]))
-    wy_new = np.zeros((indptr.size - 1, other.shape[1]))
-    with kernel_workers(workers):
-        _block_pair_kernel(np.ascontiguousarray(old, np.float64), np.ascontiguousarray(new, np.float64), indptr,
-                           indices, conf, target, np.ascontiguousarray(other, np.float64), float(base), wy_old,
-                           wy_new)
-    return wy_old, wy_new
-
-
-def _reg(regularization: float, scaled: bool, counts: np.ndarray) -> np.ndarray:
-    if not scaled:
-        return np.full(counts.size, float(regularization))
-    return regularization * np.maximum(counts, 1.0)
-
-
-def full_residuals(conf: sp.csr_matrix, U: np.ndarray, V: np.ndarray, *, base: float, explicit: bool,
-                   regularization: float, scaled: bool, bias: tuple | None = None,
-                   workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Residual vectors of every user and item row (float64) on the data ``conf`` (confidences,
-    or ratings for explicit feedback); ``bias = (user_bias, item_bias, global_mean)`` extends the
-    rows by the bias coordinate."""
-    X, Y = np.asarray(U, np.float64), np.asarray(V, np.float64)
-    rows = np.repeat(np.arange(conf.shape[0]), np.diff(conf.indptr))
-    cols = conf.indices
-    c, p = (np.ones(conf.nnz), conf.data) if explicit else (conf.data, np.ones(conf.nnz))
-    dots = _cell_dots(X, conf.indptr, cols, Y, workers)
-    against_y, against_x = Y, X  # what a row's coordinates multiply in a prediction
-    if bias is not None:  # rows [x_u, b_u] against [y_i, 1]: the bias coordinate predicts itself
-        bu, bi, mu = np.asarray(bias[0], np.float64), np.asarray(bias[1], np.float64), float(bias[2])
-        dots = dots + bu[rows] + bi[cols]
-        p = p - mu
-        against_y, against_x = (np.column_stack([Y, np.ones(Y.shape[0])]), np.column_stack([X, np.ones(X.shape[0])]))
-        X, Y = np.column_stack([X, bu]), np.column_stack([Y, bi])
-    W = sp.csr_matrix(((c - base) * dots - c * p, cols, conf.indptr), shape=conf.shape)
-    reg_u = _reg(regularization, scaled, np.diff(conf.indptr).astype(np.float64))
-    reg_i = _reg(regularization, scaled, np.bincount(cols, minlength=conf.shape[1]).astype(np.float64))
-    R_U = reg_u[:, None] * X + W @ against_y
-    R_I = reg_i[:, None] * Y + W.T @ against_x
-    if base:
-        R_U += base * (X @ (Y.T @ Y))
-        R_I += base * (Y @ (X.T @ X))
-    return R_U, R_I
-
-
-def norms(R: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.einsum("nk,nk->n", R, R))
-
-
-class LocalRows:
-    """Cells of chosen users or items on the reduced data (``X`` minus the deleted ``pairs``), as
-    compact CSR blocks; users are sliced from the CSR, items from the ``columns`` index of ``X``
-    (:func:`column_index`) or else found by one pass over its column indices. ``affine = (a, b)``
-    maps a stored value ``v`` to its confidence ``a + b v`` (a cell-wise weighting)."""
-
-    def __init__(self, X: sp.csr_matrix, pairs: np.ndarray, affine: tuple[float, float], explicit: bool,
-                 columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
-        self.X, self.affine, self.explicit, self.columns = X, affine, explicit, columns
-        self.deleted = np.sort(pairs[:, 0] * X.shape[1] + pairs[:, 1])
-        self.cache: dict[tuple[int, int], tuple] = {}
-
-    def get(self, axis: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(indptr, indices, conf, target) of ``rows`` (compact: row j of the block is ``rows[j]``)."""
-        missing = np.array([r for r in rows.tolist() if (axis, r) not in self.cache], dtype=np.int64)
-        if missing.size:
-            self._load(axis, missing)
-        parts = [self.cache[(axis, r)] for r in rows.tolist()]
-        lengths = np.array([len(q[0]) for q in parts], dtype=np.int64)
-        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        cat = (lambda j, dt: np.concatenate([q[j] for q in parts]).astype(dt)) if parts else \
-            (lambda j, dt: np.empty(0, dt))
-        return indptr, cat(0, np.int64), cat(1, np.float64), cat(2, np.float64)  # contiguous, kernel-ready
-
-    def _load(self, axis: int, rows: np.ndarray) -> None:
-        X, n_items = self.X, self.X.shape[1]
-        if axis == 0 or self.columns is not None:  # the rows' cells in runs, one per row (in ``rows`` order)
-            if axis == 0:
-                lo, hi = X.indptr[rows], X.indptr[rows + 1]
-                pos = _spans(lo, hi)
-                other = X.indices[pos].astype(np.int64)
-                keys = np.repeat(rows, hi - lo) * n_items + other
-            else:
-                col_indptr, order, col_rows = self.columns
-                lo, hi = col_indptr[rows], col_indptr[rows + 1]
-                pos = _runs(order, lo, hi)
-                other = _runs(col_rows, lo, hi)
-                keys = other * n_items + np.repeat(rows, hi - lo)
-            run = np.repeat(np.arange(rows.size), hi - lo)
-            if self.deleted.size:
-                at = np.minimum(np.searchsorted(self.deleted, keys), self.deleted.size - 1)
-                keep = self.deleted[at] != keys
-                other, pos, run = other[keep], pos[keep], run[keep]
-            bounds = np.concatenate([[0], np.cumsum(np.bincount(run, minlength=rows.size))])
-            starts, stops = bounds[:-1], bounds[1:]
-        else:
-            flag = np.zeros(n_items, dtype=bool)
-            flag[rows] = True
-            pos = np.flatnonzero(flag[X.indices])
-            owner = X.indices[pos].astype(np.int64)
-            other = (np.searchsorted(X.indptr, pos, side="right") - 1).astype(np.int64)
-            keys = other * n_items + owner
-            if self.deleted.size:
-                at = np.minimum(np.searchsorted(self.deleted, keys), self.deleted.size - 1)
-                keep = self.deleted[at] != keys
-                owner, other, pos = owner[keep], other[keep], pos[keep]
-            order = np.argsort(owner, kind="stable")  # grouped by row, the other side ascending within
-            owner, other, pos = owner[order], other[order], pos[order]
-            starts, stops = np.searchsorted(owner, rows), np.searchsorted(owner, rows, side="right")
-        values = self.affine[0] + self.affine[1] * X.data[pos].astype(np.float64)
-        c, p = (np.ones(values.size), values) if self.explicit else (values, np.ones(values.size))
-        for r, lo_, hi_ in zip(rows.tolist(), starts.tolist(), stops.tolist()):
-            self.cache[(axis, r)] = (other[lo_:hi_], c[lo_:hi_], p[lo_:hi_])
-
-    def counts(self, axis: int, rows: np.ndarray) -> np.ndarray:
-        """Stored cells of ``rows`` on the reduced data."""
-        X = self.X
-        if axis == 0:
-            stored = X.indptr[rows + 1] - X.indptr[rows]
-        elif self.columns is not None:
-            stored = self.columns[0][rows + 1] - self.columns[0][rows]
-        else:
-            stored = np.bincount(X.indices, minlength=X.shape[1])[rows]
-        ids = self.deleted // X.shape[1] if axis == 0 else self.deleted % X.shape[1]
-        return (stored - np.bincount(ids, minlength=X.shape[axis])[rows]).astype(np.float64)
-
-
-def _spans(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """``range(lo[0], hi[0]), range(lo[1], hi[1]), ...`` concatenated (int64)."""
-    lengths = (hi - lo).astype(np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(lo.astype(np.int64) - starts, lengths)
-
-
-def _runs(source: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """``source[lo[0]:hi[0]], source[lo[1]:hi[1]], ...`` concatenated (int64)."""
-    if lo.size == 0:
-        return np.empty(0, np.int64)
-    return np.concatenate([source[a:b] for a, b in zip(lo.tolist(), hi.tolist())]).astype(np.int64)
-
-
 #: A row re-solved for the tolerance moves until its residual is this fraction of it (or as low as it goes).
 RELAX = 0.9
 
@@ -437,133 +187,6 @@ def _relaxation(r0: np.ndarray, delta: np.ndarray, target: float) -> np.ndarray:
     return np.where(reach, np.clip(root, 0.0, 1.0), np.where(a > 0, best, 1.0))
 
 
-#: Relative slack of the residual upper bounds (rounding of the norms they are built from).
-BOUND_SLACK = 1e-9
-
-
-def spectral_norm(D: np.ndarray) -> float:
-    """``|D|_2`` of a symmetric matrix (largest absolute eigenvalue)."""
-    if not D.any():
-        return 0.0
-    return float(np.abs(np.linalg.eigvalsh(D)).max())
-
-
-class SideResiduals:
-    """Residual vectors of one side's rows, exact up to one pending Gramian term.
-
-    Row ``u``'s residual is ``R[u] + base F[u] D`` with ``D`` the change of the other side's
-    Gramian not yet folded in (``base`` included in ``D``): a re-solve on the other side moves
-    *every* row of this side by ``F D``, which is recorded in ``D`` (``O(k^2)``) instead of
-    applied (a GEMM over all rows). ``rn`` holds the norms of the rows of ``R``, ``fn`` those of
-    the factor rows ``F``. Then ``|R[u] + F[u] D| <= rn[u] + fn[u] |D|_2`` (triangle inequality,
-    spectral norm): a rigorous upper bound on every row's residual norm, and only rows whose
-    bound exceeds a level are computed exactly (:meth:`over`, :meth:`max`). Nothing is skipped:
-    a row below the level by its upper bound is below it exactly.
-    """
-
-    def __init__(self, F: np.ndarray, R: np.ndarray, D: np.ndarray, rn: np.ndarray, fn: np.ndarray):
-        self.F, self.R, self.D, self.rn, self.fn = F, R, D, rn, fn
-        self.dnorm = spectral_norm(D)
-
-    def exact(self, rows: np.ndarray) -> np.ndarray:
-        """The exact residual vectors of ``rows`` (float64)."""
-        R = self.R[rows]
-        if self.dnorm:
-            R += self.F[rows].astype(np.float64, copy=False) @ self.D
-        return R
-
-    def set(self, rows: np.ndarray, vectors: np.ndarray) -> None:
-        """Rows whose exact residuals are ``vectors`` (after ``F[rows]`` was updated)."""
-        F = self.F[rows].astype(np.float64, copy=False)
-        stored = vectors - F @ self.D if self.dnorm else vectors
-        self.R[rows] = stored
-        self.rn[rows] = norms(stored)
-        self.fn[rows] = norms(F)
-
-    def refresh(self, rows: np.ndarray) -> None:
-        """Re-measure ``rn`` of ``rows`` after ``R[rows]`` was changed in place."""
-        self.rn[rows] = norms(self.R[rows])
-
-    def add_gram(self, change: np.ndarray) -> None:
-        self.D += change
-        self.dnorm = spectral_norm(self.D)
-
-    def upper(self) -> np.ndarray:
-        """Upper bounds of every row's residual norm (exact when nothing is pending)."""
-        if not self.dnorm:
-            return self.rn
-        return (self.rn + self.fn * self.dnorm) * (1.0 + BOUND_SLACK)
-
-    def over(self, level: float) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, exact residual norms) of every row whose residual exceeds ``level``, ascending rows."""
-        cand = np.flatnonzero(self.upper() > level)
-        if not self.dnorm:
-            n = self.rn[cand]
-        else:
-            n = norms(self.exact(cand))
-        keep = n > level
-        return cand[keep], n[keep]
-
-    def max(self, chunk: int = 4096) -> tuple[float, int]:
-        """(exact largest residual norm, rows computed exactly for it): rows by decreasing upper
-        bound, until the next bound is no more than the largest exact norm found."""
-        if self.rn.size == 0:
-            return 0.0, 0
-        if not self.dnorm:
-            return float(self.rn.max()), 0
-        ub = self.upper()
-        low = float((self.rn - self.fn * self.dnorm).max()) * (1.0 - BOUND_SLACK)
-        cand = np.flatnonzero(ub >= low)
-        cand = cand[np.argsort(-ub[cand], kind="stable")]
-        best, done = 0.0, 0
-        for start in range(0, cand.size, chunk):
-            if ub[cand[start]] <= best:
-                break
-            rows = cand[start:start + chunk]
-            best = max(best, float(norms(self.exact(rows)).max()))
-            done += rows.size
-        return best, done
-
-    def materialized(self) -> np.ndarray:
-        """Every row's exact residual vector (one GEMM when a Gramian change is pending)."""
-        if not self.dnorm:
-            return self.R.copy()
-        return self.R + self.F.astype(np.float64, copy=False) @ self.D
-
-
-def _cell_grams(indptr: np.ndarray, indices: np.ndarray, weight: np.ndarray, other: np.ndarray, budget: int,
-                workers: int) -> np.ndarray:
-    """``S_r = sum_n weight_n y_n y_n^T`` over each block row's cells (``y_n = other[indices[n]]``),
-    float64: rows of similar length gathered padded and reduced by GEMM, batches over ``workers``
-    threads (BLAS releases the GIL)."""
-    k = other.shape[1]
-    lengths = np.diff(indptr)
-    out = np.zeros((lengths.size, k, k))
-    if indices.size == 0:
-        return out
-    other64 = np.ascontiguousarray(other, np.float64)
-    weight = np.ascontiguousarray(weight, np.float64)
-
-    def build(chunk: np.ndarray) -> None:
-        feats = np.zeros((chunk.size, int(lengths[chunk].max(initial=0)), k))
-        weighted = np.zeros_like(feats)
-        _gather_rows(other64, indptr, indices, weight, chunk, feats, weighted)
-        out[chunk] = np.matmul(feats.transpose(0, 2, 1), weighted)
-
-    _each(build, _row_chunks(lengths, k, 8, budget), workers)
-    return out
-
-
-def _each(fn: Callable[[np.ndarray], None], chunks: list[np.ndarray], workers: int) -> None:
-    """``fn`` on every chunk (chunks own disjoint outputs), over ``workers`` threads."""
-    if workers > 1 and len(chunks) > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(fn, chunks))
-    else:
-        for chunk in chunks:
-            fn(chunk)
-
-
 def _solve_rows(own: np.ndarray, rows: np.ndarray, r_old: np.ndarray, A: np.ndarray,
                 target_norm: float | None, empty: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact re-solve of ``own[rows]`` with normal matrices ``A``: the step to the solution is
@@ -573,8 +196,10 @@ def _solve_rows(own: np.ndarray, rows: np.ndarray, r_old: np.ndarray, A: np.ndar
     Rows flagged ``empty`` (no cells left: ``b = 0``) are set to exactly zero, their exact
     solution, with residual zero. The new residual is ``r_old + A (stored - old)`` (the row as
     stored, rounded to ``own``'s dtype). Returns ``(old, new, r_new, step)`` (float64)."""
+    from .chol import solve_spd_rows  # compiles on first use (cached on disk)
+
     old = own[rows].astype(np.float64)
-    delta = _spd_solve(A, -r_old, rows)
+    delta = solve_spd_rows(A, -r_old, rows)
     if target_norm is None:
         step = np.ones(rows.size)
     else:
@@ -585,91 +210,6 @@ def _solve_rows(own: np.ndarray, rows: np.ndarray, r_old: np.ndarray, A: np.ndar
     r_new = r_old + np.matmul(A, (new - old)[:, :, None])[:, :, 0]
     r_new[empty] = 0.0
     return old, new, r_new, step
-
-
-#: The row Gram cache of a model holds at most this many bytes per stored cell of its data (the
-#: size of the data's own values and indices): the rows with the most cells first.
-GRAM_CACHE_BYTES_PER_CELL = 12
-
-
-class RowGrams:
-    """Cached cell Grams ``S_r = sum_{cells of r} (c - base) y y^T`` -- the part of a row's normal
-    matrix ``base G + S_r + reg I`` that needs a pass over its cells -- of the rows with the most
-    cells on both sides, so that re-solving a popular row costs ``O(k^3)``, not ``O(cells k^2)``.
-
-    An entry is valid while the other side's rows of its cells are unchanged: rows written by a
-    re-solve on the other side are invalidated, deleted cells are subtracted exactly, and rows
-    re-solved from their cells refill their entry. The base arrays ``S`` are shared read-only by a
-    model and the models forgotten from it; each model's changes live in its own ``overlay``."""
-
-    def __init__(self, slot: tuple[np.ndarray, np.ndarray], S: tuple[np.ndarray, np.ndarray],
-                 fresh: tuple[np.ndarray, np.ndarray], overlay: tuple[dict[int, np.ndarray], dict[int, np.ndarray]]):
-        self.slot, self.S, self.fresh, self.overlay = slot, S, fresh, overlay
-
-    @classmethod
-    def build(cls, conf: sp.csr_matrix, U: np.ndarray, V: np.ndarray, *, base: float, explicit: bool,
-              chunk_bytes: int, workers: int) -> RowGrams:
-        """The cache of the factors ``U, V`` on ``conf`` (confidences, or ratings for explicit
-        feedback): rows by decreasing cell count, more cells than factors, within
-        ``GRAM_CACHE_BYTES_PER_CELL`` bytes per stored cell."""
-        k = U.shape[1]
-        counts = (np.diff(conf.indptr), np.bincount(conf.indices, minlength=conf.shape[1]))
-        side = np.concatenate([np.zeros(conf.shape[0], np.int8), np.ones(conf.shape[1], np.int8)])
-        row = np.concatenate([np.arange(conf.shape[0]), np.arange(conf.shape[1])])
-        both = np.concatenate(counts)
-        order = np.argsort(-both, kind="stable")
-        room = GRAM_CACHE_BYTES_PER_CELL * conf.nnz // (8 * k * k)
-        order = order[:room][both[order[:room]] > k]
-        slots, S = [], []
-        for axis in (0, 1):
-            rows = np.sort(row[order[side[order] == axis]])
-            slot = np.full(conf.shape[axis], -1, dtype=np.int64)
-            slot[rows] = np.arange(rows.size)
-            sub = conf[rows] if axis == 0 else conf[:, rows].tocsc()
-            weight = np.ones(sub.nnz) if explicit else sub.data - base
-            S.append(_cell_grams(sub.indptr.astype(np.int64), sub.indices.astype(np.int64), weight,
-                                 V if axis == 0 else U, chunk_bytes, workers))
-            slots.append(slot)
-        return cls(tuple(slots), tuple(S), tuple(np.ones(m.shape[0], dtype=bool) for m in S), ({}, {}))
-
-    def copy(self) -> RowGrams:
-        """The same cache for a new model (the base arrays shared, the validity and overlay its own)."""
-        return RowGrams(self.slot, self.S, tuple(f.copy() for f in self.fresh), tuple(dict(o) for o in self.overlay))
-
-    def lookup(self, axis: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mask of ``rows`` with a valid entry, their entries)."""
-        slot = self.slot[axis][rows]
-        overlay, fresh = self.overlay[axis], self.fresh[axis]
-        have = np.array([s in overlay or (s >= 0 and fresh[s]) for s in slot.tolist()], dtype=bool)
-        mats = [overlay[s] if s in overlay else self.S[axis][s] for s in slot[have].tolist()]
-        return have, np.stack(mats) if mats else np.empty((0,) + self.S[axis].shape[1:])
-
-    def store(self, axis: int, rows: np.ndarray, mats: np.ndarray) -> None:
-        """Valid entries of ``rows`` (those with a slot)."""
-        slot = self.slot[axis][rows]
-        for s, m in zip(slot.tolist(), mats):
-            if s >= 0:
-                self.overlay[axis][s] = m.copy()
-
-    def invalidate(self, axis: int, rows: np.ndarray) -> None:
-        slot = self.slot[axis][rows]
-        slot = slot[slot >= 0]
-        self.fresh[axis][slot] = False
-        for s in slot.tolist():
-            self.overlay[axis].pop(s, None)
-
-    def subtract(self, axis: int, rows: np.ndarray, vectors: np.ndarray, weights: np.ndarray) -> None:
-        """Take the terms ``weights[n] vectors[n] vectors[n]^T`` (deleted cells) out of the valid
-        entries of ``rows[n]``."""
-        have, mats = self.lookup(axis, rows)
-        if not have.any():
-            return
-        change = {}
-        for r, m, v, w in zip(rows[have].tolist(), mats, vectors[have], weights[have]):
-            change.setdefault(r, m.copy())
-            change[r] -= w * np.outer(v, v)
-        keys = np.array(list(change), dtype=np.int64)
-        self.store(axis, keys, np.stack([change[r] for r in keys.tolist()]))
 
 
 #: Re-solved items reach the users by one pass over all stored cells when their own cells are
@@ -698,9 +238,10 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
     term each side records), Gramians and cell Grams. A round re-solves, on one side,
     the rows over ``tolerance`` (at most ``batch_rows``, largest first; with rows over it on both
     sides, the sides alternate as in ALS, users first); at most ``max_iterations`` rounds after
-    the two forced ones. A re-solve is exact (Cholesky; the normal matrix from the cached cell Gram, else by GEMM on the row's gathered cells, ``O(cells k^2)``) or, with ``cg_steps``,
-    that many warm-started CG steps (``O(cells k)`` a step; the
-    residual shrinks but is not 0, so rows may return in later rounds); the row then moves only as
+    the two forced ones. A re-solve is exact (Cholesky; the normal matrix from the cached cell Gram,
+    else by GEMM on the row's gathered cells, ``O(cells k^2)``) or, with ``cg_steps``, that many
+    warm-started CG steps (``O(cells k)`` a step; the residual shrinks but is not 0, so rows may
+    return in later rounds); the row then moves only as
     far towards the re-solved value as brings its residual to ``RELAX * tolerance``. Rows over the
     tolerance are found exactly: every row whose rigorous upper bound exceeds it is computed exactly
     (:meth:`SideResiduals.over`). Returns the loop's statistics, with ``gap``, the exact largest
@@ -721,7 +262,7 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
 
     def block_residuals(axis: int, x: np.ndarray, wy: np.ndarray, indptr: np.ndarray) -> np.ndarray:
         """Residuals of side ``axis``'s block rows ``x`` from their cell terms ``wy``."""
-        R = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))[:, None] * x + wy
+        R = row_regularization(regularization, scaled, np.diff(indptr).astype(np.float64))[:, None] * x + wy
         if base:
             R += x @ grams[1 - axis]
         return R
@@ -730,14 +271,15 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
         own, other, _ = sides[axis]
         indptr, indices, conf, target = local.get(axis, rows)
         x = own[rows].astype(np.float64)
-        return block_residuals(axis, x, _block(x, indptr, indices, conf, target, other, base, workers), indptr)
+        wy = block_cell_terms(x, indptr, indices, conf, target, other, base, workers)
+        return block_residuals(axis, x, wy, indptr)
 
     def exact_resolve(axis: int, over: np.ndarray, r_old: np.ndarray, full: bool) -> tuple[np.ndarray, ...]:
         """Exact re-solve of ``over`` in blocks of bounded memory: normal matrices from the cached
         cell Grams where valid, else by GEMM on the gathered cells (refilling the cache)."""
         own, other, _ = sides[axis]
         counts = local.counts(axis, over)
-        reg = _reg(regularization, scaled, counts)
+        reg = row_regularization(regularization, scaled, counts)
         out = [np.empty((over.size, k)) for _ in range(3)] + [np.empty(over.size)]
         size = max(1, chunk_bytes // (16 * k * k))
         for lo in range(0, over.size, size):
@@ -751,7 +293,7 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
             if not have.all():
                 need = rows[~have]
                 indptr, indices, conf, _ = local.get(axis, need)
-                S[~have] = _cell_grams(indptr, indices, conf - base, other, chunk_bytes, workers)
+                S[~have] = cell_grams(indptr, indices, conf - base, other, chunk_bytes, workers)
                 if row_grams is not None:
                     row_grams.store(axis, need, S[~have])
             S += grams[1 - axis]
@@ -794,7 +336,7 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
             from .cg import cg_solve_rows  # compiles on first use (cached on disk)
 
             indptr, indices, conf, target = local.get(axis, over)
-            reg = _reg(regularization, scaled, np.diff(indptr).astype(np.float64))
+            reg = row_regularization(regularization, scaled, np.diff(indptr).astype(np.float64))
             old = own[over].astype(np.float64)
             solved = np.ascontiguousarray(own[over])
             cg_solve_rows(solved, np.arange(over.size), (indptr, indices, conf, target), np.ascontiguousarray(other),
@@ -802,14 +344,14 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
             # relax: move each row only as far along old -> solved as brings its residual to RELAX * tolerance
             # (the residual and the cell terms are affine in the row), so rows barely over it barely move
             solved = solved.astype(np.float64)
-            wy_old, wy_s = _block_pair(old, solved, indptr, indices, conf, target, other, base, workers)
+            wy_old, wy_s = block_cell_terms_pair(old, solved, indptr, indices, conf, target, other, base, workers)
             step = _relaxation(r_old, block_residuals(axis, solved, wy_s, indptr) - r_old, RELAX * tolerance)
             own[over] = old + step[:, None] * (solved - old)
             new = own[over].astype(np.float64)
             if own.dtype == np.float64:  # new is old + step (solved - old) exactly as stored: all affine in it
                 wy_new = wy_old + step[:, None] * (wy_s - wy_old)
             else:  # the stored row is rounded: its terms are recomputed
-                wy_new = _block(new, indptr, indices, conf, target, other, base, workers)
+                wy_new = block_cell_terms(new, indptr, indices, conf, target, other, base, workers)
             r_new = block_residuals(axis, new, wy_new, indptr)
         else:
             old, new, r_new, step = exact_resolve(axis, over, r_old, forced)
@@ -858,13 +400,3 @@ def certified_forget(sides_state: tuple[SideResiduals, SideResiduals], grams: li
             "gap": max(t[0] for t in tops), "rows_measured_exactly": exact_rows,
             "touched_users": np.array(sorted(touched[0]), dtype=np.int64),
             "touched_items": np.array(sorted(touched[1]), dtype=np.int64)}
-
-
-def cell_values(X: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
-    """Stored values of the ``(n, 2)`` ``pairs`` (each a stored cell of the canonical CSR ``X``)."""
-    out = np.empty(len(pairs))
-    for u in np.unique(pairs[:, 0]).tolist():
-        sel = np.flatnonzero(pairs[:, 0] == u)
-        lo, hi = X.indptr[u], X.indptr[u + 1]
-        out[sel] = X.data[lo + np.searchsorted(X.indices[lo:hi], pairs[sel, 1])]
-    return out

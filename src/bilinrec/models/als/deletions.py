@@ -9,7 +9,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from .cells import FEEDBACKS, MODES, _as_csr, _check_choice
+from .cells import _as_csr
+from .options import FEEDBACKS, MODES, check_choice
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,8 +128,8 @@ def apply_deletions(
 
     Every deleted pair must be a stored cell of ``C``.
     """
-    _check_choice(mode, MODES, "mode")
-    _check_choice(feedback, FEEDBACKS, "feedback")
+    check_choice(mode, MODES, "mode")
+    check_choice(feedback, FEEDBACKS, "feedback")
     C = _as_csr(C, "C")
     pairs = as_deletions(deletions, C.shape)
     mask = None if mask is None else _as_csr(mask, "mask", C.shape)

@@ -35,9 +35,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..forgetting import ForgetRecord, Forgetting
-from . import certify
-from .deletions import apply_deletions, as_deletions, pairs_digest
+from .certify import certified_forget
+from .deletions import apply_deletions, as_deletions, pairs_digest, stored_mask
 from .fingerprints import data_digest, model_digest
+from .reduced_cells import LocalRows, cell_values, column_index
+from .residuals import RESIDUAL_MEASURE, SideResiduals, norms
+from .row_grams import RowGrams
 from .weighting import as_weighting
 
 if TYPE_CHECKING:
@@ -61,17 +64,17 @@ def model_fingerprint(model: ALS) -> str:
 def fresh_residual_state(model: ALS, R_U: np.ndarray, R_I: np.ndarray, columns: Any, conf: Any) -> dict[str, Any]:
     """The residual state of exact residual vectors ``R_U``, ``R_I`` of the model on ``conf``:
     with their row norms, the factors' row norms, the Gramians (nothing pending) and the cell Grams
-    of the rows with the most cells (:class:`certify.RowGrams`; not with biases)."""
+    of the rows with the most cells (:class:`.row_grams.RowGrams`; not with biases)."""
     base = float(model.feedback == "implicit")
     U = model.user_factors_.astype(np.float64, copy=False)
     V = model.item_factors_.astype(np.float64, copy=False)
     k = U.shape[1]
-    rn = (certify.norms(R_U), certify.norms(R_I))
-    row_grams = None if model.use_bias else certify.RowGrams.build(
+    rn = (norms(R_U), norms(R_I))
+    row_grams = None if model.use_bias else RowGrams.build(
         conf, U, V, base=base, explicit=model.feedback == "explicit", chunk_bytes=model.chunk_bytes,
         workers=model.num_threads or 1)
     return {"R": (R_U, R_I), "D": (np.zeros((k, k)), np.zeros((k, k))), "rn": rn,
-            "fn": (certify.norms(U), certify.norms(V)),
+            "fn": (norms(U), norms(V)),
             "grams": (base * (U.T @ U), base * (V.T @ V)) if base else (np.zeros((k, k)), np.zeros((k, k))),
             "max": max(float(n.max(initial=0.0)) for n in rn), "columns": columns, "row_grams": row_grams}
 
@@ -89,7 +92,7 @@ def residual_state(model: ALS, X: sp.csr_matrix, held: np.ndarray, data_hash: st
         with model._threads():
             conf = model._confidences(data)
             R_U, R_I = model._full_residuals(conf)
-            state = fresh_residual_state(model, R_U, R_I, (data_hash, certify.column_index(X)), conf)
+            state = fresh_residual_state(model, R_U, R_I, (data_hash, column_index(X)), conf)
         model._residuals = (key, state)
     state = model._residuals[1]
     columns = state["columns"][1] if state["columns"] is not None and state["columns"][0] == data_hash else None
@@ -99,6 +102,48 @@ def residual_state(model: ALS, X: sp.csr_matrix, held: np.ndarray, data_hash: st
 # --------------------------------------------------------------------------------------------
 # Forgetting
 # --------------------------------------------------------------------------------------------
+def forget_selection(X: Any, users: Any, pairs: Any) -> np.ndarray:
+    """The (n, 2) stored cells of ``X`` that ``forget`` is asked to forget (none for empty ``users``
+    and ``pairs``); errors name the argument."""
+    if users is None and pairs is None:
+        raise ValueError("forget needs users= (whole histories) or pairs= ((user, item) records)")
+    chosen = [np.empty((0, 2), dtype=np.int64)]
+    if users is not None:
+        ids = np.asarray(users)
+        if ids.ndim == 0:
+            ids = ids.reshape(1)
+        if ids.ndim == 1 and ids.size == 0:
+            ids = ids.astype(np.int64)
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"users must be a 1-D sequence of integer user ids, got {users!r}")
+        bad = (ids < 0) | (ids >= X.shape[0])
+        if bad.any():
+            raise ValueError(f"users: user id {ids[bad][0]} out of range [0, {X.shape[0]})")
+        ids = np.unique(ids.astype(np.int64))
+        counts = X.indptr[ids + 1] - X.indptr[ids]
+        if (counts == 0).any():
+            raise ValueError(f"users: user {ids[counts == 0][0]} has no stored cells in C; nothing to forget")
+        if ids.size:
+            chosen.append(np.column_stack([np.repeat(ids, counts),
+                                           np.concatenate([X.indices[X.indptr[u]:X.indptr[u + 1]] for u in ids])]))
+    if pairs is not None:
+        try:
+            given = as_deletions(pairs, X.shape)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("deletions", "pairs", 1)) from None
+        stored = stored_mask(X, given)
+        if len(given) and not stored.all():
+            u, i = given[~stored][0]
+            raise ValueError(f"pairs: {int((~stored).sum())} pair(s) are not stored cells of C, e.g. ({u}, {i})")
+        chosen.append(given)
+    return np.unique(np.vstack(chosen).astype(np.int64), axis=0)
+
+
+def forgotten_users(users: Any) -> list[int]:
+    """Users whose whole history ``forget`` was asked to forget."""
+    return [] if users is None else sorted(set(np.unique(np.asarray(users, dtype=np.int64)).tolist()))
+
+
 def forget(model: ALS, X: sp.csr_matrix, chosen: np.ndarray, users: list[int], method: str, *,
            tolerance: float | None, max_iterations: int | None, tol: float | None, batch_rows: int | None,
            show_progress: bool) -> Forgetting:
@@ -118,19 +163,19 @@ def forget(model: ALS, X: sp.csr_matrix, chosen: np.ndarray, users: list[int], m
     state, origin = residual_state(model, X, held, data_hash)
     out = model._copy_with_ledger(new, held, "retrain", False, X, stacklevel=4)
     affine = (0.0, 1.0) if weighting is None else weighting.affine
-    local = certify.LocalRows(X, every, affine, model.feedback == "explicit", origin["columns"])
+    local = LocalRows(X, every, affine, model.feedback == "explicit", origin["columns"])
     # the state is on X minus held: the new deletions' cells are taken out of it
-    values = affine[0] + affine[1] * certify.cell_values(X, new).astype(np.float64) if len(new) else np.empty(0)
+    values = affine[0] + affine[1] * cell_values(X, new).astype(np.float64) if len(new) else np.empty(0)
     ones = np.ones(values.size)
     removed = (new, ones, values) if model.feedback == "explicit" else (new, values, ones)
-    sides = tuple(certify.SideResiduals(F, state["R"][a].copy(), state["D"][a].copy(), state["rn"][a].copy(),
+    sides = tuple(SideResiduals(F, state["R"][a].copy(), state["D"][a].copy(), state["rn"][a].copy(),
                                         state["fn"][a].copy())
                   for a, F in enumerate((out.user_factors_, out.item_factors_)))
     grams = [g.copy() for g in state["grams"]]
     row_grams = state["row_grams"].copy() if state.get("row_grams") is not None else None
     rounds = 100 if max_iterations is None else max_iterations
     with model._threads():  # compiled kernels over num_threads workers: single-threaded BLAS, as in fit
-        stats = certify.certified_forget(
+        stats = certified_forget(
             sides, grams, local, every, tolerance=np.inf if tolerance is None else tolerance,
             base=float(model.feedback == "implicit"), regularization=model.regularization,
             scaled=bool(model.scale_regularization), max_iterations=rounds if tolerance is not None else 0,
@@ -145,7 +190,7 @@ def forget(model: ALS, X: sp.csr_matrix, chosen: np.ndarray, users: list[int], m
     seconds = time.perf_counter() - start
     out.history_ = [{"iteration": 0, "phase": "certified", "objective": None, "rel_change": None,
                      "seconds": seconds, "elapsed": seconds, "rows_solved": stats["rows_touched"]}]
-    details = {"residual_measure": certify.RESIDUAL_MEASURE, "state_source": origin["source"],
+    details = {"residual_measure": RESIDUAL_MEASURE, "state_source": origin["source"],
                "state_seconds": origin["seconds"], "iterations": len(stats["rounds"]), "max_iterations": rounds,
                "row_solver": "cg" if model.solver == "cg" else "cholesky", **stats, "reapplied": len(held),
                "guarantee": "every row of a deleted cell solved exactly on the reduced data; users left without "
@@ -154,7 +199,7 @@ def forget(model: ALS, X: sp.csr_matrix, chosen: np.ndarray, users: list[int], m
                             "tolerance found exactly (rigorous upper bounds screen the rest); gap exact"}
     details["distance_bound"] = distance_bound(out, X, every, gap)
     record = ForgetRecord(model="ALS", method="certified", users=users, records=len(new), gap=gap,
-                          gap_measure=certify.RESIDUAL_MEASURE, bound=tolerance,
+                          gap_measure=RESIDUAL_MEASURE, bound=tolerance,
                           rows_touched=stats["rows_touched"], seconds=seconds, details=details)
     details["certificate"] = certificate(out, record, data_hash, every) if tolerance is not None else None
     return Forgetting(out, record)
@@ -168,11 +213,11 @@ def _forget_nothing(model: ALS, X: sp.csr_matrix, method: str, tolerance: float 
     state, origin = residual_state(model, X, held, data_hash)
     out = model.copy()
     out.history_ = []
-    details = {"residual_measure": certify.RESIDUAL_MEASURE, "state_source": origin["source"],
+    details = {"residual_measure": RESIDUAL_MEASURE, "state_source": origin["source"],
                "reapplied": len(held), "guarantee": "nothing was selected: the model is returned unchanged"}
     details["distance_bound"] = distance_bound(out, X, every, state["max"])
     record = ForgetRecord(model="ALS", method=method, users=[], records=0, gap=state["max"],
-                          gap_measure=certify.RESIDUAL_MEASURE, bound=tolerance, rows_touched=0,
+                          gap_measure=RESIDUAL_MEASURE, bound=tolerance, rows_touched=0,
                           seconds=time.perf_counter() - start, details=details)
     details["certificate"] = certificate(out, record, data_hash, every) if tolerance is not None else None
     return Forgetting(out, record)
@@ -189,18 +234,18 @@ def _forget_exact(model, X, chosen, users, tolerance, max_iterations, tol, show_
     data = apply_deletions(X, every, "retrain").C
     conf = out._confidences(data)
     R_U, R_I = out._full_residuals(conf)
-    gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
+    gap = max(float(norms(R).max(initial=0.0)) for R in (R_U, R_I))
     with out._threads():
         out._residuals = ((data_hash, pairs_digest(every), model_fingerprint(out)),
                           fresh_residual_state(out, R_U, R_I, None, conf))
     sweeps = [r for r in out.history_ if r["phase"] == "sweep"]
-    details = {"residual_measure": certify.RESIDUAL_MEASURE, "sweeps": len(sweeps),
+    details = {"residual_measure": RESIDUAL_MEASURE, "sweeps": len(sweeps),
                "last_rel_change": sweeps[-1]["rel_change"] if sweeps else None,
                "tol": model.tol if tol is None else tol, "gap_seconds": time.perf_counter() - start - seconds,
                "guarantee": "Unlearn-ALS: warm-started full sweeps of the retraining objective"}
     details["distance_bound"] = distance_bound(out, X, every, gap)
     record = ForgetRecord(model="ALS", method="exact", users=users, records=len(chosen), gap=gap,
-                          gap_measure=certify.RESIDUAL_MEASURE, bound=tolerance,
+                          gap_measure=RESIDUAL_MEASURE, bound=tolerance,
                           rows_touched=int(sum(r.get("rows_solved", 0) for r in out.history_)),
                           seconds=seconds, details=details)
     details["certificate"] = certificate(out, record, data_hash, every) if tolerance is not None else None
@@ -232,7 +277,7 @@ def certificate(model: ALS, record: ForgetRecord, data_hash: str, every: np.ndar
     deleted pairs (their digest, and the pairs themselves), the tolerance and the gap found."""
     return {"format": CERTIFICATE_FORMAT, "model_sha256": model_fingerprint(model), "data_sha256": data_hash,
             "deleted_sha256": pairs_digest(every), "deleted_pairs": every.tolist(), "users": record.users,
-            "tolerance": record.bound, "gap": record.gap, "measure": certify.RESIDUAL_MEASURE,
+            "tolerance": record.bound, "gap": record.gap, "measure": RESIDUAL_MEASURE,
             "certified": record.certified}
 
 
@@ -268,7 +313,7 @@ def verify_certificate(model: ALS, C: Any, cert: dict[str, Any]) -> dict[str, An
         raise CertificateError(f"certificate: users must be a list of user ids in [0, {X.shape[0]}), got {users!r}")
     reduced = apply_deletions(X, pairs, "retrain").C
     R_U, R_I = model._full_residuals(model._confidences(reduced))
-    gap = max(float(certify.norms(R).max(initial=0.0)) for R in (R_U, R_I))
+    gap = max(float(norms(R).max(initial=0.0)) for R in (R_U, R_I))
     gone = [u for u in users if reduced.indptr[u + 1] == reduced.indptr[u]]
     nonzero = [u for u in gone if np.any(model.user_factors_[u])]
     if nonzero:

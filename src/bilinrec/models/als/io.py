@@ -1,4 +1,4 @@
-"""Reading ALS model files safely: every entry is checked before a model is built.
+"""ALS model files: writing them, and reading them safely (every entry is checked before a model is built).
 
 A model file (written by :meth:`bilinrec.models.als.ALS.save`) is an ``.npz`` archive with
 
@@ -15,13 +15,19 @@ naming the file, the entry or key, and what was expected.
 
 from __future__ import annotations
 
+import inspect
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from ...io import save_npz
 from ..model_file import ModelFileError, read_entries, read_meta
 
+#: Format tag of a model file (``meta.format``).
+MODEL_FORMAT = "bilinrec-als-1"
 #: Entries of a model file; the biases only with ``params.use_bias``.
 FACTOR_ENTRIES = ("user_factors", "item_factors")
 BIAS_ENTRIES = ("user_bias", "item_bias")
@@ -114,3 +120,65 @@ def read_model_file(
     _check_arrays(path, arrays, params)
     _check_ledger(path, arrays)
     return arrays, meta
+
+
+def write_model(model: Any, path: Any) -> None:
+    """Write a fitted :class:`~bilinrec.models.als.ALS` to ``path`` (``.npz``, no pickles): factors, biases,
+    parameters, history and the deletion ledger."""
+    if not model.is_fitted:
+        raise RuntimeError("save needs a fitted model")
+    meta = {
+        "format": MODEL_FORMAT,
+        "params": model._json_params(),
+        "global_mean": model.global_mean_,
+        "train_iterations": model.train_iterations_,
+        "sweep_seconds": None if np.isnan(model.sweep_seconds_) else model.sweep_seconds_,
+        "history": model.history_,
+        "ledger": model.ledger_,
+    }
+    arrays = {"user_factors": model.user_factors_, "item_factors": model.item_factors_,
+              "deleted_pairs": np.asarray(model.deleted_pairs_, dtype=np.int64),
+              "meta": np.array(json.dumps(meta, allow_nan=True, default=float))}
+    if model.use_bias:
+        arrays.update(user_bias=model.user_bias_, item_bias=model.item_bias_)
+    save_npz(path, **arrays)
+
+
+def read_model(cls: type, path: Any) -> Any:
+    """Read a model written by :meth:`save` (files of older versions included); a bad file raises
+    ``ModelFileError`` (a ``ValueError``) naming the file and the entry or key (format tag, shapes,
+    dtypes and metadata are checked; nothing is unpickled)."""
+    names = [*inspect.signature(cls).parameters, *_LEGACY_PARAMS]
+    arrays, meta = read_model_file(path, MODEL_FORMAT, names)
+    params = _upgrade_params(meta["params"])
+    sweep = meta.get("sweep_seconds")
+    try:
+        model = cls.from_factors(
+            arrays["user_factors"], arrays["item_factors"],
+            user_bias=arrays.get("user_bias"), item_bias=arrays.get("item_bias"),
+            global_mean=meta.get("global_mean", 0.0), train_iterations=meta.get("train_iterations", 0),
+            sweep_seconds=float("nan") if sweep is None else sweep, **params,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: meta.params is not valid: {exc}") from None
+    model.history_ = meta.get("history", [])
+    model.ledger_ = meta.get("ledger", [])
+    if "deleted_pairs" in arrays:
+        model.deleted_pairs_ = np.asarray(arrays["deleted_pairs"], dtype=np.int64).reshape(-1, 2)
+    return model
+
+
+#: Constructor arguments of older model files, mapped by :func:`_upgrade_params`.
+_LEGACY_PARAMS = ("seed",)
+
+
+def _upgrade_params(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor arguments from a model file's metadata, old files included.
+
+    Files written before the scikit-learn-style interface store ``seed`` (now ``random_state``)
+    and no ``iterations``/``tol`` (the constructor defaults apply)."""
+    params = dict(saved)
+    if "seed" in params:
+        params.setdefault("random_state", params.pop("seed"))
+    params["dtype"] = np.dtype(params["dtype"])
+    return params

@@ -32,8 +32,7 @@ every row residual is within the caller's tolerance; :mod:`.forget`)::
 
 from __future__ import annotations
 
-import inspect
-import json
+import logging
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -42,30 +41,21 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ...io import save_npz
 from ..base import Estimator, NotFittedError
 from ..forgetting import Forgetting, check_forget_method
-from . import certify
-from .cells import (
-    DEFAULT_CHUNK_BYTES,
-    FEEDBACKS,
-    MODEL_FORMAT,
-    MODES,
-    SOLVERS,
-    Cells,
-    _check_choice,
-    build_cells,
-    log,
-)
-from .deletions import apply_deletions, as_deletions, pairs_digest, stored_mask, stored_pairs
-from .io import ModelFileError, read_model_file
+from .cells import Cells, build_cells
+from .deletions import apply_deletions, as_deletions, pairs_digest, stored_pairs
+from .io import read_model, write_model
 from . import anderson
 from .anderson import Anderson
 from .balance import balance
+from .options import DEFAULT_CHUNK_BYTES, FEEDBACKS, MODES, SOLVERS, check_choice
+from .residuals import full_residuals, norms
 from .scores import cell_terms, pair_scores
 from .threads import kernel_workers
 from .weighting import Weighting, as_weighting
 
+log = logging.getLogger(__name__)
 
 #: ``acceleration`` of :class:`ALS`: plain sweeps (None), safeguarded Anderson acceleration of the
 #: item side, or balanced sweeps with guarded Anderson over users and items.
@@ -175,8 +165,8 @@ class ALS(Estimator):
         if not isinstance(self.regularization, (int, float, np.number)) or not np.isfinite(self.regularization) \
                 or self.regularization < 0:
             raise ValueError(f"regularization must be a finite number >= 0, got {self.regularization!r}")
-        _check_choice(self.feedback, FEEDBACKS, "feedback")
-        _check_choice(self.solver, SOLVERS, "solver")
+        check_choice(self.feedback, FEEDBACKS, "feedback")
+        check_choice(self.solver, SOLVERS, "solver")
         if isinstance(cg_steps, bool) or not isinstance(cg_steps, (int, np.integer)) or cg_steps < 1:
             raise ValueError(f"cg_steps must be a positive integer, got {cg_steps!r}")
         try:
@@ -438,7 +428,7 @@ class ALS(Estimator):
         _check_iterations(max_iterations, "max_iterations")
         _check_tol(tol)
         self._check_fitted("user_factors_", "unlearn (or use ALS.from_factors)")
-        _check_choice(mode, MODES, "mode")
+        check_choice(mode, MODES, "mode")
         from .cells import _as_csr
 
         X = _as_csr(C, "C")
@@ -517,14 +507,14 @@ class ALS(Estimator):
         """Norms of every user's and every item's row residual on ``C`` (a fixed point: all 0).
 
         The row residual is ``A_row x_row - b_row`` of the row's normal equations, half the
-        gradient of the objective with respect to the row; :mod:`.certify` defines it for implicit
+        gradient of the objective with respect to the row; :mod:`.residuals` defines it for implicit
         and explicit feedback and biases. With a ``weighting``, ``C`` holds interactions."""
         from .cells import _as_csr
 
         X = _as_csr(C, "C", copy=False)
         self._check_factors(X.shape)
         R_U, R_I = self._full_residuals(self._confidences(X))
-        return certify.norms(R_U), certify.norms(R_I)
+        return norms(R_U), norms(R_I)
 
     def max_row_residual(self, C: Any) -> float:
         """The largest row residual of the model on ``C`` (``O(nnz k)``). Computing it also caches
@@ -541,10 +531,9 @@ class ALS(Estimator):
 
     def _full_residuals(self, conf: Any) -> tuple[np.ndarray, np.ndarray]:
         bias = (self.user_bias_, self.item_bias_, self.global_mean_) if self.use_bias else None
-        return certify.full_residuals(conf, self.user_factors_, self.item_factors_, base=float(self.feedback == "implicit"),
-                                      explicit=self.feedback == "explicit", regularization=self.regularization,
-                                      scaled=bool(self.scale_regularization), bias=bias,
-                                      workers=self.num_threads or 1)
+        return full_residuals(conf, self.user_factors_, self.item_factors_, base=float(self.feedback == "implicit"),
+                              explicit=self.feedback == "explicit", regularization=self.regularization,
+                              scaled=bool(self.scale_regularization), bias=bias, workers=self.num_threads or 1)
 
     def forget(
         self,
@@ -584,7 +573,7 @@ class ALS(Estimator):
         ``record.gap`` is the largest row residual of the result on the reduced data, over every row.
         """
         from .cells import _as_csr
-        from .forget import forget
+        from .forget import forget, forget_selection, forgotten_users
 
         check_forget_method(method, ("exact", "certified"))
         self._validate_params()
@@ -602,8 +591,8 @@ class ALS(Estimator):
             raise ValueError(f"batch_rows must be a positive integer or None, got {batch_rows!r}")
         X = _as_csr(C, "C", copy=False)
         self._check_factors(X.shape)
-        chosen = _forget_selection(X, users, pairs)
-        return forget(self, X, chosen, _user_list(users), method,
+        chosen = forget_selection(X, users, pairs)
+        return forget(self, X, chosen, forgotten_users(users), method,
                       tolerance=None if tolerance is None else float(tolerance), max_iterations=max_iterations,
                       tol=tol, batch_rows=batch_rows, show_progress=show_progress)
 
@@ -831,45 +820,14 @@ class ALS(Estimator):
     def save(self, path: Any) -> None:
         """Write the model to ``path`` (``.npz``, no pickles): factors, biases, parameters, history."""
         self._check_fitted("user_factors_", "save")
-        meta = {
-            "format": MODEL_FORMAT,
-            "params": self._json_params(),
-            "global_mean": self.global_mean_,
-            "train_iterations": self.train_iterations_,
-            "sweep_seconds": None if np.isnan(self.sweep_seconds_) else self.sweep_seconds_,
-            "history": self.history_,
-            "ledger": self.ledger_,
-        }
-        arrays = {"user_factors": self.user_factors_, "item_factors": self.item_factors_,
-                  "deleted_pairs": np.asarray(self.deleted_pairs_, dtype=np.int64),
-                  "meta": np.array(json.dumps(meta, allow_nan=True, default=float))}
-        if self.use_bias:
-            arrays.update(user_bias=self.user_bias_, item_bias=self.item_bias_)
-        save_npz(path, **arrays)
+        write_model(self, path)
 
     @classmethod
     def load(cls, path: Any) -> ALS:
         """Read a model written by :meth:`save` (files of older versions included); a bad file raises
         ``ModelFileError`` (a ``ValueError``) naming the file and the entry or key (format tag, shapes,
         dtypes and metadata are checked; nothing is unpickled)."""
-        names = [*inspect.signature(cls).parameters, *_LEGACY_PARAMS]
-        arrays, meta = read_model_file(path, MODEL_FORMAT, names)
-        params = _upgrade_params(meta["params"])
-        sweep = meta.get("sweep_seconds")
-        try:
-            model = cls.from_factors(
-                arrays["user_factors"], arrays["item_factors"],
-                user_bias=arrays.get("user_bias"), item_bias=arrays.get("item_bias"),
-                global_mean=meta.get("global_mean", 0.0), train_iterations=meta.get("train_iterations", 0),
-                sweep_seconds=float("nan") if sweep is None else sweep, **params,
-            )
-        except (TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path}: meta.params is not valid: {exc}") from None
-        model.history_ = meta.get("history", [])
-        model.ledger_ = meta.get("ledger", [])
-        if "deleted_pairs" in arrays:
-            model.deleted_pairs_ = np.asarray(arrays["deleted_pairs"], dtype=np.int64).reshape(-1, 2)
-        return model
+        return read_model(cls, path)
 
     # -- helpers --------------------------------------------------------------------------
     def _init_factors(self, shape: tuple[int, int]) -> None:
@@ -900,66 +858,8 @@ class ALS(Estimator):
         return threadpool_limits(limits=1, user_api="blas")
 
 
-def _forget_selection(X: Any, users: Any, pairs: Any) -> np.ndarray:
-    """The (n, 2) stored cells of ``X`` that ``forget`` is asked to forget (none for empty ``users``
-    and ``pairs``); errors name the argument."""
-    if users is None and pairs is None:
-        raise ValueError("forget needs users= (whole histories) or pairs= ((user, item) records)")
-    chosen = [np.empty((0, 2), dtype=np.int64)]
-    if users is not None:
-        ids = np.asarray(users)
-        if ids.ndim == 0:
-            ids = ids.reshape(1)
-        if ids.ndim == 1 and ids.size == 0:
-            ids = ids.astype(np.int64)
-        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"users must be a 1-D sequence of integer user ids, got {users!r}")
-        bad = (ids < 0) | (ids >= X.shape[0])
-        if bad.any():
-            raise ValueError(f"users: user id {ids[bad][0]} out of range [0, {X.shape[0]})")
-        ids = np.unique(ids.astype(np.int64))
-        counts = X.indptr[ids + 1] - X.indptr[ids]
-        if (counts == 0).any():
-            raise ValueError(f"users: user {ids[counts == 0][0]} has no stored cells in C; nothing to forget")
-        if ids.size:
-            chosen.append(np.column_stack([np.repeat(ids, counts),
-                                           np.concatenate([X.indices[X.indptr[u]:X.indptr[u + 1]] for u in ids])]))
-    if pairs is not None:
-        try:
-            given = as_deletions(pairs, X.shape)
-        except ValueError as exc:
-            raise ValueError(str(exc).replace("deletions", "pairs", 1)) from None
-        stored = stored_mask(X, given)
-        if len(given) and not stored.all():
-            u, i = given[~stored][0]
-            raise ValueError(f"pairs: {int((~stored).sum())} pair(s) are not stored cells of C, e.g. ({u}, {i})")
-        chosen.append(given)
-    return np.unique(np.vstack(chosen).astype(np.int64), axis=0)
-
-
-def _user_list(users: Any) -> list[int]:
-    """Users whose whole history ``forget`` was asked to forget."""
-    return [] if users is None else sorted(set(np.unique(np.asarray(users, dtype=np.int64)).tolist()))
-
-
 def _pairs_matrix(pairs: np.ndarray, shape: tuple[int, int]):
     return sp.csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=shape)
-
-
-#: Constructor arguments of older model files, mapped by :func:`_upgrade_params`.
-_LEGACY_PARAMS = ("seed",)
-
-
-def _upgrade_params(saved: Mapping[str, Any]) -> dict[str, Any]:
-    """Constructor arguments from a model file's metadata, old files included.
-
-    Files written before the scikit-learn-style interface store ``seed`` (now ``random_state``)
-    and no ``iterations``/``tol`` (the constructor defaults apply)."""
-    params = dict(saved)
-    if "seed" in params:
-        params.setdefault("random_state", params.pop("seed"))
-    params["dtype"] = np.dtype(params["dtype"])
-    return params
 
 
 def _weighted_mean(cells: Cells) -> float:

@@ -2,10 +2,15 @@
 
 - :mod:`.amht`: the :class:`AMHTLRS` estimator; :mod:`.data`, :mod:`.statistics`,
   :mod:`.user_step`: its data layout, shared statistics (the aggregator hook) and per-user step;
+  :mod:`.user_parameters`: every user's head and sparse part; :mod:`.forget`: forgetting by warm
+  re-fit; :mod:`.io`: model files;
+- :mod:`.fused_user_step`, :mod:`.segment_kernels`: the Numba kernels of the per-user step and of the
+  per-user segment sums and statistics; :mod:`.compiled`: whether and on how many threads they run;
 - :mod:`.baselines`: low-rank-only, sparse-only, global, local, fine-tuning and oracle baselines;
 - :mod:`.dp`: :class:`DPAMHTLRS` and :class:`DPGlobalModel`; :mod:`.mechanism`: clipping and noise;
   :mod:`.accounting`: budgets and calibration with dp-accounting;
-- :mod:`.synthetic`: realizable synthetic problems; :mod:`.metrics`: parameter-recovery metrics.
+- :mod:`.synthetic`: realizable synthetic problems; :mod:`.metrics`: parameter-recovery metrics;
+- :mod:`.audit`: the empirical privacy audit of the released statistics.
 """
 
 from .accounting import (

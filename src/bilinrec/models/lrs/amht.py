@@ -36,8 +36,8 @@ from .forget import (
     remaining_samples,
 )
 from .statistics import SumAggregator
+from .user_parameters import UserParameters
 from .user_step import (
-    _Heads,
     fit_user_parameters,
     initial_subspace,
     keep_better_fit,
@@ -265,7 +265,7 @@ class AMHTLRS(Estimator):
         self._set_fitted(U, heads)
         return self
 
-    def _run_rounds(self, data: LRSData, round_data: list[LRSData], U: np.ndarray, heads: _Heads | None,
+    def _run_rounds(self, data: LRSData, round_data: list[LRSData], U: np.ndarray, heads: UserParameters | None,
                     aggregator, threshold0: float | None, max_rounds: int, tol: float, *,
                     first_round: int = 0, start: float) -> tuple:
         """The rounds of a fit (per-user step, stopping test, U step) from ``(U, heads)``: shared
@@ -312,7 +312,7 @@ class AMHTLRS(Estimator):
             )
         return U, heads, residual, history, converged
 
-    def _user_step(self, data: LRSData, U: np.ndarray, heads: _Heads | None, threshold0: float | None,
+    def _user_step(self, data: LRSData, U: np.ndarray, heads: UserParameters | None, threshold0: float | None,
                    rnd: int) -> tuple:
         """Every user's step of round ``rnd`` (with ``restarts``, the better of the warm and the
         cold fit per user): ``(heads, residual, inner_iterations)``."""
@@ -330,7 +330,7 @@ class AMHTLRS(Estimator):
         return dict(inner_iters=self.inner_iters, step=self.step, step_scale=self.step_scale,
                     threshold=threshold, pursuit=self.pursuit, ridge=self.ridge)
 
-    def _set_fitted(self, U: np.ndarray, heads: _Heads) -> None:
+    def _set_fitted(self, U: np.ndarray, heads: UserParameters) -> None:
         self._heads = heads
         self.U_ = U
         self.W_ = heads.W

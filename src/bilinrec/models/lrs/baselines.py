@@ -23,10 +23,10 @@ import numpy as np
 from ..base import Estimator
 from .amht import AMHTLRS
 from .data import LRSData, prepare_data, sparse_prediction
-from .kernels import segment_xz_product
+from .segment_kernels import segment_xz_product
 from .statistics import SumAggregator
+from .user_parameters import UserParameters
 from .user_step import (
-    _Heads,
     _refit_on_support,
     fit_user_parameters,
     initial_subspace,
@@ -262,7 +262,7 @@ class Oracle(_PerUserLinear):
             raise ValueError(f"U must have shape ({data.dim}, r), got {U.shape}")
         if supports.ndim != 2 or supports.shape[0] != data.n_users:
             raise ValueError(f"supports must have shape ({data.n_users}, k), got {supports.shape}")
-        heads = _Heads(np.zeros((data.n_users, U.shape[1])), supports,
+        heads = UserParameters(np.zeros((data.n_users, U.shape[1])), supports,
                        np.zeros(supports.shape), np.ones(supports.shape, dtype=bool))
         _refit_on_support(data, data.X @ U, data.y, heads, ridge=1e-10)
         self.U_, self.W_ = U, heads.W

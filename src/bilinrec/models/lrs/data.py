@@ -8,7 +8,7 @@ from typing import Iterator
 import numpy as np
 import scipy.sparse as sp
 
-from . import kernels as _kernels
+from . import compiled, segment_kernels
 
 #: Upper bound on the number of floats a batched temporary may hold (about 400 MB).
 _MAX_BATCH_ELEMENTS = 50_000_000
@@ -85,8 +85,8 @@ class LRSData:
         """Per-user sums ``sum_j row_weights_j * values_j`` -> shape ``(t,) + values.shape[1:]``."""
         if values.ndim == 1:
             w = values if row_weights is None else values * row_weights
-            if _kernels.ENABLED:  # bitwise the bincount sums (rows added in order), without row_user
-                return _kernels.segment_sums(np.asarray(w, dtype=np.float64), self.indptr)
+            if compiled.ENABLED:  # bitwise the bincount sums (rows added in order), without row_user
+                return segment_kernels.segment_sums(np.asarray(w, dtype=np.float64), self.indptr)
             return np.bincount(self.row_user, weights=w, minlength=self.n_users)
         data = np.ones(self.n_samples) if row_weights is None else row_weights
         summer = sp.csr_matrix(

@@ -23,7 +23,8 @@ import numpy as np
 
 from .data import LRSData, _as_user_ids
 from .statistics import SumAggregator
-from .user_step import _Heads, residual_weights, solve_shared_factor
+from .user_parameters import UserParameters
+from .user_step import residual_weights, solve_shared_factor
 
 #: How :func:`fixed_point_gap` measures (the ``gap_measure`` of a ``ForgetRecord``).
 GAP_MEASURE = ("max relative Frobenius change of U, W, B in one further round "
@@ -36,12 +37,12 @@ REFIT_MEASURE = ("relative prediction difference ||p - p_refit|| / ||p_refit|| o
 _DENSE_U_STEP = 2048
 
 
-def copy_heads(heads: _Heads) -> _Heads:
+def copy_heads(heads: UserParameters) -> UserParameters:
     """An independent copy (the per-user step updates heads in place)."""
-    return _Heads(heads.W.copy(), heads.S.copy(), heads.V.copy(), heads.active.copy())
+    return UserParameters(heads.W.copy(), heads.S.copy(), heads.V.copy(), heads.active.copy())
 
 
-def clear_users(heads: _Heads, users: np.ndarray) -> None:
+def clear_users(heads: UserParameters, users: np.ndarray) -> None:
     """Delete the parameters of ``users``: ``w = 0`` and no active sparse entry."""
     heads.W[users] = 0.0
     heads.V[users] = 0.0
@@ -103,7 +104,7 @@ def remaining_samples(model, X, users, forget_users, forget_samples):
     return X, sample_users, new_users, keep, earlier, n_new
 
 
-def fixed_point_gap(model, data: LRSData, U: np.ndarray, heads: _Heads) -> float:
+def fixed_point_gap(model, data: LRSData, U: np.ndarray, heads: UserParameters) -> float:
     """The fixed-point gap of ``(U, heads)`` on ``data`` (see the module docstring); users
     without samples in ``data`` are left out (their parameters are deleted first)."""
     heads = copy_heads(heads)

@@ -24,7 +24,7 @@ import numpy as np
 from ...io import save_npz
 from ..model_file import ModelFileError, read_entries, read_meta
 from .statistics import SumAggregator
-from .user_step import _Heads
+from .user_parameters import UserParameters
 
 MODEL_FORMAT = "bilinrec-lrs-1"
 #: Constructor arguments that are objects, not data: never written to a model file.
@@ -105,6 +105,6 @@ def load_model(cls, path: Any):
     model.empty_users_ = ledger["empty_users"]
     model.forgotten_users_ = ledger["forgotten_users"]
     model.forgotten_samples_ = ledger["forgotten_samples"]
-    model._set_fitted(U.astype(np.float64), _Heads(W.astype(np.float64), S.astype(np.int64),
+    model._set_fitted(U.astype(np.float64), UserParameters(W.astype(np.float64), S.astype(np.int64),
                                                    V.astype(np.float64), active.copy()))
     return model

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels as _kernels
+from . import segment_kernels
 from .accounting import _check_sampling_rate
 from .data import LRSData
 from .statistics import MomentStatistics, NormalEquationStatistics
@@ -178,7 +178,7 @@ class GaussianAggregator:
         """``|X_i^T X_i|_F`` per user; fixed for a data set, so computed once and reused."""
         if self._gram_norm_cache is None or self._gram_norm_cache[0] is not data:
             # = segment_gram_norms(data, data.X)
-            self._gram_norm_cache = (data, _kernels.segment_gram_norms_scaled(data))
+            self._gram_norm_cache = (data, segment_kernels.segment_gram_norms_scaled(data))
         return self._gram_norm_cache[1]
 
     def clipped_normal_equations(self, stats: NormalEquationStatistics) -> tuple[np.ndarray, np.ndarray]:

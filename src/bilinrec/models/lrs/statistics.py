@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from . import kernels as _kernels
+from . import compiled, segment_kernels
 from .data import LRSData, _batched_gram, sparse_prediction
 
 
@@ -65,11 +65,11 @@ class MomentStatistics:
         """``sum_i weights_i C_i`` (plain sum without weights), shape (d, d)."""
         # weights[row_user] without making (and caching) row_user
         row_weights = None if weights is None else np.repeat(np.asarray(weights), self.data.counts)
-        return _kernels.weighted_row_gram(self.data.X, np.abs(self.data.y), row_weights)
+        return segment_kernels.weighted_row_gram(self.data.X, np.abs(self.data.y), row_weights)
 
     def per_user_norms(self) -> np.ndarray:
         """Frobenius norm of every user's contribution ``C_i``, shape (t,)."""
-        return _kernels.segment_gram_norms_scaled(self.data, np.abs(self.data.y))
+        return segment_kernels.segment_gram_norms_scaled(self.data, np.abs(self.data.y))
 
 
 def moment_statistics(data: LRSData) -> MomentStatistics:
@@ -128,8 +128,8 @@ class NormalEquationStatistics:
     def xz_norms(self) -> np.ndarray:
         """Per-user ``|X_i^T z_i|``, (t,); computed once (a clipping aggregator needs them)."""
         if self._xz_norms is None:
-            if _kernels.ENABLED:
-                self._xz_norms = _kernels.segment_xz_norms(self.data, *self._xz_args())
+            if compiled.ENABLED:
+                self._xz_norms = segment_kernels.segment_xz_norms(self.data, *self._xz_args())
             else:
                 self._xz_norms = np.linalg.norm(self.data.segment_sum(self.data.X, row_weights=self.targets), axis=1)
         return self._xz_norms
@@ -147,13 +147,13 @@ class NormalEquationStatistics:
         c = self._weights(weights)
         # sum_i (X_i^T z_i) (c_i w_i)^T: no (N, r) temporaries; the kernel keeps no (t, d) array either
         Wc = self.W if c is None else self.W * c[:, None]
-        if _kernels.ENABLED:
+        if compiled.ENABLED:
             z, heads = self._xz_args()
             if weights is None and self.residual is not None:
-                b, start = _kernels.segment_xz_product(self.data, z, Wc, heads, self.residual)
+                b, start = segment_kernels.segment_xz_product(self.data, z, Wc, heads, self.residual)
                 self.start_residual = start.ravel(order="F")
                 return b.ravel(order="F")
-            return _kernels.segment_xz_product(self.data, z, Wc, heads).ravel(order="F")
+            return segment_kernels.segment_xz_product(self.data, z, Wc, heads).ravel(order="F")
         xz = self.data.segment_sum(self.data.X, row_weights=self.targets)
         return (xz.T @ Wc).ravel(order="F")
 
@@ -169,8 +169,8 @@ class NormalEquationStatistics:
                 coef = coef * c[:, None, None]
             acc = coef.reshape(self.n_users, r * r).T @ grams
             return acc.reshape(r, r, d, d).transpose(0, 2, 1, 3).reshape(d * r, d * r)
-        # streamed over blocks of users (models/lrs/kernels.py): never all users' Grams at once
-        return _kernels.kron_gram(self.data, self.W, c)
+        # streamed over blocks of users (segment_kernels.py): never all users' Grams at once
+        return segment_kernels.kron_gram(self.data, self.W, c)
 
     def operator(self, weights: np.ndarray | None = None) -> LinearOperator:
         """Matrix-free ``sum_i weights_i A_i`` (cost O(N d r) per product)."""
@@ -178,9 +178,9 @@ class NormalEquationStatistics:
         c = self._weights(weights)
 
         def matvec(v: np.ndarray) -> np.ndarray:
-            # one fused pass over X per product (models/lrs/kernels.py)
+            # one fused pass over X per product (segment_kernels.py)
             V = np.asarray(v).reshape(d, r, order="F")
-            return _kernels.kron_matvec(self.data, self.W, c, V).ravel(order="F")
+            return segment_kernels.kron_matvec(self.data, self.W, c, V).ravel(order="F")
 
         return LinearOperator((d * r, d * r), matvec=matvec, dtype=np.float64)
 

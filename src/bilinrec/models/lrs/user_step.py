@@ -2,63 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
 from scipy.sparse.linalg import cg
 
-from . import kernels as _kernels
+from . import compiled
 from .data import LRSData, sparse_features
+from .fused_user_step import user_step_kernel
 from .statistics import SumAggregator, moment_statistics, normal_equation_statistics
+from .user_parameters import UserParameters
 
 
-# --------------------------------------------------------------------------------------
-# Per-user step: (w_i, b_i) by alternating least squares and hard thresholding
-# --------------------------------------------------------------------------------------
-@dataclass
-class _Heads:
-    """Per-user parameters: heads ``W`` (t, r), sparse part as support ``S`` (t, k) with
-    values ``V`` (t, k) and an ``active`` mask (t, k) (inactive slots hold zero)."""
-
-    W: np.ndarray
-    S: np.ndarray
-    V: np.ndarray
-    active: np.ndarray
-
-    @classmethod
-    def empty(cls, n_users: int, rank: int, sparsity: int) -> "_Heads":
-        return cls(
-            np.zeros((n_users, rank)),
-            np.zeros((n_users, sparsity), dtype=np.int64),
-            np.zeros((n_users, sparsity)),
-            np.zeros((n_users, sparsity), dtype=bool),
-        )
-
-    def take(self, users: np.ndarray) -> "_Heads":
-        return _Heads(self.W[users], self.S[users], self.V[users], self.active[users])
-
-    def put(self, users: np.ndarray, part: "_Heads") -> None:
-        self.W[users], self.S[users], self.V[users], self.active[users] = (
-            part.W, part.S, part.V, part.active)
-
-    def dense_sparse_part(self, dim: int) -> np.ndarray:
-        B = np.zeros((self.S.shape[0], dim))
-        np.put_along_axis(B, self.S, self.V * self.active, axis=1)
-        return B
-
-    def sparse_matrix(self, dim: int) -> sp.csr_matrix:
-        """The sparse parts as a (t, dim) CSR matrix, built from the supports (no dense (t, dim)
-        array; a support's slots are distinct indices, and inactive slots hold zeros, which go)."""
-        t, k = self.S.shape
-        B = sp.csr_matrix(((self.V * self.active).ravel(), self.S.ravel(), np.arange(t + 1) * k), shape=(t, dim))
-        B.sum_duplicates()
-        B.eliminate_zeros()
-        return B
-
-
-def _refit_on_support(data: LRSData, XU: np.ndarray, z: np.ndarray, heads: _Heads, ridge: float):
+def _refit_on_support(data: LRSData, XU: np.ndarray, z: np.ndarray, heads: UserParameters, ridge: float):
     """Joint least squares of every user's (w_i, b_i restricted to its support); updates
     ``heads`` in place and returns the per-sample residual."""
     r = XU.shape[1]
@@ -89,7 +44,7 @@ def _select_support(candidate: np.ndarray, sparsity: int, threshold: float | Non
     return S, active
 
 
-def _user_step_sizes(data: LRSData, step: str, step_scale: float) -> np.ndarray:
+def user_step_sizes(data: LRSData, step: str, step_scale: float) -> np.ndarray:
     counts = np.maximum(data.counts, 1).astype(np.float64)
     if step == "inverse_count":
         return step_scale / counts
@@ -99,7 +54,7 @@ def _user_step_sizes(data: LRSData, step: str, step_scale: float) -> np.ndarray:
     return step_scale / np.maximum(sq_norm, 1e-12)
 
 
-def _subspace_pursuit_candidate(data, XU, z, heads: _Heads, grad: np.ndarray, ridge: float):
+def _subspace_pursuit_candidate(data, XU, z, heads: UserParameters, grad: np.ndarray, ridge: float):
     """Refit of (w_i, b_i) on the current support merged with the ``k`` largest off-support
     gradient entries, as a dense (t, d) candidate for the top-``k`` selection."""
     k = heads.S.shape[1]
@@ -107,7 +62,7 @@ def _subspace_pursuit_candidate(data, XU, z, heads: _Heads, grad: np.ndarray, ri
     np.put_along_axis(on_support, heads.S, heads.active, axis=1)
     score = np.where(on_support, -1.0, np.abs(grad))  # active entries can never be added again
     added = np.argpartition(-score, k - 1, axis=1)[:, :k]
-    merged = _Heads(heads.W.copy(), np.concatenate([heads.S, added], axis=1), None,
+    merged = UserParameters(heads.W.copy(), np.concatenate([heads.S, added], axis=1), None,
                     np.concatenate([heads.active, np.ones_like(heads.active)], axis=1))
     _refit_on_support(data, XU, z, merged, ridge)
     candidate = np.zeros(grad.shape)
@@ -122,7 +77,7 @@ def fit_user_parameters(
     data: LRSData,
     U: np.ndarray,
     sparsity: int,
-    heads: _Heads | None = None,
+    heads: UserParameters | None = None,
     *,
     offset: np.ndarray | None = None,
     inner_iters: int = 10,
@@ -131,7 +86,7 @@ def fit_user_parameters(
     threshold: float | None = None,
     pursuit: str = "subspace",
     ridge: float = 1e-10,
-) -> tuple[_Heads, np.ndarray, int]:
+) -> tuple[UserParameters, np.ndarray, int]:
     """Fit every user's head ``w_i`` and ``k``-sparse ``b_i`` given the shared ``U``.
 
     Hard-thresholding pursuit per user, batched over users: gradient step on the residual
@@ -144,19 +99,19 @@ def fit_user_parameters(
     (warm start) when given. ``offset`` (N,) is a known per-sample prediction subtracted from ``y`` first.
     Returns the heads, the per-sample residual, and the number of inner iterations run.
     """
-    if _kernels.ENABLED:  # same results, fused per-user Numba kernel (models/lrs/kernels.py)
-        return _kernels.fit_user_parameters_fused(
+    if compiled.ENABLED:  # same results, one Numba kernel per user (fused_user_step.py)
+        return _fit_user_parameters_fused(
             data, U, sparsity, heads, offset=offset, inner_iters=inner_iters, step=step,
             step_scale=step_scale, threshold=threshold, pursuit=pursuit, ridge=ridge)
     t, r = data.n_users, U.shape[1]
     z = data.y if offset is None else data.y - offset
     XU = data.X @ U
     if heads is None:
-        heads = _Heads.empty(t, r, sparsity)
+        heads = UserParameters.empty(t, r, sparsity)
     residual = _refit_on_support(data, XU, z, heads, ridge)
     if sparsity == 0:
         return heads, residual, 0
-    eta = _user_step_sizes(data, step, step_scale)
+    eta = user_step_sizes(data, step, step_scale)
     # An iteration changes a user only through its own state, so a user whose support did
     # not change has reached its fixed point: later iterations only revisit changed users.
     pending = np.arange(t)
@@ -187,9 +142,40 @@ def fit_user_parameters(
     return heads, residual, iterations
 
 
+def _fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, inner_iters=10,
+                              step="inverse_count", step_scale=1.0, threshold=None,
+                              pursuit="subspace", ridge=1e-10):
+    """:func:`fit_user_parameters` (same arguments, results up to rounding) by
+    :func:`.fused_user_step.user_step_kernel`; no copy of ``X`` is made."""
+
+    t, r = data.n_users, U.shape[1]
+    z = data.y if offset is None else data.y - offset
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    Ut = np.ascontiguousarray(U.T, dtype=np.float64)
+    if heads is None:
+        heads = UserParameters.empty(t, r, sparsity)
+    # fresh arrays: callers may keep references to the previous round's heads
+    W = np.zeros((t, r))
+    S = np.ascontiguousarray(heads.S, dtype=np.int64).copy()
+    V = np.ascontiguousarray(heads.V, dtype=np.float64).copy()
+    active = np.ascontiguousarray(heads.active, dtype=np.bool_).copy()
+    eta = user_step_sizes(data, step, step_scale) if sparsity else np.zeros(t)
+    residual = np.empty(data.n_samples)
+    first_unchanged = np.zeros(t, dtype=np.int64)
+    X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
+    compiled.run_chunked(user_step_kernel, t, X, z, Ut, np.ascontiguousarray(data.indptr, dtype=np.int64), W, S, V,
+                         active, np.ascontiguousarray(eta, dtype=np.float64), int(inner_iters),
+                         threshold is not None, float(threshold) if threshold is not None else 0.0,
+                         pursuit == "subspace", float(ridge), residual, first_unchanged)
+    heads.W, heads.S, heads.V, heads.active = W, S, V, active
+    iterations = int(min(inner_iters, first_unchanged.max())) if (sparsity and t) else 0
+    return heads, residual, iterations
+
+
+
 def solve_shared_factor(
     data: LRSData,
-    heads: _Heads,
+    heads: UserParameters,
     aggregator,
     U_start: np.ndarray,
     user_weights: np.ndarray | None = None,
@@ -242,7 +228,7 @@ def keep_better_fit(data: LRSData, first: tuple, second: tuple) -> tuple:
     heads_a, res_a, it_a = first
     heads_b, res_b, it_b = second
     take_b = data.segment_sum(res_b**2) < data.segment_sum(res_a**2)
-    merged = _Heads(*(np.where(take_b.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)
+    merged = UserParameters(*(np.where(take_b.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)
                       for a, b in ((heads_a.W, heads_b.W), (heads_a.S, heads_b.S),
                                    (heads_a.V, heads_b.V), (heads_a.active, heads_b.active))))
     return merged, np.where(take_b[data.row_user], res_b, res_a), max(it_a, it_b)
