@@ -401,9 +401,9 @@ def write_summaries(record_paths, records_csv, convergence_csv, table_csv, phase
     summary = sample_complexity_table(error_vs_m)
     cells = error_vs_m[["noise", "samples"]].drop_duplicates().sort_values(["noise", "samples"])
     shown = cells.rename(columns={"noise": "noise σ", "samples": "m"}).reset_index(drop=True)
-    for method in dict.fromkeys(error_vs_m["method"]):
-        stats = summary[summary["method"] == method].set_index(["noise", "samples"])
-        shown[method_label(method)] = [
+    for key in dict.fromkeys(error_vs_m["method"]):
+        stats = summary[summary["method"] == key].set_index(["noise", "samples"])
+        shown[method_label(key)] = [
             format_mean_std(*stats.loc[(s, m), ["error_mean", "error_std"]]) if (s, m) in stats.index else "n/a"
             for s, m in zip(shown["noise σ"], shown["m"])
         ]
