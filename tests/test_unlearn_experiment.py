@@ -123,8 +123,8 @@ def test_file_steps_and_tables(tmp_path):
 
 
 RACE = {"datasets": [SYNTHETIC], "n_seeds": 1, "sizes": ["record", "user", 0.1], "strata": ["uniform", "popular"],
-        "quantile": 0.1, "peers": ["exact", "cg", "implicit", "exact_anderson"], "tol": 1e-4, "max_sweeps": 30,
-        "within": 1e-4,
+        "quantile": 0.1, "peers": ["exact", "cg", "implicit", "exact_accelerated"], "tol": 1e-4, "max_sweeps": 30,
+        "within": 1e-4, "acceleration": "balanced_anderson",
         "converge_tol": 1e-6, "converge_max_sweeps": 60, "converge_sizes": [0.1]}
 
 
@@ -143,10 +143,10 @@ def test_race_step_and_table(tmp_path):
     a, b = (pd.read_csv(p) for p in paths)
     racers = set(a["racer"])
     # every configured peer, and accelerated unlearning against accelerated retraining
-    assert racers == {"retrain_exact", "retrain_cg", "retrain_implicit", "retrain_exact_anderson", "unlearn",
-                      "unlearn_anderson"}
-    acc = a[a["racer"] == "unlearn_anderson"]
-    assert (acc["speedup_rule_sweeps_vs_exact_anderson"] > 0).all()
+    assert racers == {"retrain_exact", "retrain_cg", "retrain_implicit", "retrain_exact_accelerated", "unlearn",
+                      "unlearn_accelerated"}
+    acc = a[a["racer"] == "unlearn_accelerated"]
+    assert (acc["speedup_rule_sweeps_vs_exact_accelerated"] > 0).all()
     # F* is the lowest objective any racer reached: no racer ends below it
     assert (a["rule_objective"] >= a["converged_objective"] * (1 - 1e-12)).all()
     assert set(a["converged_by"]) <= racers
@@ -227,7 +227,7 @@ def test_models_are_compared_at_matched_convergence():
     target_within of F*, the lowest retraining objective of the run) and records its cost to it; the
     fixed-budget snapshot does not, and frozen weights end short of the retraining objective's target."""
     cfg = {**CFG, "model": {**CFG["model"], "factors": 4, "regularization": 1.0, "iterations": 400, "tol": 1e-10,
-                            "acceleration": "anderson"},
+                            "acceleration": "balanced_anderson"},
            "unlearning": {**CFG["unlearning"], "modes": ["retrain", "frozen"], "max_iterations": 400, "tol": 1e-10,
                           "budget": 1},
            "evaluation": {**CFG["evaluation"], "target_within": 1e-6}}

@@ -9,7 +9,7 @@ below ``tol``. Two views per racer:
   stops it, and the objective it stopped at;
 * **converged target**: sweeps and seconds until the objective is within ``within`` (relative) of
   the *converged* objective ``F*`` -- the lowest objective any racer reached on the reduced data
-  (the accelerated exact racers, or without the ``exact_anderson`` peer the plain exact ones,
+  (the accelerated exact racers, or without the ``exact_accelerated`` peer the plain exact ones,
   continue until their relative change falls below ``converge_tol`` or ``converge_max_sweeps``;
   ``converged_by`` names the racer, and its last change is reported). Plain ALS at small
   regularization converges sublinearly: a plain racer stops at the rule and usually ends short of
@@ -17,9 +17,10 @@ below ``tol``. Two views per racer:
 
 Retraining peers: our exact solver (``exact``), our conjugate-gradient solver with 3 steps as the
 authors used (``cg``), the ``implicit`` library's CPU CG solver (``implicit``), and our exact
-solver with Anderson acceleration (``exact_anderson``), all from the same random start.
+solver accelerated by ``acceleration`` (``exact_accelerated``; balanced Anderson by default), all from the
+same random start.
 Unlearning is Unlearn-ALS in retrain mode (exact solver) from the original model (``unlearn``);
-with the ``exact_anderson`` peer also accelerated Unlearn-ALS (``unlearn_anderson``), so that
+with the ``exact_accelerated`` peer also accelerated Unlearn-ALS (``unlearn_accelerated``), so that
 the race is like for like. Speedups are reported against each peer, in sweeps (deterministic) and in solve
 seconds (``*_timing`` columns: wall clock, machine-dependent).
 """
@@ -39,7 +40,7 @@ from bilinrec.models.als import ALS, Weighting, apply_deletions, user_history
 
 #: Deletion sizes: one record, one user's history, or a share of all training positives.
 SIZE_NAMES = ("record", "user")
-PEERS = ("exact", "cg", "implicit", "exact_anderson")
+PEERS = ("exact", "cg", "implicit", "exact_accelerated")
 
 
 def deletion_set(train: sp.csr_matrix, size: Any, stratum: str, rng: np.random.Generator,
@@ -140,17 +141,18 @@ def _implicit_history(C: sp.csr_matrix, U0: np.ndarray, V0: np.ndarray, params: 
 
 def race_one(train: sp.csr_matrix, weighting: Weighting, original: ALS, deletions: np.ndarray,
              params: Mapping[str, Any], seed: int, cfg: Mapping[str, Any], converge: bool = True) -> list[dict[str, Any]]:
-    """Race every peer of ``cfg["peers"]`` and Unlearn-ALS (and, with the ``exact_anderson`` peer,
+    """Race every peer of ``cfg["peers"]`` and Unlearn-ALS (and, with the ``exact_accelerated`` peer,
     accelerated Unlearn-ALS) on one deletion set; one row per racer, speedups on the unlearners'.
 
     Without ``converge`` exact retraining and unlearning stop at the rule and the converged-target
     columns are NaN (the converged view is the expensive part)."""
     tol, within = float(cfg["tol"]), float(cfg["within"])
     max_sweeps = int(cfg["max_sweeps"])
-    accelerated = "exact_anderson" in cfg["peers"]
+    accelerated = "exact_accelerated" in cfg["peers"]
+    acceleration = cfg["acceleration"] if accelerated else None
     # the converged view continues the accelerated exact racers past the rule (plain ALS at small
     # regularization does not reach the target in thousands of sweeps); without them, the plain exact ones
-    continued = {"exact_anderson", "unlearn_anderson"} if accelerated else {"exact", "unlearn"}
+    continued = {"exact_accelerated", "unlearn_accelerated"} if accelerated else {"exact", "unlearn"}
 
     def stopping(racer: str) -> dict[str, Any]:
         if converge and racer in continued:
@@ -177,10 +179,10 @@ def race_one(train: sp.csr_matrix, weighting: Weighting, original: ALS, deletion
     unlearners = {"unlearn": original.copy().set_params(weighting=weighting, acceleration=None).unlearn(
         train, deletions, max_iterations=rule["iterations"], tol=rule["tol"]).history_}
     if accelerated:  # like for like: accelerated unlearning against accelerated retraining
-        histories["exact_anderson"] = ALS(**{**base, "solver": "cholesky", "acceleration": "anderson",
-                                             **stopping("exact_anderson")}).fit(X_red).history_
-        rule = stopping("unlearn_anderson")
-        unlearners["unlearn_anderson"] = original.copy().set_params(weighting=weighting, acceleration="anderson") \
+        histories["exact_accelerated"] = ALS(**{**base, "solver": "cholesky", "acceleration": acceleration,
+                                             **stopping("exact_accelerated")}).fit(X_red).history_
+        rule = stopping("unlearn_accelerated")
+        unlearners["unlearn_accelerated"] = original.copy().set_params(weighting=weighting, acceleration=acceleration) \
             .unlearn(train, deletions, max_iterations=rule["iterations"], tol=rule["tol"]).history_
     # F*: the lowest objective any racer reached (every racer minimises the same function)
     finals = {f"retrain_{p}": h for p, h in histories.items()} | unlearners
@@ -249,7 +251,7 @@ def plot_race(df: pd.DataFrame):
     from bilinrec.experiments.methods import method_color, method_label
 
     unl = df[df["racer"] == "unlearn"]
-    unl_acc = df[df["racer"] == "unlearn_anderson"]
+    unl_acc = df[df["racer"] == "unlearn_accelerated"]
     datasets = sorted(unl["dataset"].unique()) if "dataset" in unl else [None]
     strata = sorted(unl["stratum"].unique())
     fig, axes = plt.subplots(len(datasets), len(strata), figsize=(5.0 * len(strata), 3.8 * len(datasets)),
@@ -276,7 +278,7 @@ def plot_race(df: pd.DataFrame):
                         label=f"vs {method_label(key)} (seconds)")
             matched = unl_acc[(unl_acc["stratum"] == stratum) | unl_acc["size"].isin(SIZE_NAMES)]
             matched = matched[(matched["dataset"] == ds) if ds is not None else True]
-            col = "speedup_target_sweeps_vs_exact_anderson"
+            col = "speedup_target_sweeps_vs_exact_accelerated"
             if col in matched and matched[col].notna().any():
                 values = matched.drop_duplicates(subset=["size"]).set_index("size")[col].reindex(sub["size"])
                 ax.plot(x, values.to_numpy(), marker="s", color="k", lw=2,
