@@ -237,6 +237,9 @@ def time_to_reach(objective: np.ndarray, compute_seconds: np.ndarray, target: fl
     return float(compute_seconds[hit[0] + 1]) if hit.size else float("nan")
 
 
+#: The retrains the claims compare with (same init seed, and the seed-noise member): where they end
+#: bounds the run's quality target from below.
+REFERENCE_BAND = ("retrained", "retrained_b1")
 #: Models whose training objective IS the retraining objective (their recorded history can be
 #: read against F*); the band members ``retrained*`` too.
 RETRAINING_OBJECTIVE = ("unlearn_retrain", "unlearn_retrain" + BUDGET_SUFFIX)
@@ -342,9 +345,14 @@ def evaluate_run(
     f_retrain = objective_of["retrained"]
     # the matched quality target: within target_within of F*, the lowest retraining objective any
     # model of this run that minimises it reached (retraining band, exact Unlearn-ALS)
+    # (widened to where retraining itself ends: a problem with several fixed points -- the synthetic
+    # matrix at 100 factors -- lands retrains from different seeds on different ones, and a retrain is
+    # retraining's answer by definition; the planted third retrain does not widen it)
     within = float(ev["target_within"])
     f_star = min(objective_of[name] for name in models if name in RETRAINING_OBJECTIVE or name.startswith("retrained"))
-    target = f_star * (1.0 + within)
+    within_run = max([within] + [(objective_of[name] - f_star) / abs(f_star) for name in REFERENCE_BAND
+                                 if name in objective_of])
+    target = f_star * (1.0 + within_run)
     retrain_sweeps = float(retrained[0].sweep_equivalents(n_rows)[-1])
     retrain_seconds = retrained[0].total_seconds
     retrain_to_target = _sweeps_to(retrained[0], n_rows, target)
@@ -431,6 +439,7 @@ def evaluate_run(
         "retrain_sweep_equivalents": retrain_sweeps,
         "converged_objective": f_star,
         "target_within": within,
+        "target_within_run": within_run,
         "retrain_seconds_timing": retrain_seconds,
         "models": results,
         "checks": checks,

@@ -37,7 +37,8 @@ def load_runs(json_paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd
     model_rows, check_rows = [], []
     for path in json_paths:
         result = read_json(path)
-        base = {k: result[k] for k in ("dataset", "strategy", "fraction", "seed", "n_deleted")}
+        base = {k: result[k] for k in ("dataset", "strategy", "fraction", "seed", "n_deleted", "target_within_run")
+                if k in result}
         for model, metrics in result["models"].items():
             model_rows.append({**base, "model": model, **metrics})
         in_band = {f"auc_in_band_{m}": v["auc_in_band"] for m, v in result["models"].items()
@@ -89,7 +90,8 @@ def write_checks(json_paths: Sequence[str | os.PathLike], csv_path: str | os.Pat
 POPULARITY = "popularity"
 #: Columns of ``unlearn_paired`` (one row per run and model: what the claims pair per seed).
 PAIRED_COLUMNS = ["dataset", "strategy", "fraction", "seed", "model", "heldout_auc", "deleted_mean_score",
-                  "deleted_mse", "mia_threshold_heldout", "objective_gap", "objective_gap_star", "at_target",
+                  "deleted_mse", "mia_threshold_heldout", "objective_gap", "objective_gap_star", "target_within_run",
+                  "at_target",
                   "sweep_equivalents", "target_sweep_equivalents", "compute_seconds"]
 
 
