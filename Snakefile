@@ -39,6 +39,3 @@ rule all:
     input:
         ALL_TARGETS,
 
-
-# Cluster settings (local rules, per-rule memory and run time); keep this include last.
-include: "workflow/rules/cluster.smk"

@@ -191,20 +191,26 @@ def test_fixing_a_plotting_key_reruns_no_dp_job(workflow_copy):
     assert "dp_run" in proc.stdout + proc.stderr
 
 
-def test_every_job_rule_has_cluster_resources():
-    """cluster.smk gives every rule that runs a script its memory and run time (target rules have none)."""
+def test_every_job_rule_declares_its_cluster_resources():
+    """Every rule that runs a script declares mem_mb and runtime in its own `resources:`; the local
+    rules (`localrule: True`) are the ones the cluster test requires never to become SLURM jobs."""
     import re
 
-    from conftest import ROOT
+    from test_cluster_slurm import LOCAL_RULES
 
-    rules_dir = ROOT / "workflow" / "rules"
-    jobs = set()
-    for path in rules_dir.glob("*.smk"):
+    jobs, local, without = set(), set(), set()
+    for path in (ROOT / "workflow" / "rules").glob("*.smk"):
         for name, body in re.findall(r"^rule (\w+):\n((?:    .*\n|\n)*)", path.read_text(), re.M):
-            if "script:" in body:
-                jobs.add(name)
-    declared = set(re.findall(r'^    \("(\w+)",\): \(', (rules_dir / "cluster.smk").read_text(), re.M))
-    assert jobs and jobs == declared, {"without resources": jobs - declared, "not a rule": declared - jobs}
+            if "script:" not in body:
+                continue
+            jobs.add(name)
+            resources = re.search(r"^    resources:\n((?:        .*\n)*)", body, re.M)
+            if not (resources and "mem_mb=" in resources.group(1) and "runtime=" in resources.group(1)):
+                without.add(name)
+            if re.search(r"^    localrule: True$", body, re.M):
+                local.add(name)
+    assert len(jobs) > 30 and not without, without
+    assert local == LOCAL_RULES, {"local, not in the test": local - LOCAL_RULES, "not local": LOCAL_RULES - local}
 
 
 def test_the_workflow_imports_no_heavy_library_of_the_package():

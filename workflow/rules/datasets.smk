@@ -9,6 +9,7 @@ DATASETS = checked_datasets(config)
 
 
 rule datasets_fetch:
+    localrule: True
     input:
         lambda wildcards: custom_source(config, wildcards.dataset),
     output:
@@ -19,6 +20,9 @@ rule datasets_fetch:
         f"{BENCH}/data/fetch_{{dataset}}.tsv"
     params:
         data=lambda wildcards: data_config_for(config, "fetch", wildcards.dataset),
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(60),
     conda:
         CONDA_ENV
     script:
@@ -39,6 +43,9 @@ rule datasets_prepare:
         data=lambda wildcards: data_config_for(config, "prepare", wildcards.dataset),
         seed=lambda wildcards: seed_for(ROOT_SEED, wildcards.dataset),
         resources="resources",
+    resources:
+        mem_mb=mem_from_input(1000, 50),
+        runtime=doubling(60),
     conda:
         CONDA_ENV
     script:
@@ -46,6 +53,7 @@ rule datasets_prepare:
 
 
 rule datasets_table:
+    localrule: True
     input:
         expand(f"{RESULTS}/data/{{dataset}}/summary.json", dataset=DATASETS),
     output:
@@ -55,6 +63,9 @@ rule datasets_table:
         f"{LOGS}/data/datasets_table.log",
     benchmark:
         f"{BENCH}/data/datasets_table.tsv"
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -62,6 +73,7 @@ rule datasets_table:
 
 
 rule datasets_notebook:
+    localrule: True
     input:
         notebook="notebooks/datasets.ipynb",
         ratings=expand(f"{RESULTS}/data/{{dataset}}/ratings.npz", dataset=DATASETS),
@@ -84,6 +96,9 @@ rule datasets_notebook:
             "ratings_paths": [absolute(p) for p in input.ratings],
             "figure_stem": figure_stem([output.pdf]),
         },
+    resources:
+        mem_mb=mem_from_input(1000, 20),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:

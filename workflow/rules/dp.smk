@@ -33,6 +33,9 @@ rule dp_accounting:
         f"{BENCH}/dp/accounting.tsv"
     params:
         cfg={k: v for k, v in DP.items() if k not in ("fixed_epsilon", "n_users", "n_seeds", "threads", "large_users")},
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(60),
     conda:
         CONDA_ENV
     script:
@@ -52,6 +55,7 @@ rule dp_run:
     resources:
         # peak memory: the t m x d float64 samples plus half of that (measured at t = 1e5, m = 30,
         # d = 100: 2.9 GB for amht_lrs, 3.3 GB for DP-AMHT-LRS; this gives 4.6 GB)
+        runtime=doubling(240),
         mem_mb=lambda wc: 1000 + int(wc.n_users) * DP["problem"]["samples"] * DP["problem"]["dim"] * 12 // 10**6,
     params:
         cfg=dp_run_cfg,
@@ -78,6 +82,9 @@ rule dp_audit:
         # only the keys the audit reads, so that changing a plotting or grid key does not rerun it
         cfg={k: DP[k] for k in ("epsilons", "delta", "mechanism", "estimator", "audit")},
         seed=DP_SEEDS[0],
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(60),
     conda:
         CONDA_ENV
     script:
@@ -85,6 +92,7 @@ rule dp_audit:
 
 
 rule dp_tables:
+    localrule: True
     input:
         runs=expand(f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
                     n_users=DP["n_users"], method=DP["methods"], seed=DP_SEEDS)
@@ -102,6 +110,9 @@ rule dp_tables:
         f"{LOGS}/dp/summary.log",
     benchmark:
         f"{BENCH}/dp/summary.tsv"
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -109,6 +120,7 @@ rule dp_tables:
 
 
 rule dp_notebook:
+    localrule: True
     input:
         notebook="notebooks/dp.ipynb",
         records=rules.dp_tables.output.records,
@@ -128,6 +140,9 @@ rule dp_notebook:
         f"{LOGS}/dp/notebook.log",
     benchmark:
         f"{BENCH}/dp/notebook.tsv"
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:

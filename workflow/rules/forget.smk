@@ -24,6 +24,9 @@ rule forget_als:
         model=UNLEARN["model"],
         confidence=UNLEARN["confidence"],
         seed=UNLEARN_SEEDS[0],
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(120),
     conda:
         CONDA_ENV
     script:
@@ -41,6 +44,9 @@ rule forget_lrs:
     params:
         cfg=FORGET,
         seed=derive_seed(ROOT_SEED, "forget-lrs"),
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(60),
     conda:
         CONDA_ENV
     script:
@@ -48,6 +54,7 @@ rule forget_lrs:
 
 
 rule forget_table:
+    localrule: True
     input:
         als=expand(rules.forget_als.output[0], dataset=FORGET["als"]["datasets"]),
         lrs=rules.forget_lrs.output[0],
@@ -58,6 +65,9 @@ rule forget_table:
         f"{LOGS}/forget/table.log",
     benchmark:
         f"{BENCH}/forget/table.tsv"
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:

@@ -7,6 +7,14 @@ LRS_OUT = f"{RESULTS}/lrs/synthetic"
 LRS_EXPERIMENTS = ["error_vs_m", "phase_m_t", "phase_m_k", "convergence", "noise", "m50"]
 LRS_SEEDS = seeds_for("lrs", LRS["n_seeds"])
 LRS_FIGURES = ["lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise", "lrs_m50"]
+# lrs_run's memory: the largest synthetic problem of its experiments, t users x m samples x d
+# float64 samples and a few working copies (as dp_run's rule estimates it).
+LRS_MEM_MB = 1000 + max(
+    LRS["problem"]["n_users"], LRS["phase_m_k"]["n_users"], *LRS["phase_m_t"]["n_users"]
+) * max(
+    max(LRS[exp]["samples"]) if isinstance(LRS[exp]["samples"], list) else LRS[exp]["samples"]
+    for exp in ("error_vs_m", "phase_m_t", "phase_m_k", "convergence", "noise")
+) * LRS["problem"]["dim"] * 32 // 10**6
 
 
 rule lrs_run:
@@ -21,6 +29,9 @@ rule lrs_run:
         cfg=LRS,
     wildcard_constraints:
         experiment="|".join(LRS_EXPERIMENTS),
+    resources:
+        mem_mb=doubling(LRS_MEM_MB),
+        runtime=doubling(240),
     conda:
         CONDA_ENV
     script:
@@ -28,6 +39,7 @@ rule lrs_run:
 
 
 rule lrs_tables:
+    localrule: True
     input:
         expand(f"{LRS_OUT}/{{experiment}}_s{{seed}}.csv", experiment=LRS_EXPERIMENTS, seed=LRS_SEEDS),
     output:
@@ -41,6 +53,9 @@ rule lrs_tables:
         f"{LOGS}/lrs/summary.log",
     benchmark:
         f"{BENCH}/lrs/summary.tsv"
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -48,6 +63,7 @@ rule lrs_tables:
 
 
 rule lrs_notebook:
+    localrule: True
     input:
         notebook="notebooks/lrs.ipynb",
         records=rules.lrs_tables.output.records,
@@ -71,6 +87,9 @@ rule lrs_notebook:
             "m50_max_ratio": config["claims"]["a1_max_floor_ratio"],
             "figures_dir": absolute(os.path.dirname(output.figures[0])),
         },
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:

@@ -33,6 +33,9 @@ rule personalization_control:
     params:
         cfg=PERS_CONTROL,
         seed=derive_seed(ROOT_SEED, "personalization", CONTROL_DATASET),
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -53,6 +56,9 @@ rule personalization_features:
     threads: 1
     params:
         cfg={key: PERS[key] for key in PERS_FEATURE_KEYS},
+    resources:
+        mem_mb=mem_from_input(1000, 50, "ratings"),
+        runtime=doubling(120),
     conda:
         CONDA_ENV
     script:
@@ -77,6 +83,9 @@ rule personalization_run:
     threads: 1
     params:
         cfg=PERS,
+    resources:
+        mem_mb=mem_from_input(1000, 50, "ratings"),
+        runtime=doubling(240),
     conda:
         CONDA_ENV
     script:
@@ -84,6 +93,7 @@ rule personalization_run:
 
 
 rule personalization_tables:
+    localrule: True
     input:
         metrics=[f"{run}_metrics.csv" for run in PERS_RUNS],
         buckets=[f"{run}_buckets.csv" for run in PERS_RUNS],
@@ -99,6 +109,9 @@ rule personalization_tables:
     params:
         cfg=PERS,
         seed=derive_seed(ROOT_SEED, "personalization", "tables"),
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -106,6 +119,7 @@ rule personalization_tables:
 
 
 rule personalization_notebook:
+    localrule: True
     input:
         notebook="notebooks/personalization.ipynb",
         summary=f"{RESULTS}/tables/personalization.csv",
@@ -127,6 +141,9 @@ rule personalization_notebook:
             "paired_stem": figure_stem(output.paired),
             "train_sizes": [str(m) for m in PERS["train_sizes"]],
         },
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:

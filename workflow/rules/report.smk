@@ -2,12 +2,16 @@
 
 
 rule provenance:
+    localrule: True
     output:
         f"{RESULTS}/provenance.json",
     log:
         f"{LOGS}/provenance.log",
     params:
         config=config,
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -26,6 +30,7 @@ CLAIM_TABLES = {
 
 
 rule claims:
+    localrule: True
     input:
         **CLAIM_TABLES,
     output:
@@ -37,6 +42,9 @@ rule claims:
         f"{BENCH}/claims.tsv"
     params:
         thresholds=config["claims"],
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -47,6 +55,7 @@ ALL_TARGETS.append(f"{RESULTS}/claims.md")
 
 
 rule report:
+    localrule: True
     input:
         ALL_TARGETS,
     output:
@@ -55,6 +64,9 @@ rule report:
         f"{LOGS}/report.log",
     params:
         config=config,
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:

@@ -16,6 +16,9 @@ rule storage_measure:
         cfg=STORAGE,
         linear_dims=config["personalization"]["factors"],
         seed=derive_seed(ROOT_SEED, "storage"),
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -33,6 +36,9 @@ rule storage_trained:
         cfg=STORAGE["trained"],
         seed=derive_seed(ROOT_SEED, "storage_trained"),
         min_ratio=config["claims"]["a4_min_ratio"],
+    resources:
+        mem_mb=doubling(2000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -40,6 +46,7 @@ rule storage_trained:
 
 
 rule storage_notebook:
+    localrule: True
     input:
         notebook="notebooks/storage.ipynb",
         storage=rules.storage_measure.output.table[0],
@@ -66,6 +73,9 @@ rule storage_notebook:
             "storage_vs_rmse_stem": figure_stem(output.storage_vs_rmse),
             "storage_vs_rmse_m": str(STORAGE["figure_train_size"]),
         },
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:

@@ -39,6 +39,9 @@ rule unlearn_split:
     params:
         cfg=UNLEARN,
         root_seed=ROOT_SEED,
+    resources:
+        mem_mb=mem_from_input(1000, 20),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -57,6 +60,9 @@ rule unlearn_original:
     threads: UNLEARN["threads"]
     params:
         cfg=UNLEARN,
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(120),
     conda:
         CONDA_ENV
     script:
@@ -75,6 +81,9 @@ rule unlearn_deletions:
     params:
         cfg=UNLEARN,
         root_seed=ROOT_SEED,
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -94,6 +103,9 @@ rule unlearn_retrain:
     threads: UNLEARN["threads"]
     params:
         cfg=UNLEARN,
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(120),
     conda:
         CONDA_ENV
     script:
@@ -114,6 +126,9 @@ rule unlearn_unlearn:
     threads: UNLEARN["threads"]
     params:
         cfg=UNLEARN,
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(120),
     conda:
         CONDA_ENV
     script:
@@ -142,6 +157,9 @@ rule unlearn_evaluate:
     threads: UNLEARN["threads"]
     params:
         cfg=UNLEARN,
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(120),
     conda:
         CONDA_ENV
     script:
@@ -152,6 +170,7 @@ UNLEARN_METRICS = [f"{UNLEARN_OUT}/{UNLEARN_RUN}/metrics.json".format(**r) for r
 
 
 rule unlearn_tables:
+    localrule: True
     input:
         UNLEARN_METRICS,
     output:
@@ -162,6 +181,9 @@ rule unlearn_tables:
         f"{LOGS}/unlearn/tables.log",
     benchmark:
         f"{BENCH}/unlearn/tables.tsv"
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -169,6 +191,7 @@ rule unlearn_tables:
 
 
 rule unlearn_notebook:
+    localrule: True
     input:
         notebook="notebooks/unlearn.ipynb",
         summary=f"{RESULTS}/tables/unlearn_summary.csv",
@@ -187,6 +210,9 @@ rule unlearn_notebook:
             "metrics_paths": [absolute(p) for p in input.metrics],
             "figures_dir": absolute(os.path.dirname(output.figures[0])),
         },
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
@@ -223,6 +249,9 @@ rule unlearn_race:
     params:
         cfg=UNLEARN,
         root_seed=ROOT_SEED,
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(240),
     conda:
         CONDA_ENV
     script:
@@ -230,6 +259,7 @@ rule unlearn_race:
 
 
 rule unlearn_race_table:
+    localrule: True
     input:
         UNLEARN_RACE_RUNS,
     output:
@@ -239,6 +269,9 @@ rule unlearn_race_table:
         f"{LOGS}/unlearn/race_table.log",
     benchmark:
         f"{BENCH}/unlearn/race_table.tsv"
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     conda:
         CONDA_ENV
     script:
