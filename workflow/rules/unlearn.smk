@@ -37,7 +37,9 @@ rule unlearn_split:
     benchmark:
         f"{BENCH}/unlearn/{{dataset}}/split_s{{seed}}.tsv"
     params:
-        cfg=UNLEARN,
+        cfg=lambda wildcards: config_keys(
+            "unlearn", "holdout_fraction", "confidence", "synthetic" if wildcards.dataset == SYNTHETIC else "min_rating"
+        ),
         root_seed=ROOT_SEED,
     resources:
         mem_mb=mem_from_input(1000, 20),
@@ -59,7 +61,7 @@ rule unlearn_original:
         f"{BENCH}/unlearn/{{dataset}}/original_s{{seed}}.tsv"
     threads: UNLEARN["threads"]
     params:
-        cfg=UNLEARN,
+        cfg=config_keys("unlearn", "model"),
     resources:
         mem_mb=mem_from_input(1000, 20, "split"),
         runtime=doubling(120),
@@ -79,7 +81,7 @@ rule unlearn_deletions:
     benchmark:
         f"{BENCH}/unlearn/{UNLEARN_RUN}/deletions.tsv"
     params:
-        cfg=UNLEARN,
+        cfg=config_keys("unlearn", "deletion"),
         root_seed=ROOT_SEED,
     resources:
         mem_mb=mem_from_input(1000, 20, "split"),
@@ -102,7 +104,7 @@ rule unlearn_retrain:
         f"{BENCH}/unlearn/{UNLEARN_RUN}/retrain_b{{member}}.tsv"
     threads: UNLEARN["threads"]
     params:
-        cfg=UNLEARN,
+        cfg=config_keys("unlearn", "model"),
     resources:
         mem_mb=mem_from_input(1000, 20, "split"),
         runtime=doubling(120),
@@ -125,7 +127,7 @@ rule unlearn_unlearn:
         f"{BENCH}/unlearn/{UNLEARN_RUN}/unlearn.tsv"
     threads: UNLEARN["threads"]
     params:
-        cfg=UNLEARN,
+        cfg=config_keys("unlearn", "model", "unlearning"),
     resources:
         mem_mb=mem_from_input(1000, 20, "split"),
         runtime=doubling(120),
@@ -156,7 +158,7 @@ rule unlearn_evaluate:
         f"{BENCH}/unlearn/{UNLEARN_RUN}/evaluate.tsv"
     threads: UNLEARN["threads"]
     params:
-        cfg=UNLEARN,
+        cfg=config_keys("unlearn", "model", "evaluation"),
     resources:
         mem_mb=mem_from_input(1000, 20, "split"),
         runtime=doubling(120),
@@ -247,7 +249,10 @@ rule unlearn_race:
         stratum="uniform|popular",
     threads: UNLEARN["threads"]
     params:
-        cfg=UNLEARN,
+        # race.sizes and race.strata: the job's own size and stratum replace them
+        cfg=config_keys(
+            "unlearn", "model", "race", drop=("race.datasets", "race.n_seeds", "race.sizes", "race.strata")
+        ),
         root_seed=ROOT_SEED,
     resources:
         mem_mb=mem_from_input(1000, 20, "split"),
