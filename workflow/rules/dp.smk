@@ -13,15 +13,9 @@ DP_SEEDS = seeds_for("dp", DP["n_seeds"])
 DP_FIGURES = ["dp_utility", "dp_users"]
 # dp.large_users: further numbers of users t, each with a subset of the methods and epsilons
 DP_LARGE = DP["large_users"]
-DP_RUN_CFG = {k: v for k, v in DP.items()
-              if k not in ("fixed_epsilon", "n_users", "n_seeds", "methods", "threads", "large_users")}
-
-
-def dp_run_cfg(wildcards):
-    """The dp_run settings of one t: the grid's epsilons, or dp.large_users' at its t."""
-    if int(wildcards.n_users) in DP_LARGE["n_users"]:
-        return {**DP_RUN_CFG, "epsilons": DP_LARGE["epsilons"]}
-    return DP_RUN_CFG
+# What dp_run reads; at a t of dp.large_users, its epsilons replace the grid's.
+DP_RUN_KEYS = ("epsilons", "delta", "problem", "mechanism", "estimator", "reference", "local_alpha",
+               "test_users", "n_test")
 
 
 rule dp_accounting:
@@ -32,7 +26,9 @@ rule dp_accounting:
     benchmark:
         f"{BENCH}/dp/accounting.tsv"
     params:
-        cfg={k: v for k, v in DP.items() if k not in ("fixed_epsilon", "n_users", "n_seeds", "threads", "large_users")},
+        # the private methods' noise calibration (grid and audit); the audit's trials are not read here
+        cfg=config_keys("dp", "methods", "epsilons", "delta", "problem", "mechanism", "estimator",
+                        "audit.epsilons", "audit.known_seed_epsilon", "audit.problem"),
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(60),
@@ -58,7 +54,8 @@ rule dp_run:
         runtime=doubling(240),
         mem_mb=lambda wc: 1000 + int(wc.n_users) * DP["problem"]["samples"] * DP["problem"]["dim"] * 12 // 10**6,
     params:
-        cfg=dp_run_cfg,
+        cfg=lambda wildcards: config_keys("dp", *DP_RUN_KEYS)
+        | ({"epsilons": DP_LARGE["epsilons"]} if int(wildcards.n_users) in DP_LARGE["n_users"] else {}),
     wildcard_constraints:
         n_users=r"\d+",
         method="|".join(DP["methods"]),
@@ -79,8 +76,7 @@ rule dp_audit:
         f"{BENCH}/dp/audit.tsv"
     threads: DP["threads"]
     params:
-        # only the keys the audit reads, so that changing a plotting or grid key does not rerun it
-        cfg={k: DP[k] for k in ("epsilons", "delta", "mechanism", "estimator", "audit")},
+        cfg=config_keys("dp", "epsilons", "delta", "mechanism", "estimator", "audit"),
         seed=DP_SEEDS[0],
     resources:
         mem_mb=doubling(1000),

@@ -20,7 +20,7 @@ rule forget_als:
         f"{BENCH}/forget/als_{{dataset}}.tsv"
     threads: FORGET["threads"]
     params:
-        cfg=FORGET,
+        cfg=config_keys("forget", "n_forgotten", "als", drop=("als.datasets",)),
         model=UNLEARN["model"],
         confidence=UNLEARN["confidence"],
         seed=UNLEARN_SEEDS[0],
@@ -42,7 +42,7 @@ rule forget_lrs:
         f"{BENCH}/forget/lrs.tsv"
     threads: FORGET["threads"]
     params:
-        cfg=FORGET,
+        cfg=config_keys("forget", "n_forgotten", "lrs", "dp"),
         seed=derive_seed(ROOT_SEED, "forget-lrs"),
     resources:
         mem_mb=doubling(1000),

@@ -26,7 +26,10 @@ rule lrs_run:
         f"{BENCH}/lrs/{{experiment}}_s{{seed}}.tsv"
     threads: LRS["threads"]
     params:
-        cfg=LRS,
+        # the problem, the methods' settings and this experiment's own section
+        cfg=lambda wildcards: config_keys(
+            "lrs", "problem", "estimator", "baselines", "success_threshold", wildcards.experiment
+        ),
     wildcard_constraints:
         experiment="|".join(LRS_EXPERIMENTS),
     resources:

@@ -13,9 +13,6 @@ PERS_DATASETS = list(PERS["datasets"] or config["datasets"]) + (
     [CONTROL_DATASET] if PERS_CONTROL.get("enabled", True) else [])
 PERS_SEEDS = seeds_for("personalization", PERS["seeds"])
 PERS_RUN = f"{RESULTS}/personalization/{{dataset}}/d{{d}}_s{{seed}}"
-# The features step only depends on the protocol and the background ALS settings.
-PERS_FEATURE_KEYS = ("train_sizes", "background_fraction", "test_fraction", "validation_fraction",
-                     "min_eval_users", "als")
 PERS_CONTROL_RATINGS = f"{RESULTS}/personalization/data/{CONTROL_DATASET}/ratings.npz"
 
 
@@ -31,7 +28,9 @@ rule personalization_control:
     benchmark:
         f"{BENCH}/personalization/control_data.tsv"
     params:
-        cfg=PERS_CONTROL,
+        cfg=config_keys("personalization", "positive_control", drop=("positive_control.enabled",))[
+            "positive_control"
+        ],
         seed=derive_seed(ROOT_SEED, "personalization", CONTROL_DATASET),
     resources:
         mem_mb=doubling(1000),
@@ -55,7 +54,9 @@ rule personalization_features:
         d=r"\d+",
     threads: 1
     params:
-        cfg={key: PERS[key] for key in PERS_FEATURE_KEYS},
+        # the protocol and the background ALS
+        cfg=config_keys("personalization", "train_sizes", "background_fraction", "test_fraction",
+                        "validation_fraction", "min_eval_users", "als"),
     resources:
         mem_mb=mem_from_input(1000, 50, "ratings"),
         runtime=doubling(120),
@@ -82,7 +83,10 @@ rule personalization_run:
         d=r"\d+",
     threads: 1
     params:
-        cfg=PERS,
+        # the methods and their settings; the split and item features come from the features file
+        cfg=config_keys("personalization", "train_sizes", "feature_sets", "methods", "grid", "amht", "fedrep",
+                        "sparse_only", "dp", "als.regularization", "als.scale_regularization", "intercept",
+                        "clip_predictions", "activity_buckets", "shared_background", "tuning_budget"),
     resources:
         mem_mb=mem_from_input(1000, 50, "ratings"),
         runtime=doubling(240),
@@ -107,7 +111,7 @@ rule personalization_tables:
     benchmark:
         f"{BENCH}/personalization/tables.tsv"
     params:
-        cfg=PERS,
+        cfg=config_keys("personalization", "train_sizes", "bootstrap", "confidence_level"),
         seed=derive_seed(ROOT_SEED, "personalization", "tables"),
     resources:
         mem_mb=doubling(1000),

@@ -13,7 +13,7 @@ rule storage_measure:
     benchmark:
         f"{BENCH}/storage/measure.tsv"
     params:
-        cfg=STORAGE,
+        cfg=config_keys("storage", "models", "lrs_variants", "n_users", "embedding_dim", "max_measured_bytes"),
         linear_dims=config["personalization"]["factors"],
         seed=derive_seed(ROOT_SEED, "storage"),
     resources:
