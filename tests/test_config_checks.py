@@ -60,7 +60,7 @@ CASES = {
     "dp_sparsity_vs_dim": ({"dp": {"problem": {"dim": 4}}}, ["dp.problem.sparsity = 5", "dp.problem.dim = 4"]),
     "dp_samples_vs_unknowns": ({"dp": {"problem": {"samples": 8}}},
                                ["dp.problem.samples = 8", "dp.problem.rank + dp.problem.sparsity", "dp.methods"]),
-    "dp_fixed_epsilon": ({"dp": {"fixed_epsilon": 3}}, ["dp.fixed_epsilon = 3", "dp.epsilons"]),
+    "dp_fixed_epsilon": ({"dp": {"fixed_epsilon": 3}}, ["dp.fixed_epsilon = 3", "dp.epsilons", "figure dp_users"]),
     "dp_large_users_twice": ({"dp": {"n_users": [1000, 100000]}},
                              ["dp.large_users.n_users and dp.n_users both hold t = [100000]"]),
     "dp_large_users_method": ({"dp": {"methods": ["dp_amht_lrs", "local"]}},
@@ -180,7 +180,7 @@ def test_fixing_a_plotting_key_reruns_no_dp_job(workflow_copy):
     dp = {"n_users": [50], "n_seeds": 1, "methods": ["local", "dp_global"], "epsilons": [1, "inf"],
           "fixed_epsilon": 1, "test_users": 10, "large_users": {"n_users": []}}
     small.write_text(yaml.safe_dump({"dp": dp}))
-    target = "results/lrs/dp/records.csv"
+    target = "results/dp/records.csv"
     proc = run_snakemake(workflow_copy, target, "--cores", "2", "--configfile", str(small))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     small.write_text(yaml.safe_dump({"dp": {**dp, "fixed_epsilon": "inf"}}))

@@ -8,7 +8,7 @@
 # (docs/privacy.md).
 
 DP = config["dp"]
-DP_OUT = f"{RESULTS}/lrs/dp"
+DP_OUT = f"{RESULTS}/dp"
 DP_SEEDS = seeds_for("dp", DP["n_seeds"])
 DP_FIGURES = ["dp_utility", "dp_users"]
 # dp.large_users: further numbers of users t, each with a subset of the methods and epsilons

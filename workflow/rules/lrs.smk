@@ -3,7 +3,7 @@
 # the tables and the phase-transition fit; the notebook draws the figures.
 
 LRS = config["lrs"]
-LRS_OUT = f"{RESULTS}/lrs/synthetic"
+LRS_OUT = f"{RESULTS}/lrs"
 LRS_EXPERIMENTS = ["error_vs_m", "phase_m_t", "phase_m_k", "convergence", "noise", "m50"]
 LRS_SEEDS = seeds_for("lrs", LRS["n_seeds"])
 LRS_FIGURES = ["lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise", "lrs_m50"]
