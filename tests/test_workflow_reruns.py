@@ -79,7 +79,8 @@ CASES = [
       "personalization_run": None, **dict.fromkeys(PERS_SUMMARY, 1)}),
     # the synthetic matrix: only the synthetic dataset's split and what follows it, not the race (on tiny)
     ("unlearn.synthetic.density", 0.25,
-     {"unlearn_split": 1, "unlearn_original": 1, **dict.fromkeys(UNLEARN_RUN, None), **dict.fromkeys(UNLEARN_SUMMARY, 1)}),
+     {"unlearn_split": 1, "unlearn_original": 1, **dict.fromkeys(UNLEARN_RUN, None),
+      **dict.fromkeys(UNLEARN_SUMMARY, 1)}),
     ("unlearn.evaluation.mia_folds", 3,
      {"unlearn_evaluate": None, **dict.fromkeys(UNLEARN_SUMMARY, 1)}),
     ("unlearn.race.tol", 1e-3, {"unlearn_race": None, "unlearn_race_table": 1}),
