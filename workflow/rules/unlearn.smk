@@ -36,16 +36,19 @@ rule unlearn_split:
         f"{LOGS}/unlearn/{{dataset}}/split_s{{seed}}.log",
     benchmark:
         f"{BENCH}/unlearn/{{dataset}}/split_s{{seed}}.tsv"
-    params:
-        cfg=lambda wildcards: config_keys(
-            "unlearn", "holdout_fraction", "confidence", "synthetic" if wildcards.dataset == SYNTHETIC else "min_rating"
-        ),
-        root_seed=ROOT_SEED,
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=mem_from_input(1000, 20),
         runtime=doubling(30),
-    conda:
-        CONDA_ENV
+    params:
+        cfg=lambda wildcards: config_keys(
+            "unlearn",
+            "holdout_fraction",
+            "confidence",
+            "synthetic" if wildcards.dataset == SYNTHETIC else "min_rating",
+        ),
+        root_seed=ROOT_SEED,
     script:
         "../scripts/unlearn_split.py"
 
@@ -59,14 +62,14 @@ rule unlearn_original:
         f"{LOGS}/unlearn/{{dataset}}/original_s{{seed}}.log",
     benchmark:
         f"{BENCH}/unlearn/{{dataset}}/original_s{{seed}}.tsv"
+    conda:
+        CONDA_ENV
     threads: UNLEARN["threads"]
-    params:
-        cfg=config_keys("unlearn", "model"),
     resources:
         mem_mb=mem_from_input(1000, 20, "split"),
         runtime=doubling(120),
-    conda:
-        CONDA_ENV
+    params:
+        cfg=config_keys("unlearn", "model"),
     script:
         "../scripts/unlearn_original.py"
 
@@ -80,14 +83,14 @@ rule unlearn_deletions:
         f"{LOGS}/unlearn/{UNLEARN_RUN}/deletions.log",
     benchmark:
         f"{BENCH}/unlearn/{UNLEARN_RUN}/deletions.tsv"
-    params:
-        cfg=config_keys("unlearn", "deletion"),
-        root_seed=ROOT_SEED,
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=mem_from_input(1000, 20, "split"),
         runtime=doubling(30),
-    conda:
-        CONDA_ENV
+    params:
+        cfg=config_keys("unlearn", "deletion"),
+        root_seed=ROOT_SEED,
     script:
         "../scripts/unlearn_deletions.py"
 
@@ -102,14 +105,14 @@ rule unlearn_retrain:
         f"{LOGS}/unlearn/{UNLEARN_RUN}/retrain_b{{member}}.log",
     benchmark:
         f"{BENCH}/unlearn/{UNLEARN_RUN}/retrain_b{{member}}.tsv"
+    conda:
+        CONDA_ENV
     threads: UNLEARN["threads"]
-    params:
-        cfg=config_keys("unlearn", "model"),
     resources:
         mem_mb=mem_from_input(1000, 20, "split"),
         runtime=doubling(120),
-    conda:
-        CONDA_ENV
+    params:
+        cfg=config_keys("unlearn", "model"),
     script:
         "../scripts/unlearn_retrain.py"
 
@@ -125,14 +128,14 @@ rule unlearn_unlearn:
         f"{LOGS}/unlearn/{UNLEARN_RUN}/unlearn.log",
     benchmark:
         f"{BENCH}/unlearn/{UNLEARN_RUN}/unlearn.tsv"
+    conda:
+        CONDA_ENV
     threads: UNLEARN["threads"]
-    params:
-        cfg=config_keys("unlearn", "model", "unlearning"),
     resources:
         mem_mb=mem_from_input(1000, 20, "split"),
         runtime=doubling(120),
-    conda:
-        CONDA_ENV
+    params:
+        cfg=config_keys("unlearn", "model", "unlearning"),
     script:
         "../scripts/unlearn_unlearn.py"
 
@@ -156,14 +159,14 @@ rule unlearn_evaluate:
         f"{LOGS}/unlearn/{UNLEARN_RUN}/evaluate.log",
     benchmark:
         f"{BENCH}/unlearn/{UNLEARN_RUN}/evaluate.tsv"
+    conda:
+        CONDA_ENV
     threads: UNLEARN["threads"]
-    params:
-        cfg=config_keys("unlearn", "model", "evaluation"),
     resources:
         mem_mb=mem_from_input(1000, 20, "split"),
         runtime=doubling(120),
-    conda:
-        CONDA_ENV
+    params:
+        cfg=config_keys("unlearn", "model", "evaluation"),
     script:
         "../scripts/unlearn_evaluate.py"
 
@@ -172,7 +175,6 @@ UNLEARN_METRICS = [f"{UNLEARN_OUT}/{UNLEARN_RUN}/metrics.json".format(**r) for r
 
 
 rule unlearn_tables:
-    localrule: True
     input:
         UNLEARN_METRICS,
     output:
@@ -183,17 +185,17 @@ rule unlearn_tables:
         f"{LOGS}/unlearn/tables.log",
     benchmark:
         f"{BENCH}/unlearn/tables.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(30),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/unlearn_tables.py"
 
 
 rule unlearn_notebook:
-    localrule: True
     input:
         notebook="notebooks/unlearn.ipynb",
         summary=f"{RESULTS}/tables/unlearn_summary.csv",
@@ -206,17 +208,18 @@ rule unlearn_notebook:
         f"{LOGS}/unlearn/notebook.log",
     benchmark:
         f"{BENCH}/unlearn/notebook.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     params:
         parameters=lambda wildcards, input, output: {
             "summary_csv": absolute(input.summary),
             "metrics_paths": [absolute(p) for p in input.metrics],
             "figures_dir": absolute(os.path.dirname(output.figures[0])),
         },
-    resources:
-        mem_mb=doubling(1000),
-        runtime=doubling(30),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/execute_notebook.py"
 
@@ -247,24 +250,21 @@ rule unlearn_race:
     wildcard_constraints:
         size=r"record|user|[0-9.e-]+",
         stratum="uniform|popular",
+    conda:
+        CONDA_ENV
     threads: UNLEARN["threads"]
-    params:
-        # race.sizes and race.strata: the job's own size and stratum replace them
-        cfg=config_keys(
-            "unlearn", "model", "race", drop=("race.datasets", "race.n_seeds", "race.sizes", "race.strata")
-        ),
-        root_seed=ROOT_SEED,
     resources:
         mem_mb=mem_from_input(1000, 20, "split"),
         runtime=doubling(240),
-    conda:
-        CONDA_ENV
+    params:
+        # race.sizes and race.strata: the job's own size and stratum replace them
+        cfg=config_keys("unlearn", "model", "race", drop=("race.datasets", "race.n_seeds", "race.sizes", "race.strata")),
+        root_seed=ROOT_SEED,
     script:
         "../scripts/unlearn_race.py"
 
 
 rule unlearn_race_table:
-    localrule: True
     input:
         UNLEARN_RACE_RUNS,
     output:
@@ -274,11 +274,12 @@ rule unlearn_race_table:
         f"{LOGS}/unlearn/race_table.log",
     benchmark:
         f"{BENCH}/unlearn/race_table.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(30),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/unlearn_race_table.py"
 
