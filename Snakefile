@@ -38,4 +38,3 @@ rule all:
     default_target: True
     input:
         ALL_TARGETS,
-

@@ -31,10 +31,11 @@ wildcard_constraints:
 
 
 def config_keys(section, *keys, drop=()):
-    """The values a rule reads from config section ``section``: its top-level ``keys`` ("a.b"
-    selects one key of subsection a), without the keys of ``drop`` ("a.b"). The schema defaults are
-    filled in by then. A rule's params hold exactly what its script reads: Snakemake reruns a job
-    when its params change, so editing any other key leaves the job alone."""
+    """The config values a job reads, from section ``section``: its top-level ``keys`` ("a.b"
+    selects one key of subsection a) without the keys of ``drop`` ("a.b"), schema defaults filled in.
+
+    Params hold exactly what a job's script reads: Snakemake reruns a job when its params change,
+    so editing any other key leaves the job alone."""
     values = config[section]
     picked = {}
     for key in keys:

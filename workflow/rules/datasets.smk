@@ -3,13 +3,18 @@
 # Where a local copy is looked for (BILINREC_DATA_DIR / data.local_dir) is deliberately not a param of
 # datasets_fetch: a verified copy in resources/ must not be fetched again because that location changed.
 
-from bilinrec.experiments.datasets.config import checked_datasets, custom_source, data_config_for, fetch_record, seed_for
+from bilinrec.experiments.datasets.config import (
+    checked_datasets,
+    custom_source,
+    data_config_for,
+    fetch_record,
+    seed_for,
+)
 
 DATASETS = checked_datasets(config)
 
 
 rule datasets_fetch:
-    localrule: True
     input:
         lambda wildcards: custom_source(config, wildcards.dataset),
     output:
@@ -18,13 +23,14 @@ rule datasets_fetch:
         f"{LOGS}/data/fetch_{{dataset}}.log",
     benchmark:
         f"{BENCH}/data/fetch_{{dataset}}.tsv"
-    params:
-        data=lambda wildcards: data_config_for(config, "fetch", wildcards.dataset),
+    localrule: True
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(60),
-    conda:
-        CONDA_ENV
+    params:
+        data=lambda wildcards: data_config_for(config, "fetch", wildcards.dataset),
     script:
         "../scripts/datasets_fetch.py"
 
@@ -39,21 +45,20 @@ rule datasets_prepare:
         f"{LOGS}/data/prepare_{{dataset}}.log",
     benchmark:
         f"{BENCH}/data/prepare_{{dataset}}.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=mem_from_input(1000, 50),
+        runtime=doubling(60),
     params:
         data=lambda wildcards: data_config_for(config, "prepare", wildcards.dataset),
         seed=lambda wildcards: seed_for(ROOT_SEED, wildcards.dataset),
         resources="resources",
-    resources:
-        mem_mb=mem_from_input(1000, 50),
-        runtime=doubling(60),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/datasets_prepare.py"
 
 
 rule datasets_table:
-    localrule: True
     input:
         expand(f"{RESULTS}/data/{{dataset}}/summary.json", dataset=DATASETS),
     output:
@@ -63,17 +68,17 @@ rule datasets_table:
         f"{LOGS}/data/datasets_table.log",
     benchmark:
         f"{BENCH}/data/datasets_table.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(30),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/datasets_table.py"
 
 
 rule datasets_notebook:
-    localrule: True
     input:
         notebook="notebooks/datasets.ipynb",
         ratings=expand(f"{RESULTS}/data/{{dataset}}/ratings.npz", dataset=DATASETS),
@@ -90,17 +95,18 @@ rule datasets_notebook:
         f"{LOGS}/data/datasets_notebook.log",
     benchmark:
         f"{BENCH}/data/datasets_notebook.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=mem_from_input(1000, 20),
+        runtime=doubling(30),
     params:
         parameters=lambda wildcards, input, output: {
             "datasets": DATASETS,
             "ratings_paths": [absolute(p) for p in input.ratings],
             "figure_stem": figure_stem([output.pdf]),
         },
-    resources:
-        mem_mb=mem_from_input(1000, 20),
-        runtime=doubling(30),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/execute_notebook.py"
 

@@ -14,8 +14,17 @@ DP_FIGURES = ["dp_utility", "dp_users"]
 # dp.large_users: further numbers of users t, each with a subset of the methods and epsilons
 DP_LARGE = DP["large_users"]
 # What dp_run reads; at a t of dp.large_users, its epsilons replace the grid's.
-DP_RUN_KEYS = ("epsilons", "delta", "problem", "mechanism", "estimator", "reference", "local_alpha",
-               "test_users", "n_test")
+DP_RUN_KEYS = (
+    "epsilons",
+    "delta",
+    "problem",
+    "mechanism",
+    "estimator",
+    "reference",
+    "local_alpha",
+    "test_users",
+    "n_test",
+)
 
 
 rule dp_accounting:
@@ -25,15 +34,25 @@ rule dp_accounting:
         f"{LOGS}/dp/accounting.log",
     benchmark:
         f"{BENCH}/dp/accounting.tsv"
-    params:
-        # the private methods' noise calibration (grid and audit); the audit's trials are not read here
-        cfg=config_keys("dp", "methods", "epsilons", "delta", "problem", "mechanism", "estimator",
-                        "audit.epsilons", "audit.known_seed_epsilon", "audit.problem"),
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(60),
-    conda:
-        CONDA_ENV
+    params:
+        # the private methods' noise calibration (grid and audit); the audit's trials are not read here
+        cfg=config_keys(
+            "dp",
+            "methods",
+            "epsilons",
+            "delta",
+            "problem",
+            "mechanism",
+            "estimator",
+            "audit.epsilons",
+            "audit.known_seed_epsilon",
+            "audit.problem",
+        ),
     script:
         "../scripts/dp_accounting.py"
 
@@ -47,6 +66,11 @@ rule dp_run:
         f"{LOGS}/dp/t{{n_users}}/{{method}}_s{{seed}}.log",
     benchmark:
         f"{BENCH}/dp/t{{n_users}}/{{method}}_s{{seed}}.tsv"
+    wildcard_constraints:
+        n_users=r"\d+",
+        method="|".join(DP["methods"]),
+    conda:
+        CONDA_ENV
     threads: DP["threads"]
     resources:
         # peak memory: the t m x d float64 samples plus half of that (measured at t = 1e5, m = 30,
@@ -56,11 +80,6 @@ rule dp_run:
     params:
         cfg=lambda wildcards: config_keys("dp", *DP_RUN_KEYS)
         | ({"epsilons": DP_LARGE["epsilons"]} if int(wildcards.n_users) in DP_LARGE["n_users"] else {}),
-    wildcard_constraints:
-        n_users=r"\d+",
-        method="|".join(DP["methods"]),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/dp_run.py"
 
@@ -74,49 +93,56 @@ rule dp_audit:
         f"{LOGS}/dp/audit.log",
     benchmark:
         f"{BENCH}/dp/audit.tsv"
+    conda:
+        CONDA_ENV
     threads: DP["threads"]
-    params:
-        cfg=config_keys("dp", "epsilons", "delta", "mechanism", "estimator", "audit"),
-        seed=DP_SEEDS[0],
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(60),
-    conda:
-        CONDA_ENV
+    params:
+        cfg=config_keys("dp", "epsilons", "delta", "mechanism", "estimator", "audit"),
+        seed=DP_SEEDS[0],
     script:
         "../scripts/dp_audit.py"
 
 
 rule dp_tables:
-    localrule: True
     input:
-        runs=expand(f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
-                    n_users=DP["n_users"], method=DP["methods"], seed=DP_SEEDS)
-        + expand(f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
-                 n_users=DP_LARGE["n_users"], method=DP_LARGE["methods"], seed=DP_SEEDS),
+        runs=expand(
+            f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
+            n_users=DP["n_users"],
+            method=DP["methods"],
+            seed=DP_SEEDS,
+        )
+        + expand(
+            f"{DP_OUT}/t{{n_users}}/{{method}}_s{{seed}}.csv",
+            n_users=DP_LARGE["n_users"],
+            method=DP_LARGE["methods"],
+            seed=DP_SEEDS,
+        ),
         audit=rules.dp_audit.output[0],
     output:
         records=f"{DP_OUT}/records.csv",
         table=table_outputs("dp_utility", "4. Paper A: privacy"),
         audit=table_outputs("dp_audit", "4. Paper A: privacy"),
-    params:
-        delta=DP["delta"],
-        mode=DP["mechanism"].get("mode", "simulation"),
     log:
         f"{LOGS}/dp/summary.log",
     benchmark:
         f"{BENCH}/dp/summary.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(30),
-    conda:
-        CONDA_ENV
+    params:
+        delta=DP["delta"],
+        mode=DP["mechanism"].get("mode", "simulation"),
     script:
         "../scripts/dp_tables.py"
 
 
 rule dp_notebook:
-    localrule: True
     input:
         notebook="notebooks/dp.ipynb",
         records=rules.dp_tables.output.records,
@@ -125,6 +151,16 @@ rule dp_notebook:
         ipynb=f"{RESULTS}/notebooks/dp.ipynb",
         html=f"{RESULTS}/notebooks/dp.html",
         figures=[f for name in DP_FIGURES for f in figure_outputs(name, "4. Paper A: privacy")],
+    log:
+        f"{LOGS}/dp/notebook.log",
+    benchmark:
+        f"{BENCH}/dp/notebook.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     params:
         parameters=lambda wildcards, input, output: {
             "records_csv": absolute(input.records),
@@ -132,15 +168,6 @@ rule dp_notebook:
             "fixed_epsilon": str(DP["fixed_epsilon"]),
             "figures_dir": absolute(os.path.dirname(output.figures[0])),
         },
-    log:
-        f"{LOGS}/dp/notebook.log",
-    benchmark:
-        f"{BENCH}/dp/notebook.tsv"
-    resources:
-        mem_mb=doubling(1000),
-        runtime=doubling(30),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/execute_notebook.py"
 

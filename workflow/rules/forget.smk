@@ -18,17 +18,17 @@ rule forget_als:
         f"{LOGS}/forget/als_{{dataset}}.log",
     benchmark:
         f"{BENCH}/forget/als_{{dataset}}.tsv"
+    conda:
+        CONDA_ENV
     threads: FORGET["threads"]
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(120),
     params:
         cfg=config_keys("forget", "n_forgotten", "als", drop=("als.datasets",)),
         model=UNLEARN["model"],
         confidence=UNLEARN["confidence"],
         seed=UNLEARN_SEEDS[0],
-    resources:
-        mem_mb=mem_from_input(1000, 20, "split"),
-        runtime=doubling(120),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/forget_als.py"
 
@@ -40,21 +40,20 @@ rule forget_lrs:
         f"{LOGS}/forget/lrs.log",
     benchmark:
         f"{BENCH}/forget/lrs.tsv"
+    conda:
+        CONDA_ENV
     threads: FORGET["threads"]
-    params:
-        cfg=config_keys("forget", "n_forgotten", "lrs", "dp"),
-        seed=derive_seed(ROOT_SEED, "forget-lrs"),
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(60),
-    conda:
-        CONDA_ENV
+    params:
+        cfg=config_keys("forget", "n_forgotten", "lrs", "dp"),
+        seed=derive_seed(ROOT_SEED, "forget-lrs"),
     script:
         "../scripts/forget_lrs.py"
 
 
 rule forget_table:
-    localrule: True
     input:
         als=expand(rules.forget_als.output[0], dataset=FORGET["als"]["datasets"]),
         lrs=rules.forget_lrs.output[0],
@@ -65,11 +64,12 @@ rule forget_table:
         f"{LOGS}/forget/table.log",
     benchmark:
         f"{BENCH}/forget/table.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(30),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/forget_table.py"
 

@@ -2,18 +2,18 @@
 
 
 rule provenance:
-    localrule: True
     output:
         f"{RESULTS}/provenance.json",
     log:
         f"{LOGS}/provenance.log",
-    params:
-        config=config,
+    localrule: True
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(30),
-    conda:
-        CONDA_ENV
+    params:
+        config=config,
     script:
         "../scripts/provenance.py"
 
@@ -30,7 +30,6 @@ CLAIM_TABLES = {
 
 
 rule claims:
-    localrule: True
     input:
         **CLAIM_TABLES,
     output:
@@ -40,13 +39,14 @@ rule claims:
         f"{LOGS}/claims.log",
     benchmark:
         f"{BENCH}/claims.tsv"
-    params:
-        thresholds=config["claims"],
+    localrule: True
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(30),
-    conda:
-        CONDA_ENV
+    params:
+        thresholds=config["claims"],
     script:
         "../scripts/claims.py"
 
@@ -55,19 +55,19 @@ ALL_TARGETS.append(f"{RESULTS}/claims.md")
 
 
 rule report:
-    localrule: True
     input:
         ALL_TARGETS,
     output:
         f"{RESULTS}/report.html",
     log:
         f"{LOGS}/report.log",
-    params:
-        config=config,
+    localrule: True
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=doubling(1000),
         runtime=doubling(30),
-    conda:
-        CONDA_ENV
+    params:
+        config=config,
     script:
         "../scripts/report.py"

@@ -12,15 +12,15 @@ rule storage_measure:
         f"{LOGS}/storage/measure.log",
     benchmark:
         f"{BENCH}/storage/measure.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     params:
         cfg=config_keys("storage", "models", "lrs_variants", "n_users", "embedding_dim", "max_measured_bytes"),
         linear_dims=config["personalization"]["factors"],
         seed=derive_seed(ROOT_SEED, "storage"),
-    resources:
-        mem_mb=doubling(1000),
-        runtime=doubling(30),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/storage_measure.py"
 
@@ -32,21 +32,20 @@ rule storage_trained:
         f"{LOGS}/storage/trained.log",
     benchmark:
         f"{BENCH}/storage/trained.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=doubling(2000),
+        runtime=doubling(30),
     params:
         cfg=STORAGE["trained"],
         seed=derive_seed(ROOT_SEED, "storage_trained"),
         min_ratio=config["claims"]["a4_min_ratio"],
-    resources:
-        mem_mb=doubling(2000),
-        runtime=doubling(30),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/storage_trained.py"
 
 
 rule storage_notebook:
-    localrule: True
     input:
         notebook="notebooks/storage.ipynb",
         storage=rules.storage_measure.output.table[0],
@@ -62,6 +61,12 @@ rule storage_notebook:
         f"{LOGS}/storage/notebook.log",
     benchmark:
         f"{BENCH}/storage/notebook.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     params:
         parameters=lambda wildcards, input, output: {
             "storage_csv": absolute(input.storage),
@@ -73,11 +78,6 @@ rule storage_notebook:
             "storage_vs_rmse_stem": figure_stem(output.storage_vs_rmse),
             "storage_vs_rmse_m": str(STORAGE["figure_train_size"]),
         },
-    resources:
-        mem_mb=doubling(1000),
-        runtime=doubling(30),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/execute_notebook.py"
 
