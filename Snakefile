@@ -38,7 +38,3 @@ rule all:
     default_target: True
     input:
         ALL_TARGETS,
-
-
-# Cluster settings (local rules, per-rule memory and run time); keep this include last.
-include: "workflow/rules/cluster.smk"

@@ -21,11 +21,12 @@ def movielens_dir() -> Path | None:
 
 
 def copy_workflow(dest: Path) -> Path:
-    """Copy the workflow (Snakefile, config, overlays, environment, rules, notebooks) into ``dest``."""
+    """Copy the workflow (Snakefile, config, overlays, environment, rules, notebooks, cluster profile) into ``dest``."""
     dest.mkdir(parents=True)
     for name in ("Snakefile", "config.yaml", "environment.yml"):
         shutil.copy(ROOT / name, dest / name)
-    for name in ("config", "workflow", "notebooks"):
+    # profiles/default is left out: its 10 s job-rate window would slow the tests' many short runs
+    for name in ("config", "workflow", "notebooks", "profiles/slurm"):
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 

@@ -515,7 +515,7 @@ def test_documented_recovery_after_kill_9(workflow_copy):
     overlay.write_text(yaml.safe_dump({"dp": {"n_users": [3000], "n_seeds": 1, "methods": ["amht_lrs"],
                                               "epsilons": ["inf"], "fixed_epsilon": "inf",
                                               "large_users": {"n_users": []}}}))
-    args = ["results/lrs/dp/records.csv", "--cores", "1", "--configfile", str(overlay)]
+    args = ["results/dp/records.csv", "--cores", "1", "--configfile", str(overlay)]
     log = workflow_copy / "first.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--directory", str(workflow_copy), *args],

@@ -347,9 +347,12 @@ def test_cli_lays_config_overlays_over_the_repository_config(tmp_path, monkeypat
     (tmp_path / "strict.yaml").write_text("claims:\n  a3_max_gap: 0.01\n")
     (tmp_path / "no_claims.yaml").write_text("seed: 1\n")
     monkeypatch.chdir(tmp_path)
-    # without ./config.yaml an overlay that sets no thresholds is a clear error
-    assert main(["claims", "dp_utility=dp.csv", "--config", "no_claims.yaml"]) == 2
-    assert "set no claims thresholds" in capsys.readouterr().err
+    # without ./config.yaml an overlay that sets no thresholds gets the schema's defaults
+    assert main(["claims", "dp_utility=dp.csv", "--config", "no_claims.yaml"]) == 0
+    assert capsys.readouterr().out.splitlines()[2].startswith("A3: holds")
+    (tmp_path / "config.yaml").write_text("claims:\n  a3_max_gap: 0.01\n")
+    assert main(["claims", "dp_utility=dp.csv"]) == 0  # ./config.yaml is read first
+    assert capsys.readouterr().out.splitlines()[2].startswith("A3: does not hold")
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
     assert main(["claims", "dp_utility=dp.csv", "--config", "no_claims.yaml"]) == 0
     assert capsys.readouterr().out.splitlines()[2].startswith("A3: holds")

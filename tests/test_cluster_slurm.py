@@ -1,5 +1,5 @@
 """The cluster route on a real SLURM (docs/cluster.md): the tests' tiny config runs through
-workflow/profiles/slurm with the documented commands, every SLURM job reserves the CPUs and
+profiles/slurm with the documented commands, every SLURM job reserves the CPUs and
 memory Snakemake declared for it, local rules never become SLURM jobs, and every table equals
 the local run's (tests/test_workflow_smoke.py), timing columns aside.
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.workflow
 
 SLURM_UP = os.environ.get("BILINREC_SLURM_UP")
 REQUIRED = os.environ.get("BILINREC_SLURM_REQUIRED") == "1"
-PROFILE = "workflow/profiles/slurm"
+PROFILE = "profiles/slurm"
 
 # Columns holding wall-clock measurements differ between any two runs, so they are dropped before
 # comparing. Read off every table's header (tiny config): lrs_sample_complexity seconds_{mean,std,
@@ -37,13 +37,11 @@ TIMING_COLUMN = re.compile(r"(^|_)seconds(_|$)|(^|_)speedup(_|$)")
 # durations quoted in the free-text `detail` of the others (A2: "0.02 s per round").
 TIMING_CLAIM = re.compile(r"speedup|seconds", re.IGNORECASE)
 TIMING_DETAIL = re.compile(r"\d[\d.]* s\b")
-# Rules that must run in the Snakemake process, never as SLURM jobs (workflow/rules/cluster.smk);
-# old and new rule names.
+# Rules that must run in the Snakemake process, never as SLURM jobs (`localrule: True` in workflow/rules/).
 LOCAL_RULES = {
-    "fetch_dataset", "datasets_fetch", "datasets_table", "datasets_notebook", "unlearn_tables",
-    "unlearn_notebook", "lrs_summary", "lrs_tables", "lrs_notebook", "dp_summary", "dp_tables",
-    "dp_notebook", "pers_tables", "personalization_tables", "pers_notebook",
-    "personalization_notebook", "storage_notebook", "provenance", "claims", "report",
+    "datasets_fetch", "datasets_table", "datasets_notebook", "unlearn_tables", "unlearn_race_table",
+    "unlearn_notebook", "lrs_tables", "lrs_notebook", "dp_tables", "dp_notebook", "personalization_tables",
+    "personalization_notebook", "storage_notebook", "forget_table", "provenance", "claims", "report",
 }
 
 
@@ -240,7 +238,7 @@ def test_tiny_config_without_accounting_matches_local(request, tmp_path):
     jobs = check_reservations(log)
     assert all(job["Partition"] == _default_partition() for job in jobs.values())
     # the download and the claims ran in Snakemake's own process
-    assert re.search(r"^localrule (fetch_dataset|datasets_fetch):", log, re.MULTILINE), log[-3000:]
+    assert re.search(r"^localrule datasets_fetch:", log, re.MULTILINE), log[-3000:]
     assert re.search(r"^localrule claims:", log, re.MULTILINE), log[-3000:]
     assert_same_tables(local_run / "results", wf / "results")
 
@@ -264,7 +262,7 @@ def test_with_accounting_account_from_environment(request, tmp_path):
 
 def test_every_job_declares_memory_and_runtime(tmp_path):
     """Without SLURM: in the plan of the tiny config every job has mem_mb and runtime
-    (workflow/rules/cluster.smk), so no job falls back to a site default."""
+    (each rule's `resources:`), so no job falls back to a site default."""
     import yaml
     from test_workflow_smoke import smoke_config
 
@@ -280,3 +278,24 @@ def test_every_job_declares_memory_and_runtime(tmp_path):
         if rule != "all":
             assert re.search(r"resources: .*\bmem_mb=", body) and re.search(r"\bruntime=\d+", body), (rule, body)
     assert {"storage_measure", "dp_accounting", "dp_run", "unlearn_evaluate", "provenance"} <= rules_seen
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, None),
+    ({"SBATCH_ACCOUNT": "acct"}, ["slurm_account=acct"]),
+    ({"SBATCH_ACCOUNT": "acct", "SBATCH_PARTITION": "short"}, ["slurm_account=acct", "slurm_partition=short"]),
+])
+def test_profile_takes_account_and_partition_from_the_environment(monkeypatch, env, expected):
+    """Without SLURM: the profile turns SBATCH_ACCOUNT / SBATCH_PARTITION into the slurm_account /
+    slurm_partition resources, and sets no default-resources without them (a user's own --profile keeps its own)."""
+    from conftest import ROOT
+    from snakemake.profiles import ProfileConfigFileParser
+
+    for name in ("SBATCH_ACCOUNT", "SBATCH_PARTITION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with open(ROOT / PROFILE / "config.yaml") as stream:
+        settings = ProfileConfigFileParser().parse(stream)
+    assert settings["executor"] == "slurm"
+    assert settings.get("default-resources") == expected

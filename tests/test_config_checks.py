@@ -60,7 +60,7 @@ CASES = {
     "dp_sparsity_vs_dim": ({"dp": {"problem": {"dim": 4}}}, ["dp.problem.sparsity = 5", "dp.problem.dim = 4"]),
     "dp_samples_vs_unknowns": ({"dp": {"problem": {"samples": 8}}},
                                ["dp.problem.samples = 8", "dp.problem.rank + dp.problem.sparsity", "dp.methods"]),
-    "dp_fixed_epsilon": ({"dp": {"fixed_epsilon": 3}}, ["dp.fixed_epsilon = 3", "dp.epsilons"]),
+    "dp_fixed_epsilon": ({"dp": {"fixed_epsilon": 3}}, ["dp.fixed_epsilon = 3", "dp.epsilons", "figure dp_users"]),
     "dp_large_users_twice": ({"dp": {"n_users": [1000, 100000]}},
                              ["dp.large_users.n_users and dp.n_users both hold t = [100000]"]),
     "dp_large_users_method": ({"dp": {"methods": ["dp_amht_lrs", "local"]}},
@@ -180,7 +180,7 @@ def test_fixing_a_plotting_key_reruns_no_dp_job(workflow_copy):
     dp = {"n_users": [50], "n_seeds": 1, "methods": ["local", "dp_global"], "epsilons": [1, "inf"],
           "fixed_epsilon": 1, "test_users": 10, "large_users": {"n_users": []}}
     small.write_text(yaml.safe_dump({"dp": dp}))
-    target = "results/lrs/dp/records.csv"
+    target = "results/dp/records.csv"
     proc = run_snakemake(workflow_copy, target, "--cores", "2", "--configfile", str(small))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     small.write_text(yaml.safe_dump({"dp": {**dp, "fixed_epsilon": "inf"}}))
@@ -191,20 +191,26 @@ def test_fixing_a_plotting_key_reruns_no_dp_job(workflow_copy):
     assert "dp_run" in proc.stdout + proc.stderr
 
 
-def test_every_job_rule_has_cluster_resources():
-    """cluster.smk gives every rule that runs a script its memory and run time (target rules have none)."""
+def test_every_job_rule_declares_its_cluster_resources():
+    """Every rule that runs a script declares mem_mb and runtime in its own `resources:`; the local
+    rules (`localrule: True`) are the ones the cluster test requires never to become SLURM jobs."""
     import re
 
-    from conftest import ROOT
+    from test_cluster_slurm import LOCAL_RULES
 
-    rules_dir = ROOT / "workflow" / "rules"
-    jobs = set()
-    for path in rules_dir.glob("*.smk"):
+    jobs, local, without = set(), set(), set()
+    for path in (ROOT / "workflow" / "rules").glob("*.smk"):
         for name, body in re.findall(r"^rule (\w+):\n((?:    .*\n|\n)*)", path.read_text(), re.M):
-            if "script:" in body:
-                jobs.add(name)
-    declared = set(re.findall(r'^    \("(\w+)",\): \(', (rules_dir / "cluster.smk").read_text(), re.M))
-    assert jobs and jobs == declared, {"without resources": jobs - declared, "not a rule": declared - jobs}
+            if "script:" not in body:
+                continue
+            jobs.add(name)
+            resources = re.search(r"^    resources:\n((?:        .*\n)*)", body, re.M)
+            if not (resources and "mem_mb=" in resources.group(1) and "runtime=" in resources.group(1)):
+                without.add(name)
+            if re.search(r"^    localrule: True$", body, re.M):
+                local.add(name)
+    assert len(jobs) > 30 and not without, without
+    assert local == LOCAL_RULES, {"local, not in the test": local - LOCAL_RULES, "not local": LOCAL_RULES - local}
 
 
 def test_the_workflow_imports_no_heavy_library_of_the_package():
@@ -215,8 +221,9 @@ def test_the_workflow_imports_no_heavy_library_of_the_package():
     import sys
 
     sources = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
-    imports = sorted({line.strip() for path in sources for line in path.read_text().splitlines()
-                      if re.match(r"\s*(from|import) bilinrec\b", line)})
+    # whole statements: snakefmt wraps a long import in parentheses over several lines
+    statement = re.compile(r"^[ \t]*(?:from|import) bilinrec\b(?:[^\n(]*\([^)]*\)|[^\n]*)", re.M)
+    imports = sorted({" ".join(m.group(0).split()) for path in sources for m in statement.finditer(path.read_text())})
     assert imports, "the workflow imports nothing from bilinrec: the test reads the wrong files"
     probe = "\n".join([*imports, "import sys",
                        "print(sorted(m for m in ('numba', 'scipy', 'pandas', 'sklearn') if m in sys.modules))"])

@@ -1,5 +1,7 @@
 # Helpers shared by every rule file.
 
+import copy
+import math
 import os
 
 from snakemake.io import report as report_flag
@@ -26,6 +28,45 @@ def seeds_for(part, n):
 wildcard_constraints:
     dataset=r"[A-Za-z0-9][A-Za-z0-9_.\-]*",
     seed=r"\d+",
+
+
+def config_keys(section, *keys, drop=()):
+    """The config values a job reads, from section ``section``: its top-level ``keys`` ("a.b"
+    selects one key of subsection a) without the keys of ``drop`` ("a.b"), schema defaults filled in.
+
+    Params hold exactly what a job's script reads: Snakemake reruns a job when its params change,
+    so editing any other key leaves the job alone."""
+    values = config[section]
+    picked = {}
+    for key in keys:
+        head, _, sub = key.partition(".")
+        if sub:
+            picked.setdefault(head, {})[sub] = copy.deepcopy(values[head][sub])
+        else:
+            picked[head] = copy.deepcopy(values[head])
+    for key in drop:
+        head, _, sub = key.partition(".")
+        picked[head] = {name: value for name, value in picked[head].items() if name != sub}
+    return picked
+
+
+# Cluster resources (docs/cluster.md): every rule declares mem_mb and runtime (minutes), which a
+# local run uses only under --resources; both double on each retry (the slurm profile retries once).
+def mem_from_input(floor, per_input_mb, key=None):
+    """mem_mb: ``floor`` plus ``per_input_mb`` MB per MB of the input files (only the named input
+    ``key`` if given: one made before the job's group starts), doubled per retry."""
+
+    def mem_mb(wildcards, input, attempt):
+        paths = [input[key]] if key else list(input)
+        size_mb = sum(os.path.getsize(path) for path in paths) / 2**20
+        return int((floor + per_input_mb * math.ceil(size_mb)) * 2 ** (attempt - 1))
+
+    return mem_mb
+
+
+def doubling(value):
+    """A resource of ``value`` that doubles on each retry."""
+    return lambda wildcards, attempt: int(value * 2 ** (attempt - 1))
 
 
 def absolute(path):

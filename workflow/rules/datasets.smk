@@ -3,7 +3,13 @@
 # Where a local copy is looked for (BILINREC_DATA_DIR / data.local_dir) is deliberately not a param of
 # datasets_fetch: a verified copy in resources/ must not be fetched again because that location changed.
 
-from bilinrec.experiments.datasets.config import checked_datasets, custom_source, data_config_for, fetch_record, seed_for
+from bilinrec.experiments.datasets.config import (
+    checked_datasets,
+    custom_source,
+    data_config_for,
+    fetch_record,
+    seed_for,
+)
 
 DATASETS = checked_datasets(config)
 
@@ -17,10 +23,14 @@ rule datasets_fetch:
         f"{LOGS}/data/fetch_{{dataset}}.log",
     benchmark:
         f"{BENCH}/data/fetch_{{dataset}}.tsv"
-    params:
-        data=lambda wildcards: data_config_for(config, "fetch", wildcards.dataset),
+    localrule: True
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(60),
+    params:
+        data=lambda wildcards: data_config_for(config, "fetch", wildcards.dataset),
     script:
         "../scripts/datasets_fetch.py"
 
@@ -35,12 +45,15 @@ rule datasets_prepare:
         f"{LOGS}/data/prepare_{{dataset}}.log",
     benchmark:
         f"{BENCH}/data/prepare_{{dataset}}.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=mem_from_input(1000, 50),
+        runtime=doubling(60),
     params:
         data=lambda wildcards: data_config_for(config, "prepare", wildcards.dataset),
         seed=lambda wildcards: seed_for(ROOT_SEED, wildcards.dataset),
         resources="resources",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/datasets_prepare.py"
 
@@ -55,8 +68,12 @@ rule datasets_table:
         f"{LOGS}/data/datasets_table.log",
     benchmark:
         f"{BENCH}/data/datasets_table.tsv"
+    localrule: True
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     script:
         "../scripts/datasets_table.py"
 
@@ -78,14 +95,18 @@ rule datasets_notebook:
         f"{LOGS}/data/datasets_notebook.log",
     benchmark:
         f"{BENCH}/data/datasets_notebook.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=mem_from_input(1000, 20),
+        runtime=doubling(30),
     params:
         parameters=lambda wildcards, input, output: {
             "datasets": DATASETS,
             "ratings_paths": [absolute(p) for p in input.ratings],
             "figure_stem": figure_stem([output.pdf]),
         },
-    conda:
-        CONDA_ENV
     script:
         "../scripts/execute_notebook.py"
 

@@ -18,14 +18,17 @@ rule forget_als:
         f"{LOGS}/forget/als_{{dataset}}.log",
     benchmark:
         f"{BENCH}/forget/als_{{dataset}}.tsv"
+    conda:
+        CONDA_ENV
     threads: FORGET["threads"]
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(120),
     params:
-        cfg=FORGET,
+        cfg=config_keys("forget", "n_forgotten", "als", drop=("als.datasets",)),
         model=UNLEARN["model"],
         confidence=UNLEARN["confidence"],
         seed=UNLEARN_SEEDS[0],
-    conda:
-        CONDA_ENV
     script:
         "../scripts/forget_als.py"
 
@@ -37,12 +40,15 @@ rule forget_lrs:
         f"{LOGS}/forget/lrs.log",
     benchmark:
         f"{BENCH}/forget/lrs.tsv"
-    threads: FORGET["threads"]
-    params:
-        cfg=FORGET,
-        seed=derive_seed(ROOT_SEED, "forget-lrs"),
     conda:
         CONDA_ENV
+    threads: FORGET["threads"]
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(60),
+    params:
+        cfg=config_keys("forget", "n_forgotten", "lrs", "dp"),
+        seed=derive_seed(ROOT_SEED, "forget-lrs"),
     script:
         "../scripts/forget_lrs.py"
 
@@ -58,8 +64,12 @@ rule forget_table:
         f"{LOGS}/forget/table.log",
     benchmark:
         f"{BENCH}/forget/table.tsv"
+    localrule: True
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     script:
         "../scripts/forget_table.py"
 

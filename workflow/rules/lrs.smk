@@ -3,10 +3,23 @@
 # the tables and the phase-transition fit; the notebook draws the figures.
 
 LRS = config["lrs"]
-LRS_OUT = f"{RESULTS}/lrs/synthetic"
+LRS_OUT = f"{RESULTS}/lrs"
 LRS_EXPERIMENTS = ["error_vs_m", "phase_m_t", "phase_m_k", "convergence", "noise", "m50"]
 LRS_SEEDS = seeds_for("lrs", LRS["n_seeds"])
 LRS_FIGURES = ["lrs_error_vs_m", "lrs_phase_transition", "lrs_convergence", "lrs_noise", "lrs_m50"]
+# lrs_run's memory: the largest synthetic problem of its experiments, t users x m samples x d
+# float64 samples and a few working copies (as dp_run's rule estimates it).
+LRS_MEM_MB = (
+    1000
+    + max(LRS["problem"]["n_users"], LRS["phase_m_k"]["n_users"], *LRS["phase_m_t"]["n_users"])
+    * max(
+        max(LRS[exp]["samples"]) if isinstance(LRS[exp]["samples"], list) else LRS[exp]["samples"]
+        for exp in ("error_vs_m", "phase_m_t", "phase_m_k", "convergence", "noise")
+    )
+    * LRS["problem"]["dim"]
+    * 32
+    // 10**6
+)
 
 
 rule lrs_run:
@@ -16,13 +29,19 @@ rule lrs_run:
         f"{LOGS}/lrs/{{experiment}}_s{{seed}}.log",
     benchmark:
         f"{BENCH}/lrs/{{experiment}}_s{{seed}}.tsv"
-    threads: LRS["threads"]
-    params:
-        cfg=LRS,
     wildcard_constraints:
         experiment="|".join(LRS_EXPERIMENTS),
     conda:
         CONDA_ENV
+    threads: LRS["threads"]
+    resources:
+        mem_mb=doubling(LRS_MEM_MB),
+        runtime=doubling(240),
+    params:
+        # the problem, the methods' settings and this experiment's own section
+        cfg=lambda wildcards: config_keys(
+            "lrs", "problem", "estimator", "baselines", "success_threshold", wildcards.experiment
+        ),
     script:
         "../scripts/lrs_run.py"
 
@@ -41,8 +60,12 @@ rule lrs_tables:
         f"{LOGS}/lrs/summary.log",
     benchmark:
         f"{BENCH}/lrs/summary.tsv"
+    localrule: True
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     script:
         "../scripts/lrs_tables.py"
 
@@ -62,6 +85,12 @@ rule lrs_notebook:
         f"{LOGS}/lrs/notebook.log",
     benchmark:
         f"{BENCH}/lrs/notebook.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     params:
         parameters=lambda wildcards, input, output: {
             "records_csv": absolute(input.records),
@@ -71,8 +100,6 @@ rule lrs_notebook:
             "m50_max_ratio": config["claims"]["a1_max_floor_ratio"],
             "figures_dir": absolute(os.path.dirname(output.figures[0])),
         },
-    conda:
-        CONDA_ENV
     script:
         "../scripts/execute_notebook.py"
 

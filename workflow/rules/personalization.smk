@@ -10,17 +10,16 @@ from bilinrec.experiments.personalization import CONTROL_DATASET
 PERS = config["personalization"]
 PERS_CONTROL = PERS["positive_control"]
 PERS_DATASETS = list(PERS["datasets"] or config["datasets"]) + (
-    [CONTROL_DATASET] if PERS_CONTROL.get("enabled", True) else [])
+    [CONTROL_DATASET] if PERS_CONTROL.get("enabled", True) else []
+)
 PERS_SEEDS = seeds_for("personalization", PERS["seeds"])
 PERS_RUN = f"{RESULTS}/personalization/{{dataset}}/d{{d}}_s{{seed}}"
-# The features step only depends on the protocol and the background ALS settings.
-PERS_FEATURE_KEYS = ("train_sizes", "background_fraction", "test_fraction", "validation_fraction",
-                     "min_eval_users", "als")
 PERS_CONTROL_RATINGS = f"{RESULTS}/personalization/data/{CONTROL_DATASET}/ratings.npz"
 
 
-PERS_RUNS = expand(f"{RESULTS}/personalization/{{dataset}}/d{{d}}_s{{seed}}",
-                   dataset=PERS_DATASETS, d=PERS["factors"], seed=PERS_SEEDS)
+PERS_RUNS = expand(
+    f"{RESULTS}/personalization/{{dataset}}/d{{d}}_s{{seed}}", dataset=PERS_DATASETS, d=PERS["factors"], seed=PERS_SEEDS
+)
 
 
 rule personalization_control:
@@ -30,11 +29,14 @@ rule personalization_control:
         f"{LOGS}/personalization/control_data.log",
     benchmark:
         f"{BENCH}/personalization/control_data.tsv"
-    params:
-        cfg=PERS_CONTROL,
-        seed=derive_seed(ROOT_SEED, "personalization", CONTROL_DATASET),
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
+    params:
+        cfg=config_keys("personalization", "positive_control", drop=("positive_control.enabled",))["positive_control"],
+        seed=derive_seed(ROOT_SEED, "personalization", CONTROL_DATASET),
     script:
         "../scripts/personalization_control.py"
 
@@ -50,11 +52,23 @@ rule personalization_features:
         f"{BENCH}/personalization/{{dataset}}_d{{d}}_s{{seed}}_features.tsv"
     wildcard_constraints:
         d=r"\d+",
-    threads: 1
-    params:
-        cfg={key: PERS[key] for key in PERS_FEATURE_KEYS},
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_from_input(1000, 50, "ratings"),
+        runtime=doubling(120),
+    params:
+        # the protocol and the background ALS
+        cfg=config_keys(
+            "personalization",
+            "train_sizes",
+            "background_fraction",
+            "test_fraction",
+            "validation_fraction",
+            "min_eval_users",
+            "als",
+        ),
     script:
         "../scripts/personalization_features.py"
 
@@ -74,11 +88,32 @@ rule personalization_run:
         f"{BENCH}/personalization/{{dataset}}_d{{d}}_s{{seed}}_run.tsv"
     wildcard_constraints:
         d=r"\d+",
-    threads: 1
-    params:
-        cfg=PERS,
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=mem_from_input(1000, 50, "ratings"),
+        runtime=doubling(240),
+    params:
+        # the methods and their settings; the split and item features come from the features file
+        cfg=config_keys(
+            "personalization",
+            "train_sizes",
+            "feature_sets",
+            "methods",
+            "grid",
+            "amht",
+            "fedrep",
+            "sparse_only",
+            "dp",
+            "als.regularization",
+            "als.scale_regularization",
+            "intercept",
+            "clip_predictions",
+            "activity_buckets",
+            "shared_background",
+            "tuning_budget",
+        ),
     script:
         "../scripts/personalization_run.py"
 
@@ -96,11 +131,15 @@ rule personalization_tables:
         f"{LOGS}/personalization/tables.log",
     benchmark:
         f"{BENCH}/personalization/tables.tsv"
-    params:
-        cfg=PERS,
-        seed=derive_seed(ROOT_SEED, "personalization", "tables"),
+    localrule: True
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
+    params:
+        cfg=config_keys("personalization", "train_sizes", "bootstrap", "confidence_level"),
+        seed=derive_seed(ROOT_SEED, "personalization", "tables"),
     script:
         "../scripts/personalization_tables.py"
 
@@ -119,6 +158,12 @@ rule personalization_notebook:
         f"{LOGS}/personalization/notebook.log",
     benchmark:
         f"{BENCH}/personalization/notebook.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     params:
         parameters=lambda wildcards, input, output: {
             "summary_csv": absolute(input.summary),
@@ -127,8 +172,6 @@ rule personalization_notebook:
             "paired_stem": figure_stem(output.paired),
             "train_sizes": [str(m) for m in PERS["train_sizes"]],
         },
-    conda:
-        CONDA_ENV
     script:
         "../scripts/execute_notebook.py"
 
@@ -147,4 +190,3 @@ ALL_TARGETS.extend(PERS_TARGETS)
 rule personalization:
     input:
         PERS_TARGETS,
-

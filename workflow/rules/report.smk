@@ -6,10 +6,14 @@ rule provenance:
         f"{RESULTS}/provenance.json",
     log:
         f"{LOGS}/provenance.log",
-    params:
-        config=config,
+    localrule: True
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
+    params:
+        config=config,
     script:
         "../scripts/provenance.py"
 
@@ -35,10 +39,14 @@ rule claims:
         f"{LOGS}/claims.log",
     benchmark:
         f"{BENCH}/claims.tsv"
-    params:
-        thresholds=config["claims"],
+    localrule: True
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
+    params:
+        thresholds=config["claims"],
     script:
         "../scripts/claims.py"
 
@@ -53,9 +61,13 @@ rule report:
         f"{RESULTS}/report.html",
     log:
         f"{LOGS}/report.log",
-    params:
-        config=config,
+    localrule: True
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
+    params:
+        config=config,
     script:
         "../scripts/report.py"

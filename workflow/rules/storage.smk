@@ -12,12 +12,15 @@ rule storage_measure:
         f"{LOGS}/storage/measure.log",
     benchmark:
         f"{BENCH}/storage/measure.tsv"
-    params:
-        cfg=STORAGE,
-        linear_dims=config["personalization"]["factors"],
-        seed=derive_seed(ROOT_SEED, "storage"),
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
+    params:
+        cfg=config_keys("storage", "models", "lrs_variants", "n_users", "embedding_dim", "max_measured_bytes"),
+        linear_dims=config["personalization"]["factors"],
+        seed=derive_seed(ROOT_SEED, "storage"),
     script:
         "../scripts/storage_measure.py"
 
@@ -29,12 +32,15 @@ rule storage_trained:
         f"{LOGS}/storage/trained.log",
     benchmark:
         f"{BENCH}/storage/trained.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=doubling(2000),
+        runtime=doubling(30),
     params:
         cfg=STORAGE["trained"],
         seed=derive_seed(ROOT_SEED, "storage_trained"),
         min_ratio=config["claims"]["a4_min_ratio"],
-    conda:
-        CONDA_ENV
     script:
         "../scripts/storage_trained.py"
 
@@ -55,6 +61,12 @@ rule storage_notebook:
         f"{LOGS}/storage/notebook.log",
     benchmark:
         f"{BENCH}/storage/notebook.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     params:
         parameters=lambda wildcards, input, output: {
             "storage_csv": absolute(input.storage),
@@ -66,8 +78,6 @@ rule storage_notebook:
             "storage_vs_rmse_stem": figure_stem(output.storage_vs_rmse),
             "storage_vs_rmse_m": str(STORAGE["figure_train_size"]),
         },
-    conda:
-        CONDA_ENV
     script:
         "../scripts/execute_notebook.py"
 

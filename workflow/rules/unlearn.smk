@@ -36,11 +36,19 @@ rule unlearn_split:
         f"{LOGS}/unlearn/{{dataset}}/split_s{{seed}}.log",
     benchmark:
         f"{BENCH}/unlearn/{{dataset}}/split_s{{seed}}.tsv"
-    params:
-        cfg=UNLEARN,
-        root_seed=ROOT_SEED,
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=mem_from_input(1000, 20),
+        runtime=doubling(30),
+    params:
+        cfg=lambda wildcards: config_keys(
+            "unlearn",
+            "holdout_fraction",
+            "confidence",
+            "synthetic" if wildcards.dataset == SYNTHETIC else "min_rating",
+        ),
+        root_seed=ROOT_SEED,
     script:
         "../scripts/unlearn_split.py"
 
@@ -54,11 +62,14 @@ rule unlearn_original:
         f"{LOGS}/unlearn/{{dataset}}/original_s{{seed}}.log",
     benchmark:
         f"{BENCH}/unlearn/{{dataset}}/original_s{{seed}}.tsv"
-    threads: UNLEARN["threads"]
-    params:
-        cfg=UNLEARN,
     conda:
         CONDA_ENV
+    threads: UNLEARN["threads"]
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(120),
+    params:
+        cfg=config_keys("unlearn", "model"),
     script:
         "../scripts/unlearn_original.py"
 
@@ -72,11 +83,14 @@ rule unlearn_deletions:
         f"{LOGS}/unlearn/{UNLEARN_RUN}/deletions.log",
     benchmark:
         f"{BENCH}/unlearn/{UNLEARN_RUN}/deletions.tsv"
-    params:
-        cfg=UNLEARN,
-        root_seed=ROOT_SEED,
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(30),
+    params:
+        cfg=config_keys("unlearn", "deletion"),
+        root_seed=ROOT_SEED,
     script:
         "../scripts/unlearn_deletions.py"
 
@@ -91,11 +105,14 @@ rule unlearn_retrain:
         f"{LOGS}/unlearn/{UNLEARN_RUN}/retrain_b{{member}}.log",
     benchmark:
         f"{BENCH}/unlearn/{UNLEARN_RUN}/retrain_b{{member}}.tsv"
-    threads: UNLEARN["threads"]
-    params:
-        cfg=UNLEARN,
     conda:
         CONDA_ENV
+    threads: UNLEARN["threads"]
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(120),
+    params:
+        cfg=config_keys("unlearn", "model"),
     script:
         "../scripts/unlearn_retrain.py"
 
@@ -111,11 +128,14 @@ rule unlearn_unlearn:
         f"{LOGS}/unlearn/{UNLEARN_RUN}/unlearn.log",
     benchmark:
         f"{BENCH}/unlearn/{UNLEARN_RUN}/unlearn.tsv"
-    threads: UNLEARN["threads"]
-    params:
-        cfg=UNLEARN,
     conda:
         CONDA_ENV
+    threads: UNLEARN["threads"]
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(120),
+    params:
+        cfg=config_keys("unlearn", "model", "unlearning"),
     script:
         "../scripts/unlearn_unlearn.py"
 
@@ -139,11 +159,14 @@ rule unlearn_evaluate:
         f"{LOGS}/unlearn/{UNLEARN_RUN}/evaluate.log",
     benchmark:
         f"{BENCH}/unlearn/{UNLEARN_RUN}/evaluate.tsv"
-    threads: UNLEARN["threads"]
-    params:
-        cfg=UNLEARN,
     conda:
         CONDA_ENV
+    threads: UNLEARN["threads"]
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(120),
+    params:
+        cfg=config_keys("unlearn", "model", "evaluation"),
     script:
         "../scripts/unlearn_evaluate.py"
 
@@ -162,8 +185,12 @@ rule unlearn_tables:
         f"{LOGS}/unlearn/tables.log",
     benchmark:
         f"{BENCH}/unlearn/tables.tsv"
+    localrule: True
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     script:
         "../scripts/unlearn_tables.py"
 
@@ -181,14 +208,18 @@ rule unlearn_notebook:
         f"{LOGS}/unlearn/notebook.log",
     benchmark:
         f"{BENCH}/unlearn/notebook.tsv"
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     params:
         parameters=lambda wildcards, input, output: {
             "summary_csv": absolute(input.summary),
             "metrics_paths": [absolute(p) for p in input.metrics],
             "figures_dir": absolute(os.path.dirname(output.figures[0])),
         },
-    conda:
-        CONDA_ENV
     script:
         "../scripts/execute_notebook.py"
 
@@ -219,12 +250,16 @@ rule unlearn_race:
     wildcard_constraints:
         size=r"record|user|[0-9.e-]+",
         stratum="uniform|popular",
-    threads: UNLEARN["threads"]
-    params:
-        cfg=UNLEARN,
-        root_seed=ROOT_SEED,
     conda:
         CONDA_ENV
+    threads: UNLEARN["threads"]
+    resources:
+        mem_mb=mem_from_input(1000, 20, "split"),
+        runtime=doubling(240),
+    params:
+        # race.sizes and race.strata: the job's own size and stratum replace them
+        cfg=config_keys("unlearn", "model", "race", drop=("race.datasets", "race.n_seeds", "race.sizes", "race.strata")),
+        root_seed=ROOT_SEED,
     script:
         "../scripts/unlearn_race.py"
 
@@ -239,8 +274,12 @@ rule unlearn_race_table:
         f"{LOGS}/unlearn/race_table.log",
     benchmark:
         f"{BENCH}/unlearn/race_table.tsv"
+    localrule: True
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=doubling(1000),
+        runtime=doubling(30),
     script:
         "../scripts/unlearn_race_table.py"
 

@@ -6,10 +6,10 @@ config overlay::
 
     bilinrec claims dp_utility=results/tables/dp_utility.csv --config config/paper.yaml
 
-Thresholds come from ``config.yaml`` in the current directory with each ``--config`` file laid over
-it in turn, as ``snakemake --configfile`` does. Each file's ``claims`` section is validated against
-the workflow's schema (``workflow/schemas/claims.schema.yaml``): an unknown or renamed key, or a
-value of the wrong type or range, is an error naming the key and the file.
+Thresholds are the schema's defaults with ``config.yaml`` of the current directory and then each
+``--config`` file laid over them in turn, as ``snakemake --configfile`` does. Each file's ``claims``
+section is validated against the workflow's schema (``workflow/schemas/claims.schema.yaml``): an
+unknown or renamed key, or a value of the wrong type or range, is an error naming the key and the file.
 """
 
 from __future__ import annotations
@@ -73,9 +73,13 @@ def check_claims_section(section: object, path: str, schema: Path) -> None:
 
 
 def read_thresholds(config_paths: list[str]) -> dict:
-    """The ``claims`` section of the config files, later files overriding earlier ones."""
+    """The claims thresholds: the schema's defaults with the ``claims`` section of each config file
+    laid over them, later files overriding earlier ones."""
+    from snakemake.utils import validate
+
+    schema = claims_schema()
     thresholds: dict = {}
-    schema = claims_schema() if config_paths else None
+    validate(thresholds, str(schema))  # fills in the defaults
     for path in config_paths:
         if not Path(path).is_file():
             raise FileNotFoundError(f"--config: {path} does not exist")
@@ -91,8 +95,8 @@ def read_thresholds(config_paths: list[str]) -> dict:
         thresholds.update(section)
     missing = sorted(set(CONFIG_KEYS) - set(thresholds))
     if missing:
-        raise ValueError(f"the config files {config_paths} set no claims thresholds {missing}; run from the "
-                         f"repository (its {DEFAULT_CONFIG} sets them all) or pass --config")
+        raise ValueError(f"{schema} has no default for the claims thresholds {missing} and the config files "
+                         f"{config_paths} set none")
     return thresholds
 
 

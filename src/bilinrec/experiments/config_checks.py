@@ -219,7 +219,7 @@ def _epsilon(value: Any) -> float | None:
 
 
 def check_dp_fixed_epsilon(config: Config) -> list[str]:
-    """dp.fixed_epsilon (the epsilon of figure lrs_dp_users) is one of dp.epsilons."""
+    """dp.fixed_epsilon (the epsilon of figure dp_users) is one of dp.epsilons."""
     dp = _section(config, "dp")
     if "fixed_epsilon" not in dp or "epsilons" not in dp:
         return []
@@ -227,7 +227,7 @@ def check_dp_fixed_epsilon(config: Config) -> list[str]:
     grid = [_epsilon(e) for e in dp["epsilons"]]
     if fixed is None or not any(e is not None and (e == fixed or math.isclose(e, fixed)) for e in grid):
         return [f"dp.fixed_epsilon = {dp['fixed_epsilon']} is not one of dp.epsilons = {_fmt(dp['epsilons'])} "
-                f"(figure lrs_dp_users plots the grid's results at that epsilon)"]
+                f"(figure dp_users plots the grid's results at that epsilon)"]
     return []
 
 

@@ -3,7 +3,7 @@
 One run = one (number of users ``t``, seed, method): the problem is drawn once from
 ``(seed, t)`` so that every method and every epsilon sees the same users, and the method is
 fit for every target epsilon of the grid. Records are flat dicts (one per epsilon) written
-to ``results/lrs/dp/t<t>/<method>_s<seed>.csv``; :func:`utility_table` summarises them.
+to ``results/dp/t<t>/<method>_s<seed>.csv``; :func:`utility_table` summarises them.
 The figures are drawn by :mod:`bilinrec.experiments.dp.plots`.
 
 Release mode: the grid runs ``mechanism.mode`` (default ``"simulation"``: noise seeded from

@@ -2,7 +2,7 @@
 
 Each ``run_*`` function runs one experiment for one seed over its whole grid and returns a
 list of flat records (one per method and grid cell); the workflow writes them to
-``results/lrs/synthetic/<experiment>_s<seed>.csv``. ``summarize_*`` turn the concatenated
+``results/lrs/<experiment>_s<seed>.csv``. ``summarize_*`` turn the concatenated
 records into the tables and the phase-transition fit.
 """
 
