@@ -62,7 +62,8 @@ def test_every_relative_link_resolves(doc):
 def test_docs_named_in_code_notebooks_and_workflow_exist():
     sources = [p for folder in ("src", "tests", "workflow", "benchmarks", "notebooks", "config", ".ci")
                for p in (ROOT / folder).rglob("*") if p.is_file() and p.suffix in
-               {".py", ".smk", ".yaml", ".yml", ".ipynb", ".md", ""}]
+               {".py", ".smk", ".yaml", ".yml", ".ipynb", ".md", ""}
+               and not any(part.endswith(".egg-info") or part == "__pycache__" for part in p.parts)]
     sources += [ROOT / "Snakefile", ROOT / "pyproject.toml"]
     missing = []
     for path in sources:
