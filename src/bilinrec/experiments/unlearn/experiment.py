@@ -36,7 +36,7 @@ from bilinrec.experiments.unlearn.mia import (
     logistic_attack_auc,
     threshold_attack_auc,
 )
-from bilinrec.experiments.unlearn.models import (
+from bilinrec.experiments.unlearn.trained import (
     MODE_KEYS,
     Trained,
     fit,

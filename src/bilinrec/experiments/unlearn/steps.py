@@ -27,7 +27,7 @@ from bilinrec.experiments.unlearn.experiment import (
     train_original,
     unlearn_all,
 )
-from bilinrec.experiments.unlearn.models import load_models, save_models
+from bilinrec.experiments.unlearn.trained import load_models, save_models
 from bilinrec.io import load_npz, save_npz, write_json
 
 log = logging.getLogger(__name__)
