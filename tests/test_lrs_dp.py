@@ -1,4 +1,4 @@
-"""Tests of the private AMHT-LRS (bilinrec.models.lrs.dp): accounting, clipping, limits, validation."""
+"""Tests of the private AMHT-LRS (bilinrec.models.lrs.dp_amht, dp_global): accounting, clipping, limits, validation."""
 
 import math
 import warnings

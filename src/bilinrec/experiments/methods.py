@@ -64,7 +64,7 @@ class Method:
         return model.theta_ if self.per_user else np.tile(model.coef_, (n_users, 1))
 
 
-_LRS, _BASE, _DP = "bilinrec.models.lrs", "bilinrec.models.lrs.baselines", "bilinrec.models.lrs.dp"
+_LRS, _BASE = "bilinrec.models.lrs", "bilinrec.models.lrs.baselines"
 
 #: Every method, in the order of tables and legends.
 METHODS: dict[str, Method] = {m.key: m for m in (
@@ -73,15 +73,15 @@ METHODS: dict[str, Method] = {m.key: m for m in (
            tuned=("rank", "sparsity", "ridge")),
     Method("amht_lrs_htp", "AMHT-LRS (HTP step)", "#332288", f"{_LRS}:AMHTLRS", shared_subspace=True,
            sparse_part=True),
-    Method("dp_amht_lrs", "DP-AMHT-LRS", "#56B4E9", f"{_DP}:DPAMHTLRS", shared_subspace=True, sparse_part=True,
+    Method("dp_amht_lrs", "DP-AMHT-LRS", "#56B4E9", f"{_LRS}:DPAMHTLRS", shared_subspace=True, sparse_part=True,
            private=True),
     Method("altmin", "Low-rank only (AltMin)", "#E69F00", f"{_BASE}:AltMin", shared_subspace=True,
            tuned=("rank", "ridge")),
-    Method("dp_altmin", "DP low-rank only", "#F0E442", f"{_DP}:DPAMHTLRS", shared_subspace=True, private=True),
+    Method("dp_altmin", "DP low-rank only", "#F0E442", f"{_LRS}:DPAMHTLRS", shared_subspace=True, private=True),
     Method("fedrep", "Low-rank only (FedRep)", "#CC79A7", f"{_BASE}:FedRep", shared_subspace=True, tuned=("rank",)),
     Method("sparse_only", "Sparse only", "#009E73", f"{_BASE}:SparseOnly", sparse_part=True, tuned=("sparsity",)),
     Method("global", "Global model", "#999999", f"{_BASE}:GlobalModel"),
-    Method("dp_global", "DP global model", "#666666", f"{_DP}:DPGlobalModel", per_user=False, private=True),
+    Method("dp_global", "DP global model", "#666666", f"{_LRS}:DPGlobalModel", per_user=False, private=True),
     Method("local", "Local (per-user ridge)", "#D55E00", f"{_BASE}:LocalRidge", tuned=("alpha",)),
     Method("finetune", "Full fine-tuning", "#882255", f"{_BASE}:FineTune", tuned=("alpha",)),
     Method("last_layer", "Last-layer fine-tuning", "#117733"),

@@ -7,8 +7,9 @@
 - :mod:`.fused_user_step`, :mod:`.segment_kernels`: the Numba kernels of the per-user step and of the
   per-user segment sums and statistics; :mod:`.compiled`: whether and on how many threads they run;
 - :mod:`.baselines`: low-rank-only, sparse-only, global, local, fine-tuning and oracle baselines;
-- :mod:`.dp`: :class:`DPAMHTLRS` and :class:`DPGlobalModel`; :mod:`.mechanism`: clipping and noise;
-  :mod:`.accounting`: budgets and calibration with dp-accounting;
+- :mod:`.dp_amht`: :class:`DPAMHTLRS`; :mod:`.dp_global`: :class:`DPGlobalModel`; :mod:`.release`: the
+  privacy model and release modes; :mod:`.mechanism`: clipping and noise; :mod:`.accounting`: budgets
+  and calibration with dp-accounting;
 - :mod:`.synthetic`: realizable synthetic problems; :mod:`.metrics`: parameter-recovery metrics;
 - :mod:`.audit`: the empirical privacy audit of the released statistics.
 """
@@ -30,20 +31,15 @@ from .accounting import (
 )
 from .amht import AMHTLRS, UserFit
 from .data import LRSData, prepare_data
-from .dp import (
-    DPAMHTLRS,
-    NON_PRIVATE,
-    RELEASE_LABELS,
-    RELEASE_MODES,
-    DPGlobalModel,
-    clipped_global_statistics,
-)
+from .dp_amht import DPAMHTLRS
+from .dp_global import DPGlobalModel, clipped_global_statistics
 from .mechanism import (
     ClipBounds,
     GaussianAggregator,
     default_clip_bounds,
     segment_gram_norms,
 )
+from .release import NON_PRIVATE, RELEASE_LABELS, RELEASE_MODES
 from .statistics import (
     MomentStatistics,
     NormalEquationStatistics,

@@ -6,7 +6,7 @@ most ``k`` non-zeros; sample ``j`` of user ``i`` is ``y_ij = <x_ij, theta_i> + n
 
 Only two quantities combine data of different users: the initialisation moment and the
 U-step normal equations. They are built in :mod:`bilinrec.models.lrs.statistics` and combined by
-an *aggregator* (the hook where the private variant, :mod:`bilinrec.models.lrs.dp`, clips and
+an *aggregator* (the hook where the private variant, :mod:`bilinrec.models.lrs.dp_amht`, clips and
 adds noise); each user's ``w_i`` and ``b_i`` are computed from that user's own data only
 (:mod:`bilinrec.models.lrs.user_step`), which is what joint ("billboard") differential privacy needs.
 

@@ -1,47 +1,10 @@
-"""Differentially private AMHT-LRS and DP baselines (Paper A, private variant).
-
-Privacy model (user-level, joint DP / "billboard" model)
---------------------------------------------------------
-Neighbouring data sets differ by adding or removing *all* samples of one user. The only
-quantities released are the shared statistics: the initialisation moment matrix
-``M = sum_i C_i`` and, in each round, the U-step normal equations ``(A, b) = sum_i (A_i, b_i)``
-(see :mod:`bilinrec.models.lrs.statistics`); everything the server computes (``U``) is post-processing of
-them. Each user's head ``w_i`` and sparse part ``b_i`` are computed from the released ``U`` and
-that user's own data and are never released, so by the billboard lemma the whole output is
-joint-DP with the (epsilon, delta) of the released statistics.
-
-Mechanism: every user's contribution to each released statistic is scaled to a norm of at
-most its clip bound (Frobenius norm for matrices, Euclidean for vectors), so adding or
-removing a user moves each statistic by at most that bound; Gaussian noise with standard
-deviation ``noise_multiplier * bound`` is added (symmetric noise ``(G + G^T) / 2`` for the
-symmetric matrices ``M`` and ``A``, which is exactly a Gaussian mechanism on the vector
-``(diag, sqrt(2) * upper triangle)`` whose norm is the Frobenius norm). A release of ``s``
-statistics together is therefore one Gaussian mechanism with noise multiplier
-``noise_multiplier / sqrt(s)`` on the stacked, bound-normalised statistics. Optionally every
-release uses a fresh Poisson sample of users (rate ``q``). All releases are composed with
-Google's ``dp-accounting`` (PLD accountant by default, RDP on request); for a target budget
-the noise multiplier is calibrated with ``dp_accounting.calibrate_dp_mechanism`` (bracketing
-and bisection), and the achieved epsilon is recomputed and reported.
-
-Release modes (``mode=``)
--------------------------
-``"private"`` (the default) is a genuine private release: the noise and the Poisson samples
-come from a generator seeded with 128 bits of fresh OS entropy (:mod:`secrets`), never from
-``random_state`` or any other public value; the fit runs exactly ``max_rounds`` rounds whatever
-the data (no loss-based stopping, no identifiability abort, no warning listing empty users);
-and the fitted object keeps no unnoised statistic of several users (no clipped fractions, no
-training-loss history, no noise generator). ``"simulation"`` draws the noise from a generator
-seeded with ``noise_seed`` so that utility curves are reproducible. Anyone who knows that seed
-can recompute the noise and remove it (re-fitting with and without a target user reproduces
-the released ``U`` exactly), so a simulation is *not* a private release, whatever its
-``epsilon_`` says; it also keeps the diagnostics (``clipped_fraction_``, ``history_``).
-``release_`` names the mode of a fit. See ``docs/privacy.md``."""
+"""DP-AMHT-LRS: AMHT-LRS whose shared statistics are released with user-level (joint) DP
+(privacy model and release modes: :mod:`.release`)."""
 
 from __future__ import annotations
 
 import copy
 import math
-import secrets
 import time
 import warnings
 
@@ -59,176 +22,13 @@ from .accounting import (
     training_epsilon,
 )
 from .amht import AMHTLRS, UserFit
-from .data import LRSData, _as_user_ids, count_users, prepare_data
+from .data import _as_user_ids, count_users, prepare_data
 from .forget import clear_users, copy_heads, remaining_samples
-from .mechanism import (
-    ClipBounds,
-    GaussianAggregator,
-    clip_weights,
-    noise_spectral_norm,
-    poisson_sample,
-    symmetric_gaussian_noise,
-)
+from .mechanism import ClipBounds, GaussianAggregator
+from .release import NON_PRIVATE, RELEASE_LABELS, check_privacy, check_release_mode, noise_generator
 from .user_step import fit_user_parameters
 
 
-# --------------------------------------------------------------------------------------
-# DP global model: one theta for every user from noisy clipped sufficient statistics
-# --------------------------------------------------------------------------------------
-def _check_privacy(privacy: PrivacyBudget | None, clip: ClipBounds | None) -> PrivacyBudget:
-    if privacy is None:
-        privacy = PrivacyBudget(math.inf, 0.5)
-    if not isinstance(privacy, PrivacyBudget):
-        raise TypeError(f"privacy must be a PrivacyBudget or None, got {type(privacy).__name__}")
-    if privacy.is_private:
-        if not isinstance(clip, ClipBounds):
-            raise ValueError("clip must be a ClipBounds (see default_clip_bounds) when epsilon is finite")
-        if any(math.isinf(getattr(clip, n)) for n in clip.__dataclass_fields__):
-            raise ValueError("clip bounds must be finite when epsilon is finite")
-    return privacy
-
-
-#: Release modes: a genuine private release (secret noise) or a seeded simulation.
-RELEASE_MODES = ("private", "simulation")
-#: How every fit, table, figure and claim names each mode.
-RELEASE_LABELS = {
-    "private": "private release (secret noise)",
-    "simulation": "simulation (seeded noise; not a private release)",
-}
-#: The label of a non-private fit (epsilon = inf).
-NON_PRIVATE = "non-private"
-
-
-def _check_mode(mode: str, noise_seed: int | None) -> str:
-    if mode not in RELEASE_MODES:
-        raise ValueError(f"mode must be one of {RELEASE_MODES}, got {mode!r}")
-    if mode == "private" and noise_seed is not None:
-        raise ValueError(
-            "noise_seed is only allowed with mode='simulation': a private release draws its noise "
-            "from fresh OS entropy (seeded noise can be recomputed and removed by anyone who knows the seed)"
-        )
-    if mode == "simulation" and (isinstance(noise_seed, bool) or not isinstance(noise_seed, (int, np.integer))):
-        raise ValueError(f"mode='simulation' needs an integer noise_seed, got {noise_seed!r}")
-    return mode
-
-
-def _noise_rng(mode: str, noise_seed: int | None) -> np.random.Generator:
-    """The generator of the privacy noise and the Poisson samples, independent of any other
-    randomness of a fit: 128 bits of OS entropy for ``"private"`` (never a public value),
-    ``noise_seed`` for ``"simulation"`` (reproducible, therefore not private)."""
-    if _check_mode(mode, noise_seed) == "private":
-        return np.random.default_rng(secrets.randbits(128))
-    return np.random.default_rng(derive_seed(int(noise_seed), "dp-noise"))
-
-
-def clipped_global_statistics(
-    data: LRSData, clip: ClipBounds, user_weights: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """``sum_i c_i X_i^T X_i`` and ``sum_i c_i' X_i^T y_i`` with every user's terms scaled to
-    norms within ``clip.global_gram`` / ``clip.global_rhs`` (and times ``user_weights``, e.g. a
-    Poisson sample), before noise; also the fraction of users clipped per statistic."""
-    weights = np.ones(data.n_users) if user_weights is None else np.asarray(user_weights, dtype=np.float64)
-    d = data.dim
-    gram = np.zeros((d, d))
-    n_clipped = 0
-    for users, rows in data.iter_batches(d):
-        Xu = data.X[rows]
-        S = np.matmul(np.ascontiguousarray(Xu.transpose(0, 2, 1)), Xu)
-        norms = np.sqrt(np.einsum("nij,nij->n", S, S))
-        n_clipped += int(np.sum(norms > clip.global_gram))
-        gram += np.einsum("b,bij->ij", clip_weights(norms, clip.global_gram) * weights[users], S)
-    xy = data.segment_sum(data.X, row_weights=data.y)
-    xy_norms = np.linalg.norm(xy, axis=1)
-    rhs = (clip_weights(xy_norms, clip.global_rhs) * weights) @ xy
-    clipped = {"gram": n_clipped / data.n_users, "rhs": float(np.mean(xy_norms > clip.global_rhs))}
-    return gram, rhs, clipped
-
-
-class DPGlobalModel(Estimator):
-    """One linear model ``y = <x, theta>`` shared by all users, fit by ridge regression on the
-    noisy, per-user clipped sufficient statistics ``sum_i X_i^T X_i`` and ``sum_i X_i^T y_i``
-    (one release of two statistics). ``privacy=None`` or ``epsilon=inf`` gives the exact
-    non-private least-squares fit (plus ``alpha`` ridge).
-
-    ``mode="private"`` (default): noise from OS entropy, no clipped fraction kept;
-    ``mode="simulation"`` with ``noise_seed``: reproducible noise (not a private release) and
-    ``clipped_fraction_`` (see the module docstring). ``random_state`` is unused (kept for a
-    common interface); it never seeds the noise."""
-
-    def __init__(
-        self,
-        privacy: PrivacyBudget | None = None,
-        clip: ClipBounds | None = None,
-        alpha: float = 0.0,
-        ridge_factor: float = 1.0,
-        sampling_rate: float = 1.0,
-        accountant: str = "pld",
-        random_state: int | None = None,
-        *,
-        mode: str = "private",
-        noise_seed: int | None = None,
-    ) -> None:
-        self.privacy = privacy
-        self.clip = clip
-        self.alpha = alpha
-        self.ridge_factor = ridge_factor
-        self.sampling_rate = sampling_rate
-        self.accountant = accountant
-        self.random_state = random_state
-        self.mode = mode
-        self.noise_seed = noise_seed
-
-    def release_schedule(self) -> list[int]:
-        """Statistics per release: one release of the two sufficient statistics."""
-        return [2]
-
-    def fit(self, X, y, users, n_users: int | None = None) -> "DPGlobalModel":
-        privacy = _check_privacy(self.privacy, self.clip)
-        if not self.alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
-        _check_accountant(self.accountant)
-        _check_mode(self.mode, self.noise_seed)
-        data = prepare_data(X, y, users, n_users=n_users)
-        privacy.check_users(data.n_users)
-        clip = self.clip if privacy.is_private else ClipBounds.unbounded()
-        sigma = calibrate_noise_multiplier(privacy, self.release_schedule(), self.sampling_rate, self.accountant)
-        rng = _noise_rng(self.mode, self.noise_seed)
-        sampling_rate = _check_sampling_rate(self.sampling_rate) if privacy.is_private else 1.0
-        sample = poisson_sample(rng, data.n_users, sampling_rate)
-        gram, rhs, clipped = clipped_global_statistics(data, clip, sample)
-        self.__dict__.pop("clipped_fraction_", None)  # nothing of a previous fit survives a refit
-        self.release_ = RELEASE_LABELS[self.mode] if privacy.is_private else NON_PRIVATE
-        if self.mode == "simulation" or not privacy.is_private:
-            self.clipped_fraction_ = clipped  # an unnoised statistic of all users: never in a private release
-        d = data.dim
-        ridge = self.alpha
-        if sigma > 0:
-            std_gram = sigma * clip.global_gram
-            gram = gram + symmetric_gaussian_noise(rng, d, std_gram)
-            rhs = rhs + rng.normal(0.0, sigma * clip.global_rhs, size=d)
-            ridge += self.ridge_factor * noise_spectral_norm(d, std_gram)
-        self.coef_ = np.linalg.lstsq(gram + ridge * np.eye(d), rhs, rcond=None)[0]
-        self.noise_multiplier_ = sigma
-        self.delta_ = privacy.delta if privacy.is_private else 0.0
-        self.epsilon_ = (
-            training_epsilon(sigma, self.release_schedule(), self.sampling_rate, privacy.delta, self.accountant)
-            if privacy.is_private
-            else math.inf
-        )
-        return self
-
-    def predict(self, X, users=None) -> np.ndarray:
-        """Predictions ``X theta`` (``users`` is accepted for a common interface and ignored)."""
-        self._check_fitted("coef_", "predict")
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.coef_.shape[0]:
-            raise ValueError(f"X must have shape (n, {self.coef_.shape[0]}), got {X.shape}")
-        return X @ self.coef_
-
-
-# --------------------------------------------------------------------------------------
-# DP-AMHT-LRS
-# --------------------------------------------------------------------------------------
 #: Attributes of the inner AMHTLRS that combine all users' data without noise (or hold the
 #: noise generator, whose state would let anyone recompute the noise): not kept by a private fit.
 _UNRELEASED = ("history_", "train_loss_", "converged_", "empty_users_", "fit_seconds_")
@@ -257,8 +57,8 @@ class DPAMHTLRS(Estimator):
 
     ``mode="private"`` (default) is a genuine private release (noise and Poisson samples from
     OS entropy; ``random_state`` only seeds the sample-splitting folds); ``mode="simulation"``
-    with ``noise_seed`` gives reproducible noise and is *not* a private release (see the module
-    docstring). Both run exactly ``max_rounds`` rounds and accept users with fewer samples
+    with ``noise_seed`` gives reproducible noise and is *not* a private release (see
+    :mod:`.release`). Both run exactly ``max_rounds`` rounds and accept users with fewer samples
     than ``rank + sparsity`` (no data-dependent stop or abort).
 
     Fitted attributes: ``U_`` (released), ``W_``, ``B_``, ``theta_`` (per-user, each user's
@@ -309,13 +109,13 @@ class DPAMHTLRS(Estimator):
 
         ``noise_scale`` multiplies the noise multiplier; a value below 1 builds a mechanism with
         too little noise for the budget, only for an audit's planted-broken controls."""
-        privacy = _check_privacy(self.privacy, self.clip)
+        privacy = check_privacy(self.privacy, self.clip)
         if not privacy.is_private:
             raise ValueError("DPAMHTLRS.mechanism needs a finite epsilon (a non-private fit adds no noise)")
         if isinstance(noise_scale, bool) or not (isinstance(noise_scale, (int, float)) and noise_scale > 0):
             raise ValueError(f"noise_scale must be a positive number, got {noise_scale!r}")
         sigma = calibrate_noise_multiplier(privacy, self.release_schedule(), self.sampling_rate, self.accountant)
-        return GaussianAggregator(noise_scale * sigma, self.clip, _noise_rng(self.mode, self.noise_seed),
+        return GaussianAggregator(noise_scale * sigma, self.clip, noise_generator(self.mode, self.noise_seed),
                                   self.sampling_rate, self.ridge_factor)
 
     def _inner_model(self, privacy: PrivacyBudget) -> tuple[AMHTLRS, GaussianAggregator | None]:
@@ -345,14 +145,14 @@ class DPAMHTLRS(Estimator):
 
     def fit(self, X, y, users, n_users: int | None = None) -> "DPAMHTLRS":
         """Fit on stacked samples ``X`` (N, d), ``y`` (N,) of integer ``users`` (N,)."""
-        privacy = _check_privacy(self.privacy, self.clip)
+        privacy = check_privacy(self.privacy, self.clip)
         _check_accountant(self.accountant)
         _check_sampling_rate(self.sampling_rate)
         if isinstance(self.max_rounds, bool) or not isinstance(self.max_rounds, (int, np.integer)) or self.max_rounds < 1:
             raise ValueError(f"max_rounds must be a positive integer, got {self.max_rounds!r}")
         if not self.ridge_factor >= 0:
             raise ValueError(f"ridge_factor must be >= 0, got {self.ridge_factor}")
-        _check_mode(self.mode, self.noise_seed)
+        check_release_mode(self.mode, self.noise_seed)
         users = _as_user_ids(users)  # clear errors for bad ids before anything else
         t = count_users(users, len(users), n_users)
         if privacy.is_private:
