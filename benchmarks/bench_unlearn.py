@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     log = logging.getLogger("bench_unlearn")
-    weighting = Weighting("bm25", scale=5.0, K1=100.0, B=0.9, rows="items")
+    weighting = Weighting("bm25", scale=5.0, K1=100.0, B=0.9, bm25_rows="items")
     params = {"factors": args.factors, "regularization": args.regularization, "dtype": np.dtype(args.dtype),
               "num_threads": args.threads}
     cfg = {"tol": args.tol, "within": args.within, "max_sweeps": args.max_sweeps, "converge_tol": args.converge_tol,

@@ -527,6 +527,11 @@ def test_model_files_of_the_previous_version_still_load(tmp_path):
     np.testing.assert_array_equal(old.user_factors_, model.user_factors_)
     refit = old.copy().set_params(iterations=2).fit(C)
     np.testing.assert_array_equal(refit.user_factors_, model.user_factors_)
+    # a weighting of an older file names its BM25 axis "rows"
+    meta["params"]["weighting"] = {"scheme": "bm25", "scale": 5.0, "rows": "users"}
+    np.savez(tmp_path / "old.npz", user_factors=model.user_factors_, item_factors=model.item_factors_,
+             meta=np.array(json.dumps(meta)))
+    assert ALS.load(tmp_path / "old.npz").get_params()["weighting"]["bm25_rows"] == "users"
 
 
 # ------------------------------------------------------------------------------------------
@@ -539,7 +544,7 @@ def binary_matrix(n_users=40, n_items=30, density=0.3, seed=0):
     return X
 
 
-BM25 = {"scheme": "bm25", "scale": 5.0, "K1": 100.0, "B": 0.9, "rows": "items"}
+BM25 = {"scheme": "bm25", "scale": 5.0, "K1": 100.0, "B": 0.9, "bm25_rows": "items"}
 
 
 def _one_sweep_rel_change(model, X):
@@ -606,6 +611,14 @@ def test_ledger_forgetting_twice_never_resurrects(tmp_path):
     np.testing.assert_array_equal(loaded.deleted_pairs_, as_deletions(first, X.shape))
     assert loaded.ledger_ == once.ledger_ and loaded.forgotten_["sha256"] == once.forgotten_["sha256"]
     assert as_weighting(loaded.weighting) == Weighting(**BM25)
+
+
+def test_weighting_has_one_spelling_and_names_an_unknown_key():
+    assert as_weighting({"scheme": "bm25", "bm25_rows": "users"}).bm25_rows == "users"
+    with pytest.raises(ValueError, match=r"unknown key\(s\) 'rows'; expected some of .*bm25_rows"):
+        Weighting.from_dict({"scheme": "bm25", "rows": "users"})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) 'K2', 'rows'"):
+        ALS(factors=2, iterations=1, weighting={"scheme": "bm25", "rows": "users", "K2": 1.0}).fit(binary_matrix())
 
 
 def test_deletions_have_one_unambiguous_shape():

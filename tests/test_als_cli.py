@@ -87,7 +87,8 @@ def test_forget_with_bm25_weighting_recomputes_and_keeps_a_ledger(tmp_path, inte
     model_path = tmp_path / "m.npz"
     assert main(["als", "fit", "--interactions", str(path), "--out", str(model_path), "--factors", "3",
                  "--iterations", "3", "--n-users", "25", "--n-items", "20", "--weighting", "bm25",
-                 "--weight-scale", "5", "--quiet"]) == 0
+                 "--weight-scale", "5", "--bm25-rows", "users", "--quiet"]) == 0
+    assert ALS.load(model_path).get_params()["weighting"]["bm25_rows"] == "users"
     pairs = np.argwhere(C.toarray() != 0)
     for name, chunk in (("a", pairs[:3]), ("b", pairs[3:6])):
         pd.DataFrame(chunk, columns=["user", "item"]).to_csv(tmp_path / f"{name}.csv", index=False)

@@ -128,6 +128,25 @@ RACE = {"datasets": [SYNTHETIC], "n_seeds": 1, "sizes": ["record", "user", 0.1],
         "converge_tol": 1e-6, "converge_max_sweeps": 60, "converge_sizes": [0.1]}
 
 
+def test_split_files_keep_their_weighting_and_name_a_bad_one(tmp_path):
+    import json
+
+    from bilinrec.experiments.unlearn.experiment import load_split
+    from bilinrec.io import save_npz
+
+    path = tmp_path / "split.npz"
+    steps.split_step(SYNTHETIC, None, CFG, 3, 1, path)
+    arrays = load_npz(path)
+    stored = json.loads(str(arrays["weighting"]))
+    assert stored["bm25_rows"] == "items" and load_split(path).weighting.bm25_rows == "items"
+    stored["rows"] = stored.pop("bm25_rows")  # a split file written before the field was named bm25_rows
+    save_npz(path, **{**arrays, "weighting": np.array(json.dumps({**stored, "rows": "users"}))})
+    assert load_split(path).weighting.bm25_rows == "users"
+    save_npz(path, **{**arrays, "weighting": np.array(json.dumps({**stored, "K2": 1.0}))})
+    with pytest.raises(ValueError, match=r"split\.npz: entry 'weighting': weighting has unknown key\(s\) 'K2'"):
+        load_split(path)
+
+
 def test_race_step_and_table(tmp_path):
     """The fair race: every peer and the unlearner stopped by one rule; sweeps are deterministic."""
     import pandas as pd

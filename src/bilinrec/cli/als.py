@@ -195,7 +195,7 @@ def _weighting(args: argparse.Namespace) -> Weighting | None:
     if args.weighting == "none":
         return None
     return Weighting(scheme=args.weighting, scale=args.weight_scale, alpha=args.weight_alpha, K1=args.bm25_k1,
-                     B=args.bm25_b, rows=args.bm25_rows)
+                     B=args.bm25_b, bm25_rows=args.bm25_rows)
 
 
 def parse_users(text: str, n_users: int) -> np.ndarray:

@@ -37,9 +37,10 @@ def als_params(cfg: Mapping[str, Any], seed: int, threads: int | None = None,
 
 def confidence_weighting(scheme: str = "bm25", scale: float = 5.0, K1: float = 100.0, B: float = 0.9,
                          bm25_rows: str = "items", alpha: float = 40.0) -> Weighting:
-    """The confidence :class:`~bilinrec.models.als.Weighting` of positives (``bm25_rows`` is its
-    ``rows``): the model carries it, so unlearning recomputes confidences on the reduced data."""
-    return Weighting(scheme=scheme, scale=float(scale), alpha=float(alpha), K1=float(K1), B=float(B), rows=bm25_rows)
+    """The confidence :class:`~bilinrec.models.als.Weighting` of positives: the model carries it,
+    so unlearning recomputes confidences on the reduced data."""
+    return Weighting(scheme=scheme, scale=float(scale), alpha=float(alpha), K1=float(K1), B=float(B),
+                     bm25_rows=bm25_rows)
 
 
 def csr_arrays(prefix: str, mat: sp.csr_matrix) -> dict[str, np.ndarray]:

@@ -327,7 +327,7 @@ def als_forget_step(split_path, dataset: str, cfg: dict, model_cfg: dict, seed: 
 
     train = load_training_positives(split_path)
     als = cfg["als"]
-    weighting = Weighting(**als["confidence"])
+    weighting = Weighting.from_dict(als["confidence"])
     frozen = None if frozen_confidence is None else confidence_weighting(**frozen_confidence)
     curve = als_forget_curve(train, als_params(model_cfg, seed, threads, weighting),
                              n_forgotten=cfg["n_forgotten"], seed=seed, methods=als["methods"],

@@ -154,13 +154,20 @@ def load_split(path: str | os.PathLike) -> Split:
     import json
 
     arrays = load_npz(path)
+    stored = json.loads(str(arrays["weighting"]))
+    if "rows" in stored:  # split files written before the weighting's field was named bm25_rows
+        stored["bm25_rows"] = stored.pop("rows")
+    try:
+        weighting = Weighting.from_dict(stored)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: entry 'weighting': {exc}") from None
     train = csr_from_arrays("train", arrays)
     stamps = sp.csr_matrix((arrays["timestamps"], arrays["timestamps_indices"], arrays["timestamps_indptr"]),
                            shape=train.shape)
     return Split(train=train, timestamps=stamps,
                  heldout=CellSet(arrays["heldout_users"], arrays["heldout_items"]),
                  heldout_labels=arrays["heldout_labels"],
-                 weighting=Weighting.from_dict(json.loads(str(arrays["weighting"]))))
+                 weighting=weighting)
 
 
 # --------------------------------------------------------------------------------------------

@@ -176,9 +176,13 @@ def _upgrade_params(saved: Mapping[str, Any]) -> dict[str, Any]:
     """Constructor arguments from a model file's metadata, old files included.
 
     Files written before the scikit-learn-style interface store ``seed`` (now ``random_state``)
-    and no ``iterations``/``tol`` (the constructor defaults apply)."""
+    and no ``iterations``/``tol`` (the constructor defaults apply); older files name a weighting's
+    ``bm25_rows`` ``rows``."""
     params = dict(saved)
     if "seed" in params:
         params.setdefault("random_state", params.pop("seed"))
+    weighting = params.get("weighting")
+    if isinstance(weighting, Mapping) and "rows" in weighting:
+        params["weighting"] = {("bm25_rows" if key == "rows" else key): value for key, value in weighting.items()}
     params["dtype"] = np.dtype(params["dtype"])
     return params

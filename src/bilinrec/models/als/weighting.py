@@ -11,7 +11,7 @@ Schemes:
 * ``"identity"``: the stored values are the confidences (``c = x``);
 * ``"scale"``: ``c = scale * x`` (the ``alpha`` of the ``implicit`` library >= 0.5);
 * ``"linear"``: ``c = 1 + alpha * x`` (Hu, Koren & Volinsky 2008);
-* ``"bm25"``: ``c = scale * BM25(K1, B)`` with ``rows`` ("items" or "users") as documents, as
+* ``"bm25"``: ``c = scale * BM25(K1, B)`` with ``bm25_rows`` ("items" or "users") as documents, as
   ``implicit.nearest_neighbours.bm25_weight``; weights are floored at machine epsilon so every
   stored cell stays a positive.
 
@@ -61,7 +61,7 @@ class Weighting:
     alpha: float = 40.0
     K1: float = 100.0
     B: float = 0.9
-    rows: str = "items"
+    bm25_rows: str = "items"
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
@@ -77,8 +77,8 @@ class Weighting:
         if self.scheme == "bm25":
             if self.K1 < 0 or not 0.0 <= self.B <= 1.0:
                 raise ValueError(f"bm25 needs K1 >= 0 and 0 <= B <= 1, got K1={self.K1}, B={self.B}")
-            if self.rows not in ("items", "users"):
-                raise ValueError(f"bm25 rows (bm25_rows) must be 'items' or 'users', got {self.rows!r}")
+            if self.bm25_rows not in ("items", "users"):
+                raise ValueError(f"weighting bm25_rows must be 'items' or 'users', got {self.bm25_rows!r}")
 
     @property
     def cellwise(self) -> bool:
@@ -108,7 +108,7 @@ class Weighting:
             return X
         if X.nnz == 0:
             return X
-        if self.rows == "items":
+        if self.bm25_rows == "items":
             conf = bm25_weight(X.T, K1=self.K1, B=self.B).T.tocsr()
         else:
             conf = bm25_weight(X, K1=self.K1, B=self.B)
@@ -121,6 +121,11 @@ class Weighting:
 
     @classmethod
     def from_dict(cls, value: Mapping[str, Any]) -> Weighting:
+        """The weighting of a mapping of its fields (clear error naming any unknown key)."""
+        unknown = sorted(str(key) for key in set(value) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"weighting has unknown key(s) {', '.join(map(repr, unknown))}; "
+                             f"expected some of {', '.join(cls.__dataclass_fields__)}")
         return cls(**dict(value))
 
 
