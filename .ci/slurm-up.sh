@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bring up a single-node SLURM cluster on this machine from Debian's packages, for the cluster
-# test (tests/test_cluster_slurm.py) and for trying the cluster route by hand. Run as root.
+# test (tests/workflow/test_cluster_slurm.py) and for trying the cluster route by hand. Run as root.
 #
 #   .ci/slurm-up.sh                  # without accounting (no slurmdbd: `sacct` fails)
 #   .ci/slurm-up.sh --accounting     # with slurmdbd + MariaDB (sacct works; account 'bilinrec')

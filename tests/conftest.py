@@ -48,7 +48,7 @@ def run_snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: i
 
 @pytest.fixture(scope="session")
 def smoke_local_run(tmp_path_factory):
-    """The whole workflow run locally on the smoke config (tests/test_workflow_smoke.py), once
+    """The whole workflow run locally on the smoke config (tests/workflow/test_workflow_smoke.py), once
     per session: (workflow dir, first run, dry run, report run)."""
     from test_workflow_smoke import run_smoke
 

@@ -12,8 +12,9 @@ import ast
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = ROOT / "src"
 PACKAGE = "bilinrec"
 EXPERIMENTS = f"{PACKAGE}.experiments"
 

@@ -462,7 +462,7 @@ def _exactness_checks(unlearned: Mapping[str, Trained], retrained: Trained, spli
 
     At the paper's setting (factors 100, lambda 0.01) ALS converges sublinearly, so the
     absolute 1e-9 is out of reach in practical runs; the small-problem test reaches it
-    (tests/test_als.py)."""
+    (tests/models/als/test_als.py)."""
     from bilinrec.models.als import ALS
 
     def one_sweep_change(run: Trained) -> float:

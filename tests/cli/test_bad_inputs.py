@@ -476,7 +476,9 @@ def test_claims_with_bad_inputs(dirs, capsys, monkeypatch):
     table.write_text("")
     code, err = run(capsys, "claims", f"dp_utility={table}", "--config", bad_yaml)
     assert code == 2 and str(bad_yaml) in err and "not valid YAML" in err, err
-    code, err = run(capsys, "claims", "nonsense=x.csv", "--config", Path(__file__).parents[1] / "config.yaml")
+    from conftest import ROOT
+
+    code, err = run(capsys, "claims", "nonsense=x.csv", "--config", ROOT / "config.yaml")
     assert code == 2 and "nonsense" in err, err
 
 

@@ -1,7 +1,7 @@
 """The cluster route on a real SLURM (docs/cluster.md): the tests' tiny config runs through
 profiles/slurm with the documented commands, every SLURM job reserves the CPUs and
 memory Snakemake declared for it, local rules never become SLURM jobs, and every table equals
-the local run's (tests/test_workflow_smoke.py), timing columns aside.
+the local run's (tests/workflow/test_workflow_smoke.py), timing columns aside.
 
 Needs a running SLURM cluster, the SLURM executor plugin (`pip install -e '.[slurm]'`) and a
 filesystem shared with the compute nodes at the same path (the test's temporary directory: true

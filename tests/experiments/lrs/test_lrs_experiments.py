@@ -1,18 +1,18 @@
 """Tests of the synthetic experiment drivers, their summaries and figures (tiny grids)."""
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import ROOT
 
 from bilinrec.experiments.lrs import plots
 from bilinrec.experiments.lrs import steps as ex
 from bilinrec.io import read_json
 
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "lrs.schema.yaml"
+SCHEMA = ROOT / "workflow" / "schemas" / "lrs.schema.yaml"
 
 
 def _defaults(schema):

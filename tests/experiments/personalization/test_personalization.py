@@ -340,14 +340,14 @@ def test_personalization_dp_noise_spends_exactly_the_budget():
     with mu = sqrt(sum_k s_k) / z, whose exact epsilon must be the target (RDP accounting gave 0.927
     for 1 and 7.51 for 8: more noise than the budget needs)."""
     import yaml
+    from conftest import ROOT
     from snakemake.utils import validate
 
     from bilinrec.experiments.personalization.methods import make_estimator
     from bilinrec.experiments.personalization.steps import run_settings
 
-    root = Path(__file__).resolve().parents[1]
-    cfg = yaml.safe_load((root / "config.yaml").read_text())["personalization"]
-    validate(cfg, str(root / "workflow/schemas/personalization.schema.yaml"))
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())["personalization"]
+    validate(cfg, str(ROOT / "workflow/schemas/personalization.schema.yaml"))
     user, item, rating, n_items = planted_ratings(n_users=40, seed=3)
     d = min(cfg["factors"]) + 1
     settings = run_settings(cfg, np.ones(d), (1.0, 5.0))

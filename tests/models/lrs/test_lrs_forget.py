@@ -4,10 +4,10 @@ shortcut, the membership bound, and the time-to-forget curve."""
 import itertools
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from bilinrec.experiments.forget.steps import (
     FORGET_COLUMNS,
@@ -417,7 +417,7 @@ def test_docs_show_the_bounds_the_code_computes():
     table = dp_forgetting_table([1, 2, 4, 8], 1e-6)
     assert (table["epsilon"] <= table["epsilon_target"] + 1e-9).all()
     assert (table["gaussian_accuracy"] < table["accuracy"]).all()
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "forgetting.md").read_text(encoding="utf-8")
+    doc = (ROOT / "docs" / "forgetting.md").read_text(encoding="utf-8")
     shown = doc.split("<!-- dp-forgetting-table:start -->\n")[1].split("\n<!-- dp-forgetting-table:end -->")[0]
     assert shown == dp_forgetting_markdown(table)
 
@@ -433,6 +433,6 @@ def test_docs_show_the_group_guarantee_the_code_computes():
     for k in (1, 4, 16, 64):
         group = group_privacy(epsilon, budget.delta, z, releases, k)
         lines.append(f"| {k} | {group.epsilon:.2f} | ({group.generic_epsilon:.2f}, {group.generic_delta:.3g}) |")
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "forgetting.md").read_text(encoding="utf-8")
+    doc = (ROOT / "docs" / "forgetting.md").read_text(encoding="utf-8")
     shown = doc.split("<!-- dp-group-table:start -->\n")[1].split("\n<!-- dp-group-table:end -->")[0]
     assert shown == "\n".join(lines)
