@@ -31,7 +31,7 @@ DEFAULT_CONFIG = "config.yaml"
 SCHEMA = Path("workflow") / "schemas" / "claims.schema.yaml"
 #: Keys renamed in the ``claims`` section, with what replaced them.
 RENAMED = {"b1_band_z": "b1_level (B1's test level)",
-           "b3_objective_z": "unlearn.evaluation.target_within (B3 races to the matched quality target)",
+           "b3_objective_z": "unlearn.evaluation.fixed_point_tol (B3 counts the cost to the matched quality target)",
            "b4_mia_tolerance": "b4_level (B4's test level)"}
 
 

@@ -3,10 +3,9 @@
 Every unlearning claim is a *paired* statistic per seed: the unlearned model minus the model
 retrained from scratch with the same init seed, judged against the seed noise of retraining
 itself (retrained with another init seed minus retrained). Everything is decided at *matched
-convergence*: a model counts only where its retraining objective is within the run's
-``target_within`` of F*, the lowest retraining objective any model of the run reached
-(``at_target``); an unlearner short of it fails, a retraining band short of it leaves the claim
-unmeasured. Consistency (B1, B2's forgetting precondition, B4) is a calibrated test
+convergence*: a model counts only where it ended at a fixed point of the retraining objective
+(``at_target``: one more exact sweep changes it by less than ``unlearn.evaluation.fixed_point_tol``);
+an unlearner short of it fails, a retraining band short of it leaves the claim unmeasured. Consistency (B1, B2's forgetting precondition, B4) is a calibrated test
 (:func:`consistency`): an ideal unlearner -- one more retrain from a new seed -- passes every
 check of the run with probability ``level``. B3 is the cost to the target.
 
@@ -68,7 +67,7 @@ def _band_short_of_target(paired: pd.DataFrame) -> str | None:
         return None
     first = ", ".join(f"{d}/{s}/{f}/seed {seed}" for d, s, f, seed in short.index[:3])
     return (f"the retraining band did not reach the matched quality target in {len(short)} of {len(at)} runs "
-            f"(e.g. {first}): raise unlearn.model.iterations or loosen unlearn.evaluation.target_within")
+            f"(e.g. {first}): raise unlearn.model.iterations or lower unlearn.model.tol")
 
 
 @functools.lru_cache(maxsize=64)
@@ -172,7 +171,7 @@ def claim_b2(tables: Tables, tolerance: float, *, level: float) -> Outcome:
 
 def claim_b3(tables: Tables, min_speedup: float) -> Outcome:
     """Much faster than retraining, at matched quality: retraining's sweep equivalents to the quality
-    target (within the run's ``target_within`` of F*) ÷ the unlearner's, 0 where the unlearner
+    target (a fixed point of the retraining objective) ÷ the unlearner's, 0 where the unlearner
     never reached it (stopping early is not a speedup); deterministic, so a config always gets one
     verdict. Both sides use the same solver class (``unlearn.model``: exact, same acceleration)."""
     paired = tables["unlearn_paired"]
@@ -193,7 +192,7 @@ def claim_b3(tables: Tables, min_speedup: float) -> Outcome:
     return decide(
         bool(per_setting.min() >= min_speedup), float(per_setting.median()), None,
         f"median over {len(per_setting)} settings (min {per_setting.min():.2f}, max {per_setting.max():.2f}) of "
-        "retraining ÷ unlearning sweep equivalents to the matched quality target (within target_within of F*); "
+        "retraining ÷ unlearning sweep equivalents to the matched quality target (a fixed point of the retraining objective); "
         f"0 where the unlearner ended short of it ({(~reached).sum()} of {len(reached)} runs)",
     )
 

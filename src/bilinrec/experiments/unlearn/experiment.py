@@ -244,19 +244,20 @@ def time_to_reach(objective: np.ndarray, compute_seconds: np.ndarray, target: fl
     return float(compute_seconds[hit[0] + 1]) if hit.size else float("nan")
 
 
-#: The retrains the claims compare with (same init seed, and the seed-noise member): where they end
-#: bounds the run's quality target from below.
-REFERENCE_BAND = ("retrained", "retrained_b1")
-#: Models whose training objective IS the retraining objective (their recorded history can be
-#: read against F*); the band members ``retrained*`` too.
+#: Models whose training objective IS the retraining objective (their cost is a cost to a fixed
+#: point of it); the band members ``retrained*`` too.
 RETRAINING_OBJECTIVE = ("unlearn_retrain", "unlearn_retrain" + BUDGET_SUFFIX)
 
 
-def _sweeps_to(run: Trained, n_rows: int, target: float) -> float:
-    """Sweep equivalents until the run's objective first reached ``target`` (NaN: never; the
-    start record never counts)."""
-    hit = np.flatnonzero(np.asarray(run.objective)[1:] <= target)
-    return float(run.sweep_equivalents(n_rows)[hit[0] + 1]) if hit.size else float("nan")
+def _one_sweep_change(run: Trained, C_reduced: sp.csr_matrix, params: Mapping[str, Any]) -> float:
+    """Relative change of the RETRAINING objective (confidences recomputed on the reduced data) in
+    one more plain exact sweep from ``run``'s factors: ~0 at any fixed point of that objective."""
+    from bilinrec.models.als import ALS
+
+    als = ALS.from_factors(run.user_factors.copy(), run.item_factors.copy(),
+                           **{**params, "iterations": 1, "tol": 0.0, "acceleration": None})
+    als.fit(C_reduced, warm_start=True)
+    return float(als.history_[-1]["rel_change"])
 
 
 def _relative(a: float, b: float) -> float:
@@ -350,19 +351,18 @@ def evaluate_run(
     objective_of = {name: ALS.from_factors(m.user_factors, m.item_factors, **params).objective(C_reduced)
                     for name, m in models.items()}
     f_retrain = objective_of["retrained"]
-    # the matched quality target: within target_within of F*, the lowest retraining objective any
-    # model of this run that minimises it reached (retraining band, exact Unlearn-ALS)
-    # (widened to where retraining itself ends: a problem with several fixed points -- the synthetic
-    # matrix at 100 factors -- lands retrains from different seeds on different ones, and a retrain is
-    # retraining's answer by definition; the planted third retrain does not widen it)
-    within = float(ev["target_within"])
+    # F*: the lowest retraining objective any model of the run that minimises it reached (reported)
     f_star = min(objective_of[name] for name in models if name in RETRAINING_OBJECTIVE or name.startswith("retrained"))
-    within_run = max([within] + [(objective_of[name] - f_star) / abs(f_star) for name in REFERENCE_BAND
-                                 if name in objective_of])
-    target = f_star * (1.0 + within_run)
+    # the matched quality target: a fixed point of the retraining objective (one more exact sweep
+    # changes it by at most fixed_point_tol). Not "within tau of F*": where the problem has several
+    # fixed points (the synthetic matrix at 100 factors) retrains from different seeds land on different
+    # ones, and an ideal unlearner -- one more retrain -- must pass
+    stationary_tol = float(ev["fixed_point_tol"])
+    change_of = {name: _one_sweep_change(m, C_reduced, params) for name, m in models.items()}
+    at_target = {name: change < stationary_tol for name, change in change_of.items()}
     retrain_sweeps = float(retrained[0].sweep_equivalents(n_rows)[-1])
     retrain_seconds = retrained[0].total_seconds
-    retrain_to_target = _sweeps_to(retrained[0], n_rows, target)
+    retrain_to_target = retrain_sweeps if at_target["retrained"] else float("nan")
 
     results: dict[str, dict[str, Any]] = {}
     samples: dict[str, np.ndarray] = {}
@@ -387,13 +387,15 @@ def evaluate_run(
             "objective_reduced": objective_of[name],
             "objective_gap": _relative(objective_of[name], f_retrain) * np.sign(objective_of[name] - f_retrain),
             "objective_gap_star": (objective_of[name] - f_star) / abs(f_star),
-            "at_target": bool(objective_of[name] <= target),
-            "target_sweep_equivalents": _sweeps_to(m, n_rows, target) if (
-                name in RETRAINING_OBJECTIVE or name.startswith("retrained")) else float("nan"),
+            "fixed_point_change": change_of[name],
+            "at_target": bool(at_target[name]),
             "sweeps": m.sweeps,
             "sweep_equivalents": float(m.sweep_equivalents(n_rows)[-1]) if name != "original" else 0.0,
             "compute_seconds": m.total_seconds,
         }
+        # the cost to the target: the whole run, where it ended at a fixed point of the retraining objective
+        reaches = at_target[name] and (name in RETRAINING_OBJECTIVE or name.startswith("retrained"))
+        row["target_sweep_equivalents"] = row["sweep_equivalents"] if reaches else float("nan")
         row["auc_in_band"] = bool(band[0] <= row["heldout_auc"] <= band[1])
         for ref in ("original", "retrained"):
             for kk in ks:
@@ -432,7 +434,7 @@ def evaluate_run(
         samples[f"{name}__heldout_neg"] = held_scores[held_y == 0][idx_neg]
         samples[f"{name}__unobserved"] = unobs_scores[idx_unobserved]
 
-    checks = _exactness_checks(unlearned, retrained[0], split, C_reduced, params, float(ev["fixed_point_tol"]))
+    checks = _exactness_checks(split, C_reduced, change_of, stationary_tol)
     metrics = {
         "n_users": split.conf.shape[0],
         "n_items": split.conf.shape[1],
@@ -445,8 +447,6 @@ def evaluate_run(
         "popularity_heldout_auc": auc(held_y, popularity[held_i].astype(np.float64)),
         "retrain_sweep_equivalents": retrain_sweeps,
         "converged_objective": f_star,
-        "target_within": within,
-        "target_within_run": within_run,
         "retrain_seconds_timing": retrain_seconds,
         "models": results,
         "checks": checks,
@@ -454,33 +454,18 @@ def evaluate_run(
     return metrics, samples
 
 
-def _exactness_checks(unlearned: Mapping[str, Trained], retrained: Trained, split: Split,
-                      C_reduced: sp.csr_matrix, params: Mapping[str, Any], fixed_point_tol: float) -> dict[str, Any]:
+def _exactness_checks(split: Split, C_reduced: sp.csr_matrix, change_of: Mapping[str, float], fixed_point_tol: float) -> dict[str, Any]:
     """How close each model is to a fixed point of the RETRAINING objective (confidences
-    recomputed on the reduced data): the relative objective change of one more exact sweep; and
-    what the frozen-weight shortcut changes (remaining confidences recomputed vs frozen).
-
-    At the paper's setting (factors 100, lambda 0.01) ALS converges sublinearly, so the
-    absolute 1e-9 is out of reach in practical runs; the small-problem test reaches it
-    (tests/models/als/test_als.py)."""
-    from bilinrec.models.als import ALS
-
-    def one_sweep_change(run: Trained) -> float:
-        als = ALS.from_factors(run.user_factors.copy(), run.item_factors.copy(),
-                               **{**params, "iterations": 1, "tol": 0.0})
-        als.fit(C_reduced, warm_start=True)
-        return float(als.history_[-1]["rel_change"])
-
+    recomputed on the reduced data): ``change_of``, the relative objective change of one more
+    exact sweep, against ``fixed_point_tol``; and what the frozen-weight shortcut changes
+    (remaining confidences recomputed vs frozen)."""
     checks: dict[str, Any] = {"fixed_point_tol": fixed_point_tol}
-    runs = {"retrained": retrained}
-    for key in ("unlearn_retrain", "unlearn_frozen"):
-        if key in unlearned:
-            runs[key.removeprefix("unlearn_") if key == "unlearn_frozen" else "unlearn"] = unlearned[key]
-    for name, run in runs.items():
-        change = one_sweep_change(run)
-        checks[f"{name}_fixed_point_rel_change"] = change
-        checks[f"{name}_fixed_point_ok"] = bool(change < fixed_point_tol)
-    if "unlearn" in runs:
+    names = {"retrained": "retrained", "unlearn_retrain": "unlearn", "unlearn_frozen": "frozen"}
+    for key, name in names.items():
+        if key in change_of:
+            checks[f"{name}_fixed_point_rel_change"] = change_of[key]
+            checks[f"{name}_fixed_point_ok"] = bool(change_of[key] < fixed_point_tol)
+    if "unlearn_retrain" in change_of:
         checks["unlearn_as_stationary_as_retrained"] = bool(
             checks["unlearn_fixed_point_rel_change"] <= checks["retrained_fixed_point_rel_change"])
     # confidences of the remaining cells: recomputed on the reduced data vs frozen (computed with the deleted)

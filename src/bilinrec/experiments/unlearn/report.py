@@ -18,7 +18,7 @@ METRICS = [
     "jaccard_items_vs_original", "jaccard_users_vs_original", "jaccard_recs_vs_original",
     "jaccard_items_vs_retrained", "jaccard_users_vs_retrained", "jaccard_recs_vs_retrained",
     "mia_threshold_heldout", "mia_logistic_heldout", "mia_threshold_unobserved", "mia_logistic_unobserved",
-    "auc_in_band", "sweeps", "sweep_equivalents", "objective_gap", "objective_gap_star", "at_target",
+    "auc_in_band", "sweeps", "sweep_equivalents", "objective_gap", "objective_gap_star", "fixed_point_change", "at_target",
     "target_sweep_equivalents", "compute_seconds", "speedup_sweeps", "speedup_target_sweeps", "speedup_seconds_timing",
 ]
 SHOWN = [
@@ -37,8 +37,7 @@ def load_runs(json_paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd
     model_rows, check_rows = [], []
     for path in json_paths:
         result = read_json(path)
-        base = {k: result[k] for k in ("dataset", "strategy", "fraction", "seed", "n_deleted", "target_within_run")
-                if k in result}
+        base = {k: result[k] for k in ("dataset", "strategy", "fraction", "seed", "n_deleted")}
         for model, metrics in result["models"].items():
             model_rows.append({**base, "model": model, **metrics})
         in_band = {f"auc_in_band_{m}": v["auc_in_band"] for m, v in result["models"].items()
@@ -90,7 +89,7 @@ def write_checks(json_paths: Sequence[str | os.PathLike], csv_path: str | os.Pat
 POPULARITY = "popularity"
 #: Columns of ``unlearn_paired`` (one row per run and model: what the claims pair per seed).
 PAIRED_COLUMNS = ["dataset", "strategy", "fraction", "seed", "model", "heldout_auc", "deleted_mean_score",
-                  "deleted_mse", "mia_threshold_heldout", "objective_gap", "objective_gap_star", "target_within_run",
+                  "deleted_mse", "mia_threshold_heldout", "objective_gap", "objective_gap_star", "fixed_point_change",
                   "at_target",
                   "sweep_equivalents", "target_sweep_equivalents", "compute_seconds"]
 
