@@ -438,6 +438,13 @@ def test_readme_verdict_block_is_generated_from_the_results(tmp_path, thresholds
     text = readme.read_text()
     assert "4.0–150.0× fewer sweeps than exact retraining (4.0× at the largest deletion, 20%; 150.0× for one" in text
     assert "0.50–20.00× against cg retraining" in text
+    assert "At matched quality" not in text  # no accelerated racers in this race
+    matched = pd.DataFrame({"dataset": "ml-100k", "size": ["record", "0.1"], "stratum": "uniform",
+                            "racer": "unlearn_accelerated",
+                            "speedup_target_sweeps_vs_exact_accelerated": [40.0, float("nan")]})
+    pd.concat([race, matched]).to_csv(results / "tables" / "unlearn_race.csv", index=False)
+    assert main(["readme-verdict", "--readme", str(readme), "--results", str(results)]) == 0
+    assert "**At matched quality**" in readme.read_text() and "40.0× fewer sweeps in 1 of 2 settings" in readme.read_text()
 
 
 # --------------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ def _span(values: pd.Series, fmt: str = ".1f") -> str:
 def race_summary(race: pd.DataFrame) -> str:
     """Sentences on the fair race of ``results/tables/unlearn_race.csv`` (unlearn rows, mean over
     seeds): speedup in sweeps under one stopping rule against exact retraining (deterministic),
-    and in wall clock against every retraining peer (timing, machine-dependent)."""
+    and in wall clock against every retraining peer (timing, machine-dependent); and, with the
+    accelerated racers, the speedup to the matched quality target."""
     unl = race[race["racer"] == "unlearn"]
     lines = []
     for dataset, rows in unl.groupby("dataset", sort=True) if "dataset" in unl else [("", unl)]:
@@ -75,7 +76,20 @@ def race_summary(race: pd.DataFrame) -> str:
                  if rows[col].notna().any()]
         if walls:
             text += ". In wall clock on the run's machine (timing, not part of any verdict): " + "; ".join(walls)
-        lines.append(text + ".")
+        text += "."
+        matched = race[(race["racer"] == "unlearn_accelerated")
+                       & ((race["dataset"] == dataset) if "dataset" in race else True)]
+        col = "speedup_target_sweeps_vs_exact_accelerated"
+        if col in matched and matched[col].notna().any():
+            reached = matched[col].notna()
+            text += (f" **At matched quality** (to within the race's target of the converged objective, accelerated "
+                     f"unlearning against accelerated retraining, same exact solver): {_span(matched.loc[reached, col])}"
+                     f" fewer sweeps in {int(reached.sum())} of {len(matched)} settings")
+            wall = "speedup_target_seconds_timing_vs_exact_accelerated"
+            if wall in matched and matched[wall].notna().any():
+                text += f" ({_span(matched.loc[reached, wall], '.2f')} in wall clock)"
+            text += "."
+        lines.append(text)
     return "\n\n".join(lines)
 
 
