@@ -26,7 +26,7 @@ rule forget_als:
         runtime=doubling(120),
     params:
         cfg=config_keys("forget", "n_forgotten", "als", drop=("als.datasets",)),
-        model=UNLEARN["model"],
+        model={**UNLEARN["model"], **FORGET["als"]["stopping"]},
         confidence=UNLEARN["confidence"],
         seed=UNLEARN_SEEDS[0],
     script:
