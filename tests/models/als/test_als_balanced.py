@@ -4,24 +4,10 @@ point as plain ALS, an objective that never rises, and a safeguard that is what 
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from bilinrec.models.als import ALS, anderson
 from bilinrec.models.als.balance import balance
-
-
-def data(seed, n_users=60, n_items=40, density=0.2):
-    rng = np.random.default_rng(seed)
-    return sp.csr_matrix((rng.random((n_users, n_items)) < density) * (1 + 10 * rng.random((n_users, n_items))))
-
-
-def objectives(model):
-    return np.array([r["objective"] for r in model.history_])
-
-
-def rises(model):
-    f = objectives(model)
-    return np.diff(f) > 1e-12 * np.abs(f[1:])
+from test_als_anderson import data, rises  # one problem maker and monotonicity check for both
 
 
 @pytest.mark.parametrize("weights", ["equal", "per_row"])
