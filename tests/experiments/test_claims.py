@@ -139,6 +139,21 @@ def test_the_consistency_rule_passes_an_ideal_unlearner_at_its_level(thresholds,
     assert 0.90 <= np.mean(passed) <= 0.99
 
 
+@pytest.mark.parametrize("claim", ["B1", "B2", "B4"])
+def test_consistency_claims_say_when_retrains_end_at_different_fixed_points(thresholds, claim):
+    """Retrains from other seeds 1e-4 or more apart in objective (relative) ended at different fixed
+    points: the seed noise is heavy-tailed and the claim's detail says so, with the count."""
+    from bilinrec.experiments.unlearn.claims import CLAIMS as UNLEARN_CLAIMS
+
+    spec = {c.id: c for c in UNLEARN_CLAIMS}[claim]
+    paired = unlearn_paired(gap_band=1e-6)
+    paired.loc[paired["model"] == "retrained_b2", "objective_gap"] = 1e-6
+    assert "several fixed points" not in spec.run({"unlearn_paired": paired}, thresholds).detail
+    paired.loc[(paired["model"] == "retrained_b2") & (paired["seed"] == 2), "objective_gap"] = -3e-4
+    detail = spec.run({"unlearn_paired": paired}, thresholds).detail
+    assert "several fixed points" in detail and "3.0e-04" in detail and "in 1 of 3 runs (ml-100k)" in detail
+
+
 def test_b3_counts_no_speedup_where_unlearning_stopped_short_of_the_target():
     tables = {"unlearn_paired": unlearn_paired(gap_unlearn=0.01)}
     outcome = claim_b3(tables, 3.0)

@@ -77,6 +77,13 @@ def race_summary(race: pd.DataFrame) -> str:
         if walls:
             text += ". In wall clock on the run's machine (timing, not part of any verdict): " + "; ".join(walls)
         text += "."
+        cg = race[(race["racer"] == "unlearn_cg") & ((race["dataset"] == dataset) if "dataset" in race else True)]
+        if "speedup_rule_sweeps_vs_cg" in cg and cg["speedup_rule_sweeps_vs_cg"].notna().any():
+            both = race[race["racer"].isin(["unlearn_cg", "retrain_cg"])
+                        & ((race["dataset"] == dataset) if "dataset" in race else True)]["rule_objective_gap"]
+            text += (f" CG unlearning against CG retraining (like for like, the same rule): "
+                     f"{_span(cg['speedup_rule_sweeps_vs_cg'])} fewer sweeps, both stopping "
+                     f"{100 * both.min():.1f}–{100 * both.max():.1f}% above the converged objective.")
         matched = race[(race["racer"] == "unlearn_accelerated")
                        & ((race["dataset"] == dataset) if "dataset" in race else True)]
         col = "speedup_target_sweeps_vs_exact_accelerated"

@@ -100,6 +100,8 @@ METHODS: dict[str, Method] = {m.key: m for m in (
     Method("retrain_cg", "Retrain (CG, 3 steps)", "#E69F00"),
     Method("retrain_implicit", "Retrain (implicit, CG)", "#56B4E9"),
     Method("retrain_exact_accelerated", "Retrain (exact, accelerated)", "#009E73"),
+    Method("unlearn_cg", "Unlearn-ALS (CG, 3 steps)", "#E69F00"),
+    Method("unlearn_accelerated", "Unlearn-ALS (exact, accelerated)", "#009E73"),
     Method("naive", "Naive fine-tune", "#D55E00"),
 )}
 

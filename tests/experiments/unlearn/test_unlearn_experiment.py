@@ -161,11 +161,12 @@ def test_race_step_and_table(tmp_path):
         steps.race_step(split, original, SYNTHETIC, cfg, 3, 1, paths[-1])
     a, b = (pd.read_csv(p) for p in paths)
     racers = set(a["racer"])
-    # every configured peer, and accelerated unlearning against accelerated retraining
+    # every configured peer, and CG / accelerated unlearning against CG / accelerated retraining
     assert racers == {"retrain_exact", "retrain_cg", "retrain_implicit", "retrain_exact_accelerated", "unlearn",
-                      "unlearn_accelerated"}
+                      "unlearn_cg", "unlearn_accelerated"}
     acc = a[a["racer"] == "unlearn_accelerated"]
     assert (acc["speedup_rule_sweeps_vs_exact_accelerated"] > 0).all()
+    assert (a.loc[a["racer"] == "unlearn_cg", "speedup_rule_sweeps_vs_cg"] > 0).all()
     # F* is the lowest objective any racer reached: no racer ends below it
     assert (a["rule_objective"] >= a["converged_objective"] * (1 - 1e-12)).all()
     assert set(a["converged_by"]) <= racers

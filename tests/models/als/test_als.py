@@ -716,3 +716,22 @@ def test_unlearn_solves_exactly_without_changing_the_solver_parameter():
     assert seen == ["cg", "cg"] and out.solver == model.solver == "cg"
     exact = model.copy().set_params(solver="cholesky").unlearn(C, pairs, max_iterations=2)
     np.testing.assert_array_equal(out.user_factors_, exact.user_factors_)  # solved exactly all the same
+
+
+def test_cg_unlearning_is_cg_retraining_warm_started():
+    """``unlearn(solver="cg")`` runs CG sweeps (not exact): it differs from exact unlearning after
+    a sweep, tends to the same fixed point, and a bad solver name is an error naming it."""
+    C = random_implicit(seed=22)
+    pairs = np.argwhere(C.toarray() != 0)[:3]
+    # 8 factors: 3 CG steps do not solve an 8 x 8 system exactly (they would a 3 x 3 one)
+    model = ALS(factors=8, iterations=40, regularization=0.1, random_state=0).fit(C)
+    exact = model.unlearn(C, pairs, max_iterations=1)
+    cg = model.unlearn(C, pairs, max_iterations=1, solver="cg")
+    assert not np.allclose(cg.user_factors_, exact.user_factors_, atol=1e-9)
+    exact_long = model.unlearn(C, pairs, max_iterations=300, tol=1e-12)
+    cg_long = model.unlearn(C, pairs, max_iterations=300, tol=1e-12, solver="cg")
+    assert abs(cg_long.history_[-1]["objective"] - exact_long.history_[-1]["objective"]) \
+        <= 1e-6 * exact_long.history_[-1]["objective"]
+    assert cg.solver == model.solver == "cholesky"
+    with pytest.raises(ValueError, match="solver"):
+        model.unlearn(C, pairs, solver="lu")

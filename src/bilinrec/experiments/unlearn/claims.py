@@ -41,6 +41,10 @@ UNLEARNED = "unlearn_retrain"
 RETRAINED, RETRAINED_OTHER_SEED, RETRAINED_PLANTED = "retrained", "retrained_b1", "retrained_b2"
 UNLEARN_PAIRED_COLUMNS = (*_SEED, "model", "heldout_auc", "deleted_mean_score", "mia_threshold_heldout",
                           "objective_gap", "sweep_equivalents", "at_target", "target_sweep_equivalents")
+#: Retrains (each at a fixed point) whose objectives differ by at least this (relative) ended at
+#: different fixed points: farther apart than the race's matched-quality band (``race.within``)
+#: and than the spread of converged retrains on ml-100k (up to 7e-5).
+DISTINCT_OBJECTIVES = 1e-4
 #: Draws of the Monte Carlo calibration of :func:`critical_value` (fixed seed: deterministic).
 CALIBRATION_DRAWS = 400_000
 
@@ -68,6 +72,24 @@ def _band_short_of_target(paired: pd.DataFrame) -> str | None:
     first = ", ".join(f"{d}/{s}/{f}/seed {seed}" for d, s, f, seed in short.index[:3])
     return (f"the retraining band did not reach the matched quality target in {len(short)} of {len(at)} runs "
             f"(e.g. {first}): raise unlearn.model.iterations or lower unlearn.model.tol")
+
+
+def _several_fixed_points(paired: pd.DataFrame) -> str:
+    """A note for the consistency claims when retrains from different seeds end at different fixed
+    points (objectives at least ``DISTINCT_OBJECTIVES`` apart, relative; empty when none do): the
+    seed noise is then a rare large jump, which a few seeds rarely see, so an ideal unlearner
+    (the planted retrain) can fail the calibrated test."""
+    if "objective_gap" not in paired:  # (an in-memory table without it; files always carry it)
+        return ""
+    band = (RETRAINED_OTHER_SEED, RETRAINED_PLANTED) if RETRAINED_PLANTED in set(paired["model"]) \
+        else (RETRAINED_OTHER_SEED,)
+    gaps = _wide(paired, "objective_gap", band).abs()
+    apart = (gaps >= DISTINCT_OBJECTIVES).any(axis=1)
+    if not apart.any():
+        return ""
+    datasets = sorted(set(apart[apart].index.get_level_values("dataset")))
+    return (f"; several fixed points: retrains from other seeds end {gaps.to_numpy().max():.1e} (relative objective) "
+            f"away in {int(apart.sum())} of {len(apart)} runs ({', '.join(datasets)}), so the seed noise is heavy-tailed")
 
 
 @functools.lru_cache(maxsize=64)
@@ -138,7 +160,8 @@ def claim_b1(tables: Tables, level: float) -> Outcome:
         f"worst over {len(checks)} checks ({checks['statistic'].nunique()} statistics × settings) of T ÷ q, "
         f"T = |mean(unlearned − retrained)| ÷ (rms seed noise ÷ √seeds), q its critical value (an ideal "
         f"unlearner passes all checks with probability {level:g}); worst: {worst['statistic']}, gap "
-        f"{worst['signed']:+.4g} against seed noise {worst['noise']:.3g} (T {worst['T']:.3g}, q {worst['q']:.3g})",
+        f"{worst['signed']:+.4g} against seed noise {worst['noise']:.3g} (T {worst['T']:.3g}, q {worst['q']:.3g})"
+        f"{_several_fixed_points(paired)}",
     )
 
 
@@ -165,7 +188,8 @@ def claim_b2(tables: Tables, tolerance: float, *, level: float) -> Outcome:
         ok, float(held["signed"].mean()), float(held["signed"].std(ddof=0)),
         f"AUC(unlearned) − AUC(retrained), mean over seeds, {len(held)} settings, worst {held['signed'].min():+.4f} "
         f"(floor −q×seed noise÷√seeds−{tolerance:g}: worst floor {floor.max():+.4f}); not degraded in "
-        f"{no_degradation.mean():.0%}; forgot the deleted cells (consistent with retraining, as B1) in {forgot.mean():.0%}",
+        f"{no_degradation.mean():.0%}; forgot the deleted cells (consistent with retraining, as B1) in {forgot.mean():.0%}"
+        f"{_several_fixed_points(paired)}",
     )
 
 
@@ -216,7 +240,8 @@ def claim_b4(tables: Tables, level: float) -> Outcome:
         f"worst over {len(checks)} settings of T ÷ q for the attack AUC (deleted vs held-out positives), "
         f"T = |mean(unlearned − retrained)| ÷ (rms seed noise ÷ √seeds); largest gap "
         f"{checks['signed'].abs().max():.4f} against seed noise {checks['noise'].min():.4f}–{checks['noise'].max():.4f}; "
-        f"attack AUC unlearned {w[UNLEARNED].mean():.3f}, retrained {w[RETRAINED].mean():.3f}",
+        f"attack AUC unlearned {w[UNLEARNED].mean():.3f}, retrained {w[RETRAINED].mean():.3f}"
+        f"{_several_fixed_points(paired)}",
     )
 
 

@@ -20,9 +20,9 @@ authors used (``cg``), the ``implicit`` library's CPU CG solver (``implicit``), 
 solver accelerated by ``acceleration`` (``exact_accelerated``; balanced Anderson by default), all from the
 same random start.
 Unlearning is Unlearn-ALS in retrain mode (exact solver) from the original model (``unlearn``);
-with the ``exact_accelerated`` peer also accelerated Unlearn-ALS (``unlearn_accelerated``), so that
-the race is like for like. Speedups are reported against each peer, in sweeps (deterministic) and in solve
-seconds (``*_timing`` columns: wall clock, machine-dependent).
+like for like, with the ``cg`` peer also CG Unlearn-ALS (``unlearn_cg``, 3 steps, the same stopping
+rule) and with the ``exact_accelerated`` peer accelerated Unlearn-ALS (``unlearn_accelerated``).
+Speedups are reported against each peer, in sweeps (deterministic) and in solve seconds (``*_timing`` columns: wall clock, machine-dependent).
 """
 
 from __future__ import annotations
@@ -178,6 +178,9 @@ def race_one(train: sp.csr_matrix, weighting: Weighting, original: ALS, deletion
     rule = stopping("unlearn")
     unlearners = {"unlearn": original.copy().set_params(weighting=weighting, acceleration=None).unlearn(
         train, deletions, max_iterations=rule["iterations"], tol=rule["tol"]).history_}
+    if "cg" in cfg["peers"]:  # like for like: CG unlearning against CG retraining, same stopping rule
+        unlearners["unlearn_cg"] = original.copy().set_params(weighting=weighting, acceleration=None, cg_steps=3) \
+            .unlearn(train, deletions, max_iterations=max_sweeps, tol=tol, solver="cg").history_
     if accelerated:  # like for like: accelerated unlearning against accelerated retraining
         histories["exact_accelerated"] = ALS(**{**base, "solver": "cholesky", "acceleration": acceleration,
                                              **stopping("exact_accelerated")}).fit(X_red).history_
@@ -245,7 +248,8 @@ def race_table(df: pd.DataFrame) -> pd.DataFrame:
 def plot_race(df: pd.DataFrame):
     """Speedup of unlearning vs deletion size against each retraining peer: same stopping rule
     (sweeps, solid; solve seconds, dashed) per stratum; with the accelerated racers, accelerated
-    unlearning against accelerated retraining to the matched quality target (black)."""
+    unlearning against accelerated retraining to the matched quality target (black); CG unlearning
+    against CG retraining at the rule (dotted)."""
     import matplotlib.pyplot as plt
 
     from bilinrec.experiments.methods import method_color, method_label
@@ -276,6 +280,13 @@ def plot_race(df: pd.DataFrame):
                 tcol = f"speedup_rule_seconds_timing_vs_{peer}"
                 ax.plot(x, sub[tcol], marker="x", ls="--", color=method_color(key), alpha=0.7,
                         label=f"vs {method_label(key)} (seconds)")
+            cg = df[(df["racer"] == "unlearn_cg") & ((df["stratum"] == stratum) | df["size"].isin(SIZE_NAMES))]
+            cg = cg[(cg["dataset"] == ds) if ds is not None else True]
+            col = "speedup_rule_sweeps_vs_cg"
+            if col in cg and cg[col].notna().any():
+                values = cg.drop_duplicates(subset=["size"]).set_index("size")[col].reindex(sub["size"])
+                ax.plot(x, values.to_numpy(), marker="^", ls=":", color=method_color("retrain_cg"),
+                        label="CG unlearning vs CG retraining (sweeps)")
             matched = unl_acc[(unl_acc["stratum"] == stratum) | unl_acc["size"].isin(SIZE_NAMES)]
             matched = matched[(matched["dataset"] == ds) if ds is not None else True]
             col = "speedup_target_sweeps_vs_exact_accelerated"

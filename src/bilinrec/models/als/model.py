@@ -403,6 +403,7 @@ class ALS(Estimator):
         negatives: Any = None,
         local_update: bool = True,
         frozen_weights: bool = False,
+        solver: str = "cholesky",
     ) -> ALS:
         """Forget ``deletions`` from a model trained on ``C``: a NEW model; ``self``/``C`` unchanged.
 
@@ -418,7 +419,8 @@ class ALS(Estimator):
         re-deleting a forgotten pair is an error. The result records this call in ``ledger_``.
 
         Exact ALS (Cholesky, whatever ``self.solver``) runs warm-started from the current
-        factors. With ``local_update`` the rows of the deleted cells are solved first (users,
+        factors; ``solver="cg"`` runs its conjugate-gradient counterpart instead (``cg_steps``
+        steps per row, warm-started: not exact, for racing CG unlearning against CG retraining). With ``local_update`` the rows of the deleted cells are solved first (users,
         then items: history phase ``"local"``), then up to ``max_iterations`` full sweeps
         (stopping early when the relative objective change is below ``tol``). ``history_`` of
         the result starts with the objective of the original factors on the modified data; every
@@ -429,6 +431,7 @@ class ALS(Estimator):
         _check_tol(tol)
         self._check_fitted("user_factors_", "unlearn (or use ALS.from_factors)")
         check_choice(mode, MODES, "mode")
+        check_choice(solver, SOLVERS, "solver")
         from .cells import _as_csr
 
         X = _as_csr(C, "C")
@@ -457,7 +460,7 @@ class ALS(Estimator):
             local = None
         with model._threads():
             model._iterate(cells, max_iterations, tol, callback, show_progress, desc=f"unlearn ({mode})",
-                           local=local, solver="cholesky")
+                           local=local, solver=solver)
         return model
 
     def _deletion_sets(self, X: Any, new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -598,7 +601,7 @@ class ALS(Estimator):
 
     def _iterate(self, cells, iterations, tol, callback, show_progress, desc, local=None, solver=None):
         """Sweeps until ``iterations`` or ``tol`` (after the ``local`` rows first), appending to
-        ``history_``; ``solver`` overrides the ``solver`` parameter (unlearn solves exactly)."""
+        ``history_``; ``solver`` overrides the ``solver`` parameter (unlearn chooses its own)."""
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
