@@ -77,7 +77,7 @@ def smoke_config(tmp_path):
             "audit": {"trials": 10, "calibration_trials": 10, "known_seed_trials": 20},
         },
         "personalization": {
-            "factors": [4], "seeds": 2, "train_sizes": [5, "all"], "min_eval_users": 5,
+            "factors": [4], "n_seeds": 2, "train_sizes": [5, "all"], "min_eval_users": 5,
             "als": {"iterations": 3},
             "grid": {"alpha": [10], "rank": [1], "sparsity": [1], "ridge": [1]},
             "amht": {"max_rounds": 3}, "fedrep": {"max_rounds": 5},

@@ -18,11 +18,20 @@ CONDA_ENV = "../../environment.yml"
 
 # Every part appends the final outputs of its named target here; `rule all` asks for them.
 ALL_TARGETS = [f"{RESULTS}/provenance.json"]
+# Every part that decides a claim registers the tables its claims read ({table name: path}, the
+# names of TABLE_COLUMNS in experiments/<part>/claims.py); the claims rule reads them all.
+CLAIM_TABLES = {}
 
 
 def seeds_for(part, n):
     """The ``n`` per-run seeds of one part of the workflow, derived from the root seed."""
     return [derive_seed(ROOT_SEED, part, i) for i in range(int(n))]
+
+
+# Outputs one part reads from another (parts are included in name order, so they meet here): the
+# forget part fits on the unlearn part's split of the first unlearn seed.
+UNLEARN_OUT = f"{RESULTS}/unlearn"
+UNLEARN_SEEDS = seeds_for("unlearn", config["unlearn"]["n_seeds"])
 
 
 wildcard_constraints:

@@ -179,6 +179,7 @@ DP_TARGETS = (
     + [rules.dp_notebook.output.html]
 )
 ALL_TARGETS.extend(DP_TARGETS)
+CLAIM_TABLES["dp_utility"] = f"{RESULTS}/tables/dp_utility.csv"
 
 
 rule dp:

@@ -26,8 +26,8 @@ rule forget_als:
         runtime=doubling(120),
     params:
         cfg=config_keys("forget", "n_forgotten", "als", drop=("als.datasets",)),
-        model={**UNLEARN["model"], **FORGET["als"]["stopping"]},
-        confidence=UNLEARN["confidence"],
+        model={**config["unlearn"]["model"], **FORGET["als"]["stopping"]},
+        confidence=config["unlearn"]["confidence"],
         seed=UNLEARN_SEEDS[0],
     script:
         "../scripts/forget_als.py"

@@ -112,6 +112,7 @@ LRS_TARGETS = (
     + [rules.lrs_notebook.output.html]
 )
 ALL_TARGETS.extend(LRS_TARGETS)
+CLAIM_TABLES.update(lrs_m50=f"{RESULTS}/tables/lrs_m50.csv", lrs_convergence=f"{LRS_OUT}/convergence.csv")
 
 
 rule lrs:

@@ -12,7 +12,7 @@ PERS_CONTROL = PERS["positive_control"]
 PERS_DATASETS = list(PERS["datasets"] or config["datasets"]) + (
     [CONTROL_DATASET] if PERS_CONTROL.get("enabled", True) else []
 )
-PERS_SEEDS = seeds_for("personalization", PERS["seeds"])
+PERS_SEEDS = seeds_for("personalization", PERS["n_seeds"])
 PERS_RUN = f"{RESULTS}/personalization/{{dataset}}/d{{d}}_s{{seed}}"
 PERS_CONTROL_RATINGS = f"{RESULTS}/personalization/data/{CONTROL_DATASET}/ratings.npz"
 
@@ -185,6 +185,7 @@ PERS_TARGETS = (
     + [rules.personalization_notebook.output.html]
 )
 ALL_TARGETS.extend(PERS_TARGETS)
+CLAIM_TABLES["personalization_paired"] = f"{RESULTS}/tables/personalization_paired.csv"
 
 
 rule personalization:

@@ -18,17 +18,6 @@ rule provenance:
         "../scripts/provenance.py"
 
 
-# The result tables the claims read (see bilinrec.experiments.claims.TABLE_COLUMNS).
-CLAIM_TABLES = {
-    "unlearn_paired": f"{RESULTS}/tables/unlearn_paired.csv",
-    "lrs_m50": f"{RESULTS}/tables/lrs_m50.csv",
-    "lrs_convergence": f"{LRS_OUT}/convergence.csv",
-    "dp_utility": f"{RESULTS}/tables/dp_utility.csv",
-    "storage_trained": f"{RESULTS}/tables/storage_trained.csv",
-    "personalization_paired": f"{RESULTS}/tables/personalization_paired.csv",
-}
-
-
 rule claims:
     input:
         **CLAIM_TABLES,

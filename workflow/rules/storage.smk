@@ -91,6 +91,7 @@ STORAGE_TARGETS = (
     + [rules.storage_notebook.output.html]
 )
 ALL_TARGETS.extend(STORAGE_TARGETS)
+CLAIM_TABLES["storage_trained"] = f"{RESULTS}/tables/storage_trained.csv"
 
 
 rule storage:

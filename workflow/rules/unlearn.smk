@@ -6,8 +6,6 @@
 from bilinrec.experiments.unlearn import STRATEGIES, SYNTHETIC
 
 UNLEARN = config["unlearn"]
-UNLEARN_OUT = f"{RESULTS}/unlearn"
-UNLEARN_SEEDS = seeds_for("unlearn", UNLEARN["n_seeds"])
 UNLEARN_RUNS = [
     dict(dataset=d, strategy=g["strategy"], fraction=str(f), seed=s)
     for d in UNLEARN["datasets"]
@@ -293,6 +291,7 @@ UNLEARN_TARGETS = (
     + [rules.unlearn_notebook.output.html]
 )
 ALL_TARGETS.extend(UNLEARN_TARGETS)
+CLAIM_TABLES["unlearn_paired"] = f"{RESULTS}/tables/unlearn_paired.csv"
 
 
 rule unlearn:

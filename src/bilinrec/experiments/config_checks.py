@@ -390,6 +390,26 @@ RULES: tuple[Callable[[Config], list[str]], ...] = (
 )
 
 
+#: Keys renamed since an earlier version: (section, old key) -> new key. A config still using an
+#: old name gets one message naming the new one, before the schema would reject it as unknown.
+RENAMED_KEYS: dict[tuple[str, str], str] = {("personalization", "seeds"): "n_seeds"}
+#: The top-level keys that are not sections (workflow/schemas/config.schema.yaml).
+TOP_LEVEL_KEYS = ("seed", "datasets")
+
+
+def check_sections(config: Config, sections: Iterable[str]) -> None:
+    """Raise :class:`ConfigError` for every top-level key of ``config`` that is neither a top-level
+    key nor one of ``sections`` (those with a schema file), and every renamed key still used, each
+    naming what to write instead."""
+    sections = sorted(sections)
+    problems = [f"{key}: no such section (sections: {', '.join(sections)}; top-level keys: "
+                f"{', '.join(TOP_LEVEL_KEYS)})" for key in config if key not in sections and key not in TOP_LEVEL_KEYS]
+    problems += [f"{section}.{old} was renamed: use {section}.{new}" for (section, old), new in RENAMED_KEYS.items()
+                 if isinstance(config.get(section), Mapping) and old in config[section]]
+    if problems:
+        raise ConfigError(problems)
+
+
 def config_problems(config: Config) -> list[str]:
     """Every broken cross-key rule of ``config`` (schema defaults filled in), as messages."""
     problems: list[str] = []
