@@ -14,6 +14,11 @@ measured dense matrix-multiply rate (FLOP per CPU second): forming ``X U`` and `
 (``4 N d r``), the thresholding gradient ``X_i^T r_i`` (``2 N d``) and the per-user Gram
 matrices of ``[X_i U, X_i[:, S_i]]`` (``N (r + k)^2``).
 
+Rounds to the fixed point: a second fit with the estimator's own stopping rule (relative loss change
+below ``tol`` = 1e-6, or the loss below ``min_loss`` x mean y^2, at most 50 rounds) reports its
+rounds (``rounds*``), its CPU seconds (``cpu s*``) and the subspace distance of its ``U`` to the
+planted one (``dist*``; noiseless data, so the fixed point is the planted model).
+
 Usage: python benchmarks/bench_lrs.py [--users 1000 10000 100000] [--rounds 3] [--threads 2] [--repeats 3]
 """
 
@@ -30,6 +35,7 @@ from common import gemm_rate, peak_rss_bytes
 from threadpoolctl import threadpool_limits
 
 from bilinrec.models.lrs import AMHTLRS
+from bilinrec.models.lrs.metrics import subspace_distance
 from bilinrec.models.lrs.synthetic import make_problem
 
 
@@ -44,11 +50,17 @@ def bench(n_users: int, rounds: int, dim=100, rank=5, sparsity=5, samples=20, se
     total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     stamps = np.array([0.0] + [h["seconds"] for h in est.history_])
     per_round = float(np.min(np.diff(stamps)[1:])) if len(stamps) > 2 else float(stamps[-1])
+    converged = AMHTLRS(rank, sparsity)  # the estimator's own stopping rule
+    cpu_fixed = time.process_time()
+    converged.fit(problem.X, problem.y, problem.users)
+    cpu_fixed = time.process_time() - cpu_fixed
     return {"users": n_users, "samples": len(problem.y), "rounds": est.n_rounds_, "total_s": total,
             "cpu_per_round": cpu / est.n_rounds_,
             "s_per_round": per_round, "peak_rss_gb": peak_rss_bytes() / 1e9,
             "data_gb": (problem.X.nbytes + problem.y.nbytes) / 1e9,
             "final_loss": est.history_[-1]["loss"],
+            "rounds_fixed": converged.n_rounds_, "cpu_fixed": cpu_fixed,
+            "dist_fixed": subspace_distance(converged.U_, problem.U),
             "floor_flops": floor_flops(len(problem.y), dim, rank, sparsity)}
 
 
@@ -68,7 +80,8 @@ def main() -> None:
         return
     print(f"{args.threads} threads; each size in its own subprocess; min over {args.repeats} run(s)")
     header = (f"{'users':>8} {'samples':>9} {'s/round':>8} {'cpu s/rd':>8} {'floor s':>8} {'ratio':>6} "
-              f"{'peak GB':>8} {'data GB':>8} {'loss':>10} {'s/1.0s':>7} {'x/25x':>6} {'GB/2GB':>7}")
+              f"{'peak GB':>8} {'data GB':>8} {'loss':>10} {'s/1.0s':>7} {'x/25x':>6} {'GB/2GB':>7} "
+              f"{'rounds*':>7} {'cpu s*':>7} {'dist*':>8}")
     print(header)
     print("-" * len(header))
     for t in args.users:
@@ -85,7 +98,8 @@ def main() -> None:
         print(f"{row['users']:>8} {row['samples']:>9} {row['s_per_round']:>8.3f} {row['cpu_per_round']:>8.3f} "
               f"{floor:>8.3f} {ratio:>6.0f} {row['peak_rss_gb']:>8.2f} {row['data_gb']:>8.2f} "
               f"{row['final_loss']:>10.4g} {row['s_per_round'] / 1.0:>7.2f} {ratio / 25:>6.2f} "
-              f"{row['peak_rss_gb'] / 2.0:>7.2f}", flush=True)
+              f"{row['peak_rss_gb'] / 2.0:>7.2f} {row['rounds_fixed']:>7d} {row['cpu_fixed']:>7.2f} "
+              f"{row['dist_fixed']:>8.1e}", flush=True)
     print(f"dense matmul rate: {rate / 1e9:.1f} GFLOP per CPU second ({args.threads} BLAS threads)")
 
 
