@@ -1,7 +1,8 @@
 """ALS for bi-linear recommenders and exact unlearning (Unlearn-ALS).
 
-- :mod:`.model`: the :class:`ALS` estimator (fit, unlearn, forget, predict); :mod:`.options`: the
-  values its settings take; :mod:`.io`: model files (save/load, checked entry by entry);
+- :mod:`.model`: the :class:`ALS` estimator (fit, predict, objective), with its sweeps in
+  :mod:`.sweeps` and its forgetting (unlearn, row residuals, forget) in :mod:`.forgetting`;
+  :mod:`.options`: the values its settings take; :mod:`.io`: model files (save/load, checked entry by entry);
 - :mod:`.cells`: the stored cells of a problem and input checks;
 - :mod:`.chol`: the exact (Cholesky) row solver; :mod:`.cg`: the conjugate-gradient one;
   :mod:`.anderson`: accelerated sweeps; :mod:`.scores`: pair scores and the objective's cell terms;

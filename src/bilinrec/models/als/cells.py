@@ -139,6 +139,12 @@ def build_cells(
     )
 
 
+def weighted_mean(cells: Cells) -> float:
+    """The confidence-weighted mean of the cells' targets (the global mean of explicit feedback with biases)."""
+    weight = cells.conf.sum()
+    return float(cells.conf @ cells.target / weight) if weight > 0 else 0.0
+
+
 def _ones(n: int) -> np.ndarray:
     """``n`` float64 ones without their memory (a read-only broadcast of one value)."""
     return np.broadcast_to(np.float64(1.0), (n,))
