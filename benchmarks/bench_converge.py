@@ -60,9 +60,10 @@ def unit_costs(model: ALS, X) -> tuple[float, float]:
     cells = build_cells(model._confidences(X), model.feedback, None, None)
     U, V = model.user_factors_.copy(), model.item_factors_.copy()
     reg_u, reg_i = model._reg(cells, 0), model._reg(cells, 1)
-    sweep = cpu_seconds(lambda: model._sweep(cells), 10)
-    objective = cpu_seconds(lambda: model._objective(cells), 30)
-    balancing = cpu_seconds(lambda: balance(U.copy(), V.copy(), reg_u, reg_i), 30)
+    with model._threads():  # as inside fit: BLAS single-threaded when num_threads is set
+        sweep = cpu_seconds(lambda: model._sweep(cells), 10)
+        objective = cpu_seconds(lambda: model._objective(cells), 30)
+        balancing = cpu_seconds(lambda: balance(U.copy(), V.copy(), reg_u, reg_i), 30)
     return objective / sweep, balancing / sweep
 
 
