@@ -37,6 +37,17 @@ def workflow_copy(tmp_path):
     return copy_workflow(tmp_path / "wf")
 
 
+def dry_run_with(workdir: Path, override: dict):
+    """``snakemake -n`` in ``workdir`` with the config ``override`` laid over config.yaml: the
+    CompletedProcess and its merged output."""
+    import yaml
+
+    bad = workdir / "bad.yaml"
+    bad.write_text(yaml.safe_dump(override))
+    proc = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", str(bad))
+    return proc, proc.stdout + proc.stderr
+
+
 def run_snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: int = 900):
     """Run Snakemake in ``workdir``; returns the CompletedProcess (stdout+stderr merged)."""
     full_env = {**os.environ, **(env or {})}

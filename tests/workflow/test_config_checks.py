@@ -5,7 +5,7 @@ import copy
 
 import pytest
 import yaml
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, dry_run_with, run_snakemake
 from snakemake.utils import validate
 
 from bilinrec.experiments.config_checks import (
@@ -166,10 +166,7 @@ def test_a_dataset_dropped_from_unlearn_is_fine():
     ],
 )
 def test_snakemake_dry_run_rejects_cross_key_mistakes(workflow_copy, override, keys):
-    bad = workflow_copy / "bad.yaml"
-    bad.write_text(yaml.safe_dump(override))
-    proc = run_snakemake(workflow_copy, "-n", "--cores", "1", "--configfile", str(bad))
-    out = proc.stdout + proc.stderr
+    proc, out = dry_run_with(workflow_copy, override)
     assert proc.returncode != 0, out
     for key in keys:
         assert key in out, out

@@ -2,7 +2,7 @@
 
 import pytest
 import yaml
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, dry_run_with, run_snakemake
 
 
 @pytest.mark.parametrize(
@@ -11,6 +11,8 @@ from conftest import ROOT, run_snakemake
         ({"seed": "abc"}, "seed"),
         ({"seed": -3}, "seed"),
         ({"surprise": 1}, "surprise"),
+        ({"unlearnn": {}}, "unlearnn: no such section (sections: claims, data, dp"),
+        ({"personalization": {"seeds": 3}}, "personalization.seeds was renamed: use personalization.n_seeds"),
         ({"data": {"download_retries": "many"}}, "download_retries"),
         ({"data": {"synthetic_ml": {"n_users": -5}}}, "n_users"),
         ({"data": {"unknown_key": True}}, "unknown_key"),
@@ -18,20 +20,14 @@ from conftest import ROOT, run_snakemake
     ],
 )
 def test_bad_config_fails_before_any_job(workflow_copy, override, key):
-    bad = workflow_copy / "bad.yaml"
-    bad.write_text(yaml.safe_dump(override))
-    proc = run_snakemake(workflow_copy, "-n", "--cores", "1", "--configfile", str(bad))
-    out = proc.stdout + proc.stderr
+    proc, out = dry_run_with(workflow_copy, override)
     assert proc.returncode != 0, out
     assert key in out, out
     assert not (workflow_copy / "results").exists()
 
 
 def test_unknown_dataset_name_fails_with_the_name(workflow_copy):
-    bad = workflow_copy / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"datasets": ["ml-100k", "ml-7m"]}))
-    proc = run_snakemake(workflow_copy, "-n", "--cores", "1", "--configfile", str(bad))
-    out = proc.stdout + proc.stderr
+    proc, out = dry_run_with(workflow_copy, {"datasets": ["ml-100k", "ml-7m"]})
     assert proc.returncode != 0
     assert "ml-7m" in out and "datasets" in out
 
