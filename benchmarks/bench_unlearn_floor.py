@@ -44,6 +44,16 @@ def merged(base: dict, overlay: dict) -> dict:
     return out
 
 
+def unlearn_section(config: Path, overlay: Path) -> dict:
+    """The ``unlearn`` section of ``config`` with ``overlay`` merged on it and the workflow schema's
+    defaults filled in, as the Snakefile validates it (config.yaml lists only what it changes)."""
+    from snakemake.utils import validate
+
+    section = merged(yaml.safe_load(config.read_text()), yaml.safe_load(overlay.read_text()) or {}).get("unlearn", {})
+    validate(section, str(ROOT / "workflow" / "schemas" / "unlearn.schema.yaml"))
+    return section
+
+
 def grid_runs(unlearn: dict) -> list[tuple[str, str, float]]:
     """(dataset, strategy, fraction) of every run of the grid, as workflow/rules/unlearn.smk lists them."""
     return [(d, g["strategy"], float(f)) for d in unlearn["datasets"] for g in unlearn["grid"]
@@ -90,8 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         if not path.is_file():
             parser.error(f"{option} {path}: no such file")
 
-    cfg = merged(yaml.safe_load(args.config.read_text()), yaml.safe_load(args.configfile.read_text()) or {})
-    unlearn = cfg["unlearn"]
+    unlearn = unlearn_section(args.config, args.configfile)
     k = int(unlearn["model"]["factors"])
     runs = measured_runs(args.results)
     with threadpool_limits(1):
