@@ -36,6 +36,7 @@ class Anderson:
 
     def __init__(self, memory: int):
         self.memory = int(memory)
+        self.stride = 1.0  # of the stretched step that replaces a rejected one (balanced_anderson)
         self.starts: list[np.ndarray] = []
         self.images: list[np.ndarray] = []
 

@@ -91,8 +91,9 @@ class ALS(ForgettingMethods, SweepEngine, Estimator):
         points, a monotone objective, in far fewer sweeps at small regularization. Or
         ``"balanced_anderson"``: after each sweep the factors are balanced (:mod:`.balance`, the
         regulariser's minimum over factorisations of ``X Y^T``), users and items are extrapolated
-        together, and the extrapolation is kept only if its objective is at most the sweep's
-        (fewer sweeps still). Applies to :meth:`fit` and :meth:`unlearn`.
+        together, and the extrapolation is kept only if its objective is at most the sweep's;
+        a rejected one is replaced by the sweep's step stretched, under the same guard (fewer
+        sweeps still). Applies to :meth:`fit` and :meth:`unlearn`.
     anderson_memory : sweeps remembered by the Anderson extrapolation.
     weighting : ``None`` (``C`` holds the confidences) or a :class:`Weighting` (or a mapping of
         its fields, or a scheme name): ``C`` then holds raw interactions and the model computes

@@ -95,14 +95,16 @@ class SweepEngine:
         """One iteration of ``acceleration="balanced_anderson"``: a sweep, then gauge balancing
         (:mod:`.balance`), then the Anderson extrapolation over users and items together, kept
         only if its objective is at most the sweep's (the safeguard, :func:`.anderson.accept`:
-        checked before any sweep starts from it, so a rejection costs one objective evaluation)."""
+        checked before any sweep starts from it, so a rejection costs one objective evaluation).
+        A rejected extrapolation is replaced by the sweep's step stretched (one more objective
+        evaluation, under the same guard), then the memory is cleared."""
         t0 = time.perf_counter()
         begin = self._state()
         self._sweep(cells, solver)
         balanced = balance(self.user_factors_, self.item_factors_, self._reg(cells, 0), self._reg(cells, 1))
         image = self._state()
         record = self._record(cells, it, "sweep", 0.0, 0.0, previous)
-        record.update(rows_solved=sum(cells.shape), balanced=int(balanced), rejected=0)
+        record.update(rows_solved=sum(cells.shape), balanced=int(balanced), rejected=0, stretched=0)
         proposal = accel.propose(begin, image)
         if proposal is not None:
             self._set_state(proposal)
@@ -112,9 +114,20 @@ class SweepEngine:
                 record["objective"] = extrapolated
                 record["rel_change"] = abs(previous - extrapolated) / max(abs(previous), 1e-300)
             else:
-                self._set_state(image)
+                # rejected: try the sweep's own step, stretched (``accel.stride``: doubled after a
+                # success, quartered after a failure); near a saddle the sweeps move at nearly
+                # constant speed and the extrapolation points back to it, the stretch escapes
+                self._set_state(image + accel.stride * (image - begin))
+                stretched = self._objective(cells)
+                record.update(rejected=1, objectives=record["objectives"] + 1)
+                if anderson.accept(stretched, record["objective"]):
+                    record.update(objective=stretched, stretched=1,
+                                  rel_change=abs(previous - stretched) / max(abs(previous), 1e-300))
+                    accel.stride *= 2
+                else:
+                    self._set_state(image)
+                    accel.stride = max(1.0, accel.stride / 4)
                 accel.reset()
-                record["rejected"] = 1
         record["seconds"] = time.perf_counter() - t0
         return record
 
