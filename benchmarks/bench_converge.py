@@ -8,9 +8,11 @@ table names the racer). Per racer the table gives the cost until its objective i
 ``--within`` (relative) of ``F*``:
 
 * ``to_within_sweeps``: sweep equivalents, counted honestly: row solves / rows (rejected
-  Anderson starts included) + objective evaluations x ``r_obj`` + gauge balancings x ``r_bal``,
-  where ``r_obj`` and ``r_bal`` are the CPU time of one objective evaluation and of one
-  balancing over that of one exact sweep, measured at the start of the run on this machine.
+  Anderson starts included) + objective evaluations x ``r_obj`` + gauge balancings x ``r_bal``
+  + accelerated sweeps x ``r_and`` (the Anderson bookkeeping: reading the states, the proposal at
+  full memory, setting the proposed start; ``r_and_joint`` over users and items for the balanced
+  racers, ``r_and_items`` for item-side Anderson), where every ``r_*`` is the CPU time of that
+  work over one exact sweep's, measured at the start of the run on this machine.
   Every racer pays for the objective it evaluates after each sweep (its stopping rule);
   ``balanced_anderson`` also for its guard's evaluation of the extrapolated point.
 * ``to_within_seconds``: wall seconds from the racer's start (everything it does included, the
@@ -40,6 +42,7 @@ from common import movielens_100k_binary
 
 from bilinrec.experiments.unlearn.race import deletion_set
 from bilinrec.models.als import ALS, Weighting, apply_deletions
+from bilinrec.models.als.anderson import Anderson
 from bilinrec.models.als.balance import balance
 from bilinrec.models.als.cells import build_cells
 
@@ -55,16 +58,36 @@ def cpu_seconds(work, repeats: int) -> float:
     return (time.process_time() - start) / repeats
 
 
-def unit_costs(model: ALS, X) -> tuple[float, float]:
-    """CPU time of one objective evaluation and of one balancing, each over one exact sweep's."""
+def unit_costs(model: ALS, X) -> dict[str, float]:
+    """CPU time of one objective evaluation (``obj``), one balancing (``bal``) and one iteration's
+    Anderson bookkeeping at full memory (``and_joint``: users and items, as ``balanced_anderson``
+    keeps it; ``and_items``: the item side, as ``anderson``), each over one exact sweep's."""
     cells = build_cells(model._confidences(X), model.feedback, None, None)
     U, V = model.user_factors_.copy(), model.item_factors_.copy()
     reg_u, reg_i = model._reg(cells, 0), model._reg(cells, 1)
+    rng = np.random.default_rng(0)
+
+    def bookkeeping(state, set_state, shape):
+        # what an accelerated iteration adds to its sweep: the states read before and after it,
+        # the proposal (memory full), and setting the proposed start
+        acc = Anderson(model.anderson_memory)
+        history = [rng.standard_normal(shape) for _ in range(model.anderson_memory + 2)]
+        for start, image in zip(history, history[1:]):
+            acc.propose(start, image)
+
+        def step():
+            begin, image = state(), state()
+            set_state(acc.propose(begin, image + 1e-3))
+        return step
+
     with model._threads():  # as inside fit: BLAS single-threaded when num_threads is set
         sweep = cpu_seconds(lambda: model._sweep(cells), 10)
-        objective = cpu_seconds(lambda: model._objective(cells), 30)
-        balancing = cpu_seconds(lambda: balance(U.copy(), V.copy(), reg_u, reg_i), 30)
-    return objective / sweep, balancing / sweep
+        costs = {"obj": cpu_seconds(lambda: model._objective(cells), 30),
+                 "bal": cpu_seconds(lambda: balance(U.copy(), V.copy(), reg_u, reg_i), 30),
+                 "and_joint": cpu_seconds(bookkeeping(model._state, model._set_state, model._state().shape), 30),
+                 "and_items": cpu_seconds(bookkeeping(model._item_state, model._set_item_state,
+                                                      model._item_state().shape), 30)}
+    return {name: value / sweep for name, value in costs.items()}
 
 
 class Watch:
@@ -84,16 +107,17 @@ class Watch:
         self.own += time.perf_counter() - now
 
 
-def cost_to(hist: list[dict], times: list[float], n_rows: int, units: tuple[float, float],
+def cost_to(hist: list[dict], times: list[float], n_rows: int, units: dict[str, float], accelerated: str | None,
             target: float) -> tuple[float, float]:
-    """(sweep equivalents, wall seconds) until the objective is at most ``target`` (NaN: never)."""
-    r_obj, r_bal = units
+    """(sweep equivalents, wall seconds) until the objective is at most ``target`` (NaN: never).
+    ``accelerated``: the unit cost of the racer's Anderson bookkeeping per sweep (None: plain)."""
     spent = 0.0
     steps = iter(times)
     for record in hist:
-        spent += record.get("rows_solved", 0) / n_rows + record.get("objectives", 1) * r_obj \
-            + record.get("balanced", 0) * r_bal
-        seconds = next(steps) if record["phase"] == "sweep" else 0.0
+        sweep = record["phase"] == "sweep"
+        spent += record.get("rows_solved", 0) / n_rows + record.get("objectives", 1) * units["obj"] \
+            + record.get("balanced", 0) * units["bal"] + (units[accelerated] if sweep and accelerated else 0.0)
+        seconds = next(steps) if sweep else 0.0
         if record["objective"] <= target:
             return spent, seconds
     return float("nan"), float("nan")
@@ -117,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory", type=int, default=5, help="anderson_memory of the accelerated racers")
     parser.add_argument("--sizes", nargs="*", default=[str(s) for s in SIZES])
     parser.add_argument("--skip-retrain", action="store_true", help="only the unlearning settings")
+    parser.add_argument("--racers", nargs="*", help="run only these racers (e.g. retrain_cholesky_balanced); default all")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -130,17 +155,22 @@ def main(argv: list[str] | None = None) -> None:
     warm = ALS(**{**base, "iterations": 3}).fit(X)  # compiles the kernels outside the races
     ALS(**{**base, "iterations": 1, "solver": "cg"}).fit(X)
     units = unit_costs(warm, X)
-    print(f"unit costs (CPU, over one exact sweep): objective r_obj = {units[0]:.4f}, balancing r_bal = {units[1]:.4f}",
+    print("unit costs (CPU, over one exact sweep): " + ", ".join(f"r_{k} = {v:.4f}" for k, v in units.items()),
           flush=True)
     rows = []
 
     def settle(setting: str, racers: dict) -> None:
+        racers = {name: racer for name, racer in racers.items() if not args.racers or name in args.racers}
+        if not racers:
+            return
         results = {name: race(run, data, args.residual, args.check_every) for name, (run, data) in racers.items()}
         best = min(results, key=lambda name: results[name][0].history_[-1]["objective"])
         f_star = results[best][0].history_[-1]["objective"]
         for name, (model, watch) in results.items():
             hist = model.history_
-            sweeps, seconds = cost_to(hist, watch.times, n_rows, units, f_star * (1 + args.within))
+            accelerated = ("and_joint" if name.endswith("_balanced") else "and_items" if name.endswith("_anderson")
+                           else None)
+            sweeps, seconds = cost_to(hist, watch.times, n_rows, units, accelerated, f_star * (1 + args.within))
             rows.append({"setting": setting, "racer": name, "iterations": sum(r["phase"] == "sweep" for r in hist),
                          "rejected": sum(r.get("rejected", 0) for r in hist),
                          "last_rel_change": hist[-1]["rel_change"], "above_f_star": hist[-1]["objective"] / f_star - 1,

@@ -75,3 +75,30 @@ def test_accelerated_unlearning_reaches_the_retraining_fixed_point(acceleration)
 def test_bad_acceleration_settings_name_the_parameter(bad, message):
     with pytest.raises(ValueError, match=message):
         ALS(factors=2, iterations=1, **bad).fit(data(0))
+
+
+@pytest.mark.parametrize("memory", [1, 3, 5])
+def test_the_incremental_memory_proposes_what_the_stacked_least_squares_does(memory):
+    """Type-II Anderson from the whole stored history, as written in the module docstring:
+    gamma = argmin |r_k - dR gamma| (with the ridge), next = g_k - dG gamma; across a memory
+    overflow and a reset."""
+    rng = np.random.default_rng(memory)
+    acc = anderson.Anderson(memory)
+    starts, images = [], []
+    for step in range(16):
+        if step == 9:
+            acc.reset()
+            starts, images = [], []
+        start = rng.standard_normal((30, 4))
+        image = start + 0.1 * rng.standard_normal((30, 4))
+        starts, images = (starts + [start.ravel()])[-(memory + 1):], (images + [image.ravel()])[-(memory + 1):]
+        proposal = acc.propose(start, image)
+        if len(starts) < 2:
+            assert proposal is None
+            continue
+        G = np.array(images)
+        R = G - np.array(starts)
+        dR, dG = np.diff(R, axis=0), np.diff(G, axis=0)
+        normal = dR @ dR.T + anderson.RIDGE * np.trace(dR @ dR.T) * np.eye(len(dR))
+        expected = G[-1] - np.linalg.solve(normal, dR @ R[-1]) @ dG
+        np.testing.assert_allclose(proposal.ravel(), expected, rtol=1e-10, atol=1e-12)

@@ -32,29 +32,50 @@ def accept(objective: float, previous: float) -> bool:
 
 
 class Anderson:
-    """The memory of Anderson acceleration over flattened item-side states."""
+    """The memory of Anderson acceleration over flattened states.
+
+    Kept incrementally: the last ``memory`` differences of residuals and images, and the Gram
+    matrix of the residual differences, updated by one row of dot products per sweep. So a
+    proposal costs O(memory x state) flops and no copy of the whole memory (rebuilding and
+    multiplying the stacked memory took ~40% of an exact sweep on ml-100k at memory 10).
+    """
 
     def __init__(self, memory: int):
         self.memory = int(memory)
         self.stride = 1.0  # of the stretched step that replaces a rejected one (balanced_anderson)
-        self.starts: list[np.ndarray] = []
-        self.images: list[np.ndarray] = []
+        self.reset()
 
     def reset(self) -> None:
-        self.starts, self.images = [], []
+        self._image: np.ndarray | None = None  # the last image and its residual
+        self._residual: np.ndarray | None = None
+        self._d_residuals: list[np.ndarray] = []  # oldest first
+        self._d_images: list[np.ndarray] = []
+        self._gram = np.zeros((0, 0))  # of _d_residuals
 
     def propose(self, start: np.ndarray, image: np.ndarray) -> np.ndarray | None:
         """Record that a sweep from ``start`` gave ``image``; the next start (None: ``image`` itself,
         when fewer than two sweeps are remembered)."""
-        self.starts.append(np.array(start, dtype=np.float64).ravel())
-        self.images.append(np.array(image, dtype=np.float64).ravel())
-        del self.starts[:-(self.memory + 1)], self.images[:-(self.memory + 1)]
-        if len(self.starts) < 2:
+        g = np.array(image, dtype=np.float64).ravel()
+        r = g - np.asarray(start, dtype=np.float64).ravel()
+        previous_image, previous_residual = self._image, self._residual
+        self._image, self._residual = g, r
+        if previous_image is None:
             return None
-        G = np.array(self.images)
-        R = G - np.array(self.starts)
-        dR, dG = np.diff(R, axis=0), np.diff(G, axis=0)
-        normal = dR @ dR.T
+        d_r = r - previous_residual
+        self._d_residuals.append(d_r)
+        self._d_images.append(g - previous_image)
+        cross = np.array([float(d @ d_r) for d in self._d_residuals])
+        n = len(cross)
+        gram = np.empty((n, n))
+        gram[:-1, :-1], gram[-1], gram[:, -1] = self._gram, cross, cross
+        if n > self.memory:
+            del self._d_residuals[0], self._d_images[0]
+            gram = gram[1:, 1:]
+        self._gram = gram
+        normal = gram.copy()
         normal[np.diag_indices_from(normal)] += RIDGE * max(float(np.trace(normal)), 1e-300)
-        gamma = np.linalg.solve(normal, dR @ R[-1])
-        return (G[-1] - gamma @ dG).reshape(np.shape(image))
+        gamma = np.linalg.solve(normal, np.array([float(d @ r) for d in self._d_residuals]))
+        proposal = g.copy()
+        for weight, d_g in zip(gamma, self._d_images):
+            proposal -= weight * d_g
+        return proposal.reshape(np.shape(image))
