@@ -7,7 +7,10 @@ floor, and the whole-process peak RSS (VmHWM; every size runs in its own subproc
 peaks do not mix; it includes the generated data). Targets (issue #17) at t = 1e5 on a 2-core
 machine: <= 1.0 s per round, <= 25x the FLOP floor, <= 2 GB; the last columns print the ratio
 of each figure to its target (<= 1 is met). Timings on a shared machine are noisy: ``--repeats``
-runs each size several times and reports the minimum.
+runs each size several times and reports the fastest and the slowest run (``best``, ``worst``). The
+FLOP-floor target is checked on the slowest run (issue #34: it must hold in every run), the memory
+target on the largest peak; the wall-clock target on the fastest run, since on a shared machine the
+wall time mostly measures the other jobs.
 
 The floor is the arithmetic every round must do at least once, timed at the machine's
 measured dense matrix-multiply rate (FLOP per CPU second): forming ``X U`` and ``X^T (r w^T)`` for the shared step
@@ -64,12 +67,28 @@ def bench(n_users: int, rounds: int, dim=100, rank=5, sparsity=5, samples=20, se
             "floor_flops": floor_flops(len(problem.y), dim, rank, sparsity)}
 
 
+def summarise(runs: list[dict], rate: float) -> dict:
+    """The fastest and the slowest of a size's runs: wall and CPU seconds per round and the CPU
+    time's ratio to the FLOP floor at ``rate`` (FLOP per CPU second), each ``_best`` and ``_worst``;
+    the other figures are the fastest run's (peak memory: the largest)."""
+    row = dict(min(runs, key=lambda r: r["cpu_per_round"]))
+    floor = row["floor_flops"] / rate
+    for key in ("s_per_round", "cpu_per_round"):
+        row[key + "_best"] = min(r[key] for r in runs)
+        row[key + "_worst"] = max(r[key] for r in runs)
+    row["floor_s"] = floor
+    row["floor_ratio_best"] = row["cpu_per_round_best"] / floor
+    row["floor_ratio_worst"] = row["cpu_per_round_worst"] / floor
+    row["peak_rss_gb"] = max(r["peak_rss_gb"] for r in runs)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=1, help="runs per size (minimum reported)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per size (fastest and slowest reported)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -78,29 +97,32 @@ def main() -> None:
             row["rate"] = gemm_rate()
         print(json.dumps(row))
         return
-    print(f"{args.threads} threads; each size in its own subprocess; min over {args.repeats} run(s)")
-    header = (f"{'users':>8} {'samples':>9} {'s/round':>8} {'cpu s/rd':>8} {'floor s':>8} {'ratio':>6} "
+    print(f"{args.threads} threads; each size in its own subprocess; {args.repeats} run(s) per size: the fastest "
+          "(best) and the slowest (worst); x/25x on the slowest, GB/2GB on the largest peak, s/1.0s on the fastest")
+    header = (f"{'users':>8} {'samples':>9} {'s/rd best':>9} {'s/rd worst':>10} {'cpu/rd best':>11} "
+              f"{'cpu/rd worst':>12} {'floor s':>8} {'ratio best':>10} {'ratio worst':>11} "
               f"{'peak GB':>8} {'data GB':>8} {'loss':>10} {'s/1.0s':>7} {'x/25x':>6} {'GB/2GB':>7} "
               f"{'rounds*':>7} {'cpu s*':>7} {'dist*':>8}")
     print(header)
     print("-" * len(header))
+    rates = []
     for t in args.users:
         runs = []
         for _ in range(args.repeats):
             out = subprocess.run([sys.executable, __file__, "--child", str(t), "--threads", str(args.threads),
                                   "--rounds", str(args.rounds)], check=True, capture_output=True, text=True).stdout
             runs.append(json.loads(out.strip().splitlines()[-1]))
-        row = min(runs, key=lambda r: r["s_per_round"])
-        row["cpu_per_round"] = min(r["cpu_per_round"] for r in runs)
-        rate = max(r["rate"] for r in runs)
-        floor = row["floor_flops"] / rate
-        ratio = row["cpu_per_round"] / floor
-        print(f"{row['users']:>8} {row['samples']:>9} {row['s_per_round']:>8.3f} {row['cpu_per_round']:>8.3f} "
-              f"{floor:>8.3f} {ratio:>6.0f} {row['peak_rss_gb']:>8.2f} {row['data_gb']:>8.2f} "
-              f"{row['final_loss']:>10.4g} {row['s_per_round'] / 1.0:>7.2f} {ratio / 25:>6.2f} "
-              f"{row['peak_rss_gb'] / 2.0:>7.2f} {row['rounds_fixed']:>7d} {row['cpu_fixed']:>7.2f} "
-              f"{row['dist_fixed']:>8.1e}", flush=True)
-    print(f"dense matmul rate: {rate / 1e9:.1f} GFLOP per CPU second ({args.threads} BLAS threads)")
+        rate = max(r["rate"] for r in runs)  # the fastest GEMM measured: the floor is not inflated by load
+        rates.append(rate)
+        row = summarise(runs, rate)
+        print(f"{row['users']:>8} {row['samples']:>9} "
+              f"{row['s_per_round_best']:>9.3f} {row['s_per_round_worst']:>10.3f} "
+              f"{row['cpu_per_round_best']:>11.3f} {row['cpu_per_round_worst']:>12.3f} {row['floor_s']:>8.3f} "
+              f"{row['floor_ratio_best']:>10.1f} {row['floor_ratio_worst']:>11.1f} {row['peak_rss_gb']:>8.2f} "
+              f"{row['data_gb']:>8.2f} {row['final_loss']:>10.4g} {row['s_per_round_best'] / 1.0:>7.2f} "
+              f"{row['floor_ratio_worst'] / 25:>6.2f} {row['peak_rss_gb'] / 2.0:>7.2f} {row['rounds_fixed']:>7d} "
+              f"{row['cpu_fixed']:>7.2f} {row['dist_fixed']:>8.1e}", flush=True)
+    print(f"dense matmul rate: {max(rates) / 1e9:.1f} GFLOP per CPU second ({args.threads} BLAS threads)")
 
 
 if __name__ == "__main__":
