@@ -46,6 +46,15 @@ def test_paper_scale_overlay_validates_and_plans_the_paper_dp_grid(workflow_copy
     assert counts == {"dp_run": "75"}, out  # t in {1e3, 1e4, 1e5} x 5 methods x 5 seeds
 
 
+def test_ml100k_unlearning_overlay_plans_every_strategy_and_fraction_at_5_seeds(workflow_copy):
+    proc = run_snakemake(workflow_copy, "-n", "--cores", "2", "--configfile", "config/paper.yaml",
+                         "config/paper-unlearn-ml100k.yaml", "--quiet", "rules", "--", "unlearn")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    counts = dict(line.split()[:2] for line in out.splitlines() if line.split()[:1] in (["unlearn_unlearn"], ["unlearn_original"]))
+    assert counts == {"unlearn_unlearn": "120", "unlearn_original": "5"}, out  # 6 strategies x 4 fractions x 5 seeds
+
+
 
 def test_default_profile_spaces_out_the_scheduler_timer():
     """profiles/default (the profile plain `snakemake` reads) sets a job-rate window of at least
