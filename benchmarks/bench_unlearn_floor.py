@@ -18,6 +18,7 @@ FLOP at the GEMM rate; the assumption that an unmeasured grid cell sweeps as oft
 runs of its dataset is printed with the spread of those runs.
 
     python benchmarks/bench_unlearn_floor.py --results results --configfile config/paper.yaml --seeds 5 10
+    python benchmarks/bench_unlearn_floor.py --configfile config/paper.yaml config/paper-unlearn-ml100k.yaml
 """
 
 from __future__ import annotations
@@ -44,12 +45,15 @@ def merged(base: dict, overlay: dict) -> dict:
     return out
 
 
-def unlearn_section(config: Path, overlay: Path) -> dict:
-    """The ``unlearn`` section of ``config`` with ``overlay`` merged on it and the workflow schema's
-    defaults filled in, as the Snakefile validates it (config.yaml lists only what it changes)."""
+def unlearn_section(config: Path, *overlays: Path) -> dict:
+    """The ``unlearn`` section of ``config`` with the ``overlays`` merged on it in turn and the workflow
+    schema's defaults filled in, as the Snakefile validates it (config.yaml lists only what it changes)."""
     from snakemake.utils import validate
 
-    section = merged(yaml.safe_load(config.read_text()), yaml.safe_load(overlay.read_text()) or {}).get("unlearn", {})
+    whole = yaml.safe_load(config.read_text())
+    for overlay in overlays:
+        whole = merged(whole, yaml.safe_load(overlay.read_text()) or {})
+    section = whole.get("unlearn", {})
     validate(section, str(ROOT / "workflow" / "schemas" / "unlearn.schema.yaml"))
     return section
 
@@ -92,15 +96,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=ROOT / "results", help="a finished run's results/")
     parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
-    parser.add_argument("--configfile", type=Path, default=ROOT / "config" / "paper.yaml", help="grid overlay")
+    parser.add_argument("--configfile", type=Path, nargs="+", default=[ROOT / "config" / "paper.yaml"],
+                        help="grid overlays, laid over --config in turn as Snakemake does")
     parser.add_argument("--seeds", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args(argv)
-    for option, path in (("--config", args.config), ("--configfile", args.configfile)):
+    for option, path in (("--config", args.config), *(("--configfile", path) for path in args.configfile)):
         if not path.is_file():
             parser.error(f"{option} {path}: no such file")
 
-    unlearn = unlearn_section(args.config, args.configfile)
+    unlearn = unlearn_section(args.config, *args.configfile)
     k = int(unlearn["model"]["factors"])
     runs = measured_runs(args.results)
     with threadpool_limits(1):
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     # the runs' measured job time (originals aside): what the grid takes at today's efficiency
     grid_table["job_min_on_cores"] = grid_table["job_core_s"] / args.cores / 60
     grid_table["floor_vs_45_min"] = grid_table["floor_min_on_cores"] / BUDGET_MINUTES
-    print(f"\nthe grid of {args.configfile.name} ({len(grid)} settings) at its FLOP floor on {args.cores} cores")
+    print(f"\nthe grid of {' + '.join(path.name for path in args.configfile)} ({len(grid)} settings) at its FLOP floor on {args.cores} cores")
     print(grid_table.round(2).to_markdown(index=False))
 
 

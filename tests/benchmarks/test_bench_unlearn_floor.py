@@ -32,3 +32,11 @@ def test_the_default_grid_is_what_the_workflow_runs(bench, tmp_path):
     empty.write_text("")
     runs = bench.grid_runs(bench.unlearn_section(ROOT / "config.yaml", empty))
     assert len(runs) == 13  # the default grid of workflow/schemas/unlearn.schema.yaml
+
+
+def test_overlays_are_laid_over_in_turn(bench):
+    section = bench.unlearn_section(ROOT / "config.yaml", ROOT / "config" / "paper.yaml",
+                                    ROOT / "config" / "paper-unlearn-ml100k.yaml")
+    assert section["n_seeds"] == 5  # the last overlay wins
+    runs = bench.grid_runs(section)
+    assert len(runs) == 6 * 4 and {d for d, _, _ in runs} == {"ml-100k"}  # paper.yaml's grid, ml-100k only
