@@ -76,7 +76,9 @@ class ALS(ForgettingMethods, SweepEngine, Estimator):
         Numba kernel, compiled on first use and cached on disk).
     dtype : ``np.float64`` or ``np.float32`` for factors and solves (objectives use float64).
     iterations : maximum number of full sweeps of :meth:`fit`.
-    tol : :meth:`fit` stops once a sweep changes the objective by a relative amount below ``tol``.
+    tol : :meth:`fit` stops once a sweep changes the objective by a relative amount below ``tol``
+        (with ``acceleration``, once an accelerated iteration does and then one plain sweep, counted
+        in ``history_`` with ``confirming=1``, confirms it).
     random_state : seed (or numpy ``Generator``) of the random initial factors (uniform on
         [0, 0.01), as in ``implicit``).
     use_bias : explicit feedback only: learn a global mean and user/item biases.

@@ -50,10 +50,17 @@ class SweepEngine:
         balanced = self.acceleration == "balanced_anderson"
         accel = Anderson(self.anderson_memory) if self.acceleration is not None else None
         proposal = None  # the extrapolated start of the next sweep (acceleration="anderson")
+        confirming = False  # this iteration is a plain sweep that must confirm an accelerated stop
         bar = tqdm(range(1, iterations + 1), desc=desc, disable=not show_progress, leave=False)
         for it in bar:
             t0, cpu0 = time.perf_counter(), time.process_time()
-            if balanced:
+            if confirming:
+                self._sweep(cells, solver)
+                record = self._record(cells, it, "sweep", time.perf_counter() - t0, time.perf_counter() - start, previous)
+                record.update(rows_solved=full, cpu_seconds=time.process_time() - cpu0, confirming=1, rejected=0)
+                if balanced:
+                    record.update(balanced=0, stretched=0)
+            elif balanced:
                 record = self._balanced_step(cells, accel, it, previous, solver)
                 record.update(elapsed=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu0)
             else:
@@ -65,7 +72,7 @@ class SweepEngine:
                 seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
                 record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
                 record["rows_solved"], record["cpu_seconds"] = full, cpu
-            if accel is not None and not balanced:
+            if accel is not None and not balanced and not confirming:
                 record["rejected"] = 0
                 if accepted is not None and not anderson.accept(record["objective"], previous):
                     # safeguard: the extrapolated start raised the objective; a plain sweep from
@@ -88,7 +95,15 @@ class SweepEngine:
             bar.set_postfix(objective=f"{record['objective']:.6g}", rel=f"{record['rel_change']:.2e}")
             previous = record["objective"]
             if record["rel_change"] < tol:
-                break
+                if accel is None or confirming:
+                    break
+                # an accelerated step's small change need not be a fixed point (after an extrapolation
+                # one more plain sweep can still move by far more): stop only if a plain sweep agrees
+                confirming = True
+            elif confirming:
+                confirming = False
+                accel.reset()
+                proposal = None
         bar.close()
 
     def _balanced_step(self, cells, accel, it, previous, solver=None):
