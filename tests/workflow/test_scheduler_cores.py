@@ -3,13 +3,11 @@
 Every runtime in docs/runtime.md assumes it, and so does ``threads:`` on the compute rules.
 Snakemake 9.10-9.16 break it: their count of free cores grows as jobs finish
 (snakemake/snakemake#3815, #3913), so on 2 cores a run can have 3 or 4 jobs going, which
-inflates every job's wall time and the memory peak. pyproject.toml asks for a release without the bug; this test
-fails if the installed Snakemake has it.
+inflates every job's wall time and the memory peak. pyproject.toml asks for a release without
+the bug; this test fails if the installed Snakemake has it.
 """
 
-import subprocess
-
-from conftest import SNAKEMAKE
+from conftest import run_snakemake
 
 # One job that many depend on, as datasets_prepare and unlearn_split are in the workflow: on a
 # faulty release the jobs it releases start all at once (snakemake/snakemake#3913). Each job is
@@ -50,10 +48,7 @@ def test_most_at_once_counts_overlaps():
 
 def test_snakemake_runs_at_most_cores_jobs_at_once(tmp_path):
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
-    proc = subprocess.run(
-        [*SNAKEMAKE, "--cores", "2", "--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile")],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )
+    proc = run_snakemake(tmp_path, "--cores", "2", timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     intervals = [
         tuple(float(value) for value in (tmp_path / name).read_text().split())
