@@ -25,8 +25,10 @@ balanced Anderson) and CG (3 steps; plain, Anderson); unlearning (Unlearn-ALS, e
 warm-started from the original model, which is the balanced-Anderson fit to ``--tol``) plain,
 Anderson and balanced Anderson, against balanced-Anderson retraining on the reduced data, at
 one record, one user's history and 1%, 10% and 20% of the training positives (uniform,
-``--seed``). ``vs_target`` = to_within_sweeps / 100 (issue 34's target for retraining with the
-accelerated solver); <= 1 is met.
+``--seed``, which also seeds the random start). The accelerated racers use ``--memory`` and
+``--mixing`` (Anderson's memory and mixing parameter). ``vs_target`` = to_within_sweeps / 100
+(issue 34's target for retraining with the accelerated solver); <= 1 is met. The count depends
+on the start: run several ``--seed`` values before calling a target met.
 
     BILINREC_DATA_DIR=/path/with/ml-100k.zip python benchmarks/bench_converge.py
 """
@@ -67,26 +69,32 @@ def unit_costs(model: ALS, X) -> dict[str, float]:
     reg_u, reg_i = model._reg(cells, 0), model._reg(cells, 1)
     rng = np.random.default_rng(0)
 
-    def bookkeeping(state, set_state, shape):
+    def bookkeeping(state, set_state, shape, repeats=30):
         # what an accelerated iteration adds to its sweep: the states read before and after it,
-        # the proposal (memory full), and setting the proposed start
-        acc = Anderson(model.anderson_memory)
+        # the proposal (memory full), and setting the proposed start; on sweeps that move the
+        # state randomly (equal steps would make the residual differences zero and the least
+        # squares degenerate) and with the caches evicted before each, as a sweep evicts them
+        acc = Anderson(model.anderson_memory, model.anderson_mixing)
         history = [rng.standard_normal(shape) for _ in range(model.anderson_memory + 2)]
         for start, image in zip(history, history[1:]):
             acc.propose(start, image)
-
-        def step():
-            begin, image = state(), state()
-            set_state(acc.propose(begin, image + 1e-3))
-        return step
+        steps = [state() + 1e-3 * rng.standard_normal(shape) for _ in range(4)]
+        flush = np.empty(1 << 23)  # 64 MB, more than the last-level cache
+        spent = 0.0
+        for i in range(repeats):
+            flush[:] = i
+            start = time.process_time()
+            begin, _ = state(), state()
+            set_state(acc.propose(begin, steps[i % len(steps)]))
+            spent += time.process_time() - start
+        return spent / repeats
 
     with model._threads():  # as inside fit: BLAS single-threaded when num_threads is set
         sweep = cpu_seconds(lambda: model._sweep(cells), 10)
         costs = {"obj": cpu_seconds(lambda: model._objective(cells), 30),
                  "bal": cpu_seconds(lambda: balance(U.copy(), V.copy(), reg_u, reg_i), 30),
-                 "and_joint": cpu_seconds(bookkeeping(model._state, model._set_state, model._state().shape), 30),
-                 "and_items": cpu_seconds(bookkeeping(model._item_state, model._set_item_state,
-                                                      model._item_state().shape), 30)}
+                 "and_joint": bookkeeping(model._state, model._set_state, model._state().shape),
+                 "and_items": bookkeeping(model._item_state, model._set_item_state, model._item_state().shape)}
     return {name: value / sweep for name, value in costs.items()}
 
 
@@ -138,7 +146,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--within", type=float, default=1e-6, help="relative distance to F* that counts as converged")
     parser.add_argument("--residual", type=float, default=1e-3, help="largest row residual that counts as converged")
     parser.add_argument("--check-every", type=int, default=10, help="iterations between residual checks")
-    parser.add_argument("--memory", type=int, default=5, help="anderson_memory of the accelerated racers")
+    parser.add_argument("--memory", type=int, default=ALS().anderson_memory,
+                        help="anderson_memory of the accelerated racers (default: ALS's)")
+    parser.add_argument("--mixing", type=float, default=ALS().anderson_mixing,
+                        help="anderson_mixing of the accelerated racers (default: ALS's)")
     parser.add_argument("--sizes", nargs="*", default=[str(s) for s in SIZES])
     parser.add_argument("--skip-retrain", action="store_true", help="only the unlearning settings")
     parser.add_argument("--racers", nargs="*", help="run only these racers (e.g. retrain_cholesky_balanced); default all")
@@ -150,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     weighting = Weighting("bm25", scale=5.0, K1=100.0, B=0.9)
     base = dict(factors=args.factors, regularization=args.regularization, dtype=np.float64, tol=args.tol,
                 iterations=args.max_sweeps, random_state=args.seed, weighting=weighting, num_threads=args.threads,
-                anderson_memory=args.memory)
+                anderson_memory=args.memory, anderson_mixing=args.mixing)
     n_rows = sum(X.shape)
     warm = ALS(**{**base, "iterations": 3}).fit(X)  # compiles the kernels outside the races
     ALS(**{**base, "iterations": 1, "solver": "cg"}).fit(X)
@@ -187,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                  .fit(X, callback=w), X)
             for solver in ("cholesky", "cg") for suffix, acc in ACCELERATIONS.items()
             if not (solver == "cg" and acc == "balanced_anderson")})
-    original = ALS(**{**base, "acceleration": "balanced_anderson"}).fit(X)
+    original = ALS(**{**base, "acceleration": "balanced_anderson"}).fit(X) if args.sizes else None
     for size in args.sizes:
         size = size if size in ("record", "user") else float(size)
         pairs = deletion_set(X, size, "uniform", np.random.default_rng(args.seed))
@@ -205,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     by = ", ".join(table.groupby("setting", sort=False)["f_star_by"].first())
     print(f"\nF* per setting: lowest objective reached (by: {by}); "
           f"within {args.within:g} of it; residual <= {args.residual:g} (checked every {args.check_every} iterations); "
-          f"vs_target = sweep equivalents to within / 100; anderson_memory {args.memory}; {args.threads} thread(s)")
+          f"vs_target = sweep equivalents to within / 100; anderson_memory {args.memory}, anderson_mixing "
+          f"{args.mixing:g}; seed {args.seed}; {args.threads} thread(s)")
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 

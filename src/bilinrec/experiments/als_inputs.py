@@ -32,6 +32,7 @@ def als_params(cfg: Mapping[str, Any], seed: int, threads: int | None = None,
         "num_threads": threads,
         "weighting": weighting,
         "acceleration": cfg.get("acceleration"),
+        **({"anderson_mixing": float(cfg["anderson_mixing"])} if "anderson_mixing" in cfg else {}),
     }
 
 

@@ -242,13 +242,14 @@ def test_top_k_beyond_the_matrix_is_undefined_not_an_error(caplog):
     assert "evaluation.top_k = 30" in caplog.text
 
 
-def test_models_are_compared_at_matched_convergence():
-    """With balanced Anderson every exact model of the run ends at a fixed point of the retraining
-    objective (one more exact sweep changes it by < fixed_point_tol) and its whole run is its cost to
-    that target; the fixed-budget snapshot does not get there, and frozen weights converge to a fixed
-    point of another objective."""
+@pytest.mark.parametrize("mixing", [{}, {"anderson_mixing": 4.0}])
+def test_models_are_compared_at_matched_convergence(mixing):
+    """With balanced Anderson (plain or over-relaxed) every exact model of the run ends at a fixed
+    point of the retraining objective (one more exact sweep changes it by < fixed_point_tol) and its
+    whole run is its cost to that target; the fixed-budget snapshot does not get there, and frozen
+    weights converge to a fixed point of another objective."""
     cfg = {**CFG, "model": {**CFG["model"], "factors": 4, "regularization": 1.0, "iterations": 400, "tol": 1e-10,
-                            "acceleration": "balanced_anderson"},
+                            "acceleration": "balanced_anderson", **mixing},
            "unlearning": {**CFG["unlearning"], "modes": ["retrain", "frozen"], "max_iterations": 400, "tol": 1e-10,
                           "budget": 1},
            "evaluation": {**CFG["evaluation"], "fixed_point_tol": 1e-8}}
@@ -265,3 +266,12 @@ def test_models_are_compared_at_matched_convergence():
     assert rows["unlearn_retrain"]["speedup_target_sweeps"] == pytest.approx(
         rows["retrained"]["sweep_equivalents"] / rows["unlearn_retrain"]["sweep_equivalents"])
     assert metrics["checks"]["unlearn_fixed_point_rel_change"] == rows["unlearn_retrain"]["fixed_point_change"]
+
+
+def test_the_model_section_sets_the_anderson_mixing():
+    """``model.anderson_mixing`` reaches every ALS of the run (absent: ALS's own default)."""
+    from bilinrec.experiments.als_inputs import als_params
+    from bilinrec.models.als import ALS
+
+    assert ALS(**als_params({**CFG["model"], "anderson_mixing": 4.0}, seed=1)).anderson_mixing == 4.0
+    assert ALS(**als_params(CFG["model"], seed=1)).anderson_mixing == ALS().anderson_mixing

@@ -71,19 +71,22 @@ def test_accelerated_unlearning_reaches_the_retraining_fixed_point(acceleration)
 
 @pytest.mark.parametrize("bad, message", [({"acceleration": "nesterov"}, "acceleration must be one of"),
                                           ({"anderson_memory": 0}, "anderson_memory must be a positive integer"),
-                                          ({"anderson_memory": True}, "anderson_memory must be a positive integer")])
+                                          ({"anderson_memory": True}, "anderson_memory must be a positive integer"),
+                                          ({"anderson_mixing": 0.0}, "anderson_mixing must be a finite number > 0"),
+                                          ({"anderson_mixing": float("nan")}, "anderson_mixing must be a finite"),
+                                          ({"anderson_mixing": "4"}, "anderson_mixing must be a finite")])
 def test_bad_acceleration_settings_name_the_parameter(bad, message):
     with pytest.raises(ValueError, match=message):
         ALS(factors=2, iterations=1, **bad).fit(data(0))
 
 
-@pytest.mark.parametrize("memory", [1, 3, 5])
-def test_the_incremental_memory_proposes_what_the_stacked_least_squares_does(memory):
+@pytest.mark.parametrize("memory, mixing", [(1, 1.0), (3, 1.0), (5, 1.0), (3, 4.0), (5, 0.5)])
+def test_the_incremental_memory_proposes_what_the_stacked_least_squares_does(memory, mixing):
     """Type-II Anderson from the whole stored history, as written in the module docstring:
-    gamma = argmin |r_k - dR gamma| (with the ridge), next = g_k - dG gamma; across a memory
-    overflow and a reset."""
+    gamma = argmin |r_k - dR gamma| (with the ridge), next = g_k - dG gamma + (beta - 1)(r_k -
+    dR gamma); across a memory overflow and a reset."""
     rng = np.random.default_rng(memory)
-    acc = anderson.Anderson(memory)
+    acc = anderson.Anderson(memory, mixing)
     starts, images = [], []
     for step in range(16):
         if step == 9:
@@ -100,5 +103,6 @@ def test_the_incremental_memory_proposes_what_the_stacked_least_squares_does(mem
         R = G - np.array(starts)
         dR, dG = np.diff(R, axis=0), np.diff(G, axis=0)
         normal = dR @ dR.T + anderson.RIDGE * np.trace(dR @ dR.T) * np.eye(len(dR))
-        expected = G[-1] - np.linalg.solve(normal, dR @ R[-1]) @ dG
+        gamma = np.linalg.solve(normal, dR @ R[-1])
+        expected = G[-1] - gamma @ dG + (mixing - 1) * (R[-1] - gamma @ dR)
         np.testing.assert_allclose(proposal.ravel(), expected, rtol=1e-10, atol=1e-12)

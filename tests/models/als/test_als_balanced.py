@@ -42,11 +42,12 @@ def test_balance_leaves_the_factors_alone_without_regularisation():
     assert np.array_equal(X, x0) and np.array_equal(Y, y0)
 
 
-@pytest.mark.parametrize("seed, extra", [(0, {}), (3, {}), (4, {"scale_regularization": True})])
+@pytest.mark.parametrize("seed, extra", [(0, {}), (3, {}), (4, {"scale_regularization": True}),
+                                         (0, {"anderson_mixing": 1.0}), (3, {"anderson_mixing": 6.0})])
 def test_balanced_anderson_reaches_the_fixed_point_of_plain_als_in_far_fewer_sweeps(seed, extra):
     C = data(seed)
     params = dict(factors=4, regularization=0.1, tol=1e-14, random_state=0, **extra)
-    plain = ALS(iterations=20000, **params).fit(C)
+    plain = ALS(iterations=20000, **{**params, "anderson_mixing": 1.0}).fit(C)
     fast = ALS(iterations=2000, acceleration="balanced_anderson", **params).fit(C)
     assert fast.history_[-1]["objective"] == pytest.approx(plain.history_[-1]["objective"], rel=1e-9)
     np.testing.assert_allclose(fast.predict(*np.indices(C.shape)), plain.predict(*np.indices(C.shape)), atol=1e-4)

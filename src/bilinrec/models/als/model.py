@@ -97,6 +97,9 @@ class ALS(ForgettingMethods, SweepEngine, Estimator):
         a rejected one is replaced by the sweep's step stretched, under the same guard (fewer
         sweeps still). Applies to :meth:`fit` and :meth:`unlearn`.
     anderson_memory : sweeps remembered by the Anderson extrapolation.
+    anderson_mixing : the extrapolation's mixing parameter ``beta`` (:mod:`.anderson`; 1: the plain
+        combination of images, > 1: over-relaxed, which the slow drift of ALS at small
+        regularization rewards; the safeguard keeps the objective monotone either way).
     weighting : ``None`` (``C`` holds the confidences) or a :class:`Weighting` (or a mapping of
         its fields, or a scheme name): ``C`` then holds raw interactions and the model computes
         the confidences itself -- in :meth:`fit`, :meth:`objective` and :meth:`unlearn`, which
@@ -127,6 +130,7 @@ class ALS(ForgettingMethods, SweepEngine, Estimator):
         weighting: Any = None,
         acceleration: str | None = None,
         anderson_memory: int = 5,
+        anderson_mixing: float = 1.0,
     ):
         # scikit-learn convention: store the parameters as given; validation happens in fit/unlearn
         self.factors = factors
@@ -145,6 +149,7 @@ class ALS(ForgettingMethods, SweepEngine, Estimator):
         self.weighting = weighting
         self.acceleration = acceleration
         self.anderson_memory = anderson_memory
+        self.anderson_mixing = anderson_mixing
 
     # -- configuration (get_params, set_params, clone, repr: :class:`~bilinrec.models.base.Estimator`)
     def _json_params(self) -> dict[str, Any]:
@@ -193,6 +198,10 @@ class ALS(ForgettingMethods, SweepEngine, Estimator):
         if isinstance(self.anderson_memory, bool) or not isinstance(self.anderson_memory, (int, np.integer)) \
                 or self.anderson_memory < 1:
             raise ValueError(f"anderson_memory must be a positive integer, got {self.anderson_memory!r}")
+        mixing = self.anderson_mixing
+        if isinstance(mixing, bool) or not isinstance(mixing, (int, float, np.number)) or not np.isfinite(mixing) \
+                or mixing <= 0:
+            raise ValueError(f"anderson_mixing must be a finite number > 0, got {mixing!r}")
         if as_weighting(self.weighting) is not None and self.feedback != "implicit":
             raise ValueError("weighting is only available with feedback='implicit'")
 

@@ -48,7 +48,7 @@ class SweepEngine:
             self.history_.append(record)
             previous = record["objective"]
         balanced = self.acceleration == "balanced_anderson"
-        accel = Anderson(self.anderson_memory) if self.acceleration is not None else None
+        accel = Anderson(self.anderson_memory, self.anderson_mixing) if self.acceleration is not None else None
         proposal = None  # the extrapolated start of the next sweep (acceleration="anderson")
         confirming = False  # this iteration is a plain sweep that must confirm an accelerated stop
         bar = tqdm(range(1, iterations + 1), desc=desc, disable=not show_progress, leave=False)
