@@ -1,6 +1,8 @@
 """The claims verdict is computed from result tables, covers every verdict, and fails
 loudly on a missing or malformed table."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -669,3 +671,51 @@ def test_a4_fails_below_the_ratio_or_where_lrs_predicts_worse(thresholds):
     assert small["verdict"] == FAILS and "not reached" in small["detail"]
     worse = verdict(storage_trained(amht_mse=(0.1, 0.1, 0.9)))   # the 205× model predicts worse: not counted
     assert worse["verdict"] == FAILS and worse["value"] == 57.0
+
+
+def retraining_band(rng, jump_probability=0.0):
+    """The three retrains per run and seed of the default grid's shape (13 settings x 3 seeds):
+    normal seed noise per setting, and with ``jump_probability`` each lands on another fixed
+    point (a jump of 100 sigma, every statistic)."""
+    rows = []
+    for setting in range(13):
+        mu, sigma = rng.normal(0.5, 0.1), 0.01 * (1 + setting)
+        for seed in (1, 2, 3):
+            for model in ("retrained", "retrained_b1", "retrained_b2"):
+                jump = 100 * sigma * (rng.random() < jump_probability) * rng.choice([-1, 1])
+                value = mu + sigma * rng.standard_normal() + jump
+                rows.append({"dataset": "d", "strategy": "s", "fraction": setting, "seed": seed, "model": model,
+                             "heldout_auc": 0.8 + jump + 0.1 * sigma * rng.standard_normal(),
+                             "deleted_mean_score": value, "mia_threshold_heldout": value, "at_target": True})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_band_pass_rate_is_near_the_level_under_normal_noise_and_low_where_retrains_jump(seed):
+    """Each run's own retrains in random roles estimate how often a rule passes an ideal unlearner:
+    near the calibrated level when the seed noise is normal, far below it when retrains land on
+    other fixed points (as on synthetic-lowrank); deterministic."""
+    from bilinrec.experiments.unlearn.claims import band_pass_rate, consistency
+
+    def rule(table):
+        return bool((consistency(table, ("deleted_mean_score", "heldout_auc"), 0.95)["ratio"] <= 1.0).all())
+
+    normal = retraining_band(np.random.default_rng(seed))
+    jumpy = retraining_band(np.random.default_rng(seed), jump_probability=0.13)
+    assert band_pass_rate(normal, f"test normal {seed}", rule) >= 0.8
+    assert band_pass_rate(jumpy, f"test jumpy {seed}", rule) <= 0.5
+    assert band_pass_rate(normal, f"again {seed}", rule) == band_pass_rate(normal, f"test normal {seed}", rule)
+
+
+@pytest.mark.parametrize("claim", ["B1", "B2", "B4"])
+def test_consistency_claims_state_how_often_an_ideal_unlearner_passes_them(thresholds, claim):
+    """The detail of B1, B2 and B4 gives the band pass rate when the run has a planted retrain,
+    and nothing it cannot compute without one."""
+    from bilinrec.experiments.unlearn.claims import CLAIMS as UNLEARN_CLAIMS
+
+    spec = {c.id: c for c in UNLEARN_CLAIMS}[claim]
+    paired = unlearn_paired()
+    assert re.search(r"an ideal unlearner passes this rule in \d+% of 100 draws",
+                     spec.run({"unlearn_paired": paired}, thresholds).detail)
+    without = paired[paired["model"] != "retrained_b2"]
+    assert "passes this rule in" not in spec.run({"unlearn_paired": without}, thresholds).detail
