@@ -11,19 +11,21 @@ table names the racer). Per racer the table gives the cost until its objective i
   Anderson starts included) + objective evaluations x ``r_obj`` + gauge balancings x ``r_bal``
   + accelerated sweeps x ``r_and`` (the Anderson bookkeeping: reading the states, the proposal at
   full memory, setting the proposed start; ``r_and_joint`` over users and items for the balanced
-  racers, ``r_and_items`` for item-side Anderson), where every ``r_*`` is the CPU time of that
+  racers, ``r_and_items`` for item-side Anderson) or x ``r_ncg`` (ALS-NCG's gradient, direction,
+  line polynomial and new point), where every ``r_*`` is the CPU time of that
   work over one exact sweep's, measured at the start of the run on this machine.
   Every racer pays for the objective it evaluates after each sweep (its stopping rule);
-  ``balanced_anderson`` also for its guard's evaluation of the extrapolated point.
+  ``balanced_anderson`` also for its guard's evaluation of the extrapolated point, ALS-NCG for
+  the objective of the balanced sweep its guard compares with.
 * ``to_within_seconds``: wall seconds from the racer's start (everything it does included, the
   benchmark's residual checks excluded).
 * ``residual_sweeps``: the first checked iteration (every ``--check-every``) at which the largest
   row residual was at most ``--residual``.
 
 Racers: retraining from the common random start with the exact solver (plain, Anderson,
-balanced Anderson) and CG (3 steps; plain, Anderson); unlearning (Unlearn-ALS, exact solver,
+balanced Anderson, ALS-NCG) and CG (3 steps; plain, Anderson); unlearning (Unlearn-ALS, exact solver,
 warm-started from the original model, which is the balanced-Anderson fit to ``--tol``) plain,
-Anderson and balanced Anderson, against balanced-Anderson retraining on the reduced data, at
+Anderson, balanced Anderson and ALS-NCG, against balanced-Anderson and ALS-NCG retraining on the reduced data, at
 one record, one user's history and 1%, 10% and 20% of the training positives (uniform,
 ``--seeds``, each also the random start). The accelerated racers use ``--memory`` and
 ``--mixing`` (Anderson's memory and mixing parameter). ``vs_target`` = to_within_sweeps / 100
@@ -47,9 +49,10 @@ from bilinrec.models.als import ALS, Weighting, apply_deletions
 from bilinrec.models.als.anderson import Anderson
 from bilinrec.models.als.balance import balance
 from bilinrec.models.als.cells import build_cells
+from bilinrec.models.als.ncg import NCG, gradient, line_coefficients, quartic_argmin
 
 SIZES = ("record", "user", 0.01, 0.1, 0.2)
-ACCELERATIONS = {"": None, "_anderson": "anderson", "_balanced": "balanced_anderson"}
+ACCELERATIONS = {"": None, "_anderson": "anderson", "_balanced": "balanced_anderson", "_ncg": "ncg"}
 
 
 def cpu_seconds(work, repeats: int) -> float:
@@ -89,12 +92,24 @@ def unit_costs(model: ALS, X) -> dict[str, float]:
             spent += time.process_time() - start
         return spent / repeats
 
+    def ncg_iteration():
+        # what an ALS-NCG iteration adds to its sweep, balancing and two objectives: reading the
+        # states, the gradient, the direction, the line polynomial and its minimiser, the new point
+        x, image = model._state(), model._state()
+        shared = dict(n_users=len(U), k=U.shape[1], reg_u=reg_u, reg_i=reg_i)
+        direction = memory.direction(x - image + 1e-3, gradient(cells, x, **shared))
+        alpha = quartic_argmin(line_coefficients(cells, x, direction, **shared))
+        model._set_state(x + alpha * direction)
+        model._set_state(x)
+
+    memory = NCG()
     with model._threads():  # as inside fit: BLAS single-threaded when num_threads is set
         sweep = cpu_seconds(lambda: model._sweep(cells), 10)
         costs = {"obj": cpu_seconds(lambda: model._objective(cells), 30),
                  "bal": cpu_seconds(lambda: balance(U.copy(), V.copy(), reg_u, reg_i), 30),
                  "and_joint": bookkeeping(model._state, model._set_state, model._state().shape),
-                 "and_items": bookkeeping(model._item_state, model._set_item_state, model._item_state().shape)}
+                 "and_items": bookkeeping(model._item_state, model._set_item_state, model._item_state().shape),
+                 "ncg": cpu_seconds(ncg_iteration, 30)}
     return {name: value / sweep for name, value in costs.items()}
 
 
@@ -181,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, (model, watch) in results.items():
             hist = model.history_
             accelerated = ("and_joint" if name.endswith("_balanced") else "and_items" if name.endswith("_anderson")
-                           else None)
+                           else "ncg" if name.endswith("_ncg") else None)
             sweeps, seconds = cost_to(hist, watch.times, n_rows, units, accelerated, f_star * (1 + args.within))
             rows.append({"setting": setting, "seed": seed, "racer": name,
                          "iterations": sum(r["phase"] == "sweep" for r in hist),
@@ -201,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
                     (lambda w, solver=solver, acc=acc: ALS(**{**seeded, "solver": solver, "acceleration": acc})
                      .fit(X, callback=w), X)
                 for solver in ("cholesky", "cg") for suffix, acc in ACCELERATIONS.items()
-                if not (solver == "cg" and acc == "balanced_anderson")})
+                if not (solver == "cg" and acc in ("balanced_anderson", "ncg"))})
         original = ALS(**{**seeded, "acceleration": "balanced_anderson"}).fit(X) if args.sizes else None
         for size in args.sizes:
             size = size if size in ("record", "user") else float(size)
@@ -212,8 +227,9 @@ def main(argv: list[str] | None = None) -> None:
                    (lambda w, acc=acc: original.copy().set_params(acceleration=acc).unlearn(
                        X, pairs, max_iterations=args.max_sweeps, tol=args.tol, callback=w), reduced)
                    for suffix, acc in ACCELERATIONS.items()},
-                "retrain_cholesky_balanced": (lambda w: ALS(**{**seeded, "acceleration": "balanced_anderson"})
-                                              .fit(reduced, callback=w), reduced)})
+                **{f"retrain_cholesky{suffix}": (lambda w, acc=acc: ALS(**{**seeded, "acceleration": acc})
+                                                 .fit(reduced, callback=w), reduced)
+                   for suffix, acc in (("_balanced", "balanced_anderson"), ("_ncg", "ncg"))}})
     table = pd.DataFrame(rows)
     cols = ["setting", "seed", "racer", "iterations", "rejected", "last_rel_change", "above_f_star", "to_within_sweeps",
             "to_within_seconds", "residual_sweeps", "vs_target"]

@@ -242,14 +242,14 @@ def test_top_k_beyond_the_matrix_is_undefined_not_an_error(caplog):
     assert "evaluation.top_k = 30" in caplog.text
 
 
-@pytest.mark.parametrize("mixing", [{}, {"anderson_mixing": 4.0}])
-def test_models_are_compared_at_matched_convergence(mixing):
-    """With balanced Anderson (plain or over-relaxed) every exact model of the run ends at a fixed
+@pytest.mark.parametrize("acceleration", [{}, {"anderson_mixing": 4.0}, {"acceleration": "ncg"}])
+def test_models_are_compared_at_matched_convergence(acceleration):
+    """With balanced Anderson (plain or over-relaxed) or ALS-NCG every exact model of the run ends at a fixed
     point of the retraining objective (one more exact sweep changes it by < fixed_point_tol) and its
     whole run is its cost to that target; the fixed-budget snapshot does not get there, and frozen
     weights converge to a fixed point of another objective."""
     cfg = {**CFG, "model": {**CFG["model"], "factors": 4, "regularization": 1.0, "iterations": 400, "tol": 1e-10,
-                            "acceleration": "balanced_anderson", **mixing},
+                            "acceleration": "balanced_anderson", **acceleration},
            "unlearning": {**CFG["unlearning"], "modes": ["retrain", "frozen"], "max_iterations": 400, "tol": 1e-10,
                           "budget": 1},
            "evaluation": {**CFG["evaluation"], "fixed_point_tol": 1e-8}}

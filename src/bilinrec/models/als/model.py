@@ -55,8 +55,8 @@ from .weighting import Weighting, as_weighting
 log = logging.getLogger(__name__)
 
 #: ``acceleration`` of :class:`ALS`: plain sweeps (None), safeguarded Anderson acceleration of the
-#: item side, or balanced sweeps with guarded Anderson over users and items.
-ACCELERATIONS = (None, "anderson", "balanced_anderson")
+#: item side, balanced sweeps with guarded Anderson over users and items, or ALS-NCG.
+ACCELERATIONS = (None, "anderson", "balanced_anderson", "ncg")
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,7 +95,11 @@ class ALS(ForgettingMethods, SweepEngine, Estimator):
         regulariser's minimum over factorisations of ``X Y^T``), users and items are extrapolated
         together, and the extrapolation is kept only if its objective is at most the sweep's;
         a rejected one is replaced by the sweep's step stretched, under the same guard (fewer
-        sweeps still). Applies to :meth:`fit` and :meth:`unlearn`.
+        sweeps still). Or ``"ncg"`` (ALS-NCG, :mod:`.ncg`): nonlinear conjugate gradients
+        preconditioned by the balanced sweep, with an exact line search (the objective is a quartic
+        along a line), kept only if its objective is at most the balanced sweep's; the fewest
+        sweep equivalents to the fixed point on ml-100k at 100 factors (``docs/benchmarks.md``).
+        Applies to :meth:`fit` and :meth:`unlearn`.
     anderson_memory : sweeps remembered by the Anderson extrapolation.
     anderson_mixing : the extrapolation's mixing parameter ``beta`` (:mod:`.anderson`; 1: the plain
         combination of images, > 1: over-relaxed, which the slow drift of ALS at small

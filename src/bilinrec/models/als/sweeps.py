@@ -19,6 +19,7 @@ from . import anderson
 from .anderson import Anderson
 from .balance import balance
 from .cells import Cells
+from .ncg import NCG, gradient, line_coefficients, quartic_argmin
 from .scores import cell_terms
 from .threads import kernel_workers
 
@@ -48,7 +49,9 @@ class SweepEngine:
             self.history_.append(record)
             previous = record["objective"]
         balanced = self.acceleration == "balanced_anderson"
-        accel = Anderson(self.anderson_memory, self.anderson_mixing) if self.acceleration is not None else None
+        ncg = self.acceleration == "ncg"
+        accel = NCG() if ncg else Anderson(self.anderson_memory, self.anderson_mixing) \
+            if self.acceleration is not None else None
         proposal = None  # the extrapolated start of the next sweep (acceleration="anderson")
         confirming = False  # this iteration is a plain sweep that must confirm an accelerated stop
         bar = tqdm(range(1, iterations + 1), desc=desc, disable=not show_progress, leave=False)
@@ -58,8 +61,13 @@ class SweepEngine:
                 self._sweep(cells, solver)
                 record = self._record(cells, it, "sweep", time.perf_counter() - t0, time.perf_counter() - start, previous)
                 record.update(rows_solved=full, cpu_seconds=time.process_time() - cpu0, confirming=1, rejected=0)
+                if balanced or ncg:
+                    record["balanced"] = 0
                 if balanced:
-                    record.update(balanced=0, stretched=0)
+                    record["stretched"] = 0
+            elif ncg:
+                record = self._ncg_step(cells, accel, it, previous, solver)
+                record.update(elapsed=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu0)
             elif balanced:
                 record = self._balanced_step(cells, accel, it, previous, solver)
                 record.update(elapsed=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu0)
@@ -72,7 +80,7 @@ class SweepEngine:
                 seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
                 record = self._record(cells, it, "sweep", seconds, time.perf_counter() - start, previous)
                 record["rows_solved"], record["cpu_seconds"] = full, cpu
-            if accel is not None and not balanced and not confirming:
+            if accel is not None and not balanced and not ncg and not confirming:
                 record["rejected"] = 0
                 if accepted is not None and not anderson.accept(record["objective"], previous):
                     # safeguard: the extrapolated start raised the objective; a plain sweep from
@@ -145,6 +153,36 @@ class SweepEngine:
                 accel.reset()
         record["seconds"] = time.perf_counter() - t0
         return record
+
+    def _ncg_step(self, cells, accel, it, previous, solver=None):
+        """One iteration of ``acceleration="ncg"`` (:mod:`.ncg`): a balanced sweep ``P(x)`` from ``x``,
+        the gradient at ``x``, the conjugate direction and the exact line search along it; the new
+        point is kept only if its objective is at most ``P(x)``'s (the safeguard, checked on the
+        evaluated objective), otherwise ``P(x)`` is, and the conjugacy memory is cleared."""
+        t0 = time.perf_counter()
+        x = self._state()
+        n_users, k = self.user_factors_.shape
+        reg_u, reg_i = self._reg(cells, 0), self._reg(cells, 1)
+        self._sweep(cells, solver)
+        balanced = balance(self.user_factors_, self.item_factors_, reg_u, reg_i)
+        image = self._state()
+        swept = self._objective(cells)
+        shared = dict(n_users=n_users, k=k, reg_u=reg_u, reg_i=reg_i, mean=getattr(self, "global_mean_", 0.0),
+                      use_bias=self.use_bias, workers=self.num_threads or 1)
+        direction = accel.direction(x - image, gradient(cells, x, **shared))
+        alpha = quartic_argmin(line_coefficients(cells, x, direction, **shared))
+        self._set_state(x + alpha * direction)
+        objective = self._objective(cells)
+        rejected = not anderson.accept(objective, swept)
+        if rejected:
+            self._set_state(image)
+            objective = swept
+            accel.reset()
+        rel = abs(previous - objective) / max(abs(previous), 1e-300)
+        return {"iteration": it, "phase": "sweep", "objective": objective, "rel_change": rel,
+                "seconds": time.perf_counter() - t0, "elapsed": 0.0, "rows_solved": sum(cells.shape),
+                "objectives": 2, "gradients": 1, "line_searches": 1, "balanced": int(balanced),
+                "rejected": int(rejected), "step": float(alpha)}
 
     def _sweep(self, cells: Cells, solver: str | None = None) -> None:
         """One full ALS sweep: every user row, then every item row."""

@@ -1,0 +1,32 @@
+"""The convergence benchmark's cost count: every racer pays for each piece of work its records name."""
+
+import importlib
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    module = importlib.import_module("bench_converge")
+    yield module
+    sys.modules.pop("bench_converge", None)
+
+
+UNITS = {"obj": 0.05, "bal": 0.1, "and_joint": 0.04, "and_items": 0.02, "ncg": 0.2}
+
+
+def test_an_ncg_iteration_costs_its_sweep_balancing_objectives_and_extra_work(bench):
+    start = {"phase": "start", "objective": 10.0, "rows_solved": 0, "objectives": 1}
+    step = {"phase": "sweep", "objective": 9.0, "rows_solved": 100, "objectives": 2, "balanced": 1}
+    confirm = {"phase": "sweep", "objective": 8.0, "rows_solved": 100, "objectives": 1, "balanced": 0}
+    sweeps, seconds = bench.cost_to([start, step, confirm], [1.5, 2.5], 100, UNITS, "ncg", target=8.5)
+    assert sweeps == pytest.approx((0.05 + 1 + 2 * 0.05 + 0.1 + 0.2) + (1 + 0.05 + 0.2))
+    assert seconds == 2.5
+    # never within the target: no cost at all, not the cost so far
+    assert all(math.isnan(v) for v in bench.cost_to([start, step], [1.5], 100, UNITS, "ncg", target=1.0))
