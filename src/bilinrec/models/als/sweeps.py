@@ -2,8 +2,9 @@
 
 :class:`SweepEngine` holds what :meth:`ALS.fit <.model.ALS.fit>` and :meth:`ALS.unlearn
 <.forgetting.ForgettingMethods.unlearn>` share: full sweeps (every user row, then every item row,
-each solved exactly or by conjugate gradients with the other side fixed), the optional Anderson
-acceleration (:mod:`.anderson`, :mod:`.balance`), the history records and the training objective.
+each solved exactly or by conjugate gradients with the other side fixed), the optional
+acceleration (Anderson, :mod:`.anderson`; gauge balancing, :mod:`.balance`; ALS-NCG, :mod:`.ncg`),
+the history records and the training objective.
 It is a base class of :class:`~.model.ALS` only, kept apart so that the estimator's API, the
 sweeps and forgetting can each be read alone.
 """
@@ -50,8 +51,11 @@ class SweepEngine:
             previous = record["objective"]
         balanced = self.acceleration == "balanced_anderson"
         ncg = self.acceleration == "ncg"
-        accel = NCG() if ncg else Anderson(self.anderson_memory, self.anderson_mixing) \
-            if self.acceleration is not None else None
+        accel = None  # the acceleration's memory
+        if ncg:
+            accel = NCG()
+        elif self.acceleration is not None:
+            accel = Anderson(self.anderson_memory, self.anderson_mixing)
         proposal = None  # the extrapolated start of the next sweep (acceleration="anderson")
         confirming = False  # this iteration is a plain sweep that must confirm an accelerated stop
         bar = tqdm(range(1, iterations + 1), desc=desc, disable=not show_progress, leave=False)
