@@ -1,21 +1,13 @@
 """The convergence benchmark's cost count: every racer pays for each piece of work its records name."""
 
-import importlib
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    module = importlib.import_module("bench_converge")
-    yield module
-    sys.modules.pop("bench_converge", None)
+def bench(load_bench):
+    return load_bench("bench_converge")
 
 
 UNITS = {"obj": 0.05, "bal": 0.1, "and_joint": 0.04, "and_items": 0.02, "ncg": 0.2}

@@ -1,20 +1,11 @@
 """The AMHT-LRS benchmark reports its slowest run next to its fastest and checks the target on the slowest."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    module = importlib.import_module("bench_lrs")
-    yield module
-    sys.modules.pop("bench_lrs", None)
+def bench(load_bench):
+    return load_bench("bench_lrs")
 
 
 def _run(cpu, wall, peak):

@@ -1,7 +1,5 @@
 """The unlearning grid's FLOP-floor benchmark prices the grid the workflow would run."""
 
-import importlib
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,11 +8,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    module = importlib.import_module("bench_unlearn_floor")
-    yield module
-    sys.modules.pop("bench_unlearn_floor", None)
+def bench(load_bench):
+    return load_bench("bench_unlearn_floor")
 
 
 def test_the_unlearn_section_gets_the_schema_defaults_config_yaml_leaves_out(bench):
