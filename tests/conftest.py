@@ -1,5 +1,6 @@
 """Fixtures shared by the test suite."""
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -81,3 +82,19 @@ def pytest_xdist_make_scheduler(config, log):
             return "smoke run" if nodeid.split("::")[0].endswith(SMOKE_FILES) else nodeid
 
     return SmokeOnOneWorker(config, log)
+
+
+@pytest.fixture
+def load_bench(monkeypatch):
+    """``load_bench(name)``: the script ``benchmarks/<name>.py`` as a module, imported as it runs
+    (from its folder, ``from common import ...``), and unloaded afterwards."""
+    loaded = []
+
+    def load(name: str):
+        monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+        loaded.append(name)
+        return importlib.import_module(name)
+
+    yield load
+    for name in loaded:
+        sys.modules.pop(name, None)
