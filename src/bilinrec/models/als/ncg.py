@@ -23,9 +23,9 @@ as well as a balanced ALS sweep, the objective never rises, and the fixed points
 fixed point ``gbar = 0`` and ``g = 0``).
 
 Measured on ml-100k at 100 factors and lambda = 0.01 (``benchmarks/bench_converge.py``,
-``docs/benchmarks.md``): retraining reaches 1e-6 of the converged objective in 83-150 sweep
-equivalents from six random starts (an iteration costs ~1.33), balanced Anderson in 107-296 from
-three. Balancing is what makes it work: with the plain sweep as preconditioner it took 398
+``docs/benchmarks.md``): retraining reaches 1e-6 of the converged objective in 83-151 sweep
+equivalents from six random starts (an iteration costs ~1.33), balanced Anderson in 115-307 from
+five of them (from the sixth it stops at another fixed point). Balancing is what makes it work: with the plain sweep as preconditioner it took 398
 iterations where it takes 110.
 """
 
