@@ -93,8 +93,9 @@ def _predictors(state: np.ndarray, n_users: int, k: int, use_bias: bool, directi
     users, items = state[:n_users], state[n_users:]
     if not use_bias:
         return np.ascontiguousarray(users), np.ascontiguousarray(items)
-    one_u, one_i = (np.zeros if direction else np.ones)(n_users), (np.zeros if direction else np.ones)(len(items))
-    return (np.column_stack([users[:, :k], users[:, k], one_u]), np.column_stack([items[:, :k], one_i, items[:, k]]))
+    constant = 0.0 if direction else 1.0
+    return (np.column_stack([users[:, :k], users[:, k], np.full(n_users, constant)]),
+            np.column_stack([items[:, :k], np.full(len(items), constant), items[:, k]]))
 
 
 def line_coefficients(cells: Cells, state: np.ndarray, direction: np.ndarray, n_users: int, k: int,
