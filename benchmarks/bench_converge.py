@@ -8,7 +8,7 @@ table names the racer). Per racer the table gives the cost until its objective i
 ``--within`` (relative) of ``F*``:
 
 * ``to_within_sweeps``: sweep equivalents, counted honestly: row solves / rows (rejected
-  Anderson starts included) + objective evaluations x ``r_obj`` + gauge balancings x ``r_bal``
+  Anderson starts included; x ``r_cg`` for the CG racers, whose row solves are 3 CG steps) + objective evaluations x ``r_obj`` + gauge balancings x ``r_bal``
   + accelerated sweeps x ``r_and`` (the Anderson bookkeeping: reading the states, the proposal at
   full memory, setting the proposed start; ``r_and_joint`` over users and items for the balanced
   racers, ``r_and_items`` for item-side Anderson) or x ``r_ncg`` (ALS-NCG's gradient, direction,
@@ -23,7 +23,7 @@ table names the racer). Per racer the table gives the cost until its objective i
   row residual was at most ``--residual``.
 
 Racers: retraining from the common random start with the exact solver (plain, Anderson,
-balanced Anderson, ALS-NCG) and CG (3 steps; plain, Anderson); unlearning (Unlearn-ALS, exact solver,
+balanced Anderson, ALS-NCG) and CG (3 steps; plain, Anderson, ALS-NCG); unlearning (Unlearn-ALS, exact solver,
 warm-started from the original model, which is the balanced-Anderson fit to ``--tol``) plain,
 Anderson, balanced Anderson and ALS-NCG, against balanced-Anderson and ALS-NCG retraining on the reduced data, at
 one record, one user's history and 1%, 10% and 20% of the training positives (uniform,
@@ -64,7 +64,8 @@ def cpu_seconds(work, repeats: int) -> float:
 
 
 def unit_costs(model: ALS, X) -> dict[str, float]:
-    """CPU time of one objective evaluation (``obj``), one balancing (``bal``) and one iteration's
+    """CPU time of one CG sweep (``cg``: ``cg_steps`` CG steps per row), one objective evaluation
+    (``obj``), one balancing (``bal``) and one iteration's
     Anderson bookkeeping at full memory (``and_joint``: users and items, as ``balanced_anderson``
     keeps it; ``and_items``: the item side, as ``anderson``), each over one exact sweep's."""
     cells = build_cells(model._confidences(X), model.feedback, None, None)
@@ -105,7 +106,8 @@ def unit_costs(model: ALS, X) -> dict[str, float]:
     memory = NCG()
     with model._threads():  # as inside fit: BLAS single-threaded when num_threads is set
         sweep = cpu_seconds(lambda: model._sweep(cells), 10)
-        costs = {"obj": cpu_seconds(lambda: model._objective(cells), 30),
+        costs = {"cg": cpu_seconds(lambda: model._sweep(cells, "cg"), 10),
+                 "obj": cpu_seconds(lambda: model._objective(cells), 30),
                  "bal": cpu_seconds(lambda: balance(U.copy(), V.copy(), reg_u, reg_i), 30),
                  "and_joint": bookkeeping(model._state, model._set_state, model._state().shape),
                  "and_items": bookkeeping(model._item_state, model._set_item_state, model._item_state().shape),
@@ -131,14 +133,15 @@ class Watch:
 
 
 def cost_to(hist: list[dict], times: list[float], n_rows: int, units: dict[str, float], accelerated: str | None,
-            target: float) -> tuple[float, float]:
+            target: float, row_solve: float = 1.0) -> tuple[float, float]:
     """(sweep equivalents, wall seconds) until the objective is at most ``target`` (NaN: never).
-    ``accelerated``: the unit cost of the racer's Anderson bookkeeping per sweep (None: plain)."""
+    ``accelerated``: the unit cost of the racer's Anderson bookkeeping per sweep (None: plain);
+    ``row_solve``: the cost of its sweep in exact sweeps (``units["cg"]`` for the CG racers)."""
     spent = 0.0
     steps = iter(times)
     for record in hist:
         sweep = record["phase"] == "sweep"
-        spent += record.get("rows_solved", 0) / n_rows + record.get("objectives", 1) * units["obj"] \
+        spent += row_solve * record.get("rows_solved", 0) / n_rows + record.get("objectives", 1) * units["obj"] \
             + record.get("balanced", 0) * units["bal"] + (units[accelerated] if sweep and accelerated else 0.0)
         seconds = next(steps) if sweep else 0.0
         if record["objective"] <= target:
@@ -197,7 +200,8 @@ def main(argv: list[str] | None = None) -> None:
             hist = model.history_
             accelerated = ("and_joint" if name.endswith("_balanced") else "and_items" if name.endswith("_anderson")
                            else "ncg" if name.endswith("_ncg") else None)
-            sweeps, seconds = cost_to(hist, watch.times, n_rows, units, accelerated, f_star * (1 + args.within))
+            sweeps, seconds = cost_to(hist, watch.times, n_rows, units, accelerated, f_star * (1 + args.within),
+                                      units["cg"] if name.startswith("retrain_cg") else 1.0)
             rows.append({"setting": setting, "seed": seed, "racer": name,
                          "iterations": sum(r["phase"] == "sweep" for r in hist),
                          "rejected": sum(r.get("rejected", 0) for r in hist),
@@ -216,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
                     (lambda w, solver=solver, acc=acc: ALS(**{**seeded, "solver": solver, "acceleration": acc})
                      .fit(X, callback=w), X)
                 for solver in ("cholesky", "cg") for suffix, acc in ACCELERATIONS.items()
-                if not (solver == "cg" and acc in ("balanced_anderson", "ncg"))})
+                if not (solver == "cg" and acc == "balanced_anderson")})
         original = ALS(**{**seeded, "acceleration": "balanced_anderson"}).fit(X) if args.sizes else None
         for size in args.sizes:
             size = size if size in ("record", "user") else float(size)

@@ -22,3 +22,11 @@ def test_an_ncg_iteration_costs_its_sweep_balancing_objectives_and_extra_work(be
     assert seconds == 2.5
     # never within the target: no cost at all, not the cost so far
     assert all(math.isnan(v) for v in bench.cost_to([start, step], [1.5], 100, UNITS, "ncg", target=1.0))
+
+
+def test_a_cg_racers_sweeps_are_priced_at_the_cg_sweeps_cost(bench):
+    start = {"phase": "start", "objective": 10.0, "rows_solved": 0, "objectives": 1}
+    step = {"phase": "sweep", "objective": 9.0, "rows_solved": 100, "objectives": 1}
+    exact, _ = bench.cost_to([start, step], [1.0], 100, UNITS, None, target=9.5)
+    cg, _ = bench.cost_to([start, step], [1.0], 100, UNITS, None, target=9.5, row_solve=0.4)
+    assert exact == pytest.approx(0.05 + 1 + 0.05) and cg == pytest.approx(0.05 + 0.4 + 0.05)

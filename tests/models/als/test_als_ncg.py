@@ -98,3 +98,16 @@ def test_the_safeguard_rejects_an_overshooting_step(monkeypatch):
     monkeypatch.setattr(anderson, "accept", lambda objective, previous: True)
     raw = ALS(acceleration="ncg", **{**params, "iterations": 50, "tol": 0.0}).fit(C)
     assert rises(raw).sum() > 5
+
+
+def test_with_the_cg_solver_it_reaches_the_exact_solvers_fixed_point():
+    """``solver="cg"``: the balanced sweep that preconditions the conjugate gradients is a CG sweep
+    (a few CG steps per row, warm-started), whose fixed points are the exact solver's, so the
+    accelerated fit ends where plain exact ALS does, with an objective that never rises."""
+    C = data(0)
+    params = dict(factors=4, regularization=0.1, tol=1e-14, random_state=0)
+    plain = ALS(iterations=20000, **params).fit(C)
+    fast = ALS(iterations=2000, acceleration="ncg", solver="cg", cg_steps=2, **params).fit(C)
+    assert fast.history_[-1]["objective"] == pytest.approx(plain.history_[-1]["objective"], rel=1e-9)
+    assert fast.train_iterations_ <= plain.train_iterations_ / 4
+    assert not rises(fast).any() and fixed_point(fast, C)
