@@ -9,8 +9,9 @@ table names the racer). Per racer the table gives the cost until its objective i
 
 * ``to_within_sweeps``: sweep equivalents, counted honestly: row solves / rows (rejected
   Anderson starts included; x ``r_cg`` for the CG racers, whose row solves are 3 CG steps)
-  + objective evaluations x ``r_obj`` + gauge balancings x ``r_bal`` + accelerated sweeps x ``r_and`` (the Anderson bookkeeping: reading the states, the proposal at
-  full memory, setting the proposed start; ``r_and_joint`` over users and items for the balanced
+  + objective evaluations x ``r_obj`` + gauge balancings x ``r_bal`` + accelerated sweeps
+  x ``r_and`` (the Anderson bookkeeping: reading the states, the proposal at full memory,
+  setting the proposed start; ``r_and_joint`` over users and items for the balanced
   racers, ``r_and_items`` for item-side Anderson) or x ``r_ncg`` (ALS-NCG's gradient, direction,
   line polynomial and new point), where every ``r_*`` is the CPU time of that
   work over one exact sweep's, measured at the start of the run on this machine.
@@ -65,8 +66,9 @@ def cpu_seconds(work, repeats: int) -> float:
 
 def unit_costs(model: ALS, X) -> dict[str, float]:
     """CPU time of one CG sweep (``cg``: ``cg_steps`` CG steps per row), one objective evaluation
-    (``obj``), one balancing (``bal``) and one iteration's Anderson bookkeeping at full memory (``and_joint``: users and items, as ``balanced_anderson``
-    keeps it; ``and_items``: the item side, as ``anderson``), each over one exact sweep's."""
+    (``obj``), one balancing (``bal``) and one iteration's Anderson bookkeeping at full memory
+    (``and_joint``: users and items, as ``balanced_anderson`` keeps it; ``and_items``: the item
+    side, as ``anderson``), each over one exact sweep's."""
     cells = build_cells(model._confidences(X), model.feedback, None, None)
     U, V = model.user_factors_.copy(), model.item_factors_.copy()
     reg_u, reg_i = model._reg(cells, 0), model._reg(cells, 1)
