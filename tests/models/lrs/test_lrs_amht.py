@@ -102,6 +102,54 @@ def test_estimator_uses_the_aggregator_hook(small):
     assert normalized_error(est.theta_, small.theta) < 1e-4
 
 
+class DuckAggregator:
+    """The sum aggregator's arithmetic behind a type the estimator does not know (so no shortcut)."""
+
+    def __init__(self, moment_precision="single"):
+        self._sum = SumAggregator("cg", moment_precision)
+
+    def aggregate_moment(self, stats):
+        return self._sum.aggregate_moment(stats)
+
+    def aggregate_normal_equations(self, stats):
+        return self._sum.aggregate_normal_equations(stats)
+
+
+def test_the_u_steps_rhs_from_the_user_step_makes_no_pass_and_the_same_fit(monkeypatch):
+    p = make_problem(400, 30, 3, 3, 20, noise=0.05, seed=3)
+    options = dict(max_rounds=6, tol=0.0, min_loss=0.0, u_solver="cg")
+    passes = AMHTLRS(3, 3, aggregator=DuckAggregator(), **options).fit(p.X, p.y, p.users)
+    from bilinrec.models.lrs import segment_kernels
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("the U step made its own right-hand-side pass over X")
+
+    monkeypatch.setattr(segment_kernels, "segment_xz_product", no_pass)
+    fused = AMHTLRS(3, 3, **options).fit(p.X, p.y, p.users)
+    np.testing.assert_allclose(fused.U_, passes.U_, atol=1e-10)
+    np.testing.assert_allclose(fused.theta_, passes.theta_, atol=1e-10)
+    # robustness weights reweight the sums: the U step forms them itself
+    with pytest.raises(AssertionError, match="right-hand-side pass"):
+        AMHTLRS(3, 3, robust_cutoff=10.0, **options).fit(p.X, p.y, p.users)
+
+
+def test_the_single_precision_moment_starts_at_the_same_subspace_and_fixed_point(small):
+    data = prepare_data(small.X, small.y, small.users)
+    exact = _brute_force_moment(small)
+    single = SumAggregator("cg", "single").aggregate_moment(moment_statistics(data))
+    double = SumAggregator("cg", "double").aggregate_moment(moment_statistics(data))
+    np.testing.assert_allclose(double, exact, rtol=1e-10)
+    assert np.abs(single - exact).max() < 1e-6 * np.abs(exact).max()
+    assert np.abs(single - exact).max() > 0  # float32 blocks: not the double sum
+    p = make_problem(400, 30, 3, 3, 20, noise=0.05, seed=3)
+    fits = [AMHTLRS(3, 3, aggregator=DuckAggregator(precision)).fit(p.X, p.y, p.users)
+            for precision in ("single", "double")]
+    assert fits[0].converged_ and fits[1].converged_
+    np.testing.assert_allclose(fits[0].theta_, fits[1].theta_, atol=1e-9)
+    with pytest.raises(ValueError, match="moment_precision"):
+        SumAggregator("cg", "half")
+
+
 # ---------------------------------------------------------------- the two steps
 def test_user_step_recovers_heads_and_supports_given_the_true_subspace(small):
     data = prepare_data(small.X, small.y, small.users)

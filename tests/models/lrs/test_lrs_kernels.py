@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from bilinrec.models.lrs import AMHTLRS, compiled, fused_user_step, segment_kernels, statistics, user_step
 from bilinrec.models.lrs.data import prepare_data
+from bilinrec.models.lrs.forget import copy_heads
 from bilinrec.models.lrs.mechanism import segment_gram_norms
 from bilinrec.models.lrs.synthetic import make_problem
 
@@ -36,6 +38,34 @@ def test_fused_user_step_matches_numpy(monkeypatch, pursuit, threshold, samples)
     np.testing.assert_allclose(B1, B0, atol=1e-4)
     np.testing.assert_allclose(W1, W0, atol=1e-4)
     np.testing.assert_allclose(r1, r0, atol=1e-9)
+
+
+@pytest.mark.parametrize("sparsity", [3, 0])
+def test_the_user_steps_normal_rhs_is_the_u_steps_pass(monkeypatch, sparsity):
+    """The U step's right-hand side and CG's start residual summed by the per-user step equal the
+    U step's own pass over ``X`` (rounding only), on any number of threads, for several chunks."""
+    monkeypatch.setattr(compiled, "CHUNK_USERS", 64)
+    pr, data = _data(n_users=300, samples=12, sample_distribution="lognormal", min_samples=3)
+    U = np.linalg.qr(pr.U + 0.3 * np.random.default_rng(0).standard_normal(pr.U.shape))[0]
+    warm, _, _ = user_step.fit_user_parameters(data, U, sparsity)
+
+    def step(**kw):  # the per-user step updates the heads it is given
+        return user_step.fit_user_parameters(data, U, sparsity, copy_heads(warm), **kw)
+
+    heads, res, _, (rhs, start) = step(normal_rhs=True)
+    assert rhs.shape == start.shape == (data.dim, 3)
+    b, b_start = segment_kernels.segment_xz_product(data, data.y, heads.W, heads, res)
+    np.testing.assert_allclose(rhs, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
+    np.testing.assert_allclose(start, b_start, rtol=1e-10, atol=1e-12 * np.abs(b).max())
+    # b - A vec(U) at the step's U: the start residual, as the U step uses it
+    A_U = segment_kernels.kron_matvec(data, heads.W, None, U)
+    np.testing.assert_allclose(b - A_U, start, atol=1e-9 * np.abs(b).max())
+    with threadpool_limits(1):
+        one_thread = step(normal_rhs=True)[3]
+    assert all(np.array_equal(x, y) for x, y in zip(one_thread, (rhs, start)))
+    assert step(offset=np.zeros(data.n_samples), normal_rhs=True)[3] is None
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    assert step(normal_rhs=True)[3] is None
 
 
 def test_streamed_statistics_match_dense():

@@ -278,10 +278,12 @@ class AMHTLRS(Estimator):
         converged = False
         # mean y^2 of every batch, once (not an (N,) temporary next to the residual every round)
         mean_y2 = [np.mean(batch.y**2) for batch in round_data]
+        # the plain sum's U step can take its right-hand side from the per-user step's pass over X
+        normal_rhs = isinstance(aggregator, SumAggregator) and self.robust_cutoff is None
         for rnd in range(first_round, first_round + max_rounds):
             batch = round_data[rnd % len(round_data)]
             batch_mean_y2 = mean_y2[rnd % len(round_data)]
-            heads, residual, inner = self._user_step(batch, U, heads, threshold0, rnd)
+            heads, residual, inner, products = self._user_step(batch, U, heads, threshold0, rnd, normal_rhs)
             loss = float(np.mean(residual**2))
             record = {"round": rnd, "loss": loss, "inner_iterations": inner,
                       "seconds": time.perf_counter() - start}
@@ -304,8 +306,9 @@ class AMHTLRS(Estimator):
                 cg_tol = float(np.clip(0.1 * np.sqrt(np.median(user_mse) / batch_mean_y2), 1e-12, 1e-4))
             cg_tol = cg_tol if np.isfinite(cg_tol) else 1e-4
             # the residual at U gives CG's first residual in the rhs pass (z itself is never stored)
-            U, heads.W = solve_shared_factor(batch, heads, aggregator, U, weights, cg_tol=cg_tol, residual=residual)
-            residual = None  # the next per-user step makes a new one: not two (N,) arrays at once
+            U, heads.W = solve_shared_factor(batch, heads, aggregator, U, weights, cg_tol=cg_tol, residual=residual,
+                                             products=products)
+            residual = products = None  # the next per-user step makes new ones: not two (N,) arrays at once
         if self.sample_splitting or not converged:
             heads, residual, _ = fit_user_parameters(
                 data, U, self.sparsity, heads, **self._user_options(threshold0, first_round + len(history))
@@ -313,14 +316,18 @@ class AMHTLRS(Estimator):
         return U, heads, residual, history, converged
 
     def _user_step(self, data: LRSData, U: np.ndarray, heads: UserParameters | None, threshold0: float | None,
-                   rnd: int) -> tuple:
+                   rnd: int, normal_rhs: bool = False) -> tuple:
         """Every user's step of round ``rnd`` (with ``restarts``, the better of the warm and the
-        cold fit per user): ``(heads, residual, inner_iterations)``."""
+        cold fit per user): ``(heads, residual, inner_iterations, products)``, ``products`` the U
+        step's right-hand side and start residual when ``normal_rhs`` and available, else ``None``
+        (see :func:`fit_user_parameters`)."""
         options = self._user_options(threshold0, rnd)
-        fitted = fit_user_parameters(data, U, self.sparsity, heads, **options)
         if self.restarts and heads is not None and self.sparsity:
-            fitted = keep_better_fit(data, fitted, fit_user_parameters(data, U, self.sparsity, None, **options))
-        return fitted
+            fitted = keep_better_fit(data, fit_user_parameters(data, U, self.sparsity, heads, **options),
+                                     fit_user_parameters(data, U, self.sparsity, None, **options))
+            return (*fitted, None)
+        fitted = fit_user_parameters(data, U, self.sparsity, heads, normal_rhs=normal_rhs, **options)
+        return fitted if normal_rhs else (*fitted, None)
 
     def _user_options(self, threshold0: float | None, rnd: int) -> dict:
         """Options of the per-user step in round ``rnd`` (``threshold0=None``: top-k only)."""

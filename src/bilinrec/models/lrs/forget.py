@@ -121,7 +121,7 @@ def fixed_point_gap(model, data: LRSData, U: np.ndarray, heads: UserParameters) 
                                  cg_tol=1e-12, cg_maxiter=max(200, d * r))
     moved = copy_heads(heads)
     moved.W = W1
-    moved, _, _ = model._user_step(data, U1, moved, None, 0)
+    moved = model._user_step(data, U1, moved, None, 0)[0]
     clear_users(moved, empty)
 
     def change(new, old):

@@ -246,17 +246,66 @@ def _top_k_of(mag, idx, n, k, out, taken):
     _sort_small(out, k)
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def _add_normal_rhs(X, lo, m, residual, XUt, w, xr_ready, xz, xr, out, out_res):
+    """Adds one user's terms of the U step's right-hand side, ``w_i (X_i^T z_i)^T`` into ``out``,
+    and of CG's start residual, ``w_i (X_i^T residual_i)^T`` into ``out_res`` (both (r, d): the
+    transposes), while the user's rows are in cache: ``z_i = residual_i + X_i U w_i`` (``XUt`` is
+    ``(X_i U)^T``). ``xr`` already holds ``X_i^T residual_i`` when ``xr_ready``."""
+    d = X.shape[1]
+    r = w.shape[0]
+    for q in range(d):
+        xz[q] = 0.0
+    if not xr_ready:
+        for q in range(d):
+            xr[q] = 0.0
+    for j in range(m):
+        rj = residual[lo + j]
+        zj = rj
+        for a in range(r):
+            zj += XUt[a, j] * w[a]
+        if xr_ready:
+            for q in range(d):
+                xz[q] += X[lo + j, q] * zj
+        else:
+            for q in range(d):
+                x = X[lo + j, q]
+                xz[q] += x * zj
+                xr[q] += x * rj
+    for a in range(r):
+        wa = w[a]
+        for q in range(d):
+            out[a, q] += wa * xz[q]
+            out_res[a, q] += wa * xr[q]
+
+
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
 def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_threshold, threshold,
-                     subspace, ridge, residual, first_unchanged, user_lo, user_hi):
+                     subspace, ridge, residual, first_unchanged, chunk, rhs_partials, start_partials,
+                     user_lo, user_hi):
     """Per-user hard-thresholding pursuit, in place on ``W, S, V, active, residual``.
 
     ``first_unchanged[i]`` is the iteration at which user ``i``'s support stopped changing
-    (``inner_iters`` if it never did; 0 when ``k == 0``).
+    (``inner_iters`` if it never did; 0 when ``k == 0``). When ``rhs_partials`` is not empty, the
+    users' terms of the U step's right-hand side and of CG's start residual at ``U`` (see
+    :func:`_add_normal_rhs`; (r, d) each) are summed into ``rhs_partials[user_lo // chunk]`` and
+    ``start_partials[user_lo // chunk]``: the U step then needs no pass over ``X`` of its own.
     """
     d = X.shape[1]
     r = Ut.shape[0]
     k = S.shape[1]
+    with_rhs = rhs_partials.shape[0] > 0
+    if with_rhs:
+        out = rhs_partials[user_lo // chunk]
+        out_res = start_partials[user_lo // chunk]
+        for a in range(r):
+            for q in range(d):
+                out[a, q] = 0.0
+                out_res[a, q] = 0.0
+    else:
+        out = out_res = np.empty((0, 0))
+    xz = np.empty(d)
+    xr = np.empty(d)
     max_m = 0
     for i in range(user_lo, user_hi):
         max_m = max(max_m, indptr[i + 1] - indptr[i])
@@ -302,8 +351,11 @@ def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_th
                 V[i, s] = coef[r + s] if active[i, s] else 0.0
             if k == 0:
                 first_unchanged[i] = 0
+                if with_rhs:
+                    _add_normal_rhs(X, lo, m, residual, Ft[0], W[i], False, xz, xr, out, out_res)
                 continue
             first_unchanged[i] = inner_iters
+            grad_current = False  # grad = X_i^T residual_i for the final residual
             for it in range(1, inner_iters + 1):
                 for q in range(d):
                     grad[q] = 0.0
@@ -371,6 +423,7 @@ def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_th
                         changed = True
                 if not changed:
                     first_unchanged[i] = it
+                    grad_current = True
                     break
                 # the new system from the merged one (subspace) or from the current one (HTP)
                 old = 1 - cur if merged else cur
@@ -390,3 +443,6 @@ def user_step_kernel(X, z, Ut, indptr, W, S, V, active, eta, inner_iters, use_th
                     W[i, a] = coef[a]
                 for s in range(k):
                     V[i, s] = coef[r + s] if active[i, s] else 0.0
+            if with_rhs:  # Ft[0][:r] holds X_i U in either system
+                _add_normal_rhs(X, lo, m, residual, Ft[0], W[i], grad_current, xz, grad if grad_current else xr,
+                                out, out_res)

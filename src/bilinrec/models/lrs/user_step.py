@@ -86,7 +86,8 @@ def fit_user_parameters(
     threshold: float | None = None,
     pursuit: str = "subspace",
     ridge: float = 1e-10,
-) -> tuple[UserParameters, np.ndarray, int]:
+    normal_rhs: bool = False,
+) -> tuple:
     """Fit every user's head ``w_i`` and ``k``-sparse ``b_i`` given the shared ``U``.
 
     Hard-thresholding pursuit per user, batched over users: gradient step on the residual
@@ -97,12 +98,18 @@ def fit_user_parameters(
     entries and keeps the ``k`` largest refitted values (users with fewer than ``r + 2k``
     samples, for whom that refit is underdetermined, keep the HTP step). Starts from ``heads``
     (warm start) when given. ``offset`` (N,) is a known per-sample prediction subtracted from ``y`` first.
-    Returns the heads, the per-sample residual, and the number of inner iterations run.
+    Returns the heads, the per-sample residual, and the number of inner iterations run; with
+    ``normal_rhs=True`` also a fourth item: ``(rhs, start)``, the U step's right-hand side
+    ``sum_i X_i^T (y_i - X_i b_i) w_i^T`` and CG's start residual ``sum_i X_i^T residual_i w_i^T``
+    at ``U`` (each (d, r)), summed while each user's rows are in cache so that the U step needs no
+    pass over ``X`` for them; ``None`` where that is not done (the NumPy path, or with ``offset``).
     """
     if compiled.ENABLED:  # same results, one Numba kernel per user (fused_user_step.py)
-        return _fit_user_parameters_fused(
+        fitted = _fit_user_parameters_fused(
             data, U, sparsity, heads, offset=offset, inner_iters=inner_iters, step=step,
-            step_scale=step_scale, threshold=threshold, pursuit=pursuit, ridge=ridge)
+            step_scale=step_scale, threshold=threshold, pursuit=pursuit, ridge=ridge,
+            normal_rhs=normal_rhs and offset is None)
+        return fitted if normal_rhs else fitted[:3]
     t, r = data.n_users, U.shape[1]
     z = data.y if offset is None else data.y - offset
     XU = data.X @ U
@@ -110,7 +117,7 @@ def fit_user_parameters(
         heads = UserParameters.empty(t, r, sparsity)
     residual = _refit_on_support(data, XU, z, heads, ridge)
     if sparsity == 0:
-        return heads, residual, 0
+        return (heads, residual, 0, None) if normal_rhs else (heads, residual, 0)
     eta = user_step_sizes(data, step, step_scale)
     # An iteration changes a user only through its own state, so a user whose support did
     # not change has reached its fixed point: later iterations only revisit changed users.
@@ -139,13 +146,13 @@ def fit_user_parameters(
         if part_heads is not heads:
             heads.put(pending, part_heads)
         pending = pending[changed]
-    return heads, residual, iterations
+    return (heads, residual, iterations, None) if normal_rhs else (heads, residual, iterations)
 
 
 def _fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, inner_iters=10,
                               step="inverse_count", step_scale=1.0, threshold=None,
-                              pursuit="subspace", ridge=1e-10):
-    """:func:`fit_user_parameters` (same arguments, results up to rounding) by
+                              pursuit="subspace", ridge=1e-10, normal_rhs=False):
+    """:func:`fit_user_parameters` (same arguments, results up to rounding, always four items) by
     :func:`.fused_user_step.user_step_kernel`; no copy of ``X`` is made."""
 
     t, r = data.n_users, U.shape[1]
@@ -163,13 +170,19 @@ def _fit_user_parameters_fused(data, U, sparsity, heads=None, *, offset=None, in
     residual = np.empty(data.n_samples)
     first_unchanged = np.zeros(t, dtype=np.int64)
     X = data.X if data.X.flags.c_contiguous else np.ascontiguousarray(data.X)
+    # per-chunk partial sums, added in chunk order: the same result on any number of threads
+    n_chunks = max(1, -(-t // compiled.CHUNK_USERS)) if normal_rhs else 0
+    rhs_partials = np.zeros((n_chunks, r, data.dim))
+    start_partials = np.zeros((n_chunks, r, data.dim))
     compiled.run_chunked(user_step_kernel, t, X, z, Ut, np.ascontiguousarray(data.indptr, dtype=np.int64), W, S, V,
                          active, np.ascontiguousarray(eta, dtype=np.float64), int(inner_iters),
                          threshold is not None, float(threshold) if threshold is not None else 0.0,
-                         pursuit == "subspace", float(ridge), residual, first_unchanged)
+                         pursuit == "subspace", float(ridge), residual, first_unchanged, compiled.CHUNK_USERS,
+                         rhs_partials, start_partials)
     heads.W, heads.S, heads.V, heads.active = W, S, V, active
     iterations = int(min(inner_iters, first_unchanged.max())) if (sparsity and t) else 0
-    return heads, residual, iterations
+    products = (rhs_partials.sum(axis=0).T, start_partials.sum(axis=0).T) if normal_rhs else None
+    return heads, residual, iterations, products
 
 
 
@@ -182,17 +195,22 @@ def solve_shared_factor(
     cg_tol: float = 1e-10,
     cg_maxiter: int = 200,
     residual: np.ndarray | None = None,
+    products: tuple | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares ``U`` over all users given the heads, then QR-orthonormalised.
 
     ``residual`` (optional): the per-user step's residual at ``U_start`` and these heads; with the
     sum aggregator and CG it gives CG's first residual ``b - A vec(U_start)`` in the rhs pass
-    (one product over ``X`` less). Returns the orthonormal ``U`` and the heads ``W`` with the
-    triangular factor absorbed.
+    (one product over ``X`` less). ``products`` (optional): the right-hand side and that first
+    residual as summed by the per-user step (``fit_user_parameters(..., normal_rhs=True)``), for
+    these heads and ``U_start``; then, without ``user_weights``, the U step makes no pass over
+    ``X`` for them. Returns the orthonormal ``U`` and the heads ``W`` with the triangular factor
+    absorbed.
     """
     d, r = data.dim, heads.W.shape[1]
     # z = y - <x, b> is formed inside the statistics' passes over X (no pass and no (N,) array of its own)
-    stats = normal_equation_statistics(data, heads.W, None, user_weights, heads=heads, residual=residual)
+    stats = normal_equation_statistics(data, heads.W, None, user_weights, heads=heads, residual=residual,
+                                       products=products)
     A, b = aggregator.aggregate_normal_equations(stats)
     if isinstance(A, np.ndarray):
         A = A + (1e-12 * np.trace(A) / A.shape[0] + 1e-300) * np.eye(A.shape[0])
