@@ -98,7 +98,9 @@ class AMHTLRS(Estimator):
         ``"exact"`` (dense ``dr x dr`` normal equations) or ``"cg"`` (preconditioned conjugate
         gradients, matrix-free). Ignored when ``aggregator`` is given.
     aggregator:
-        Combines the per-user shared statistics (see the module docstring); default sums.
+        Combines the per-user shared statistics (see the module docstring); default
+        ``SumAggregator(u_solver)``, plain sums (the initial moment from float32 block products;
+        ``SumAggregator(u_solver, moment_precision="double")`` keeps it in float64).
     ridge:
         Relative ridge of the per-user solves (keeps users with few samples well posed).
     fixed_rounds:
