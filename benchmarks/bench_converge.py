@@ -12,8 +12,8 @@ table names the racer). Per racer the table gives the cost until its objective i
   + objective evaluations x ``r_obj`` + gauge balancings x ``r_bal`` + accelerated sweeps
   x ``r_and`` (the Anderson bookkeeping: reading the states, the proposal at full memory,
   setting the proposed start; ``r_and_joint`` over users and items for the balanced
-  racers, ``r_and_items`` for item-side Anderson) or x ``r_ncg`` (ALS-NCG's gradient, direction,
-  line polynomial and new point), where every ``r_*`` is the CPU time of that
+  racers, ``r_and_items`` for item-side Anderson) or x ``r_ncg`` (ALS-NCG's plane polynomial,
+  its search and the new point), where every ``r_*`` is the CPU time of that
   work over one exact sweep's, measured at the start of the run on this machine.
   Every racer pays for the objective it evaluates after each sweep (its stopping rule);
   ``balanced_anderson`` also for its guard's evaluation of the extrapolated point, ALS-NCG for
@@ -50,7 +50,7 @@ from bilinrec.models.als import ALS, Weighting, apply_deletions
 from bilinrec.models.als.anderson import Anderson
 from bilinrec.models.als.balance import balance
 from bilinrec.models.als.cells import build_cells
-from bilinrec.models.als.ncg import NCG, gradient, line_coefficients, quartic_argmin
+from bilinrec.models.als.ncg import plane_argmin, plane_coefficients
 
 SIZES = ("record", "user", 0.01, 0.1, 0.2)
 ACCELERATIONS = {"": None, "_anderson": "anderson", "_balanced": "balanced_anderson", "_ncg": "ncg"}
@@ -96,15 +96,15 @@ def unit_costs(model: ALS, X) -> dict[str, float]:
 
     def ncg_iteration():
         # what an ALS-NCG iteration adds to its sweep, balancing and two objectives: reading the
-        # states, the gradient, the direction, the line polynomial and its minimiser, the new point
+        # states, the plane polynomial over the preconditioned and the last step, its search, the new point
         x, image = model._state(), model._state()
         shared = dict(n_users=len(U), k=U.shape[1], reg_u=reg_u, reg_i=reg_i)
-        direction = memory.direction(x - image + 1e-3, gradient(cells, x, **shared))
-        alpha = quartic_argmin(line_coefficients(cells, x, direction, **shared))
-        model._set_state(x + alpha * direction)
+        preconditioned = image - x + 1e-3 * moves[0]
+        a, b = plane_argmin(plane_coefficients(cells, x, preconditioned, 1e-3 * moves[1], **shared))
+        model._set_state(x + a * preconditioned + b * 1e-3 * moves[1])
         model._set_state(x)
 
-    memory = NCG()
+    moves = rng.standard_normal((2, *model._state().shape))
     with model._threads():  # as inside fit: BLAS single-threaded when num_threads is set
         sweep = cpu_seconds(lambda: model._sweep(cells), 10)
         costs = {"cg": cpu_seconds(lambda: model._sweep(cells, "cg"), 10),

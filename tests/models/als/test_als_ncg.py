@@ -1,6 +1,6 @@
-"""ALS(acceleration="ncg"): the exact line polynomial and gradient it is built on, the same fixed
-point as plain ALS in far fewer sweeps, an objective that never rises, and a safeguard that keeps
-every iteration at least as good as the balanced sweep it started with."""
+"""ALS(acceleration="ncg"): the exact line and plane polynomials it is built on and the plane's
+search, the same fixed point as plain ALS in far fewer sweeps, an objective that never rises, and a
+safeguard that keeps every iteration at least as good as the balanced sweep it started with."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,8 @@ import pytest
 from bilinrec.models.als import ALS, anderson
 from bilinrec.models.als import sweeps as sweeps_module
 from bilinrec.models.als.cells import build_cells
-from bilinrec.models.als.ncg import gradient, line_coefficients, quartic_argmin
+from bilinrec.models.als.ncg import (PLANE_EXPONENTS, line_coefficients, plane_argmin, plane_coefficients,
+                                     plane_value, quartic_argmin)
 from test_als_anderson import data, rises  # one problem maker and monotonicity check for all
 
 SETTINGS = [{"feedback": "implicit"}, {"feedback": "explicit"}, {"feedback": "explicit", "use_bias": True},
@@ -22,26 +23,45 @@ def fixed_point(model, C) -> bool:
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
-def test_the_line_polynomial_and_the_gradient_are_the_objectives(setting):
+def test_the_line_and_plane_polynomials_are_the_objectives(setting):
     C = data(1)
     model = ALS(factors=4, regularization=0.1, iterations=3, random_state=0, dtype=np.float64, **setting).fit(C)
     cells = build_cells(model._confidences(C), model.feedback, None, None)
     x = model._state()
-    direction = np.random.default_rng(0).standard_normal(x.shape)
+    first, second = np.random.default_rng(0).standard_normal((2, *x.shape))
     shared = dict(n_users=C.shape[0], k=4, reg_u=model._reg(cells, 0), reg_i=model._reg(cells, 1),
                   mean=getattr(model, "global_mean_", 0.0), use_bias=model.use_bias)
-    coefficients = line_coefficients(cells, x, direction, **shared)
-    for alpha in (0.0, 0.37, -1.3, 2.5):
-        model._set_state(x + alpha * direction)
-        assert np.polyval(coefficients[::-1], alpha) == pytest.approx(model._objective(cells), rel=1e-12)
-    h = 1e-6
-    model._set_state(x + h * direction)
-    up = model._objective(cells)
-    model._set_state(x - h * direction)
-    down = model._objective(cells)
-    slope = 2 * np.vdot(gradient(cells, x, **shared), direction)  # gradient() is half the gradient
-    assert slope == pytest.approx((up - down) / (2 * h), rel=1e-6)
-    assert slope == pytest.approx(coefficients[1], rel=1e-12)
+    line = line_coefficients(cells, x, first, **shared)
+    plane = plane_coefficients(cells, x, first, second, **shared)
+    for a, b in ((0.0, 0.0), (0.37, 0.0), (-1.3, 0.6), (2.5, -1.7), (0.0, 0.9)):
+        model._set_state(x + a * first + b * second)
+        objective = model._objective(cells)
+        assert plane_value(plane, a, b) == pytest.approx(objective, rel=1e-12)
+        if b == 0:
+            assert np.polyval(line[::-1], a) == pytest.approx(objective, rel=1e-12)
+
+
+def _square_sum(rng, terms: int) -> np.ndarray:
+    """Coefficients of ``sum_t q_t(a, b)^2 + 0.01 (a^2 + b^2)`` for random quadratics ``q_t``: a
+    plane polynomial bounded below, with several local minima."""
+    from bilinrec.models.als.ncg import _PRODUCT
+    coefficients = np.zeros(len(PLANE_EXPONENTS))
+    for _ in range(terms):
+        q = rng.standard_normal(6)
+        np.add.at(coefficients, _PRODUCT, np.outer(q, q))
+    coefficients[[3, 5]] += 0.01
+    return coefficients
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_plane_search_finds_the_lowest_point_and_never_worse_than_the_sweep(seed):
+    coefficients = _square_sum(np.random.default_rng(seed), 2)
+    a, b = plane_argmin(coefficients)
+    grid = np.linspace(-6, 6, 1201)
+    A, B = np.meshgrid(grid, grid)
+    values = sum(c * A ** i * B ** j for c, (i, j) in zip(coefficients, PLANE_EXPONENTS))
+    assert plane_value(coefficients, a, b) <= plane_value(coefficients, 1.0, 0.0)
+    assert plane_value(coefficients, a, b) <= values.min() + 1e-9
 
 
 @pytest.mark.parametrize("coefficients, expected", [
@@ -68,9 +88,11 @@ def test_ncg_reaches_the_fixed_point_of_plain_als_in_far_fewer_sweeps(seed, extr
     # measured: 43 and 53 iterations against 1,684 and 1,732; 38 against 185 with ALS-WR weights
     assert fast.train_iterations_ <= plain.train_iterations_ / 4
     assert not rises(fast).any() and fixed_point(fast, C)
-    # every iteration's work is recorded: a sweep, two objectives, a gradient and a line search
+    # every iteration's work is recorded: a sweep, two objectives and a line search (the first
+    # and after a restart) or a plane search
     steps = [r for r in fast.history_[1:] if not r.get("confirming")]
-    assert all(r["objectives"] == 2 and r["gradients"] == 1 and r["line_searches"] == 1 for r in steps)
+    assert all(r["objectives"] == 2 and r["plane_searches"] + r["line_searches"] == 1 for r in steps)
+    assert steps[0]["line_searches"] == 1 and sum(r["plane_searches"] for r in steps) >= len(steps) / 2
 
 
 def test_with_biases_it_converges_to_a_fixed_point():
@@ -85,13 +107,14 @@ def test_with_biases_it_converges_to_a_fixed_point():
 
 
 def test_the_safeguard_rejects_an_overshooting_step(monkeypatch):
-    """With a line search that overshoots (three times the minimiser, plus 1), guarded: the objective
+    """With searches that overshoot (three times the minimiser, plus 1), guarded: the objective
     never rises, the overshooting steps are rejected in favour of the balanced sweep, and the fit
     still reaches plain ALS's fixed point; unguarded, the objective rises."""
     C = data(0)
     params = dict(factors=4, regularization=0.1, tol=1e-14, iterations=3000, random_state=0)
     plain = ALS(**params).fit(C)
     monkeypatch.setattr(sweeps_module, "quartic_argmin", lambda f: 3 * quartic_argmin(f) + 1)
+    monkeypatch.setattr(sweeps_module, "plane_argmin", lambda f: tuple(3 * v + 1 for v in plane_argmin(f)))
     guarded = ALS(acceleration="ncg", **params).fit(C)
     assert not rises(guarded).any() and sum(r["rejected"] for r in guarded.history_[1:]) > 5
     assert guarded.history_[-1]["objective"] == pytest.approx(plain.history_[-1]["objective"], rel=1e-9)

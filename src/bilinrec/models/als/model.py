@@ -96,8 +96,9 @@ class ALS(ForgettingMethods, SweepEngine, Estimator):
         together, and the extrapolation is kept only if its objective is at most the sweep's;
         a rejected one is replaced by the sweep's step stretched, under the same guard (fewer
         sweeps still). Or ``"ncg"`` (ALS-NCG, :mod:`.ncg`): nonlinear conjugate gradients
-        preconditioned by the balanced sweep, with an exact line search (the objective is a quartic
-        along a line), kept only if its objective is at most the balanced sweep's; the fewest
+        preconditioned by the balanced sweep, the step chosen by an exact search over the plane of
+        the sweep's step and the last step (the objective is a quartic there), kept only if its
+        objective is at most the balanced sweep's; the fewest
         sweep equivalents to the fixed point on ml-100k at 100 factors (``docs/benchmarks.md``).
         Applies to :meth:`fit` and :meth:`unlearn`.
     anderson_memory : sweeps remembered by the Anderson extrapolation.

@@ -20,7 +20,7 @@ from . import anderson
 from .anderson import Anderson
 from .balance import balance
 from .cells import Cells
-from .ncg import NCG, gradient, line_coefficients, quartic_argmin
+from .ncg import NCG, line_coefficients, plane_argmin, plane_coefficients, quartic_argmin
 from .scores import cell_terms
 from .threads import kernel_workers
 
@@ -160,9 +160,10 @@ class SweepEngine:
 
     def _ncg_step(self, cells, accel, it, previous, solver=None):
         """One iteration of ``acceleration="ncg"`` (:mod:`.ncg`): a balanced sweep ``P(x)`` from ``x``,
-        the gradient at ``x``, the conjugate direction and the exact line search along it; the new
-        point is kept only if its objective is at most ``P(x)``'s (the safeguard, checked on the
-        evaluated objective), otherwise ``P(x)`` is, and the conjugacy memory is cleared."""
+        then the exact search for the lowest point of the plane ``x + a (P(x) - x) + b s`` (``s`` the
+        last step; a line search along ``P(x) - x`` after a restart). The new point is kept only if
+        its objective is at most ``P(x)``'s (the safeguard, checked on the evaluated objective),
+        otherwise ``P(x)`` is, and the memory is cleared."""
         t0 = time.perf_counter()
         x = self._state()
         n_users, k = self.user_factors_.shape
@@ -173,20 +174,28 @@ class SweepEngine:
         swept = self._objective(cells)
         shared = dict(n_users=n_users, k=k, reg_u=reg_u, reg_i=reg_i, mean=getattr(self, "global_mean_", 0.0),
                       use_bias=self.use_bias, workers=self.num_threads or 1)
-        direction = accel.direction(x - image, gradient(cells, x, **shared))
-        alpha = quartic_argmin(line_coefficients(cells, x, direction, **shared))
-        self._set_state(x + alpha * direction)
+        preconditioned = image - x
+        plane = accel.step is not None
+        if plane:
+            a, b = plane_argmin(plane_coefficients(cells, x, preconditioned, accel.step, **shared))
+            step = a * preconditioned + b * accel.step
+        else:
+            a = quartic_argmin(line_coefficients(cells, x, preconditioned, **shared))
+            step = a * preconditioned
+        self._set_state(x + step)
         objective = self._objective(cells)
         rejected = not anderson.accept(objective, swept)
         if rejected:
             self._set_state(image)
             objective = swept
             accel.reset()
+        else:
+            accel.step = step
         rel = abs(previous - objective) / max(abs(previous), 1e-300)
         return {"iteration": it, "phase": "sweep", "objective": objective, "rel_change": rel,
                 "seconds": time.perf_counter() - t0, "elapsed": 0.0, "rows_solved": sum(cells.shape),
-                "objectives": 2, "gradients": 1, "line_searches": 1, "balanced": int(balanced),
-                "rejected": int(rejected), "step": float(alpha)}
+                "objectives": 2, "plane_searches": int(plane), "line_searches": int(not plane),
+                "balanced": int(balanced), "rejected": int(rejected), "step": float(a)}
 
     def _sweep(self, cells: Cells, solver: str | None = None) -> None:
         """One full ALS sweep: every user row, then every item row."""
