@@ -15,6 +15,9 @@ wall time mostly measures the other jobs.
 Each run first fits 200 users, so that compiling the kernels (or loading them from Numba's cache)
 is not timed: it is paid once per process, not per round.
 
+The runs see the workflow's environment: ``OPENBLAS_THREAD_TIMEOUT=4`` unless set
+(:mod:`bilinrec.blas`), so OpenBLAS's idle threads sleep rather than spin against the kernels.
+
 The floor is the arithmetic every round must do at least once, timed at the machine's
 measured dense matrix-multiply rate (FLOP per CPU second): forming ``X U`` and ``X^T (r w^T)`` for the shared step
 (``4 N d r``), the thresholding gradient ``X_i^T r_i`` (``2 N d``) and the per-user Gram
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -40,6 +44,7 @@ import numpy as np
 from common import gemm_rate, peak_rss_bytes
 from threadpoolctl import threadpool_limits
 
+from bilinrec.blas import QUIET_BLAS, quiet_blas
 from bilinrec.models.lrs import AMHTLRS
 from bilinrec.models.lrs.metrics import subspace_distance
 from bilinrec.models.lrs.synthetic import make_problem
@@ -103,8 +108,10 @@ def main() -> None:
             row["rate"] = gemm_rate()
         print(json.dumps(row))
         return
-    print(f"{args.threads} threads; each size in its own subprocess; {args.repeats} run(s) per size: the fastest "
-          "(best) and the slowest (worst); x/25x on the slowest, GB/2GB on the largest peak, s/1.0s on the fastest")
+    environment = quiet_blas(dict(os.environ))  # as the workflow's jobs run
+    blas = ", ".join(f"{name}={environment[name]}" for name in QUIET_BLAS)
+    print(f"{args.threads} threads, {blas}; each size in its own subprocess; {args.repeats} run(s) per size: the "
+          "fastest (best) and the slowest (worst); x/25x on the slowest, GB/2GB on the largest peak, s/1.0s on the fastest")
     header = (f"{'users':>8} {'samples':>9} {'s/rd best':>9} {'s/rd worst':>10} {'cpu/rd best':>11} "
               f"{'cpu/rd worst':>12} {'floor s':>8} {'ratio best':>10} {'ratio worst':>11} "
               f"{'peak GB':>8} {'data GB':>8} {'loss':>10} {'s/1.0s':>7} {'x/25x':>6} {'GB/2GB':>7} "
@@ -116,7 +123,8 @@ def main() -> None:
         runs = []
         for _ in range(args.repeats):
             out = subprocess.run([sys.executable, __file__, "--child", str(t), "--threads", str(args.threads),
-                                  "--rounds", str(args.rounds)], check=True, capture_output=True, text=True).stdout
+                                  "--rounds", str(args.rounds)], check=True, capture_output=True, text=True,
+                                 env=environment).stdout
             runs.append(json.loads(out.strip().splitlines()[-1]))
         rate = max(r["rate"] for r in runs)  # the fastest GEMM measured: the floor is not inflated by load
         rates.append(rate)

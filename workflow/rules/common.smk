@@ -6,7 +6,12 @@ import os
 
 from snakemake.io import report as report_flag
 
+from bilinrec.blas import quiet_blas
 from bilinrec.seeds import derive_seed
+
+# Every job inherits this environment: OpenBLAS's idle threads sleep at once instead of spinning
+# against the Numba kernels (src/bilinrec/blas.py).
+quiet_blas(os.environ)
 
 ROOT_SEED = int(config["seed"])
 RESULTS = "results"
