@@ -206,6 +206,7 @@ def plane_coefficients(cells: Cells, state: np.ndarray, first: np.ndarray, secon
 
 
 def _index(exponent: np.ndarray) -> int:
+    """The position of the monomial ``a^i b^j`` (``exponent = (i, j)``) in ``PLANE_EXPONENTS``."""
     return int((exponent.sum() * (exponent.sum() + 1)) // 2 + exponent[1])
 
 
